@@ -1,0 +1,255 @@
+//! Building an index artifact from a snapshot's documents and a build spec.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use hnsw_rs::hnsw::Hnsw;
+use quire_core::chunk::{ChunkSpan, chunk_hash, chunk_id, chunk_text};
+use quire_core::ids::{context, hash_hex};
+use quire_core::manifest::content_digest;
+use quire_core::{
+    BuildInfo, BuildSpec, Counts, Document, FORMAT_VERSION, IndexId, Manifest, ModelInfo, SnapshotId,
+    Versions,
+};
+use quire_embed::Embedder;
+use rayon::prelude::*;
+
+use crate::bm25::{self, BM25_DIR, Bm25Row};
+use crate::distance::DotDistance;
+use crate::error::{IndexError, Result};
+use crate::files::{MANIFEST_FILE, artifact_files, sync_tree, write_synced};
+use crate::graph::{FrozenGraph, GRAPH_FILE};
+use crate::tables::{ACL_FILE, AclRecord, CHUNKS_FILE, ChunkRecord, DOCS_FILE, DocRecord, to_jsonl};
+use crate::{HNSW_RS_VERSION, TANTIVY_VERSION};
+
+/// File name of the vectors: `chunks x dim` little-endian f32, row-major.
+pub const VECTORS_FILE: &str = "vectors.f32";
+
+/// Texts embedded per call; each row depends only on its own text, so this affects speed only.
+const EMBED_BATCH: usize = 64;
+
+/// Receives build progress: stages in order, then units of work within each.
+pub trait Progress: Sync {
+    /// A stage begins, with `total` units of work.
+    fn stage(&self, name: &'static str, total: u64);
+    /// `n` more units of the current stage are done.
+    fn advance(&self, n: u64);
+}
+
+/// Progress that goes nowhere.
+#[derive(Debug, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn stage(&self, _: &'static str, _: u64) {}
+    fn advance(&self, _: u64) {}
+}
+
+/// What to build.
+pub struct BuildRequest<'a> {
+    /// The snapshot the documents come from.
+    pub snapshot_id: &'a SnapshotId,
+    /// The snapshot's documents, sorted by id.
+    pub documents: &'a [Document],
+    /// The validated spec.
+    pub spec: &'a BuildSpec,
+    /// The model named by the spec.
+    pub embedder: &'a dyn Embedder,
+    /// When the snapshot was imported (freshness for documents without `updated_at`).
+    pub imported_at: &'a str,
+}
+
+impl BuildRequest<'_> {
+    /// The id the index will have.
+    pub fn index_id(&self) -> IndexId {
+        IndexId::derive(self.snapshot_id, &self.spec.canonical_json(), FORMAT_VERSION)
+    }
+}
+
+struct Chunked {
+    records: Vec<ChunkRecord>,
+    docs: Vec<DocRecord>,
+}
+
+/// Build the index into `dir`, which must exist and be empty, and return its manifest (also
+/// written to `dir/manifest.json`). Every file is fsynced; publishing is the caller's job.
+pub fn build_index(req: &BuildRequest<'_>, dir: &Path, progress: &dyn Progress) -> Result<Manifest> {
+    let index_id = req.index_id();
+    if req.documents.windows(2).any(|w| w[0].id >= w[1].id) {
+        return Err(IndexError::Invalid("documents must be sorted by id and unique".into()));
+    }
+    let mut timings = BTreeMap::new();
+    let mut clock = Instant::now();
+    let mut lap = |name: &str, timings: &mut BTreeMap<String, u64>| {
+        timings.insert(name.to_owned(), clock.elapsed().as_millis() as u64);
+        clock = Instant::now();
+    };
+
+    progress.stage("chunk", req.documents.len() as u64);
+    let chunked = chunk_all(req, progress);
+    lap("chunk", &mut timings);
+    let texts: Vec<&str> = chunked
+        .records
+        .iter()
+        .map(|c| &req.documents[c.doc as usize].text[c.start as usize..c.end as usize])
+        .collect();
+
+    progress.stage("embed", texts.len() as u64);
+    let vectors = embed_all(req.embedder, &texts, progress)?;
+    lap("embed", &mut timings);
+
+    progress.stage("bm25", texts.len() as u64);
+    let acls: Vec<_> = req.documents.iter().map(|d| req.spec.effective_acl(d.acl.as_ref())).collect();
+    let rows = chunked.records.iter().zip(&texts).map(|(c, text)| Bm25Row {
+        title: req.documents[c.doc as usize].title.as_deref(),
+        body: text,
+        acl: &acls[c.doc as usize],
+    });
+    bm25::write(&dir.join(BM25_DIR), &index_id, req.spec.bm25.analyzer, rows, || progress.advance(1))?;
+    lap("bm25", &mut timings);
+
+    progress.stage("hnsw", texts.len() as u64);
+    let graph = build_graph(req, &vectors, progress)?;
+    lap("hnsw", &mut timings);
+
+    progress.stage("write", 5);
+    write_synced(dir, VECTORS_FILE, &vectors_bytes(&vectors))?;
+    write_synced(dir, GRAPH_FILE, &graph.to_bytes())?;
+    write_synced(dir, CHUNKS_FILE, &to_jsonl(&chunked.records))?;
+    write_synced(dir, DOCS_FILE, &to_jsonl(&chunked.docs))?;
+    let acl_table: Vec<_> = req
+        .documents
+        .iter()
+        .zip(acls)
+        .map(|(d, acl)| AclRecord { doc_id: d.id.clone(), acl })
+        .collect();
+    let acl_bytes = to_jsonl(&acl_table);
+    write_synced(dir, ACL_FILE, &acl_bytes)?;
+    progress.advance(3);
+    sync_tree(dir)?;
+    let files = artifact_files(dir)?;
+    progress.advance(2);
+    lap("write", &mut timings);
+
+    let manifest = Manifest {
+        index_id,
+        content_digest: content_digest(&files),
+        snapshot_id: req.snapshot_id.clone(),
+        spec: req.spec.clone(),
+        counts: Counts {
+            documents: req.documents.len() as u64,
+            chunks: chunked.records.len() as u64,
+            vectors: (vectors.len() / req.embedder.dim().max(1)) as u64,
+        },
+        embedding: ModelInfo {
+            model_id: req.embedder.model_id().into(),
+            digest: req.embedder.digest().into(),
+            dim: req.embedder.dim() as u32,
+        },
+        permission_digest: hash_hex(context::PERMISSIONS, &acl_bytes),
+        versions: Versions {
+            format: FORMAT_VERSION,
+            quire: env!("CARGO_PKG_VERSION").into(),
+            tantivy: TANTIVY_VERSION.into(),
+            hnsw_rs: HNSW_RS_VERSION.into(),
+        },
+        files,
+        build: BuildInfo {
+            built_at: jiff_now(),
+            source_freshness: source_freshness(req.documents, req.imported_at),
+            timings_ms: timings,
+            threads: rayon::current_num_threads() as u32,
+        },
+    };
+    write_manifest(dir, &manifest)?;
+    Ok(manifest)
+}
+
+/// Write `manifest.json` (pretty JSON, trailing newline), fsynced.
+pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<()> {
+    let mut json = serde_json::to_vec_pretty(manifest).map_err(|e| IndexError::Invalid(e.to_string()))?;
+    json.push(b'\n');
+    write_synced(dir, MANIFEST_FILE, &json)
+}
+
+fn chunk_all(req: &BuildRequest<'_>, progress: &dyn Progress) -> Chunked {
+    let spans: Vec<Vec<ChunkSpan>> = req
+        .documents
+        .par_iter()
+        .map(|d| {
+            progress.advance(1);
+            chunk_text(&d.text, &req.spec.chunking)
+        })
+        .collect();
+    let mut records = Vec::new();
+    let mut docs = Vec::with_capacity(req.documents.len());
+    for (doc_ordinal, (doc, spans)) in req.documents.iter().zip(spans).enumerate() {
+        docs.push(DocRecord {
+            doc_id: doc.id.clone(),
+            title: doc.title.clone(),
+            metadata: doc.metadata.clone(),
+            first_chunk: records.len() as u32,
+            chunks: spans.len() as u32,
+        });
+        records.extend(spans.into_iter().map(|s| ChunkRecord {
+            chunk_id: chunk_id(&doc.id, s.ordinal),
+            doc: doc_ordinal as u32,
+            start: s.start as u64,
+            end: s.end as u64,
+            hash: chunk_hash(&doc.text[s.start..s.end]),
+        }));
+    }
+    Chunked { records, docs }
+}
+
+fn embed_all(embedder: &dyn Embedder, texts: &[&str], progress: &dyn Progress) -> Result<Vec<f32>> {
+    let dim = embedder.dim();
+    let batches: Vec<_> = texts
+        .par_chunks(EMBED_BATCH)
+        .map(|batch| {
+            let rows = embedder.embed_batch(batch)?;
+            progress.advance(batch.len() as u64);
+            if rows.dim() != (batch.len(), dim) {
+                return Err(IndexError::Invalid(format!(
+                    "model {} returned {:?} for {} texts of dim {dim}",
+                    embedder.model_id(),
+                    rows.dim(),
+                    batch.len()
+                )));
+            }
+            Ok(rows.into_iter().collect::<Vec<f32>>())
+        })
+        .collect::<Result<_>>()?;
+    Ok(batches.concat())
+}
+
+fn build_graph(req: &BuildRequest<'_>, vectors: &[f32], progress: &dyn Progress) -> Result<FrozenGraph> {
+    let dim = req.embedder.dim();
+    let n = vectors.len() / dim.max(1);
+    let h = req.spec.hnsw;
+    let hnsw = Hnsw::<f32, DotDistance>::new(h.m as usize, n.max(1), 16, h.ef_construction as usize, DotDistance);
+    // Serial insertion in ordinal order: hnsw_rs's parallel insert is not deterministic.
+    for (i, v) in vectors.chunks_exact(dim).enumerate() {
+        hnsw.insert_slice((v, i));
+        progress.advance(1);
+    }
+    FrozenGraph::from_hnsw(&hnsw, n)
+}
+
+fn vectors_bytes(vectors: &[f32]) -> Vec<u8> {
+    vectors.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn source_freshness(documents: &[Document], imported_at: &str) -> String {
+    documents
+        .iter()
+        .filter_map(|d| d.updated_at.as_deref()?.parse::<jiff::Timestamp>().ok())
+        .max()
+        .map(|ts| ts.to_string())
+        .unwrap_or_else(|| imported_at.to_owned())
+}
+
+fn jiff_now() -> String {
+    jiff::Timestamp::now().to_string()
+}

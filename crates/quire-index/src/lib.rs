@@ -1,0 +1,51 @@
+//! Immutable hybrid indices: build, verify (and, later, search) them.
+//!
+//! An index directory holds:
+//!
+//! | file | what |
+//! |---|---|
+//! | `bm25/` | a single-segment tantivy index over title and chunk text, with an ACL field |
+//! | `vectors.f32` | one L2-normalised vector per chunk, little-endian f32, row-major |
+//! | `hnsw.graph` | the HNSW graph hnsw_rs built, frozen into flat arrays ([`graph`]) |
+//! | `chunks.jsonl`, `docs.jsonl`, `acl.jsonl` | the chunk, document and ACL tables ([`tables`]) |
+//! | `manifest.json` | the [`Manifest`](quire_core::Manifest): ids, spec, counts, file hashes |
+//!
+//! Chunk ordinal `i` is line `i` of `chunks.jsonl`, tantivy doc `i`, vector row `i` and graph
+//! node `i`. Every file is a pure function of the snapshot and the spec: [`build_index`] writes
+//! them in a fixed order with fixed summation orders and no hash-map iteration, so the same
+//! inputs give byte-identical artifacts on any machine and any thread count.
+//!
+//! Main entry points: [`build_index`], [`verify_dir`], [`read_manifest`].
+
+pub mod bm25;
+mod build;
+pub mod distance;
+mod error;
+mod files;
+pub mod graph;
+pub mod tables;
+mod verify;
+
+pub use build::{BuildRequest, NoProgress, Progress, VECTORS_FILE, build_index, write_manifest};
+pub use error::{IndexError, Result};
+pub use files::{MANIFEST_FILE, artifact_files, sync_tree};
+pub use verify::{Verification, read_manifest, verify_dir};
+
+/// The tantivy release that writes the BM25 index (checked against Cargo.lock by a test).
+pub const TANTIVY_VERSION: &str = "0.27.0";
+/// The hnsw_rs release that builds the graph (checked against Cargo.lock by a test).
+pub const HNSW_RS_VERSION: &str = "0.3.5";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_library_versions_match_the_lockfile() {
+        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock")).unwrap_or_default();
+        for (name, version) in [("tantivy", TANTIVY_VERSION), ("hnsw_rs", HNSW_RS_VERSION)] {
+            let entry = format!("name = \"{name}\"\nversion = \"{version}\"");
+            assert!(lock.contains(&entry), "Cargo.lock does not pin {name} {version}");
+        }
+    }
+}
