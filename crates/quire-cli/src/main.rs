@@ -1,1 +1,121 @@
-fn main() {}
+//! `quire`: build reproducible, hash-addressed hybrid indices and inspect them.
+//!
+//! Every subcommand works on a data dir (`--data`, default `./quire-data`). Global flags go
+//! before the subcommand: `quire [--data DIR] [--json] <command> ...`.
+//!
+//! Exit codes: 0 success; 1 error (bad input, missing id, locked data dir, ...); 2 usage;
+//! 3 a check ran and failed (`verify`, `rebuild-check`).
+
+mod commands;
+mod progress;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Reproducible index builds and retrieval for RAG.
+#[derive(Debug, Parser)]
+#[command(name = "quire", version, about, propagate_version = true)]
+struct Cli {
+    /// The data dir holding snapshots and indices.
+    #[arg(long, global = true, env = "QUIRE_DATA", default_value = "quire-data")]
+    data: PathBuf,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Import a corpus as a snapshot and print its id.
+    Import {
+        /// A JSONL file, a BEIR corpus.jsonl, or a directory of .md/.txt files.
+        path: PathBuf,
+        /// The corpus format (detected when omitted).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
+    /// Build an index from a snapshot (or a corpus path, imported first) and print its id.
+    Build {
+        /// A snapshot id (or unique prefix), or a corpus path.
+        source: String,
+        /// The build spec (TOML); the default spec when omitted.
+        #[arg(long)]
+        spec: Option<PathBuf>,
+        /// The corpus format when SOURCE is a path.
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
+    /// List published indices.
+    Indexes,
+    /// List stored snapshots.
+    Snapshots,
+    /// Show an index's manifest.
+    Show {
+        /// Index id or unique prefix (at least 12 hex characters).
+        id: String,
+    },
+    /// Recompute an index's digest and compare it with the manifest.
+    Verify {
+        /// Index id or unique prefix.
+        id: String,
+    },
+    /// Rebuild an index from its stored snapshot and spec and compare id and digest.
+    RebuildCheck {
+        /// Index id or unique prefix.
+        id: String,
+    },
+    /// Build specs.
+    Spec {
+        #[command(subcommand)]
+        command: SpecCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SpecCommand {
+    /// Print the default spec, with comments.
+    Default,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    Jsonl,
+    Beir,
+    Dir,
+}
+
+impl From<Format> for quire_store::CorpusFormat {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Jsonl => quire_store::CorpusFormat::Jsonl,
+            Format::Beir => quire_store::CorpusFormat::Beir,
+            Format::Dir => quire_store::CorpusFormat::Dir,
+        }
+    }
+}
+
+/// How a command ended, when it did not fail outright.
+pub enum Outcome {
+    /// Success.
+    Ok,
+    /// A check ran and did not pass.
+    CheckFailed,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let progress = !cli.json && std::io::stderr().is_terminal();
+    match commands::run(&cli, progress) {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::CheckFailed) => ExitCode::from(3),
+        Err(err) => {
+            let _ = writeln!(std::io::stderr(), "error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,21 @@
-//! placeholder
+//! The quire data dir: corpus import, snapshots, and atomic publishing of indices.
+//!
+//! - [`Store`]: an open, locked data dir. [`Store::import`] reads a corpus
+//!   ([`CorpusFormat`]: quire JSONL, BEIR, or a directory with `quire-acl.toml`) into a
+//!   canonical, hash-addressed snapshot; [`Store::build`] builds an index from a snapshot and a
+//!   spec in `tmp/`, fsyncs it, makes it read-only and renames it into `indexes/`.
+//! - [`Store::verify`] and [`Store::rebuild_check`] prove an index is what its manifest says
+//!   and that it can be reproduced from what the data dir holds.
+//!
+//! Nothing refused is ever half-stored: imports and builds write to scratch space and publish
+//! with a single rename; a killed process leaves only `tmp/` debris, cleared by the next writer.
+
+mod error;
+pub mod import;
+pub mod snapshot;
+mod store;
+
+pub use error::{Result, StoreError};
+pub use import::CorpusFormat;
+pub use snapshot::SnapshotInfo;
+pub use store::{Access, BuildOutcome, IndexSummary, MIN_PREFIX_HEX, RebuildCheck, Store};

@@ -1,0 +1,89 @@
+//! The error type of quire-store.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Errors from the data dir: imports, snapshots, builds and lookups.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Another process holds the data dir.
+    #[error("data dir {path} is locked by another quire process (lock file {lock})")]
+    Locked {
+        /// The data dir.
+        path: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// A corpus was refused; nothing was stored.
+    #[error("{origin}: {reason}")]
+    Corpus {
+        /// File and line, or path, of the offending input.
+        origin: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A domain rule was violated (bad spec, id or principal).
+    #[error(transparent)]
+    Core(#[from] quire_core::CoreError),
+    /// Building, reading or verifying an index failed.
+    #[error(transparent)]
+    Index(#[from] quire_index::IndexError),
+    /// The embedding model is unavailable or not the pinned one.
+    #[error(transparent)]
+    Embed(#[from] quire_embed::EmbedError),
+    /// No snapshot or index with this id or prefix.
+    #[error("no {kind} matches {id:?}")]
+    NotFound {
+        /// `snapshot` or `index`.
+        kind: &'static str,
+        /// The id or prefix asked for.
+        id: String,
+    },
+    /// A prefix matches more than one index.
+    #[error("{prefix:?} is ambiguous: it matches {candidates}")]
+    Ambiguous {
+        /// The prefix.
+        prefix: String,
+        /// The ids it matches.
+        candidates: String,
+    },
+    /// A prefix is too short to be used.
+    #[error("{prefix:?} is too short: give a full id or a prefix of at least {min} hex characters")]
+    PrefixTooShort {
+        /// The prefix.
+        prefix: String,
+        /// The minimum length.
+        min: usize,
+    },
+    /// A stored artifact no longer matches its recorded hashes.
+    #[error("{id} fails verification: {problems}")]
+    Corrupt {
+        /// The snapshot or index id.
+        id: String,
+        /// What differs.
+        problems: String,
+    },
+}
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Attach a path to an I/O error.
+pub(crate) trait IoContext<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|source| StoreError::Io { path: path.into(), source })
+    }
+}
