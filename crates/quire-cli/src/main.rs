@@ -69,6 +69,31 @@ enum Command {
         /// Index id or unique prefix.
         id: String,
     },
+    /// Retrieve from an index as a reader with the given user and groups.
+    Query {
+        /// Index id or unique prefix (at least 12 hex characters).
+        target: String,
+        /// The query text.
+        text: String,
+        /// The reader's user id.
+        #[arg(long)]
+        user: Option<String>,
+        /// A group the reader belongs to (repeatable).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// Hits to return.
+        #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        k: u32,
+        /// Retrievers to use.
+        #[arg(long, value_enum, default_value_t = QueryMode::Hybrid)]
+        mode: QueryMode,
+        /// Fusion method for hybrid queries (the index's spec decides when omitted).
+        #[arg(long, value_enum)]
+        fusion: Option<FusionArg>,
+        /// Candidates per retriever before fusion (the index's spec decides when omitted).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10000))]
+        candidates: Option<u32>,
+    },
     /// Build specs.
     Spec {
         #[command(subcommand)]
@@ -80,6 +105,19 @@ enum Command {
 enum SpecCommand {
     /// Print the default spec, with comments.
     Default,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum QueryMode {
+    Hybrid,
+    Bm25,
+    Vector,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum FusionArg {
+    Rrf,
+    Weighted,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

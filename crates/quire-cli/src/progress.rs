@@ -15,7 +15,10 @@ pub struct Bars {
 impl Bars {
     /// Bars that draw only when `enabled`.
     pub fn new(enabled: bool) -> Self {
-        Self { bar: Mutex::new(None), enabled }
+        Self {
+            bar: Mutex::new(None),
+            enabled,
+        }
     }
 
     /// Finish the last stage's bar.
@@ -32,9 +35,10 @@ impl Progress for Bars {
             return;
         }
         let bar = ProgressBar::new(total).with_prefix(format!("{name:>6}"));
-        let style = ProgressStyle::with_template("{prefix} [{bar:32}] {pos}/{len} {per_sec} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
+        let style =
+            ProgressStyle::with_template("{prefix} [{bar:32}] {pos}/{len} {per_sec} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
         bar.set_style(style);
         bar.enable_steady_tick(Duration::from_millis(200));
         if let Ok(mut slot) = self.bar.lock()

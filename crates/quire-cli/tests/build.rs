@@ -1,5 +1,7 @@
 //! End-to-end tests of import, build, verify and rebuild-check through the `quire` binary.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::Path;
@@ -8,10 +10,13 @@ use common::{handbook, quire, scifact, tree};
 use tempfile::TempDir;
 
 fn build_json(data: &Path, corpus: &Path, threads: &str) -> serde_json::Value {
-    let out = common::cmd(data, &["--json", "build", corpus.to_str().unwrap_or_default()])
-        .env("RAYON_NUM_THREADS", threads)
-        .output()
-        .expect("spawn quire");
+    let out = common::cmd(
+        data,
+        &["--json", "build", corpus.to_str().unwrap_or_default()],
+    )
+    .env("RAYON_NUM_THREADS", threads)
+    .output()
+    .expect("spawn quire");
     common::Run::from(out).ok().json()
 }
 
@@ -26,7 +31,10 @@ fn assert_reproducible(corpus: &Path) {
     let id = ja["index_id"].as_str().unwrap_or_default();
     let ta = tree(&a.path().join("indexes").join(id));
     let tb = tree(&b.path().join("indexes").join(id));
-    assert_eq!(ta.iter().map(|f| &f.0).collect::<Vec<_>>(), tb.iter().map(|f| &f.0).collect::<Vec<_>>());
+    assert_eq!(
+        ta.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        tb.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
     for ((path, bytes_a), (_, bytes_b)) in ta.iter().zip(&tb) {
         if path == "manifest.json" {
             let mut ma: serde_json::Value = serde_json::from_slice(bytes_a).unwrap_or_default();
@@ -38,7 +46,12 @@ fn assert_reproducible(corpus: &Path) {
             assert!(bytes_a == bytes_b, "{path} differs between builds");
         }
     }
-    assert_eq!(ta.len(), 13, "unexpected file set: {:?}", ta.iter().map(|f| &f.0).collect::<Vec<_>>());
+    assert_eq!(
+        ta.len(),
+        13,
+        "unexpected file set: {:?}",
+        ta.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -61,7 +74,9 @@ fn verify_names_any_flipped_file_and_rebuild_check_passes() {
     let short = &id[..16];
     let ok = quire(data.path(), &["--json", "verify", short]).ok().json();
     assert_eq!(ok["ok"], true);
-    let check = quire(data.path(), &["--json", "rebuild-check", &id]).ok().json();
+    let check = quire(data.path(), &["--json", "rebuild-check", &id])
+        .ok()
+        .json();
     assert_eq!(check["ok"], true, "{check}");
     assert_eq!(check["rebuilt_content_digest"], built["content_digest"]);
 
@@ -83,10 +98,16 @@ fn verify_names_any_flipped_file_and_rebuild_check_passes() {
         let report = run.json();
         assert_eq!(report["ok"], false);
         let problems = report["problems"].to_string();
-        assert!(problems.contains(&rel), "verify did not name {rel}: {problems}");
+        assert!(
+            problems.contains(&rel),
+            "verify did not name {rel}: {problems}"
+        );
         std::fs::write(&path, &bytes).unwrap();
     }
-    assert_eq!(quire(data.path(), &["--json", "verify", &id]).ok().json()["ok"], true);
+    assert_eq!(
+        quire(data.path(), &["--json", "verify", &id]).ok().json()["ok"],
+        true
+    );
 }
 
 #[test]
@@ -97,7 +118,11 @@ fn rebuilding_an_existing_index_is_a_verified_no_op() {
     let again = build_json(data.path(), &handbook(), "2");
     assert_eq!(again["reused"], true);
     assert_eq!(again["content_digest"], first["content_digest"]);
-    assert_eq!(tree(data.path()), before, "a reused build must not touch the data dir");
+    assert_eq!(
+        tree(data.path()),
+        before,
+        "a reused build must not touch the data dir"
+    );
 }
 
 #[test]
@@ -106,14 +131,26 @@ fn kill_during_build_leaves_nothing_visible() {
     let corpus = data.path().join("big.jsonl");
     let mut text = String::new();
     for i in 0..4000 {
-        let words: Vec<String> = (0..200).map(|w| format!("w{}", (i * 7919 + w * 104_729) % 5003)).collect();
-        text.push_str(&format!("{{\"id\": \"doc-{i}\", \"text\": \"{}\"}}\n", words.join(" ")));
+        let words: Vec<String> = (0..200)
+            .map(|w| format!("w{}", (i * 7919 + w * 104_729) % 5003))
+            .collect();
+        text.push_str(&format!(
+            "{{\"id\": \"doc-{i}\", \"text\": \"{}\"}}\n",
+            words.join(" ")
+        ));
     }
     std::fs::write(&corpus, text).unwrap();
-    let snap = quire(data.path(), &["--json", "import", corpus.to_str().unwrap_or_default()]).ok().json();
+    let snap = quire(
+        data.path(),
+        &["--json", "import", corpus.to_str().unwrap_or_default()],
+    )
+    .ok()
+    .json();
     let snap = snap["snapshot_id"].as_str().unwrap_or_default().to_owned();
 
-    let mut child = common::cmd(data.path(), &["build", &snap]).spawn().expect("spawn quire");
+    let mut child = common::cmd(data.path(), &["build", &snap])
+        .spawn()
+        .expect("spawn quire");
     let tmp = data.path().join("tmp");
     let started = std::time::Instant::now();
     while std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0) == 0 {
@@ -123,12 +160,35 @@ fn kill_during_build_leaves_nothing_visible() {
     std::thread::sleep(std::time::Duration::from_millis(200));
     child.kill().expect("kill -9");
     let status = child.wait().expect("wait");
-    assert!(!status.success(), "build finished before it could be killed");
+    assert!(
+        !status.success(),
+        "build finished before it could be killed"
+    );
 
     let listed = quire(data.path(), &["--json", "indexes"]).ok().json();
-    assert_eq!(listed, serde_json::json!([]), "a killed build must not be visible");
+    assert_eq!(
+        listed,
+        serde_json::json!([]),
+        "a killed build must not be visible"
+    );
     let built = quire(data.path(), &["--json", "build", &snap]).ok().json();
     assert_eq!(built["reused"], false);
-    assert_eq!(std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(99), 0, "debris left in tmp/");
-    assert_eq!(quire(data.path(), &["--json", "verify", built["index_id"].as_str().unwrap_or_default()]).ok().json()["ok"], true);
+    assert_eq!(
+        std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(99),
+        0,
+        "debris left in tmp/"
+    );
+    assert_eq!(
+        quire(
+            data.path(),
+            &[
+                "--json",
+                "verify",
+                built["index_id"].as_str().unwrap_or_default()
+            ]
+        )
+        .ok()
+        .json()["ok"],
+        true
+    );
 }

@@ -31,7 +31,10 @@ impl Principal {
 
 fn check_name(token: &str, name: &str) -> Result<String> {
     if name.is_empty() {
-        return Err(CoreError::InvalidPrincipal { token: token.into(), reason: "empty name" });
+        return Err(CoreError::InvalidPrincipal {
+            token: token.into(),
+            reason: "empty name",
+        });
     }
     if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(CoreError::InvalidPrincipal {
@@ -97,7 +100,11 @@ impl Acl {
 
     /// Parse a list of tokens, refusing the first malformed one.
     pub fn parse<S: AsRef<str>>(tokens: impl IntoIterator<Item = S>) -> Result<Self> {
-        tokens.into_iter().map(|t| t.as_ref().parse()).collect::<Result<_>>().map(Self)
+        tokens
+            .into_iter()
+            .map(|t| t.as_ref().parse())
+            .collect::<Result<_>>()
+            .map(Self)
     }
 
     /// The principals, in canonical order.
@@ -127,7 +134,10 @@ pub struct Reader {
 
 impl Reader {
     /// A reader with an optional user id and any number of groups.
-    pub fn new<S: AsRef<str>>(user: Option<&str>, groups: impl IntoIterator<Item = S>) -> Result<Self> {
+    pub fn new<S: AsRef<str>>(
+        user: Option<&str>,
+        groups: impl IntoIterator<Item = S>,
+    ) -> Result<Self> {
         let mut tokens = BTreeSet::from([Principal::Public]);
         if let Some(user) = user {
             tokens.insert(Principal::User(check_name(user, user)?));
@@ -152,10 +162,16 @@ mod tests {
     #[test]
     fn principals_parse_and_print() {
         for token in ["*", "user:alice", "group:hr"] {
-            assert_eq!(token.parse::<Principal>().map(|p| p.to_string()).ok(), Some(token.into()));
+            assert_eq!(
+                token.parse::<Principal>().map(|p| p.to_string()).ok(),
+                Some(token.into())
+            );
         }
         for bad in ["", "alice", "user:", "group:a b", "role:x"] {
-            assert!(bad.parse::<Principal>().is_err(), "{bad:?} should be refused");
+            assert!(
+                bad.parse::<Principal>().is_err(),
+                "{bad:?} should be refused"
+            );
         }
     }
 

@@ -52,31 +52,50 @@ pub fn word_spans(text: &str) -> Vec<(usize, usize)> {
 /// yields a single chunk covering all of it.
 pub fn chunk_text(text: &str, chunking: &Chunking) -> Vec<ChunkSpan> {
     let ranges = match *chunking {
-        Chunking::Fixed { max_tokens, overlap } => {
-            fixed_windows(text, 0, text.len(), max_tokens as usize, overlap as usize)
-        }
-        Chunking::Sentences { max_tokens } => {
-            pack_units(text, &units(text, 0, text.len(), false), max_tokens as usize)
-        }
+        Chunking::Fixed {
+            max_tokens,
+            overlap,
+        } => fixed_windows(text, 0, text.len(), max_tokens as usize, overlap as usize),
+        Chunking::Sentences { max_tokens } => pack_units(
+            text,
+            &units(text, 0, text.len(), false),
+            max_tokens as usize,
+        ),
         Chunking::Markdown { max_tokens } => sections(text)
             .into_iter()
             .flat_map(|(s, e)| pack_units(text, &units(text, s, e, true), max_tokens as usize))
             .collect(),
     };
     // Punctuation-only pieces (a `---` rule, say) carry nothing to retrieve.
-    let mut ranges: Vec<_> = ranges.into_iter().filter(|&(s, e)| !word_spans(&text[s..e]).is_empty()).collect();
+    let mut ranges: Vec<_> = ranges
+        .into_iter()
+        .filter(|&(s, e)| !word_spans(&text[s..e]).is_empty())
+        .collect();
     if ranges.is_empty() {
         ranges.push((0, text.len()));
     }
     ranges
         .into_iter()
         .enumerate()
-        .map(|(i, (start, end))| ChunkSpan { ordinal: i as u32, start, end })
+        .map(|(i, (start, end))| ChunkSpan {
+            ordinal: i as u32,
+            start,
+            end,
+        })
         .collect()
 }
 
-fn fixed_windows(text: &str, from: usize, to: usize, max: usize, overlap: usize) -> Vec<(usize, usize)> {
-    let words: Vec<_> = word_spans(&text[from..to]).into_iter().map(|(s, e)| (s + from, e + from)).collect();
+fn fixed_windows(
+    text: &str,
+    from: usize,
+    to: usize,
+    max: usize,
+    overlap: usize,
+) -> Vec<(usize, usize)> {
+    let words: Vec<_> = word_spans(&text[from..to])
+        .into_iter()
+        .map(|(s, e)| (s + from, e + from))
+        .collect();
     let stride = max - overlap;
     let mut out = Vec::new();
     let mut i = 0;
@@ -102,10 +121,13 @@ fn units(text: &str, from: usize, to: usize, markdown: bool) -> Vec<(usize, usiz
     while i < to {
         let b = bytes[i];
         let cut = match b {
-            b'.' | b'!' | b'?' => bytes.get(i + 1).is_none_or(|n| n.is_ascii_whitespace()) || i + 1 == to,
+            b'.' | b'!' | b'?' => {
+                bytes.get(i + 1).is_none_or(|n| n.is_ascii_whitespace()) || i + 1 == to
+            }
             b'\n' => {
                 let rest = &text[i + 1..to];
-                rest.trim_start_matches([' ', '\t', '\r']).starts_with('\n') || (markdown && starts_block(rest))
+                rest.trim_start_matches([' ', '\t', '\r']).starts_with('\n')
+                    || (markdown && starts_block(rest))
             }
             _ => false,
         };
@@ -121,9 +143,16 @@ fn units(text: &str, from: usize, to: usize, markdown: bool) -> Vec<(usize, usiz
 
 fn starts_block(line: &str) -> bool {
     let l = line.trim_start_matches([' ', '\t']);
-    let numbered = l.find(|c: char| !c.is_ascii_digit()).is_some_and(|n| n > 0 && l[n..].starts_with(". "));
-    l.starts_with("- ") || l.starts_with("* ") || l.starts_with("+ ") || l.starts_with('#')
-        || l.starts_with('|') || l.starts_with('>') || numbered
+    let numbered = l
+        .find(|c: char| !c.is_ascii_digit())
+        .is_some_and(|n| n > 0 && l[n..].starts_with(". "));
+    l.starts_with("- ")
+        || l.starts_with("* ")
+        || l.starts_with("+ ")
+        || l.starts_with('#')
+        || l.starts_with('|')
+        || l.starts_with('>')
+        || numbered
 }
 
 fn push_trimmed(text: &str, start: usize, end: usize, out: &mut Vec<(usize, usize)>) {
@@ -176,7 +205,11 @@ fn sections(text: &str) -> Vec<(usize, usize)> {
         offset += line.len();
     }
     starts.push(text.len());
-    starts.windows(2).map(|w| (w[0], w[1])).filter(|(s, e)| s < e).collect()
+    starts
+        .windows(2)
+        .map(|w| (w[0], w[1]))
+        .filter(|(s, e)| s < e)
+        .collect()
 }
 
 fn is_heading(line: &str) -> bool {
@@ -196,7 +229,13 @@ mod tests {
     #[test]
     fn fixed_windows_overlap() {
         let text = "a b c d e f g";
-        let chunks = chunk_text(text, &Chunking::Fixed { max_tokens: 3, overlap: 1 });
+        let chunks = chunk_text(
+            text,
+            &Chunking::Fixed {
+                max_tokens: 3,
+                overlap: 1,
+            },
+        );
         assert_eq!(texts(text, &chunks), ["a b c", "c d e", "e f g"]);
     }
 
@@ -204,7 +243,10 @@ mod tests {
     fn sentences_pack_without_splitting() {
         let text = "One two three. Four five! Six seven eight nine? Ten.";
         let chunks = chunk_text(text, &Chunking::Sentences { max_tokens: 5 });
-        assert_eq!(texts(text, &chunks), ["One two three. Four five!", "Six seven eight nine? Ten."]);
+        assert_eq!(
+            texts(text, &chunks),
+            ["One two three. Four five!", "Six seven eight nine? Ten."]
+        );
     }
 
     #[test]
@@ -216,20 +258,33 @@ mod tests {
         assert!(t[0].starts_with("# Title"));
         assert!(t[1].starts_with("## Leave") && t[1].contains("# not a heading"));
         assert_eq!(t[2], "## Pay\nBands.");
-        assert_eq!(chunks.iter().map(|c| c.ordinal).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(
+            chunks.iter().map(|c| c.ordinal).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
     }
 
     #[test]
     fn wordless_text_is_one_chunk() {
         for text in ["", "  ...  "] {
             let chunks = chunk_text(text, &Chunking::default());
-            assert_eq!(chunks, [ChunkSpan { ordinal: 0, start: 0, end: text.len() }]);
+            assert_eq!(
+                chunks,
+                [ChunkSpan {
+                    ordinal: 0,
+                    start: 0,
+                    end: text.len()
+                }]
+            );
         }
     }
 
     fn strategy() -> impl Strategy<Value = Chunking> {
         prop_oneof![
-            (8u32..40, 0u32..8).prop_map(|(m, o)| Chunking::Fixed { max_tokens: m, overlap: o }),
+            (8u32..40, 0u32..8).prop_map(|(m, o)| Chunking::Fixed {
+                max_tokens: m,
+                overlap: o
+            }),
             (8u32..40).prop_map(|m| Chunking::Sentences { max_tokens: m }),
             (8u32..40).prop_map(|m| Chunking::Markdown { max_tokens: m }),
         ]

@@ -46,7 +46,10 @@ impl Document {
     /// the file and line.
     pub fn from_json(value: Value, dialect: JsonDialect) -> Result<Self, String> {
         let Value::Object(mut obj) = value else {
-            return Err(format!("expected a JSON object, found {}", json_kind(&value)));
+            return Err(format!(
+                "expected a JSON object, found {}",
+                json_kind(&value)
+            ));
         };
         let id_key = match dialect {
             JsonDialect::Quire => "id",
@@ -62,37 +65,76 @@ impl Document {
             }
         }
         let id = match obj.remove(id_key) {
-            Some(Value::String(s)) if s.trim().is_empty() => return Err(format!("`{id_key}` is empty")),
+            Some(Value::String(s)) if s.trim().is_empty() => {
+                return Err(format!("`{id_key}` is empty"));
+            }
             Some(Value::String(s)) => s,
-            Some(other) => return Err(format!("`{id_key}` must be a string, found {}", json_kind(&other))),
+            Some(other) => {
+                return Err(format!(
+                    "`{id_key}` must be a string, found {}",
+                    json_kind(&other)
+                ));
+            }
             None => return Err(format!("missing `{id_key}`")),
         };
         let text = match obj.remove("text") {
             Some(Value::String(s)) => s,
-            Some(other) => return Err(format!("`text` must be a string, found {}", json_kind(&other))),
+            Some(other) => {
+                return Err(format!(
+                    "`text` must be a string, found {}",
+                    json_kind(&other)
+                ));
+            }
             None => return Err("missing `text`".into()),
         };
         let title = match obj.remove("title") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s).filter(|s| !s.is_empty()),
-            Some(other) => return Err(format!("`title` must be a string, found {}", json_kind(&other))),
+            Some(other) => {
+                return Err(format!(
+                    "`title` must be a string, found {}",
+                    json_kind(&other)
+                ));
+            }
         };
         let metadata = match obj.remove("metadata") {
             None | Some(Value::Null) => BTreeMap::new(),
             Some(Value::Object(map)) => string_map(map)?,
-            Some(other) => return Err(format!("`metadata` must be an object, found {}", json_kind(&other))),
+            Some(other) => {
+                return Err(format!(
+                    "`metadata` must be an object, found {}",
+                    json_kind(&other)
+                ));
+            }
         };
         let acl = match (dialect, obj.remove("acl")) {
             (JsonDialect::Beir, _) | (_, None) => None,
             (_, Some(Value::Array(items))) => Some(acl_list(items)?),
-            (_, Some(other)) => return Err(format!("`acl` must be a list of strings, found {}", json_kind(&other))),
+            (_, Some(other)) => {
+                return Err(format!(
+                    "`acl` must be a list of strings, found {}",
+                    json_kind(&other)
+                ));
+            }
         };
         let updated_at = match (dialect, obj.remove("updated_at")) {
             (JsonDialect::Beir, _) | (_, None) | (_, Some(Value::Null)) => None,
             (_, Some(Value::String(s))) => Some(normalise_timestamp(&s)?),
-            (_, Some(other)) => return Err(format!("`updated_at` must be an RFC 3339 string, found {}", json_kind(&other))),
+            (_, Some(other)) => {
+                return Err(format!(
+                    "`updated_at` must be an RFC 3339 string, found {}",
+                    json_kind(&other)
+                ));
+            }
         };
-        Ok(Document { id, title, metadata, acl, updated_at, text })
+        Ok(Document {
+            id,
+            title,
+            metadata,
+            acl,
+            updated_at,
+            text,
+        })
     }
 
     /// The canonical one-line JSON form, without the trailing newline.
@@ -113,7 +155,10 @@ fn string_map(map: Map<String, Value>) -> Result<BTreeMap<String, String>, Strin
     map.into_iter()
         .map(|(k, v)| match v {
             Value::String(s) => Ok((k, s)),
-            other => Err(format!("metadata value `{k}` must be a string, found {}", json_kind(&other))),
+            other => Err(format!(
+                "metadata value `{k}` must be a string, found {}",
+                json_kind(&other)
+            )),
         })
         .collect()
 }
@@ -123,7 +168,10 @@ fn acl_list(items: Vec<Value>) -> Result<Acl, String> {
         .into_iter()
         .map(|v| match v {
             Value::String(s) => Ok(s),
-            other => Err(format!("`acl` entries must be strings, found {}", json_kind(&other))),
+            other => Err(format!(
+                "`acl` entries must be strings, found {}",
+                json_kind(&other)
+            )),
         })
         .collect::<Result<Vec<_>, _>>()?;
     Acl::parse(&tokens).map_err(|e| format!("`acl`: {e}"))
@@ -151,12 +199,19 @@ mod tests {
 
     #[test]
     fn canonical_form_is_independent_of_input_spelling() -> Result<(), String> {
-        let a = parse(json!({"id": "d1", "text": "hi", "title": "", "acl": ["group:b", "group:a", "group:a"],
-            "metadata": {"z": "1", "a": "2"}, "updated_at": "2026-01-01T01:00:00+01:00"}))?;
-        let b = parse(json!({"updated_at": "2026-01-01T00:00:00Z", "metadata": {"a": "2", "z": "1"},
-            "acl": ["group:a", "group:b"], "text": "hi", "id": "d1"}))?;
+        let a = parse(
+            json!({"id": "d1", "text": "hi", "title": "", "acl": ["group:b", "group:a", "group:a"],
+            "metadata": {"z": "1", "a": "2"}, "updated_at": "2026-01-01T01:00:00+01:00"}),
+        )?;
+        let b = parse(
+            json!({"updated_at": "2026-01-01T00:00:00Z", "metadata": {"a": "2", "z": "1"},
+            "acl": ["group:a", "group:b"], "text": "hi", "id": "d1"}),
+        )?;
         assert_eq!(a.canonical_json(), b.canonical_json());
-        let beir = Document::from_json(json!({"_id": "d1", "title": "T", "text": "hi", "extra": 1}), JsonDialect::Beir)?;
+        let beir = Document::from_json(
+            json!({"_id": "d1", "title": "T", "text": "hi", "extra": 1}),
+            JsonDialect::Beir,
+        )?;
         let quire = parse(json!({"id": "d1", "title": "T", "text": "hi"}))?;
         assert_eq!(beir.canonical_json(), quire.canonical_json());
         Ok(())
@@ -169,10 +224,22 @@ mod tests {
             (json!({"id": "  ", "text": "x"}), "`id` is empty"),
             (json!({"id": 7, "text": "x"}), "`id` must be a string"),
             (json!({"id": "a"}), "missing `text`"),
-            (json!({"id": "a", "text": "x", "metadata": {"n": 1}}), "metadata value `n` must be a string"),
-            (json!({"id": "a", "text": "x", "acl": ["boss"]}), "invalid principal \"boss\""),
-            (json!({"id": "a", "text": "x", "updated_at": "yesterday"}), "not an RFC 3339"),
-            (json!({"id": "a", "text": "x", "body": "y"}), "unknown field `body`"),
+            (
+                json!({"id": "a", "text": "x", "metadata": {"n": 1}}),
+                "metadata value `n` must be a string",
+            ),
+            (
+                json!({"id": "a", "text": "x", "acl": ["boss"]}),
+                "invalid principal \"boss\"",
+            ),
+            (
+                json!({"id": "a", "text": "x", "updated_at": "yesterday"}),
+                "not an RFC 3339",
+            ),
+            (
+                json!({"id": "a", "text": "x", "body": "y"}),
+                "unknown field `body`",
+            ),
             (json!(["a"]), "expected a JSON object"),
         ];
         for (input, want) in cases {

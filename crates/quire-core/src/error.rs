@@ -42,7 +42,9 @@ pub enum CoreError {
         reason: &'static str,
     },
     /// A string is not a well-formed snapshot or index id.
-    #[error("invalid {kind} id {value:?}: expected `{prefix}` followed by 64 lowercase hex characters")]
+    #[error(
+        "invalid {kind} id {value:?}: expected `{prefix}` followed by 64 lowercase hex characters"
+    )]
     InvalidId {
         /// `snapshot` or `index`.
         kind: &'static str,

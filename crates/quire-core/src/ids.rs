@@ -140,7 +140,12 @@ mod tests {
         let id = SnapshotId::from_hash(blake3::hash(b"x"));
         assert_eq!(id.as_str().parse::<SnapshotId>().ok(), Some(id.clone()));
         assert!("snap-xyz".parse::<SnapshotId>().is_err());
-        assert!(id.as_str().replace("snap-", "idx-").parse::<SnapshotId>().is_err());
+        assert!(
+            id.as_str()
+                .replace("snap-", "idx-")
+                .parse::<SnapshotId>()
+                .is_err()
+        );
         let upper = format!("snap-{}", id.hex().to_uppercase());
         assert!(upper.parse::<SnapshotId>().is_err());
     }

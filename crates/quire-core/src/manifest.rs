@@ -116,7 +116,11 @@ mod tests {
     use super::*;
 
     fn entry(path: &str, hash: &str) -> FileEntry {
-        FileEntry { path: path.into(), bytes: 1, blake3: hash.into() }
+        FileEntry {
+            path: path.into(),
+            bytes: 1,
+            blake3: hash.into(),
+        }
     }
 
     #[test]
@@ -124,7 +128,13 @@ mod tests {
         let a = [entry("a", "1"), entry("b", "2")];
         let b = [entry("b", "2"), entry("a", "1")];
         assert_eq!(content_digest(&a), content_digest(&b));
-        assert_ne!(content_digest(&a), content_digest(&[entry("a", "1"), entry("b", "3")]));
-        assert_ne!(content_digest(&a), content_digest(&[entry("a", "1"), entry("c", "2")]));
+        assert_ne!(
+            content_digest(&a),
+            content_digest(&[entry("a", "1"), entry("b", "3")])
+        );
+        assert_ne!(
+            content_digest(&a),
+            content_digest(&[entry("a", "1"), entry("c", "2")])
+        );
     }
 }

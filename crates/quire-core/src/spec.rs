@@ -86,7 +86,9 @@ pub struct Bm25Spec {
 
 impl Default for Bm25Spec {
     fn default() -> Self {
-        Self { analyzer: Analyzer::English }
+        Self {
+            analyzer: Analyzer::English,
+        }
     }
 }
 
@@ -117,7 +119,11 @@ pub struct EmbeddingSpec {
 
 impl Default for EmbeddingSpec {
     fn default() -> Self {
-        Self { model: "hash-v1".into(), dim: Some(256), digest: None }
+        Self {
+            model: "hash-v1".into(),
+            dim: Some(256),
+            digest: None,
+        }
     }
 }
 
@@ -135,7 +141,11 @@ pub struct HnswSpec {
 
 impl Default for HnswSpec {
     fn default() -> Self {
-        Self { m: 16, ef_construction: 200, ef_search: 64 }
+        Self {
+            m: 16,
+            ef_construction: 200,
+            ef_search: 64,
+        }
     }
 }
 
@@ -207,16 +217,20 @@ impl Default for BuildSpec {
 impl BuildSpec {
     /// Parse and validate a spec; `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
-        let spec: BuildSpec = toml::from_str(text)
-            .map_err(|e| CoreError::SpecSyntax { origin: origin.into(), message: e.to_string().trim_end().replace('\n', " ") })?;
+        let spec: BuildSpec = toml::from_str(text).map_err(|e| CoreError::SpecSyntax {
+            origin: origin.into(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
         spec.validate(origin)?;
         Ok(spec)
     }
 
     /// Parse the canonical JSON form stored in a manifest.
     pub fn from_canonical_json(bytes: &[u8]) -> Result<Self> {
-        let spec: BuildSpec = serde_json::from_slice(bytes)
-            .map_err(|e| CoreError::SpecSyntax { origin: "<manifest>".into(), message: e.to_string() })?;
+        let spec: BuildSpec = serde_json::from_slice(bytes).map_err(|e| CoreError::SpecSyntax {
+            origin: "<manifest>".into(),
+            message: e.to_string(),
+        })?;
         spec.validate("<manifest>")?;
         Ok(spec)
     }
@@ -229,12 +243,16 @@ impl BuildSpec {
 
     /// The ACL a document ends up with: its own, else the default, else nobody.
     pub fn effective_acl(&self, own: Option<&Acl>) -> Acl {
-        own.or(self.default_acl.as_ref()).cloned().unwrap_or_default()
+        own.or(self.default_acl.as_ref())
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The freshness window in seconds, if one is set.
     pub fn freshness_window_secs(&self) -> Option<u64> {
-        self.freshness_window.as_deref().and_then(|w| parse_duration_secs(w).ok())
+        self.freshness_window
+            .as_deref()
+            .and_then(|w| parse_duration_secs(w).ok())
     }
 
     fn validate(&self, origin: &str) -> Result<()> {
@@ -245,19 +263,36 @@ impl BuildSpec {
             reason: reason.into(),
         };
         if self.version != SPEC_VERSION {
-            return Err(bad("version", self.version.to_string(), "this quire reads spec version 1"));
+            return Err(bad(
+                "version",
+                self.version.to_string(),
+                "this quire reads spec version 1",
+            ));
         }
         let (max_tokens, field) = match &self.chunking {
-            Chunking::Fixed { max_tokens, overlap } => {
+            Chunking::Fixed {
+                max_tokens,
+                overlap,
+            } => {
                 if overlap >= max_tokens {
-                    return Err(bad("chunking.overlap", overlap.to_string(), "must be less than chunking.max_tokens"));
+                    return Err(bad(
+                        "chunking.overlap",
+                        overlap.to_string(),
+                        "must be less than chunking.max_tokens",
+                    ));
                 }
                 (*max_tokens, "chunking.max_tokens")
             }
-            Chunking::Sentences { max_tokens } | Chunking::Markdown { max_tokens } => (*max_tokens, "chunking.max_tokens"),
+            Chunking::Sentences { max_tokens } | Chunking::Markdown { max_tokens } => {
+                (*max_tokens, "chunking.max_tokens")
+            }
         };
         if !(8..=8192).contains(&max_tokens) {
-            return Err(bad(field, max_tokens.to_string(), "must be between 8 and 8192"));
+            return Err(bad(
+                field,
+                max_tokens.to_string(),
+                "must be between 8 and 8192",
+            ));
         }
         if self.embedding.model.trim().is_empty() {
             return Err(bad("embedding.model", "\"\"".into(), "must name a model"));
@@ -265,35 +300,64 @@ impl BuildSpec {
         if let Some(dim) = self.embedding.dim
             && !(8..=4096).contains(&dim)
         {
-            return Err(bad("embedding.dim", dim.to_string(), "must be between 8 and 4096"));
+            return Err(bad(
+                "embedding.dim",
+                dim.to_string(),
+                "must be between 8 and 4096",
+            ));
         }
-        let HnswSpec { m, ef_construction, ef_search } = self.hnsw;
+        let HnswSpec {
+            m,
+            ef_construction,
+            ef_search,
+        } = self.hnsw;
         if !(2..=128).contains(&m) {
             return Err(bad("hnsw.m", m.to_string(), "must be between 2 and 128"));
         }
         if !(m..=4096).contains(&ef_construction) {
-            return Err(bad("hnsw.ef_construction", ef_construction.to_string(), "must be between hnsw.m and 4096"));
+            return Err(bad(
+                "hnsw.ef_construction",
+                ef_construction.to_string(),
+                "must be between hnsw.m and 4096",
+            ));
         }
         if !(1..=4096).contains(&ef_search) {
-            return Err(bad("hnsw.ef_search", ef_search.to_string(), "must be between 1 and 4096"));
+            return Err(bad(
+                "hnsw.ef_search",
+                ef_search.to_string(),
+                "must be between 1 and 4096",
+            ));
         }
         let f = &self.fusion;
         if f.rrf_k == 0 {
             return Err(bad("fusion.rrf_k", "0".into(), "must be positive"));
         }
         if !(0.0..=1.0).contains(&f.alpha) {
-            return Err(bad("fusion.alpha", f.alpha.to_string(), "must be between 0 and 1"));
+            return Err(bad(
+                "fusion.alpha",
+                f.alpha.to_string(),
+                "must be between 0 and 1",
+            ));
         }
         if !(1..=10_000).contains(&f.candidates) {
-            return Err(bad("fusion.candidates", f.candidates.to_string(), "must be between 1 and 10000"));
+            return Err(bad(
+                "fusion.candidates",
+                f.candidates.to_string(),
+                "must be between 1 and 10000",
+            ));
         }
         if let Some(w) = &self.freshness_window {
-            parse_duration_secs(w).map_err(|reason| bad("freshness_window", format!("{w:?}"), &reason))?;
+            parse_duration_secs(w)
+                .map_err(|reason| bad("freshness_window", format!("{w:?}"), &reason))?;
         }
         if let Some(acl) = &self.default_acl
             && acl.is_empty()
         {
-            return Err(bad("default_acl", "[]".into(), "an empty default admits nobody; omit default_acl to deny"));
+            return Err(bad(
+                "default_acl",
+                "[]".into(),
+                "an empty default admits nobody; omit default_acl to deny",
+            ));
         }
         Ok(())
     }
@@ -304,7 +368,9 @@ pub fn parse_duration_secs(s: &str) -> std::result::Result<u64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| "expected a number followed by s, m, h, d or w".to_string())?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| "expected a number followed by s, m, h, d or w".to_string())?;
     let scale = match unit {
         "s" => 1,
         "m" => 60,
@@ -313,12 +379,18 @@ pub fn parse_duration_secs(s: &str) -> std::result::Result<u64, String> {
         "w" => 604_800,
         _ => return Err("expected a number followed by s, m, h, d or w".into()),
     };
-    n.checked_mul(scale).filter(|&v| v > 0).ok_or_else(|| "must be positive and fit in 64 bits of seconds".into())
+    n.checked_mul(scale)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| "must be positive and fit in 64 bits of seconds".into())
 }
 
 /// Helper for callers holding raw principal tokens.
 pub fn parse_acl(tokens: &[String]) -> Result<Acl> {
-    tokens.iter().map(|t| t.parse::<Principal>()).collect::<Result<Vec<_>>>().map(Acl::new)
+    tokens
+        .iter()
+        .map(|t| t.parse::<Principal>())
+        .collect::<Result<Vec<_>>>()
+        .map(Acl::new)
 }
 
 #[cfg(test)]
@@ -327,7 +399,10 @@ mod tests {
 
     #[test]
     fn default_toml_is_the_default_spec() -> Result<()> {
-        assert_eq!(BuildSpec::from_toml(DEFAULT_SPEC_TOML, "<default>")?, BuildSpec::default());
+        assert_eq!(
+            BuildSpec::from_toml(DEFAULT_SPEC_TOML, "<default>")?,
+            BuildSpec::default()
+        );
         Ok(())
     }
 
@@ -342,17 +417,35 @@ mod tests {
     fn refusals_name_file_field_and_value() {
         let cases = [
             ("version = 2", "x.toml: field `version` = 2"),
-            ("version = 1\n[hnsw]\nm = 1\nef_construction = 10\nef_search = 5", "field `hnsw.m` = 1"),
-            ("version = 1\n[chunking]\nstrategy = \"fixed\"\nmax_tokens = 64\noverlap = 64", "`chunking.overlap` = 64"),
-            ("version = 1\n[chunking]\nstrategy = \"pages\"\nmax_tokens = 64", "x.toml: "),
-            ("version = 1\n[chunking]\nstrategy = \"sentences\"\nmax_tokens = 64\noverlap = 2", "overlap"),
+            (
+                "version = 1\n[hnsw]\nm = 1\nef_construction = 10\nef_search = 5",
+                "field `hnsw.m` = 1",
+            ),
+            (
+                "version = 1\n[chunking]\nstrategy = \"fixed\"\nmax_tokens = 64\noverlap = 64",
+                "`chunking.overlap` = 64",
+            ),
+            (
+                "version = 1\n[chunking]\nstrategy = \"pages\"\nmax_tokens = 64",
+                "x.toml: ",
+            ),
+            (
+                "version = 1\n[chunking]\nstrategy = \"sentences\"\nmax_tokens = 64\noverlap = 2",
+                "overlap",
+            ),
             ("version = 1\ncolour = \"red\"", "colour"),
-            ("version = 1\nfreshness_window = \"soon\"", "`freshness_window` = \"soon\""),
+            (
+                "version = 1\nfreshness_window = \"soon\"",
+                "`freshness_window` = \"soon\"",
+            ),
             ("version = 1\ndefault_acl = [\"boss\"]", "boss"),
             ("version = 1\n[fusion]\nalpha = 1.5", "`fusion.alpha` = 1.5"),
         ];
         for (text, want) in cases {
-            let err = BuildSpec::from_toml(text, "x.toml").err().map(|e| e.to_string()).unwrap_or_default();
+            let err = BuildSpec::from_toml(text, "x.toml")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             assert!(err.contains(want), "{text:?}: got {err:?}, want {want:?}");
         }
     }
@@ -363,7 +456,10 @@ mod tests {
             "version = 1\ndefault_acl = [\"group:b\", \"*\"]\nfreshness_window = \"30d\"\n[chunking]\nstrategy = \"fixed\"\nmax_tokens = 100\noverlap = 20",
             "x.toml",
         )?;
-        assert_eq!(BuildSpec::from_canonical_json(&spec.canonical_json())?, spec);
+        assert_eq!(
+            BuildSpec::from_canonical_json(&spec.canonical_json())?,
+            spec
+        );
         assert_eq!(spec.freshness_window_secs(), Some(30 * 86_400));
         Ok(())
     }

@@ -39,9 +39,16 @@ impl HashEmbedder {
         update_field(&mut h, &(dim as u64).to_le_bytes());
         update_field(&mut h, &Self::UNIGRAM_WEIGHT.to_le_bytes());
         update_field(&mut h, &Self::BIGRAM_WEIGHT.to_le_bytes());
-        update_field(&mut h, b"words: alphanumeric runs, lowercased; features: unigrams, bigrams");
+        update_field(
+            &mut h,
+            b"words: alphanumeric runs, lowercased; features: unigrams, bigrams",
+        );
         let digest = h.finalize();
-        Ok(Self { dim, digest: digest.to_hex().to_string(), key: *digest.as_bytes() })
+        Ok(Self {
+            dim,
+            digest: digest.to_hex().to_string(),
+            key: *digest.as_bytes(),
+        })
     }
 
     fn add(&self, v: &mut [f32], feature: &[u8], weight: f32) {
@@ -52,7 +59,10 @@ impl HashEmbedder {
     }
 
     fn embed_one(&self, text: &str, out: &mut [f32]) {
-        let words: Vec<String> = word_spans(text).into_iter().map(|(s, e)| text[s..e].to_lowercase()).collect();
+        let words: Vec<String> = word_spans(text)
+            .into_iter()
+            .map(|(s, e)| text[s..e].to_lowercase())
+            .collect();
         let mut bigram = Vec::new();
         for (i, w) in words.iter().enumerate() {
             self.add(out, w.as_bytes(), Self::UNIGRAM_WEIGHT);
@@ -109,14 +119,23 @@ mod tests {
         assert!((norm - 1.0).abs() < 1e-5);
         assert!(a.row(1).iter().all(|&x| x == 0.0));
         let sim: f32 = a.row(0).iter().zip(a.row(2)).map(|(x, y)| x * y).sum();
-        assert!(sim > 0.3, "shared words should make vectors similar, got {sim}");
+        assert!(
+            sim > 0.3,
+            "shared words should make vectors similar, got {sim}"
+        );
         Ok(())
     }
 
     #[test]
     fn digest_covers_parameters() -> Result<(), EmbedError> {
-        assert_eq!(HashEmbedder::new(64)?.digest(), HashEmbedder::new(64)?.digest());
-        assert_ne!(HashEmbedder::new(64)?.digest(), HashEmbedder::new(128)?.digest());
+        assert_eq!(
+            HashEmbedder::new(64)?.digest(),
+            HashEmbedder::new(64)?.digest()
+        );
+        assert_ne!(
+            HashEmbedder::new(64)?.digest(),
+            HashEmbedder::new(128)?.digest()
+        );
         assert!(HashEmbedder::new(4).is_err());
         Ok(())
     }

@@ -73,7 +73,11 @@ impl Models {
         dim: u32,
         digest: &str,
     ) -> Result<Arc<dyn Embedder>, EmbedError> {
-        let spec = EmbeddingSpec { model: model_id.into(), dim: Some(dim), digest: Some(digest.into()) };
+        let spec = EmbeddingSpec {
+            model: model_id.into(),
+            dim: Some(dim),
+            digest: Some(digest.into()),
+        };
         self.resolve(&spec)
     }
 }
@@ -101,10 +105,22 @@ mod tests {
         assert_eq!(model.dim(), 256);
         let pinned = models.resolve_pinned("hash-v1", 256, model.digest())?;
         assert_eq!(pinned.digest(), model.digest());
-        let wrong = models.resolve_pinned("hash-v1", 256, "00").err().map(|e| e.to_string()).unwrap_or_default();
+        let wrong = models
+            .resolve_pinned("hash-v1", 256, "00")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(wrong.contains("hash-v1") && wrong.contains("00"), "{wrong}");
-        let unknown = EmbeddingSpec { model: "minilm".into(), dim: None, digest: None };
-        let err = models.resolve(&unknown).err().map(|e| e.to_string()).unwrap_or_default();
+        let unknown = EmbeddingSpec {
+            model: "minilm".into(),
+            dim: None,
+            digest: None,
+        };
+        let err = models
+            .resolve(&unknown)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("`minilm` is not available"), "{err}");
         Ok(())
     }

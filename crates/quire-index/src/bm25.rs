@@ -11,14 +11,12 @@ use std::path::Path;
 
 use quire_core::spec::Analyzer;
 use quire_core::{Acl, IndexId};
+use tantivy::index::SegmentId;
 use tantivy::indexer::{AddOperation, SegmentWriter};
-use tantivy::schema::{
-    Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
-};
+use tantivy::schema::{Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions};
 use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
 };
-use tantivy::index::SegmentId;
 use tantivy::{Index, IndexSettings, TantivyDocument};
 
 use crate::error::{IndexError, IoContext, Result};
@@ -26,7 +24,11 @@ use crate::error::{IndexError, IoContext, Result};
 /// Subdirectory of an index holding the tantivy index.
 pub const BM25_DIR: &str = "bm25";
 /// Files tantivy creates that are not part of the artifact.
-pub const EPHEMERAL_FILES: [&str; 3] = [".managed.json", ".tantivy-meta.lock", ".tantivy-writer.lock"];
+pub const EPHEMERAL_FILES: [&str; 3] = [
+    ".managed.json",
+    ".tantivy-meta.lock",
+    ".tantivy-writer.lock",
+];
 
 /// The fields of the BM25 schema.
 #[derive(Clone, Copy, Debug)]
@@ -57,7 +59,9 @@ pub fn text_analyzer(analyzer: Analyzer) -> Result<TextAnalyzer> {
         Analyzer::English => {
             let stop = StopWordFilter::new(Language::English)
                 .ok_or_else(|| IndexError::Invalid("tantivy lacks English stopwords".into()))?;
-            base.filter(stop).filter(Stemmer::new(Language::English)).build()
+            base.filter(stop)
+                .filter(Stemmer::new(Language::English))
+                .build()
         }
     })
 }
@@ -68,8 +72,16 @@ pub fn schema(analyzer: Analyzer) -> (Schema, Bm25Fields) {
         .set_tokenizer(analyzer_name(analyzer))
         .set_index_option(IndexRecordOption::WithFreqs);
     let mut builder = Schema::builder();
-    let title = builder.add_text_field("title", TextOptions::default().set_indexing_options(indexing.clone()));
-    let body = builder.add_text_field("body", TextOptions::default().set_indexing_options(indexing).set_stored());
+    let title = builder.add_text_field(
+        "title",
+        TextOptions::default().set_indexing_options(indexing.clone()),
+    );
+    let body = builder.add_text_field(
+        "body",
+        TextOptions::default()
+            .set_indexing_options(indexing)
+            .set_stored(),
+    );
     let acl = builder.add_text_field("acl", STRING);
     (builder.build(), Bm25Fields { title, body, acl })
 }
@@ -77,7 +89,9 @@ pub fn schema(analyzer: Analyzer) -> (Schema, Bm25Fields) {
 /// Register quire's analyzers on an opened or created index.
 pub fn register_analyzers(index: &Index) -> Result<()> {
     for analyzer in [Analyzer::English, Analyzer::Plain] {
-        index.tokenizers().register(analyzer_name(analyzer), text_analyzer(analyzer)?);
+        index
+            .tokenizers()
+            .register(analyzer_name(analyzer), text_analyzer(analyzer)?);
     }
     Ok(())
 }
@@ -102,7 +116,10 @@ pub fn write<'a>(
 ) -> Result<()> {
     std::fs::create_dir_all(dir).at(dir)?;
     let (schema, fields) = schema(analyzer);
-    let index = Index::builder().schema(schema).settings(IndexSettings::default()).create_in_dir(dir)?;
+    let index = Index::builder()
+        .schema(schema)
+        .settings(IndexSettings::default())
+        .create_in_dir(dir)?;
     register_analyzers(&index)?;
     let segment_id = SegmentId::from_uuid_string(&index_id.hex()[..32])
         .map_err(|e| IndexError::Invalid(format!("segment id from index id: {e}")))?;
@@ -118,7 +135,10 @@ pub fn write<'a>(
         for principal in row.acl.principals() {
             doc.add_text(fields.acl, principal.token());
         }
-        writer.add_document(AddOperation { opstamp: opstamp as u64, document: doc })?;
+        writer.add_document(AddOperation {
+            opstamp: opstamp as u64,
+            document: doc,
+        })?;
         on_row();
     }
     let max_doc = writer.max_doc();
@@ -127,7 +147,8 @@ pub fn write<'a>(
     let mut meta = index.load_metas()?;
     meta.segments = vec![segment.meta().clone()];
     meta.opstamp = u64::from(max_doc);
-    let mut json = serde_json::to_vec_pretty(&meta).map_err(|e| IndexError::Invalid(e.to_string()))?;
+    let mut json =
+        serde_json::to_vec_pretty(&meta).map_err(|e| IndexError::Invalid(e.to_string()))?;
     json.push(b'\n');
     let meta_path = dir.join("meta.json");
     std::fs::write(&meta_path, json).at(&meta_path)?;

@@ -9,8 +9,8 @@ use quire_core::chunk::{ChunkSpan, chunk_hash, chunk_id, chunk_text};
 use quire_core::ids::{context, hash_hex};
 use quire_core::manifest::content_digest;
 use quire_core::{
-    BuildInfo, BuildSpec, Counts, Document, FORMAT_VERSION, IndexId, Manifest, ModelInfo, SnapshotId,
-    Versions,
+    BuildInfo, BuildSpec, Counts, Document, FORMAT_VERSION, IndexId, Manifest, ModelInfo,
+    SnapshotId, Versions,
 };
 use quire_embed::Embedder;
 use rayon::prelude::*;
@@ -20,7 +20,9 @@ use crate::distance::DotDistance;
 use crate::error::{IndexError, Result};
 use crate::files::{MANIFEST_FILE, artifact_files, sync_tree, write_synced};
 use crate::graph::{FrozenGraph, GRAPH_FILE};
-use crate::tables::{ACL_FILE, AclRecord, CHUNKS_FILE, ChunkRecord, DOCS_FILE, DocRecord, to_jsonl};
+use crate::tables::{
+    ACL_FILE, AclRecord, CHUNKS_FILE, ChunkRecord, DOCS_FILE, DocRecord, to_jsonl,
+};
 use crate::{HNSW_RS_VERSION, TANTIVY_VERSION};
 
 /// File name of the vectors: `chunks x dim` little-endian f32, row-major.
@@ -63,7 +65,11 @@ pub struct BuildRequest<'a> {
 impl BuildRequest<'_> {
     /// The id the index will have.
     pub fn index_id(&self) -> IndexId {
-        IndexId::derive(self.snapshot_id, &self.spec.canonical_json(), FORMAT_VERSION)
+        IndexId::derive(
+            self.snapshot_id,
+            &self.spec.canonical_json(),
+            FORMAT_VERSION,
+        )
     }
 }
 
@@ -74,10 +80,16 @@ struct Chunked {
 
 /// Build the index into `dir`, which must exist and be empty, and return its manifest (also
 /// written to `dir/manifest.json`). Every file is fsynced; publishing is the caller's job.
-pub fn build_index(req: &BuildRequest<'_>, dir: &Path, progress: &dyn Progress) -> Result<Manifest> {
+pub fn build_index(
+    req: &BuildRequest<'_>,
+    dir: &Path,
+    progress: &dyn Progress,
+) -> Result<Manifest> {
     let index_id = req.index_id();
     if req.documents.windows(2).any(|w| w[0].id >= w[1].id) {
-        return Err(IndexError::Invalid("documents must be sorted by id and unique".into()));
+        return Err(IndexError::Invalid(
+            "documents must be sorted by id and unique".into(),
+        ));
     }
     let mut timings = BTreeMap::new();
     let mut clock = Instant::now();
@@ -100,13 +112,23 @@ pub fn build_index(req: &BuildRequest<'_>, dir: &Path, progress: &dyn Progress) 
     lap("embed", &mut timings);
 
     progress.stage("bm25", texts.len() as u64);
-    let acls: Vec<_> = req.documents.iter().map(|d| req.spec.effective_acl(d.acl.as_ref())).collect();
+    let acls: Vec<_> = req
+        .documents
+        .iter()
+        .map(|d| req.spec.effective_acl(d.acl.as_ref()))
+        .collect();
     let rows = chunked.records.iter().zip(&texts).map(|(c, text)| Bm25Row {
         title: req.documents[c.doc as usize].title.as_deref(),
         body: text,
         acl: &acls[c.doc as usize],
     });
-    bm25::write(&dir.join(BM25_DIR), &index_id, req.spec.bm25.analyzer, rows, || progress.advance(1))?;
+    bm25::write(
+        &dir.join(BM25_DIR),
+        &index_id,
+        req.spec.bm25.analyzer,
+        rows,
+        || progress.advance(1),
+    )?;
     lap("bm25", &mut timings);
 
     progress.stage("hnsw", texts.len() as u64);
@@ -122,7 +144,10 @@ pub fn build_index(req: &BuildRequest<'_>, dir: &Path, progress: &dyn Progress) 
         .documents
         .iter()
         .zip(acls)
-        .map(|(d, acl)| AclRecord { doc_id: d.id.clone(), acl })
+        .map(|(d, acl)| AclRecord {
+            doc_id: d.id.clone(),
+            acl,
+        })
         .collect();
     let acl_bytes = to_jsonl(&acl_table);
     write_synced(dir, ACL_FILE, &acl_bytes)?;
@@ -168,7 +193,8 @@ pub fn build_index(req: &BuildRequest<'_>, dir: &Path, progress: &dyn Progress) 
 
 /// Write `manifest.json` (pretty JSON, trailing newline), fsynced.
 pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<()> {
-    let mut json = serde_json::to_vec_pretty(manifest).map_err(|e| IndexError::Invalid(e.to_string()))?;
+    let mut json =
+        serde_json::to_vec_pretty(manifest).map_err(|e| IndexError::Invalid(e.to_string()))?;
     json.push(b'\n');
     write_synced(dir, MANIFEST_FILE, &json)
 }
@@ -224,11 +250,21 @@ fn embed_all(embedder: &dyn Embedder, texts: &[&str], progress: &dyn Progress) -
     Ok(batches.concat())
 }
 
-fn build_graph(req: &BuildRequest<'_>, vectors: &[f32], progress: &dyn Progress) -> Result<FrozenGraph> {
+fn build_graph(
+    req: &BuildRequest<'_>,
+    vectors: &[f32],
+    progress: &dyn Progress,
+) -> Result<FrozenGraph> {
     let dim = req.embedder.dim();
     let n = vectors.len() / dim.max(1);
     let h = req.spec.hnsw;
-    let hnsw = Hnsw::<f32, DotDistance>::new(h.m as usize, n.max(1), 16, h.ef_construction as usize, DotDistance);
+    let hnsw = Hnsw::<f32, DotDistance>::new(
+        h.m as usize,
+        n.max(1),
+        16,
+        h.ef_construction as usize,
+        DotDistance,
+    );
     // Serial insertion in ordinal order: hnsw_rs's parallel insert is not deterministic.
     for (i, v) in vectors.chunks_exact(dim).enumerate() {
         hnsw.insert_slice((v, i));

@@ -26,7 +26,11 @@ pub fn artifact_files(dir: &Path) -> Result<Vec<FileEntry>> {
             let bytes = file.metadata().at(&path)?.len();
             let mut h = hasher(context::FILE);
             h.update_reader(file).at(&path)?;
-            Ok(FileEntry { path: rel, bytes, blake3: h.finalize().to_hex().to_string() })
+            Ok(FileEntry {
+                path: rel,
+                bytes,
+                blake3: h.finalize().to_hex().to_string(),
+            })
         })
         .collect()
 }
@@ -35,7 +39,11 @@ fn collect(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<()> {
     for entry in std::fs::read_dir(dir).at(dir)? {
         let entry = entry.at(dir)?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+        let rel = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
         let kind = entry.file_type().at(entry.path())?;
         if kind.is_dir() {
             collect(&entry.path(), &rel, out)?;

@@ -79,10 +79,17 @@ impl FrozenGraph {
             let id = point.get_origin_id();
             let level = point.get_point_id().0;
             if id >= n {
-                return Err(IndexError::Invalid(format!("hnsw point id {id} out of range {n}")));
+                return Err(IndexError::Invalid(format!(
+                    "hnsw point id {id} out of range {n}"
+                )));
             }
             levels[id] = level;
-            for (layer, neighbours) in point.get_neighborhood_id().into_iter().enumerate().take(level as usize + 1) {
+            for (layer, neighbours) in point
+                .get_neighborhood_id()
+                .into_iter()
+                .enumerate()
+                .take(level as usize + 1)
+            {
                 if lists.len() <= layer {
                     lists.resize_with(layer + 1, || vec![None; n]);
                 }
@@ -91,7 +98,9 @@ impl FrozenGraph {
             seen += 1;
         }
         if seen != n {
-            return Err(IndexError::Invalid(format!("hnsw holds {seen} points, expected {n}")));
+            return Err(IndexError::Invalid(format!(
+                "hnsw holds {seen} points, expected {n}"
+            )));
         }
         let max_level = levels.iter().copied().max().unwrap_or(0);
         // hnsw_rs moves its entry point only to a strictly higher level, so with serial insertion
@@ -99,7 +108,10 @@ impl FrozenGraph {
         let entry_point = levels.iter().position(|&l| l == max_level).unwrap_or(0) as u32;
         let layers = (0..=max_level as usize)
             .map(|l| {
-                let mut layer = Layer { offsets: vec![0], ..Layer::default() };
+                let mut layer = Layer {
+                    offsets: vec![0],
+                    ..Layer::default()
+                };
                 for (id, &level) in levels.iter().enumerate() {
                     if level as usize >= l {
                         if l > 0 {
@@ -113,7 +125,11 @@ impl FrozenGraph {
                 layer
             })
             .collect();
-        Ok(Self { levels, entry_point, layers: if n == 0 { Vec::new() } else { layers } })
+        Ok(Self {
+            levels,
+            entry_point,
+            layers: if n == 0 { Vec::new() } else { layers },
+        })
     }
 
     /// The canonical bytes of the graph.
@@ -139,14 +155,25 @@ impl FrozenGraph {
 
     /// Parse and check a graph file.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let corrupt = |reason: String| IndexError::Corrupt { file: GRAPH_FILE.into(), reason };
+        let corrupt = |reason: String| IndexError::Corrupt {
+            file: GRAPH_FILE.into(),
+            reason,
+        };
         let mut r = Reader { bytes, pos: 0 };
-        if r.take(8).ok_or_else(|| corrupt("truncated header".into()))? != MAGIC {
+        if r.take(8)
+            .ok_or_else(|| corrupt("truncated header".into()))?
+            != MAGIC
+        {
             return Err(corrupt("bad magic".into()));
         }
-        let header = r.u32s(4).ok_or_else(|| corrupt("truncated header".into()))?;
+        let header = r
+            .u32s(4)
+            .ok_or_else(|| corrupt("truncated header".into()))?;
         let (n, max_level, entry_point) = (header[0] as usize, header[1] as usize, header[2]);
-        let levels = r.take(n).ok_or_else(|| corrupt("truncated levels".into()))?.to_vec();
+        let levels = r
+            .take(n)
+            .ok_or_else(|| corrupt("truncated levels".into()))?
+            .to_vec();
         r.pos = r.pos.next_multiple_of(4);
         let mut layers = Vec::new();
         for l in 0..=max_level {
@@ -156,20 +183,32 @@ impl FrozenGraph {
             let nodes = if l == 0 {
                 Vec::new()
             } else {
-                let count = r.u32s(1).ok_or_else(|| corrupt(format!("truncated layer {l}")))?[0] as usize;
-                r.u32s(count).ok_or_else(|| corrupt(format!("truncated layer {l}")))?
+                let count = r
+                    .u32s(1)
+                    .ok_or_else(|| corrupt(format!("truncated layer {l}")))?[0]
+                    as usize;
+                r.u32s(count)
+                    .ok_or_else(|| corrupt(format!("truncated layer {l}")))?
             };
             let rows = if l == 0 { n } else { nodes.len() };
-            let offsets = r.u32s(rows + 1).ok_or_else(|| corrupt(format!("truncated layer {l}")))?;
+            let offsets = r
+                .u32s(rows + 1)
+                .ok_or_else(|| corrupt(format!("truncated layer {l}")))?;
             let total = *offsets.last().unwrap_or(&0) as usize;
             if offsets.windows(2).any(|w| w[0] > w[1]) || offsets[0] != 0 {
                 return Err(corrupt(format!("layer {l}: offsets are not monotone")));
             }
-            let neighbours = r.u32s(total).ok_or_else(|| corrupt(format!("truncated layer {l}")))?;
+            let neighbours = r
+                .u32s(total)
+                .ok_or_else(|| corrupt(format!("truncated layer {l}")))?;
             if neighbours.iter().chain(&nodes).any(|&id| id as usize >= n) {
                 return Err(corrupt(format!("layer {l}: node id out of range")));
             }
-            layers.push(Layer { nodes, offsets, neighbours });
+            layers.push(Layer {
+                nodes,
+                offsets,
+                neighbours,
+            });
         }
         if r.pos != bytes.len() {
             return Err(corrupt("trailing bytes".into()));
@@ -177,7 +216,11 @@ impl FrozenGraph {
         if n > 0 && entry_point as usize >= n {
             return Err(corrupt("entry point out of range".into()));
         }
-        Ok(Self { levels, entry_point, layers })
+        Ok(Self {
+            levels,
+            entry_point,
+            layers,
+        })
     }
 }
 
@@ -201,7 +244,11 @@ impl<'a> Reader<'a> {
 
     fn u32s(&mut self, count: usize) -> Option<Vec<u32>> {
         let raw = self.take(count.checked_mul(4)?)?;
-        Some(raw.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        Some(
+            raw.chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        )
     }
 }
 
@@ -215,7 +262,9 @@ mod tests {
         let dim = 8;
         let vectors: Vec<Vec<f32>> = (0..n)
             .map(|i| {
-                let v: Vec<f32> = (0..dim).map(|j| (((i * 31 + j * 17) % 23) as f32) - 11.0).collect();
+                let v: Vec<f32> = (0..dim)
+                    .map(|j| (((i * 31 + j * 17) % 23) as f32) - 11.0)
+                    .collect();
                 let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
                 v.iter().map(|x| x / norm).collect()
             })

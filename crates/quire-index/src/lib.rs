@@ -1,4 +1,4 @@
-//! Immutable hybrid indices: build, verify (and, later, search) them.
+//! Immutable hybrid indices: build, verify and search them.
 //!
 //! An index directory holds:
 //!
@@ -15,20 +15,30 @@
 //! them in a fixed order with fixed summation orders and no hash-map iteration, so the same
 //! inputs give byte-identical artifacts on any machine and any thread count.
 //!
-//! Main entry points: [`build_index`], [`verify_dir`], [`read_manifest`].
+//! Main entry points: [`build_index`], [`verify_dir`], [`read_manifest`], and [`OpenIndex`],
+//! which answers a [`Query`] with a [`Response`]: BM25 and vector search, each filtered by the
+//! reader's permissions inside the search (a zero-scoring ACL clause in BM25; an allowed-set
+//! bitset inside the graph walk, or an exact scan when few chunks are allowed), fused by
+//! reciprocal rank or weighted scores ([`fusion`]).
 
+pub mod ann;
 pub mod bm25;
 mod build;
 pub mod distance;
 mod error;
 mod files;
+pub mod fusion;
 pub mod graph;
+mod open;
+pub mod query;
 pub mod tables;
 mod verify;
 
 pub use build::{BuildRequest, NoProgress, Progress, VECTORS_FILE, build_index, write_manifest};
 pub use error::{IndexError, Result};
 pub use files::{MANIFEST_FILE, artifact_files, sync_tree};
+pub use open::{EXACT_SCAN_MAX, OpenIndex};
+pub use query::{Hit, Lineage, Mode, Query, Response, RetrieverHit, Timings};
 pub use verify::{Verification, read_manifest, verify_dir};
 
 /// The tantivy release that writes the BM25 index (checked against Cargo.lock by a test).
@@ -42,10 +52,15 @@ mod tests {
 
     #[test]
     fn recorded_library_versions_match_the_lockfile() {
-        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock")).unwrap_or_default();
+        let lock =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock"))
+                .unwrap_or_default();
         for (name, version) in [("tantivy", TANTIVY_VERSION), ("hnsw_rs", HNSW_RS_VERSION)] {
             let entry = format!("name = \"{name}\"\nversion = \"{version}\"");
-            assert!(lock.contains(&entry), "Cargo.lock does not pin {name} {version}");
+            assert!(
+                lock.contains(&entry),
+                "Cargo.lock does not pin {name} {version}"
+            );
         }
     }
 }

@@ -25,8 +25,10 @@ pub struct Verification {
 pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let path = dir.join(MANIFEST_FILE);
     let bytes = std::fs::read(&path).at(&path)?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| IndexError::Corrupt { file: MANIFEST_FILE.into(), reason: e.to_string() })
+    serde_json::from_slice(&bytes).map_err(|e| IndexError::Corrupt {
+        file: MANIFEST_FILE.into(),
+        reason: e.to_string(),
+    })
 }
 
 /// Recompute every file hash and the content digest of `dir` and compare with the manifest;
@@ -35,14 +37,19 @@ pub fn verify_dir(dir: &Path) -> Result<Verification> {
     let manifest = read_manifest(dir)?;
     let files = artifact_files(dir)?;
     let mut problems = Vec::new();
-    let expected: BTreeMap<_, _> = manifest.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let expected: BTreeMap<_, _> = manifest
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f))
+        .collect();
     let actual: BTreeMap<_, _> = files.iter().map(|f| (f.path.as_str(), f)).collect();
     for (path, want) in &expected {
         match actual.get(path) {
             None => problems.push(format!("{path}: missing")),
-            Some(got) if got.blake3 != want.blake3 => {
-                problems.push(format!("{path}: content differs (blake3 {} != {})", got.blake3, want.blake3))
-            }
+            Some(got) if got.blake3 != want.blake3 => problems.push(format!(
+                "{path}: content differs (blake3 {} != {})",
+                got.blake3, want.blake3
+            )),
             Some(_) => {}
         }
     }
@@ -51,14 +58,27 @@ pub fn verify_dir(dir: &Path) -> Result<Verification> {
     }
     let recomputed = content_digest(&files);
     if content_digest(&manifest.files) != manifest.content_digest {
-        problems.push(format!("{MANIFEST_FILE}: content_digest does not match its own file list"));
+        problems.push(format!(
+            "{MANIFEST_FILE}: content_digest does not match its own file list"
+        ));
     }
-    let derived = IndexId::derive(&manifest.snapshot_id, &manifest.spec.canonical_json(), FORMAT_VERSION);
+    let derived = IndexId::derive(
+        &manifest.snapshot_id,
+        &manifest.spec.canonical_json(),
+        FORMAT_VERSION,
+    );
     if derived != manifest.index_id {
         problems.push(format!("{MANIFEST_FILE}: index_id does not follow from snapshot_id and spec (expected {derived})"));
     }
     if dir.file_name().and_then(|n| n.to_str()) != Some(manifest.index_id.as_str()) {
-        problems.push(format!("{MANIFEST_FILE}: index_id {} does not match the directory name", manifest.index_id));
+        problems.push(format!(
+            "{MANIFEST_FILE}: index_id {} does not match the directory name",
+            manifest.index_id
+        ));
     }
-    Ok(Verification { ok: problems.is_empty(), content_digest: recomputed, problems })
+    Ok(Verification {
+        ok: problems.is_empty(),
+        content_digest: recomputed,
+        problems,
+    })
 }

@@ -46,7 +46,11 @@ impl CorpusFormat {
         for line in reader.split(b'\n').take(100) {
             let line = line.at(path)?;
             if let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice(&line) {
-                return Ok(if obj.contains_key("_id") { CorpusFormat::Beir } else { CorpusFormat::Jsonl });
+                return Ok(if obj.contains_key("_id") {
+                    CorpusFormat::Beir
+                } else {
+                    CorpusFormat::Jsonl
+                });
             }
         }
         Ok(CorpusFormat::Jsonl)
@@ -71,13 +75,19 @@ pub fn read_corpus(path: &Path, format: CorpusFormat) -> Result<Vec<Sourced>> {
 }
 
 fn corpus_err(origin: impl Into<String>, reason: impl Into<String>) -> StoreError {
-    StoreError::Corpus { origin: origin.into(), reason: reason.into() }
+    StoreError::Corpus {
+        origin: origin.into(),
+        reason: reason.into(),
+    }
 }
 
 fn read_jsonl(path: &Path, dialect: JsonDialect) -> Result<Vec<Sourced>> {
     let file = File::open(path).at(path)?;
     if file.metadata().at(path)?.is_dir() {
-        return Err(corpus_err(path.display().to_string(), "is a directory; use --format dir"));
+        return Err(corpus_err(
+            path.display().to_string(),
+            "is a directory; use --format dir",
+        ));
     }
     let mut reader = BufReader::new(file);
     let mut docs = Vec::new();
@@ -88,14 +98,19 @@ fn read_jsonl(path: &Path, dialect: JsonDialect) -> Result<Vec<Sourced>> {
             break;
         }
         let origin = format!("{}:{line_no}", path.display());
-        let line = std::str::from_utf8(&buf)
-            .map_err(|e| corpus_err(&origin, format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
+        let line = std::str::from_utf8(&buf).map_err(|e| {
+            corpus_err(
+                &origin,
+                format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+            )
+        })?;
         if line.trim().is_empty() {
             continue;
         }
-        let value: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| corpus_err(&origin, format!("malformed JSON: {e}")))?;
-        let doc = Document::from_json(value, dialect).map_err(|reason| corpus_err(&origin, reason))?;
+        let value: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| corpus_err(&origin, format!("malformed JSON: {e}")))?;
+        let doc =
+            Document::from_json(value, dialect).map_err(|reason| corpus_err(&origin, reason))?;
         docs.push(Sourced { doc, origin });
     }
     Ok(docs)
@@ -132,28 +147,45 @@ impl AclRules {
         }
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(&path).at(&path)?;
-        let file: AclFile =
-            toml::from_str(&text).map_err(|e| corpus_err(&origin, e.to_string().trim_end().replace('\n', " ")))?;
+        let file: AclFile = toml::from_str(&text)
+            .map_err(|e| corpus_err(&origin, e.to_string().trim_end().replace('\n', " ")))?;
         if file.version != 1 {
-            return Err(corpus_err(&origin, format!("field `version` = {}: this quire reads version 1", file.version)));
+            return Err(corpus_err(
+                &origin,
+                format!(
+                    "field `version` = {}: this quire reads version 1",
+                    file.version
+                ),
+            ));
         }
         let mut rules = Vec::new();
         for (i, rule) in file.rules.into_iter().enumerate() {
             let mut set = GlobSetBuilder::new();
             for pattern in &rule.paths {
-                let glob = Glob::new(pattern)
-                    .map_err(|e| corpus_err(&origin, format!("rules[{i}].paths: bad glob {pattern:?}: {e}")))?;
+                let glob = Glob::new(pattern).map_err(|e| {
+                    corpus_err(
+                        &origin,
+                        format!("rules[{i}].paths: bad glob {pattern:?}: {e}"),
+                    )
+                })?;
                 set.add(glob);
             }
-            let set = set.build().map_err(|e| corpus_err(&origin, format!("rules[{i}].paths: {e}")))?;
-            let acl = Acl::parse(&rule.acl).map_err(|e| corpus_err(&origin, format!("rules[{i}].acl: {e}")))?;
+            let set = set
+                .build()
+                .map_err(|e| corpus_err(&origin, format!("rules[{i}].paths: {e}")))?;
+            let acl = Acl::parse(&rule.acl)
+                .map_err(|e| corpus_err(&origin, format!("rules[{i}].acl: {e}")))?;
             rules.push((set, acl));
         }
         Ok(Self { rules })
     }
 
     fn acl_for(&self, rel: &str) -> Option<Acl> {
-        self.rules.iter().rev().find(|(set, _)| set.is_match(rel)).map(|(_, acl)| acl.clone())
+        self.rules
+            .iter()
+            .rev()
+            .find(|(set, _)| set.is_match(rel))
+            .map(|(_, acl)| acl.clone())
     }
 }
 
@@ -171,7 +203,10 @@ fn read_dir(root: &Path) -> Result<Vec<Sourced>> {
         .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
     for entry in walker {
         let entry = entry.map_err(|e| {
-            let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
+            let path = e
+                .path()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| root.to_path_buf());
             corpus_err(path.display().to_string(), format!("cannot read: {e}"))
         })?;
         let path = entry.path();
@@ -180,7 +215,10 @@ fn read_dir(root: &Path) -> Result<Vec<Sourced>> {
             if !target.starts_with(&canonical_root) {
                 return Err(corpus_err(
                     path.display().to_string(),
-                    format!("symlink points outside the corpus root, to {}", target.display()),
+                    format!(
+                        "symlink points outside the corpus root, to {}",
+                        target.display()
+                    ),
                 ));
             }
         }
@@ -188,20 +226,29 @@ fn read_dir(root: &Path) -> Result<Vec<Sourced>> {
             continue;
         }
         let rel = relative_id(root, path)?;
-        docs.push(Sourced { doc: read_file_document(path, &rel, &rules)?, origin: path.display().to_string() });
+        docs.push(Sourced {
+            doc: read_file_document(path, &rel, &rules)?,
+            origin: path.display().to_string(),
+        });
     }
     Ok(docs)
 }
 
 fn is_document(path: &Path) -> bool {
     matches!(
-        path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
         Some("md" | "txt")
     )
 }
 
 fn relative_id(root: &Path, path: &Path) -> Result<String> {
-    let rel: PathBuf = path.strip_prefix(root).map(Path::to_path_buf).unwrap_or_default();
+    let rel: PathBuf = path
+        .strip_prefix(root)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
     parts
         .map(|p| p.join("/"))
@@ -211,11 +258,19 @@ fn relative_id(root: &Path, path: &Path) -> Result<String> {
 fn read_file_document(path: &Path, id: &str, rules: &AclRules) -> Result<Document> {
     let bytes = std::fs::read(path).at(path)?;
     let text = String::from_utf8(bytes).map_err(|e| {
-        corpus_err(path.display().to_string(), format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to()))
+        corpus_err(
+            path.display().to_string(),
+            format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to()),
+        )
     })?;
-    let markdown = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("md"));
+    let markdown = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("md"));
     let title = markdown
-        .then(|| text.lines().find_map(|l| l.strip_prefix("# ").map(|t| t.trim().to_owned())))
+        .then(|| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("# ").map(|t| t.trim().to_owned()))
+        })
         .flatten()
         .filter(|t| !t.is_empty());
     Ok(Document {
@@ -231,14 +286,20 @@ fn read_file_document(path: &Path, id: &str, rules: &AclRules) -> Result<Documen
 /// Sort documents by id and refuse an empty corpus or a duplicate id (naming both origins).
 pub fn canonicalise(mut docs: Vec<Sourced>, source: &Path) -> Result<Vec<Document>> {
     if docs.is_empty() {
-        return Err(corpus_err(source.display().to_string(), "the corpus has no documents"));
+        return Err(corpus_err(
+            source.display().to_string(),
+            "the corpus has no documents",
+        ));
     }
     // Stable sort: of two duplicates, the one read first comes first.
     docs.sort_by(|a, b| a.doc.id.cmp(&b.doc.id));
     if let Some(w) = docs.windows(2).find(|w| w[0].doc.id == w[1].doc.id) {
         return Err(corpus_err(
             &w[1].origin,
-            format!("duplicate id {:?} (first seen at {})", w[1].doc.id, w[0].origin),
+            format!(
+                "duplicate id {:?} (first seen at {})",
+                w[1].doc.id, w[0].origin
+            ),
         ));
     }
     Ok(docs.into_iter().map(|s| s.doc).collect())

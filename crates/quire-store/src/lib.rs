@@ -4,6 +4,8 @@
 //!   ([`CorpusFormat`]: quire JSONL, BEIR, or a directory with `quire-acl.toml`) into a
 //!   canonical, hash-addressed snapshot; [`Store::build`] builds an index from a snapshot and a
 //!   spec in `tmp/`, fsyncs it, makes it read-only and renames it into `indexes/`.
+//! - [`RetrievalService`]: answers queries against an index id (or unique prefix); indices
+//!   are opened once ([`Store::open_index`]) and shared.
 //! - [`Store::verify`] and [`Store::rebuild_check`] prove an index is what its manifest says
 //!   and that it can be reproduced from what the data dir holds.
 //!
@@ -18,4 +20,6 @@ mod store;
 pub use error::{Result, StoreError};
 pub use import::CorpusFormat;
 pub use snapshot::SnapshotInfo;
-pub use store::{Access, BuildOutcome, IndexSummary, MIN_PREFIX_HEX, RebuildCheck, Store};
+pub use store::{
+    Access, BuildOutcome, IndexSummary, MIN_PREFIX_HEX, RebuildCheck, RetrievalService, Store,
+};

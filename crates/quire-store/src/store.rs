@@ -1,12 +1,14 @@
 //! The data dir: layout, locking, snapshots and atomic publishing of indices.
 
+use std::collections::HashMap;
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use quire_core::{BuildSpec, IndexId, Manifest, SnapshotId};
 use quire_embed::Models;
-use quire_index::{BuildRequest, Progress, Verification};
+use quire_index::{BuildRequest, OpenIndex, Progress, Query, Response, Verification};
 use serde::Serialize;
 
 use crate::error::{IoContext, Result, StoreError};
@@ -42,7 +44,22 @@ pub struct Store {
     root: PathBuf,
     access: Access,
     models: Models,
+    open: Mutex<HashMap<IndexId, Arc<OpenIndex>>>,
     _lock: File,
+}
+
+/// Retrieval, independent of any transport: the CLI's local mode and the server both answer
+/// queries through this trait.
+pub trait RetrievalService {
+    /// Answer `query` against `target`: an index id or a unique prefix of one.
+    fn retrieve(&self, target: &str, query: &Query) -> Result<Response>;
+}
+
+impl RetrievalService for Store {
+    fn retrieve(&self, target: &str, query: &Query) -> Result<Response> {
+        let id = self.resolve_index(target)?;
+        Ok(self.open_index(&id)?.search(query)?)
+    }
 }
 
 /// The result of a build.
@@ -103,17 +120,38 @@ impl Store {
             std::fs::create_dir_all(root.join(sub)).at(root.join(sub))?;
         }
         let lock_path = root.join(LOCK_FILE);
-        let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).at(&lock_path)?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .at(&lock_path)?;
         let attempt = match access {
             Access::Read => lock.try_lock_shared(),
             Access::Write => lock.try_lock(),
         };
         match attempt {
             Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Err(StoreError::Locked { path: root, lock: lock_path }),
-            Err(TryLockError::Error(e)) => return Err(StoreError::Io { path: lock_path, source: e }),
+            Err(TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked {
+                    path: root,
+                    lock: lock_path,
+                });
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(StoreError::Io {
+                    path: lock_path,
+                    source: e,
+                });
+            }
         }
-        let store = Self { root, access, models: Models::builtin(), _lock: lock };
+        let store = Self {
+            root,
+            access,
+            models: Models::builtin(),
+            open: Mutex::default(),
+            _lock: lock,
+        };
         if access == Access::Write {
             store.clear_tmp()?;
         }
@@ -145,8 +183,14 @@ impl Store {
     }
 
     fn scratch(&self, what: &str) -> Result<PathBuf> {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        let dir = self.root.join(TMP).join(format!("{what}-{}-{nanos}", std::process::id()));
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir = self
+            .root
+            .join(TMP)
+            .join(format!("{what}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).at(&dir)?;
         Ok(dir)
     }
@@ -154,7 +198,10 @@ impl Store {
     fn require_write(&self) -> Result<()> {
         match self.access {
             Access::Write => Ok(()),
-            Access::Read => Err(StoreError::Locked { path: self.root.clone(), lock: self.root.join(LOCK_FILE) }),
+            Access::Read => Err(StoreError::Locked {
+                path: self.root.clone(),
+                lock: self.root.join(LOCK_FILE),
+            }),
         }
     }
 
@@ -189,21 +236,36 @@ impl Store {
 
     /// Describe a stored snapshot.
     pub fn snapshot(&self, id: &SnapshotId) -> Result<SnapshotInfo> {
-        let path = self.root.join(SNAPSHOTS).join(id.as_str()).join(SNAPSHOT_FILE);
+        let path = self
+            .root
+            .join(SNAPSHOTS)
+            .join(id.as_str())
+            .join(SNAPSHOT_FILE);
         if !path.exists() {
-            return Err(StoreError::NotFound { kind: "snapshot", id: id.to_string() });
+            return Err(StoreError::NotFound {
+                kind: "snapshot",
+                id: id.to_string(),
+            });
         }
         read_json(&path)
     }
 
     /// Every stored snapshot, by id.
     pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
-        self.list_ids::<SnapshotId>(SNAPSHOTS)?.iter().map(|id| self.snapshot(id)).collect()
+        self.list_ids::<SnapshotId>(SNAPSHOTS)?
+            .iter()
+            .map(|id| self.snapshot(id))
+            .collect()
     }
 
     /// Resolve a snapshot id or a unique prefix of one.
     pub fn resolve_snapshot(&self, target: &str) -> Result<SnapshotId> {
-        resolve(target, SnapshotId::PREFIX, "snapshot", self.list_ids(SNAPSHOTS)?)
+        resolve(
+            target,
+            SnapshotId::PREFIX,
+            "snapshot",
+            self.list_ids(SNAPSHOTS)?,
+        )
     }
 
     fn list_ids<T: std::str::FromStr>(&self, sub: &str) -> Result<Vec<T>> {
@@ -225,7 +287,12 @@ impl Store {
     /// Build the index for `snapshot` and `spec`, publishing it atomically. If it exists
     /// already it is verified and reused; a stored index that fails verification is reported,
     /// never overwritten.
-    pub fn build(&self, snapshot: &SnapshotId, spec: &BuildSpec, progress: &dyn Progress) -> Result<BuildOutcome> {
+    pub fn build(
+        &self,
+        snapshot: &SnapshotId,
+        spec: &BuildSpec,
+        progress: &dyn Progress,
+    ) -> Result<BuildOutcome> {
         self.require_write()?;
         let info = self.snapshot(snapshot)?;
         let index_id = Self::index_id_for(snapshot, spec);
@@ -233,12 +300,19 @@ impl Store {
         if target.exists() {
             let check = quire_index::verify_dir(&target)?;
             if !check.ok {
-                return Err(StoreError::Corrupt { id: index_id.to_string(), problems: check.problems.join("; ") });
+                return Err(StoreError::Corrupt {
+                    id: index_id.to_string(),
+                    problems: check.problems.join("; "),
+                });
             }
-            return Ok(BuildOutcome { manifest: quire_index::read_manifest(&target)?, reused: true });
+            return Ok(BuildOutcome {
+                manifest: quire_index::read_manifest(&target)?,
+                reused: true,
+            });
         }
         let embedder = self.models.resolve(&spec.embedding)?;
-        let docs = snapshot::read_canonical(&self.root.join(SNAPSHOTS).join(snapshot.as_str()), snapshot)?;
+        let docs =
+            snapshot::read_canonical(&self.root.join(SNAPSHOTS).join(snapshot.as_str()), snapshot)?;
         let scratch = self.scratch("build")?;
         let request = BuildRequest {
             snapshot_id: snapshot,
@@ -249,7 +323,10 @@ impl Store {
         };
         let manifest = quire_index::build_index(&request, &scratch, progress)?;
         publish(&scratch, &target)?;
-        Ok(BuildOutcome { manifest, reused: false })
+        Ok(BuildOutcome {
+            manifest,
+            reused: false,
+        })
     }
 
     /// Where the index `id` lives (whether or not it exists).
@@ -267,9 +344,32 @@ impl Store {
     pub fn manifest(&self, id: &IndexId) -> Result<Manifest> {
         let dir = self.index_dir(id);
         if !dir.exists() {
-            return Err(StoreError::NotFound { kind: "index", id: id.to_string() });
+            return Err(StoreError::NotFound {
+                kind: "index",
+                id: id.to_string(),
+            });
         }
         Ok(quire_index::read_manifest(&dir)?)
+    }
+
+    /// The index `id`, opened once and shared by every later caller.
+    pub fn open_index(&self, id: &IndexId) -> Result<Arc<OpenIndex>> {
+        if let Some(open) = self.open.lock().ok().and_then(|m| m.get(id).cloned()) {
+            return Ok(open);
+        }
+        let dir = self.index_dir(id);
+        if !dir.exists() {
+            return Err(StoreError::NotFound {
+                kind: "index",
+                id: id.to_string(),
+            });
+        }
+        let opened = Arc::new(OpenIndex::open(&dir, &self.models)?);
+        if let Ok(mut map) = self.open.lock() {
+            // Another thread may have opened it meanwhile; keep the first so all share one.
+            return Ok(map.entry(id.clone()).or_insert(opened).clone());
+        }
+        Ok(opened)
     }
 
     /// Every published index, by id.
@@ -293,7 +393,10 @@ impl Store {
         let stored = self.manifest(id)?;
         let info = self.snapshot(&stored.snapshot_id)?;
         let embedder = self.models.resolve(&stored.spec.embedding)?;
-        let docs = snapshot::read_canonical(&self.root.join(SNAPSHOTS).join(stored.snapshot_id.as_str()), &stored.snapshot_id)?;
+        let docs = snapshot::read_canonical(
+            &self.root.join(SNAPSHOTS).join(stored.snapshot_id.as_str()),
+            &stored.snapshot_id,
+        )?;
         let scratch = self.scratch("rebuild")?;
         let request = BuildRequest {
             snapshot_id: &stored.snapshot_id,
@@ -307,7 +410,8 @@ impl Store {
         let rebuilt = rebuilt?;
         let differing_files = diff_files(&stored, &rebuilt);
         Ok(RebuildCheck {
-            ok: rebuilt.index_id == stored.index_id && rebuilt.content_digest == stored.content_digest,
+            ok: rebuilt.index_id == stored.index_id
+                && rebuilt.content_digest == stored.content_digest,
             index_id: stored.index_id,
             rebuilt_index_id: rebuilt.index_id,
             content_digest: stored.content_digest,
@@ -318,11 +422,25 @@ impl Store {
 }
 
 fn diff_files(a: &Manifest, b: &Manifest) -> Vec<String> {
-    let mut paths: Vec<&str> = a.files.iter().chain(&b.files).map(|f| f.path.as_str()).collect();
+    let mut paths: Vec<&str> = a
+        .files
+        .iter()
+        .chain(&b.files)
+        .map(|f| f.path.as_str())
+        .collect();
     paths.sort();
     paths.dedup();
-    let hash = |m: &Manifest, p: &str| m.files.iter().find(|f| f.path == p).map(|f| f.blake3.clone());
-    paths.into_iter().filter(|p| hash(a, p) != hash(b, p)).map(str::to_owned).collect()
+    let hash = |m: &Manifest, p: &str| {
+        m.files
+            .iter()
+            .find(|f| f.path == p)
+            .map(|f| f.blake3.clone())
+    };
+    paths
+        .into_iter()
+        .filter(|p| hash(a, p) != hash(b, p))
+        .map(str::to_owned)
+        .collect()
 }
 
 fn summarise(m: &Manifest, now: jiff::Timestamp) -> IndexSummary {
@@ -346,19 +464,37 @@ fn summarise(m: &Manifest, now: jiff::Timestamp) -> IndexSummary {
     }
 }
 
-fn resolve<T: std::fmt::Display + Clone>(target: &str, prefix: &str, kind: &'static str, ids: Vec<T>) -> Result<T> {
+fn resolve<T: std::fmt::Display + Clone>(
+    target: &str,
+    prefix: &str,
+    kind: &'static str,
+    ids: Vec<T>,
+) -> Result<T> {
     let hex = target.strip_prefix(prefix).unwrap_or(target);
     if hex.len() < MIN_PREFIX_HEX {
-        return Err(StoreError::PrefixTooShort { prefix: target.into(), min: MIN_PREFIX_HEX });
+        return Err(StoreError::PrefixTooShort {
+            prefix: target.into(),
+            min: MIN_PREFIX_HEX,
+        });
     }
     let wanted = format!("{prefix}{hex}");
-    let matches: Vec<T> = ids.into_iter().filter(|id| id.to_string().starts_with(&wanted)).collect();
+    let matches: Vec<T> = ids
+        .into_iter()
+        .filter(|id| id.to_string().starts_with(&wanted))
+        .collect();
     match matches.as_slice() {
         [one] => Ok(one.clone()),
-        [] => Err(StoreError::NotFound { kind, id: target.into() }),
+        [] => Err(StoreError::NotFound {
+            kind,
+            id: target.into(),
+        }),
         many => Err(StoreError::Ambiguous {
             prefix: target.into(),
-            candidates: many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            candidates: many
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
         }),
     }
 }
@@ -401,12 +537,18 @@ fn make_writable(path: &Path) -> Result<()> {
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let mut json = serde_json::to_vec_pretty(value).map_err(|e| StoreError::Io { path: path.into(), source: e.into() })?;
+    let mut json = serde_json::to_vec_pretty(value).map_err(|e| StoreError::Io {
+        path: path.into(),
+        source: e.into(),
+    })?;
     json.push(b'\n');
     std::fs::write(path, json).at(path)
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let bytes = std::fs::read(path).at(path)?;
-    serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt { id: path.display().to_string(), problems: e.to_string() })
+    serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+        id: path.display().to_string(),
+        problems: e.to_string(),
+    })
 }

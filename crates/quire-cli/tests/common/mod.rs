@@ -1,5 +1,6 @@
 //! Helpers for driving the `quire` binary.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -21,7 +22,9 @@ pub fn scifact() -> Option<PathBuf> {
     if path.join("corpus.jsonl").exists() {
         Some(path)
     } else {
-        eprintln!("skipping: ../shared/datasets/scifact is absent (SciFact tests need the shared datasets)");
+        eprintln!(
+            "skipping: ../shared/datasets/scifact is absent (SciFact tests need the shared datasets)"
+        );
         None
     }
 }
@@ -35,7 +38,8 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
     }
 
     pub fn ok(self) -> Self {
@@ -76,13 +80,19 @@ pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
             walk(root, &path, out);
         } else {
-            let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().into_owned();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .into_owned();
             out.push((rel, std::fs::read(&path).unwrap_or_default()));
         }
     }

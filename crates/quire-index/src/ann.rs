@@ -1,0 +1,343 @@
+//! Vector search over the frozen graph, with an allowed-set filter inside the search.
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use crate::distance::{dot, dot_distance};
+use crate::graph::FrozenGraph;
+
+/// Row-major vectors, `dim` floats per row.
+#[derive(Clone, Copy, Debug)]
+pub struct Vectors<'a> {
+    data: &'a [f32],
+    dim: usize,
+}
+
+impl<'a> Vectors<'a> {
+    /// View `data` as rows of `dim` floats.
+    pub fn new(data: &'a [f32], dim: usize) -> Self {
+        Self { data, dim }
+    }
+
+    /// Row `i`.
+    #[inline]
+    pub fn row(&self, i: u32) -> &'a [f32] {
+        let start = i as usize * self.dim;
+        &self.data[start..start + self.dim]
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.data.len() / self.dim.max(1)
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The chunks a reader may read: a bitset plus, for small sets, the sorted list of ordinals.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Allowed {
+    bits: Vec<u64>,
+    count: usize,
+    total: usize,
+}
+
+impl Allowed {
+    /// The set of ordinals `0..total` for which `admit` holds.
+    pub fn from_fn(total: usize, mut admit: impl FnMut(u32) -> bool) -> Self {
+        let mut bits = vec![0u64; total.div_ceil(64)];
+        let mut count = 0;
+        for i in 0..total as u32 {
+            if admit(i) {
+                bits[i as usize / 64] |= 1 << (i % 64);
+                count += 1;
+            }
+        }
+        Self { bits, count, total }
+    }
+
+    /// Whether ordinal `i` is allowed.
+    #[inline]
+    pub fn contains(&self, i: u32) -> bool {
+        self.bits
+            .get(i as usize / 64)
+            .is_some_and(|w| w >> (i % 64) & 1 == 1)
+    }
+
+    /// How many ordinals are allowed.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Allowed fraction of all chunks.
+    pub fn selectivity(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.count as f64 / self.total as f64
+        }
+    }
+
+    /// The allowed ordinals, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.bits.iter().enumerate().flat_map(|(w, &word)| {
+            let mut word = word;
+            std::iter::from_fn(move || {
+                (word != 0).then(|| {
+                    let bit = word.trailing_zeros();
+                    word &= word - 1;
+                    w as u32 * 64 + bit
+                })
+            })
+        })
+    }
+}
+
+/// Order results by similarity descending, then ordinal ascending.
+fn finish(mut hits: Vec<(u32, f32)>, k: usize) -> Vec<(u32, f32)> {
+    hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    hits.truncate(k);
+    hits
+}
+
+/// Exact top-`k` by dot product over the allowed rows: (ordinal, similarity).
+pub fn exact(
+    vectors: Vectors<'_>,
+    query: &[f32],
+    allowed: Option<&Allowed>,
+    k: usize,
+) -> Vec<(u32, f32)> {
+    // Max-heap on (distance, ordinal) keeps the k best; ties resolve to the lower ordinal.
+    let mut heap: BinaryHeap<(OrdF32, u32)> = BinaryHeap::with_capacity(k + 1);
+    let mut consider = |i: u32| {
+        let d = OrdF32(1.0 - dot(query, vectors.row(i)));
+        if heap.len() < k {
+            heap.push((d, i));
+        } else if let Some(&worst) = heap.peek()
+            && (d, i) < worst
+        {
+            heap.pop();
+            heap.push((d, i));
+        }
+    };
+    match allowed {
+        Some(a) => a.iter().for_each(&mut consider),
+        None => (0..vectors.len() as u32).for_each(&mut consider),
+    }
+    finish(
+        heap.into_iter()
+            .map(|(_, i)| (i, dot(query, vectors.row(i))))
+            .collect(),
+        k,
+    )
+}
+
+/// A float with a total order, for heaps.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct OrdF32(f32);
+
+impl Eq for OrdF32 {}
+impl PartialOrd for OrdF32 {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for OrdF32 {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// Visited marks that reset in O(1): a node is visited when its mark equals the generation.
+#[derive(Default)]
+struct Visited {
+    marks: Vec<u32>,
+    generation: u32,
+}
+
+impl Visited {
+    fn reset(&mut self, n: usize) {
+        if self.marks.len() < n {
+            self.marks.resize(n, 0);
+        }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.marks.iter_mut().for_each(|m| *m = 0);
+            self.generation = 1;
+        }
+    }
+
+    /// Mark `i`; true when it was not marked before.
+    #[inline]
+    fn insert(&mut self, i: u32) -> bool {
+        let slot = &mut self.marks[i as usize];
+        let fresh = *slot != self.generation;
+        *slot = self.generation;
+        fresh
+    }
+}
+
+thread_local! {
+    static VISITED: RefCell<Visited> = RefCell::new(Visited::default());
+}
+
+/// HNSW beam search: greedy descent through the upper layers, then a beam of width `ef` on
+/// layer 0. With a filter, every node still guides the search but only allowed nodes enter the
+/// results, so a restrictive filter widens the search instead of starving it.
+pub fn search(
+    graph: &FrozenGraph,
+    vectors: Vectors<'_>,
+    query: &[f32],
+    k: usize,
+    ef: usize,
+    allowed: Option<&Allowed>,
+) -> Vec<(u32, f32)> {
+    if graph.is_empty() || k == 0 {
+        return Vec::new();
+    }
+    let ef = ef.max(k);
+    let dist = |i: u32| OrdF32(dot_distance(query, vectors.row(i)));
+    let mut ep = graph.entry_point;
+    let mut d_ep = dist(ep);
+    for layer in graph.layers.iter().skip(1).rev() {
+        loop {
+            let mut moved = false;
+            for &nb in layer.neighbours_of(ep) {
+                let d = dist(nb);
+                if (d, nb) < (d_ep, ep) {
+                    (ep, d_ep, moved) = (nb, d, true);
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+    let admitted = |i: u32| allowed.is_none_or(|a| a.contains(i));
+    VISITED.with(|cell| {
+        let mut visited = cell.borrow_mut();
+        visited.reset(graph.len());
+        let mut candidates = BinaryHeap::new();
+        let mut results: BinaryHeap<(OrdF32, u32)> = BinaryHeap::new();
+        visited.insert(ep);
+        candidates.push(Reverse((d_ep, ep)));
+        if admitted(ep) {
+            results.push((d_ep, ep));
+        }
+        let layer0 = &graph.layers[0];
+        while let Some(Reverse((d, node))) = candidates.pop() {
+            if results.len() >= ef && results.peek().is_some_and(|&(worst, _)| d > worst) {
+                break;
+            }
+            for &nb in layer0.neighbours_at(node as usize) {
+                if !visited.insert(nb) {
+                    continue;
+                }
+                let dn = dist(nb);
+                let worst = results.peek().map(|&(w, _)| w);
+                if results.len() < ef || worst.is_some_and(|w| dn < w) {
+                    candidates.push(Reverse((dn, nb)));
+                    if admitted(nb) {
+                        results.push((dn, nb));
+                        if results.len() > ef {
+                            results.pop();
+                        }
+                    }
+                }
+            }
+        }
+        finish(
+            results
+                .into_iter()
+                .map(|(_, i)| (i, dot(query, vectors.row(i))))
+                .collect(),
+            k,
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::distance::DotDistance;
+    use hnsw_rs::hnsw::Hnsw;
+
+    fn data(n: usize, dim: usize) -> Vec<f32> {
+        let mut state = 42u64;
+        let mut out = Vec::with_capacity(n * dim);
+        for i in 0..n {
+            let centre = (i % 10) as f32;
+            let mut v: Vec<f32> = (0..dim)
+                .map(|j| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let noise = ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5;
+                    if j % 10 == centre as usize {
+                        2.0 + noise
+                    } else {
+                        noise
+                    }
+                })
+                .collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter_mut().for_each(|x| *x /= norm);
+            out.extend(v);
+        }
+        out
+    }
+
+    #[test]
+    fn graph_search_matches_exact_search_with_and_without_filters() {
+        let (n, dim) = (2000, 32);
+        let flat = data(n, dim);
+        let vectors = Vectors::new(&flat, dim);
+        let hnsw = Hnsw::<f32, DotDistance>::new(16, n, 16, 100, DotDistance);
+        for i in 0..n {
+            hnsw.insert_slice((vectors.row(i as u32), i));
+        }
+        let graph = FrozenGraph::from_hnsw(&hnsw, n).unwrap_or_default();
+        for (modulus, min_recall) in [(1u32, 0.95), (10, 0.95), (100, 0.95)] {
+            let allowed = Allowed::from_fn(n, |i| i % modulus == 0);
+            let (mut found, mut wanted) = (0, 0);
+            for q in (0..n as u32).step_by(97) {
+                let query = vectors.row(q);
+                let truth = exact(vectors, query, Some(&allowed), 10);
+                let got = search(
+                    &graph,
+                    vectors,
+                    query,
+                    10,
+                    64 * modulus as usize,
+                    Some(&allowed),
+                );
+                assert!(got.iter().all(|&(i, _)| allowed.contains(i)));
+                found += got
+                    .iter()
+                    .filter(|g| truth.iter().any(|t| t.0 == g.0))
+                    .count();
+                wanted += truth.len();
+            }
+            let recall = found as f64 / wanted as f64;
+            assert!(
+                recall >= min_recall,
+                "recall {recall} with 1/{modulus} allowed"
+            );
+        }
+    }
+
+    #[test]
+    fn allowed_set_iterates_in_order() {
+        let a = Allowed::from_fn(200, |i| i % 7 == 3);
+        assert_eq!(
+            a.iter().collect::<Vec<_>>(),
+            (0..200).filter(|i| i % 7 == 3).collect::<Vec<_>>()
+        );
+        assert_eq!(a.count(), a.iter().count());
+        assert!(a.contains(3) && !a.contains(4) && !a.contains(10_000));
+    }
+}

@@ -1,0 +1,140 @@
+//! Combining ranked lists from BM25 and vectors.
+
+use std::collections::BTreeMap;
+
+/// A ranked candidate list: (chunk ordinal, score), best first.
+pub type Ranked = [(u32, f32)];
+
+/// A fused candidate: its ordinal, fused score and per-retriever (rank, score).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Fused {
+    /// Chunk ordinal.
+    pub ordinal: u32,
+    /// Fused score.
+    pub score: f64,
+    /// BM25 (1-based rank, score).
+    pub bm25: Option<(u32, f32)>,
+    /// Vector (1-based rank, score).
+    pub vector: Option<(u32, f32)>,
+}
+
+fn collect(bm25: &Ranked, vector: &Ranked) -> BTreeMap<u32, Fused> {
+    let mut all: BTreeMap<u32, Fused> = BTreeMap::new();
+    let blank = |ordinal| Fused {
+        ordinal,
+        score: 0.0,
+        bm25: None,
+        vector: None,
+    };
+    for (rank, &(ordinal, score)) in bm25.iter().enumerate() {
+        all.entry(ordinal).or_insert_with(|| blank(ordinal)).bm25 = Some((rank as u32 + 1, score));
+    }
+    for (rank, &(ordinal, score)) in vector.iter().enumerate() {
+        all.entry(ordinal).or_insert_with(|| blank(ordinal)).vector =
+            Some((rank as u32 + 1, score));
+    }
+    all
+}
+
+/// Which retriever a single list came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// BM25.
+    Bm25,
+    /// Vectors.
+    Vector,
+}
+
+/// One retriever alone: the fused score is its own score.
+pub fn single(list: &Ranked, source: Source) -> Vec<Fused> {
+    list.iter()
+        .enumerate()
+        .map(|(rank, &(ordinal, score))| {
+            let own = Some((rank as u32 + 1, score));
+            let (bm25, vector) = match source {
+                Source::Bm25 => (own, None),
+                Source::Vector => (None, own),
+            };
+            Fused {
+                ordinal,
+                score: f64::from(score),
+                bm25,
+                vector,
+            }
+        })
+        .collect()
+}
+
+/// Reciprocal rank fusion: `sum 1 / (k + rank)` over the lists a chunk appears in.
+pub fn rrf(bm25: &Ranked, vector: &Ranked, k: u32) -> Vec<Fused> {
+    let mut all = collect(bm25, vector);
+    for f in all.values_mut() {
+        let term = |r: Option<(u32, f32)>| r.map_or(0.0, |(rank, _)| 1.0 / f64::from(k + rank));
+        f.score = term(f.bm25) + term(f.vector);
+    }
+    all.into_values().collect()
+}
+
+/// Weighted fusion: `alpha * bm25 + (1 - alpha) * vector`, each min-max normalised over its own
+/// candidates (a list whose scores are all equal normalises to 1); absent counts as 0.
+pub fn weighted(bm25: &Ranked, vector: &Ranked, alpha: f64) -> Vec<Fused> {
+    let normaliser = |list: &Ranked| {
+        let (lo, hi) = list
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &(_, s)| {
+                (lo.min(s), hi.max(s))
+            });
+        move |s: f32| {
+            if hi > lo {
+                f64::from((s - lo) / (hi - lo))
+            } else {
+                1.0
+            }
+        }
+    };
+    let (nb, nv) = (normaliser(bm25), normaliser(vector));
+    let mut all = collect(bm25, vector);
+    for f in all.values_mut() {
+        f.score = alpha * f.bm25.map_or(0.0, |(_, s)| nb(s))
+            + (1.0 - alpha) * f.vector.map_or(0.0, |(_, s)| nv(s));
+    }
+    all.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rrf_rewards_agreement() {
+        let fused = rrf(&[(1, 9.0), (2, 5.0)], &[(2, 0.9), (3, 0.8)], 60);
+        let score = |o| {
+            fused
+                .iter()
+                .find(|f| f.ordinal == o)
+                .map(|f| f.score)
+                .unwrap_or(0.0)
+        };
+        assert!(score(2) > score(1) && score(1) > score(3));
+        assert!((score(2) - (1.0 / 62.0 + 1.0 / 61.0)).abs() < 1e-12);
+        assert_eq!(
+            fused.iter().find(|f| f.ordinal == 2).and_then(|f| f.bm25),
+            Some((2, 5.0))
+        );
+    }
+
+    #[test]
+    fn weighted_normalises_each_list() {
+        let fused = weighted(&[(1, 10.0), (2, 0.0)], &[(2, 0.5), (1, 0.1)], 0.5);
+        let score = |o| {
+            fused
+                .iter()
+                .find(|f| f.ordinal == o)
+                .map(|f| f.score)
+                .unwrap_or(-1.0)
+        };
+        assert!((score(1) - 0.5).abs() < 1e-9 && (score(2) - 0.5).abs() < 1e-9);
+        let only_bm25 = weighted(&[(1, 3.0)], &[], 0.25);
+        assert!((only_bm25[0].score - 0.25).abs() < 1e-9);
+    }
+}

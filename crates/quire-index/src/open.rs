@@ -1,0 +1,357 @@
+//! Opening an index for queries: memory-mapped, shared, safe for concurrent readers.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use memmap2::Mmap;
+use quire_core::spec::FusionMethod;
+use quire_core::{Acl, Manifest, Principal, Reader};
+use quire_embed::{Embedder, Models};
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, TermQuery, TermSetQuery};
+use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
+
+use crate::ann::{self, Allowed, Vectors};
+use crate::bm25::{self, BM25_DIR, Bm25Fields};
+use crate::error::{IndexError, IoContext, Result};
+use crate::fusion;
+use crate::graph::{FrozenGraph, GRAPH_FILE};
+use crate::query::{Hit, Lineage, Mode, Query, Response, RetrieverHit, Timings};
+use crate::tables::{ACL_FILE, AclRecord, CHUNKS_FILE, ChunkRecord, DOCS_FILE, DocRecord};
+use crate::{VECTORS_FILE, read_manifest};
+
+/// Below this many allowed chunks, vector search scans them exactly instead of walking the
+/// graph: exact search is then both faster and perfect (see `benches/retrieval.rs`).
+pub const EXACT_SCAN_MAX: usize = 4096;
+/// Distinct readers whose allowed sets are cached per index.
+const ALLOWED_CACHE: usize = 256;
+
+/// An index opened for queries. Share it with `Arc`; every method takes `&self`.
+pub struct OpenIndex {
+    manifest: Manifest,
+    embedder: Arc<dyn Embedder>,
+    reader: IndexReader,
+    fields: Bm25Fields,
+    analyzer: tantivy::tokenizer::TextAnalyzer,
+    vectors: Mmap,
+    graph: FrozenGraph,
+    chunks: Vec<ChunkRecord>,
+    docs: Vec<DocRecord>,
+    acls: Vec<Acl>,
+    allowed_cache: Mutex<AllowedCache>,
+}
+
+#[derive(Default)]
+struct AllowedCache {
+    entries: HashMap<Vec<Principal>, (Arc<Allowed>, u64)>,
+    tick: u64,
+}
+
+impl std::fmt::Debug for OpenIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenIndex")
+            .field("index_id", &self.manifest.index_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn read_jsonl<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<Vec<T>> {
+    let path = dir.join(name);
+    let text = std::fs::read_to_string(&path).at(&path)?;
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str(line).map_err(|e| IndexError::Corrupt {
+                file: name.into(),
+                reason: format!("line {}: {e}", i + 1),
+            })
+        })
+        .collect()
+}
+
+impl OpenIndex {
+    /// Open the index in `dir`. The model the index was built with must be among `models`
+    /// (same name and digest), or opening fails naming the model.
+    pub fn open(dir: &Path, models: &Models) -> Result<Self> {
+        let manifest = read_manifest(dir)?;
+        for f in &manifest.files {
+            let len = std::fs::metadata(dir.join(&f.path)).map(|m| m.len()).ok();
+            if len != Some(f.bytes) {
+                return Err(IndexError::Corrupt {
+                    file: f.path.clone(),
+                    reason: format!("size {len:?}, manifest says {}", f.bytes),
+                });
+            }
+        }
+        let m = &manifest.embedding;
+        let embedder = models.resolve_pinned(&m.model_id, m.dim, &m.digest)?;
+        let index = Index::open_in_dir(dir.join(BM25_DIR))?;
+        bm25::register_analyzers(&index)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let (_, fields) = bm25::schema(manifest.spec.bm25.analyzer);
+        let analyzer = bm25::text_analyzer(manifest.spec.bm25.analyzer)?;
+        let vectors = map_file(&dir.join(VECTORS_FILE))?;
+        let graph_path = dir.join(GRAPH_FILE);
+        let graph = FrozenGraph::from_bytes(&std::fs::read(&graph_path).at(&graph_path)?)?;
+        let chunks: Vec<ChunkRecord> = read_jsonl(dir, CHUNKS_FILE)?;
+        let docs: Vec<DocRecord> = read_jsonl(dir, DOCS_FILE)?;
+        let acls = read_jsonl::<AclRecord>(dir, ACL_FILE)?
+            .into_iter()
+            .map(|r| r.acl)
+            .collect::<Vec<_>>();
+        let n = chunks.len();
+        let dim = m.dim as usize;
+        if graph.len() != n
+            || vectors.len() != n * dim * 4
+            || acls.len() != docs.len()
+            || chunks.iter().any(|c| c.doc as usize >= docs.len())
+        {
+            return Err(IndexError::Corrupt {
+                file: CHUNKS_FILE.into(),
+                reason: "tables, vectors and graph disagree on sizes".into(),
+            });
+        }
+        bytemuck::try_cast_slice::<u8, f32>(&vectors).map_err(|e| IndexError::Corrupt {
+            file: VECTORS_FILE.into(),
+            reason: format!("{e:?}"),
+        })?;
+        Ok(Self {
+            manifest,
+            embedder,
+            reader,
+            fields,
+            analyzer,
+            vectors,
+            graph,
+            chunks,
+            docs,
+            acls,
+            allowed_cache: Mutex::default(),
+        })
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    fn vectors(&self) -> Vectors<'_> {
+        // Checked at open: the map is page-aligned and a whole number of f32 rows.
+        Vectors::new(
+            bytemuck::try_cast_slice(&self.vectors).unwrap_or(&[]),
+            self.manifest.embedding.dim as usize,
+        )
+    }
+
+    /// The chunks `reader` may read, cached per distinct set of principals.
+    pub fn allowed(&self, reader: &Reader) -> Arc<Allowed> {
+        let key: Vec<Principal> = reader.tokens().cloned().collect();
+        if let Ok(mut cache) = self.allowed_cache.lock() {
+            cache.tick += 1;
+            let tick = cache.tick;
+            if let Some(entry) = cache.entries.get_mut(&key) {
+                entry.1 = tick;
+                return entry.0.clone();
+            }
+        }
+        let readable: Vec<bool> = self.acls.iter().map(|acl| acl.admits(reader)).collect();
+        let allowed = Arc::new(Allowed::from_fn(self.chunks.len(), |i| {
+            readable[self.chunks[i as usize].doc as usize]
+        }));
+        if let Ok(mut cache) = self.allowed_cache.lock() {
+            if cache.entries.len() >= ALLOWED_CACHE
+                && let Some(oldest) = cache
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, v)| v.1)
+                    .map(|(k, _)| k.clone())
+            {
+                cache.entries.remove(&oldest);
+            }
+            let tick = cache.tick;
+            cache.entries.insert(key, (allowed.clone(), tick));
+        }
+        allowed
+    }
+
+    /// BM25 top-`depth` among the chunks `reader` may read: (ordinal, score), best first.
+    pub fn bm25(&self, text: &str, reader: &Reader, depth: usize) -> Result<Vec<(u32, f32)>> {
+        let mut analyzer = self.analyzer.clone();
+        let mut terms = std::collections::BTreeSet::new();
+        let mut stream = analyzer.token_stream(text);
+        while let Some(token) = stream.next() {
+            terms.insert(token.text.clone());
+        }
+        if terms.is_empty() || depth == 0 {
+            return Ok(Vec::new());
+        }
+        let mut should: Vec<(Occur, Box<dyn tantivy::query::Query>)> = Vec::new();
+        for term in &terms {
+            for field in [self.fields.title, self.fields.body] {
+                should.push((
+                    Occur::Should,
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(field, term),
+                        IndexRecordOption::WithFreqs,
+                    )) as Box<dyn tantivy::query::Query>,
+                ));
+            }
+        }
+        let acl_terms = reader
+            .tokens()
+            .map(|p| Term::from_field_text(self.fields.acl, &p.token()));
+        // The ACL clause must match but scores zero, so BM25 scores are those of the text alone.
+        let filter = ConstScoreQuery::new(Box::new(TermSetQuery::new(acl_terms)), 0.0);
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, Box::new(BooleanQuery::new(should))),
+            (Occur::Must, Box::new(filter)),
+        ]);
+        let searcher = self.reader.searcher();
+        let top = searcher.search(&query, &TopDocs::with_limit(depth).order_by_score())?;
+        let mut hits: Vec<(u32, f32)> = top
+            .into_iter()
+            .map(|(score, addr)| (addr.doc_id, score))
+            .collect();
+        hits.sort_by(|a, b| {
+            b.1.total_cmp(&a.1).then_with(|| {
+                self.chunks[a.0 as usize]
+                    .chunk_id
+                    .cmp(&self.chunks[b.0 as usize].chunk_id)
+            })
+        });
+        Ok(hits)
+    }
+
+    /// Vector top-`depth` among the allowed chunks: exact when few are allowed, else a filtered
+    /// graph search whose beam widens as the allowed fraction shrinks.
+    pub fn vector(&self, query: &[f32], allowed: &Allowed, depth: usize) -> Vec<(u32, f32)> {
+        if allowed.count() == 0 || depth == 0 {
+            return Vec::new();
+        }
+        if allowed.count() <= EXACT_SCAN_MAX {
+            return ann::exact(self.vectors(), query, Some(allowed), depth);
+        }
+        let base = (self.manifest.spec.hnsw.ef_search as usize).max(depth);
+        let widen = (1.0 / allowed.selectivity()).min(32.0);
+        let ef = ((base as f64) * widen).ceil() as usize;
+        let filter = (allowed.count() < self.chunks.len()).then_some(allowed);
+        ann::search(&self.graph, self.vectors(), query, depth, ef, filter)
+    }
+
+    /// Embed `text` with the index's own model.
+    pub fn embed(&self, text: &str) -> Result<Vec<f32>> {
+        Ok(self.embedder.embed_batch(&[text])?.into_iter().collect())
+    }
+
+    /// Answer a query.
+    pub fn search(&self, q: &Query) -> Result<Response> {
+        let started = Instant::now();
+        let mut timings = Timings::default();
+        let spec = &self.manifest.spec;
+        let depth = q
+            .candidates
+            .unwrap_or(spec.fusion.candidates as usize)
+            .max(q.k);
+        let allowed = self.allowed(&q.reader);
+        let bm25 = if q.mode != Mode::Vector {
+            let t = Instant::now();
+            let hits = self.bm25(&q.text, &q.reader, depth)?;
+            timings.bm25 = t.elapsed().as_micros() as u64;
+            hits
+        } else {
+            Vec::new()
+        };
+        let vector = if q.mode != Mode::Bm25 {
+            let t = Instant::now();
+            let qv = self.embed(&q.text)?;
+            timings.embed = t.elapsed().as_micros() as u64;
+            let t = Instant::now();
+            let hits = self.vector(&qv, &allowed, depth);
+            timings.vector = t.elapsed().as_micros() as u64;
+            hits
+        } else {
+            Vec::new()
+        };
+        let t = Instant::now();
+        let mut fused = match (q.mode, q.fusion.unwrap_or(spec.fusion.method)) {
+            (Mode::Bm25, _) => fusion::single(&bm25, fusion::Source::Bm25),
+            (Mode::Vector, _) => fusion::single(&vector, fusion::Source::Vector),
+            (Mode::Hybrid, FusionMethod::Rrf) => fusion::rrf(&bm25, &vector, spec.fusion.rrf_k),
+            (Mode::Hybrid, FusionMethod::Weighted) => {
+                fusion::weighted(&bm25, &vector, spec.fusion.alpha)
+            }
+        };
+        fused.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| self.chunk_id(a.ordinal).cmp(self.chunk_id(b.ordinal)))
+        });
+        fused.truncate(q.k);
+        let hits = fused
+            .iter()
+            .map(|f| self.hit(f))
+            .collect::<Result<Vec<_>>>()?;
+        timings.fusion = t.elapsed().as_micros() as u64;
+        timings.total = started.elapsed().as_micros() as u64;
+        Ok(Response {
+            hits,
+            lineage: self.lineage(),
+            timings_us: timings,
+        })
+    }
+
+    fn chunk_id(&self, ordinal: u32) -> &str {
+        &self.chunks[ordinal as usize].chunk_id
+    }
+
+    fn hit(&self, f: &fusion::Fused) -> Result<Hit> {
+        let chunk = &self.chunks[f.ordinal as usize];
+        let doc = &self.docs[chunk.doc as usize];
+        let stored: TantivyDocument = self.reader.searcher().doc(DocAddress::new(0, f.ordinal))?;
+        let text = stored
+            .get_first(self.fields.body)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let retriever = |r: Option<(u32, f32)>| r.map(|(rank, score)| RetrieverHit { rank, score });
+        Ok(Hit {
+            chunk_id: chunk.chunk_id.clone(),
+            doc_id: doc.doc_id.clone(),
+            title: doc.title.clone(),
+            text,
+            score: f.score,
+            bm25: retriever(f.bm25),
+            vector: retriever(f.vector),
+            metadata: doc.metadata.clone(),
+        })
+    }
+
+    /// Which artifact this is.
+    pub fn lineage(&self) -> Lineage {
+        let m = &self.manifest;
+        Lineage {
+            index_id: m.index_id.clone(),
+            content_digest: m.content_digest.clone(),
+            snapshot_id: m.snapshot_id.clone(),
+            embedding_model: m.embedding.model_id.clone(),
+            embedding_digest: m.embedding.digest.clone(),
+        }
+    }
+}
+
+#[allow(unsafe_code)]
+fn map_file(path: &Path) -> Result<Mmap> {
+    let file = std::fs::File::open(path).at(path)?;
+    // SAFETY: a memory map is sound as long as no one truncates or rewrites the file while it is
+    // mapped. Published index files are immutable by contract: they are written once in tmp/,
+    // made read-only, renamed into place and never modified; garbage collection removes whole
+    // directories (unlinking keeps the mapped pages valid). Only a process deliberately violating
+    // the data dir's contract could change them.
+    unsafe { Mmap::map(&file) }.at(path)
+}

@@ -1,0 +1,112 @@
+//! Queries and responses of retrieval, free of any transport.
+
+use std::collections::BTreeMap;
+
+use quire_core::spec::FusionMethod;
+use quire_core::{IndexId, Reader, SnapshotId};
+use serde::Serialize;
+
+/// Which retrievers answer a query.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// BM25 and vectors, fused.
+    #[default]
+    Hybrid,
+    /// BM25 only.
+    Bm25,
+    /// Vectors only.
+    Vector,
+}
+
+/// A retrieval request against one opened index.
+#[derive(Clone, Debug)]
+pub struct Query {
+    /// The query text.
+    pub text: String,
+    /// Who is asking; only chunks this reader may read are considered.
+    pub reader: Reader,
+    /// Hits to return.
+    pub k: usize,
+    /// Retrievers to use.
+    pub mode: Mode,
+    /// Fusion method; the index's spec decides when `None`.
+    pub fusion: Option<FusionMethod>,
+    /// Candidates per retriever before fusion; the spec decides when `None`.
+    pub candidates: Option<usize>,
+}
+
+/// One retriever's view of a hit.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct RetrieverHit {
+    /// 1-based rank among this retriever's candidates.
+    pub rank: u32,
+    /// The retriever's own score (BM25, or cosine similarity).
+    pub score: f32,
+}
+
+/// One retrieved chunk.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Hit {
+    /// `<doc id>#<ordinal>`.
+    pub chunk_id: String,
+    /// The document id.
+    pub doc_id: String,
+    /// The document title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The chunk text.
+    pub text: String,
+    /// The fused score (or the single retriever's score).
+    pub score: f64,
+    /// BM25's rank and score, when BM25 found the chunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bm25: Option<RetrieverHit>,
+    /// The vector retriever's rank and score, when it found the chunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector: Option<RetrieverHit>,
+    /// The document's metadata.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Which artifact answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Lineage {
+    /// The index id.
+    pub index_id: IndexId,
+    /// Its content digest.
+    pub content_digest: String,
+    /// The snapshot it was built from.
+    pub snapshot_id: SnapshotId,
+    /// The embedding model that embedded the query.
+    pub embedding_model: String,
+    /// That model's digest (the one the index was built with).
+    pub embedding_digest: String,
+}
+
+/// Time spent per step, in microseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Timings {
+    /// Embedding the query.
+    pub embed: u64,
+    /// BM25 search.
+    pub bm25: u64,
+    /// Vector search.
+    pub vector: u64,
+    /// Fusion and hit assembly.
+    pub fusion: u64,
+    /// Everything.
+    pub total: u64,
+}
+
+/// The answer to a [`Query`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Response {
+    /// Hits, best first.
+    pub hits: Vec<Hit>,
+    /// Which artifact answered.
+    pub lineage: Lineage,
+    /// Step timings.
+    pub timings_us: Timings,
+}
