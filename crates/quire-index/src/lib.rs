@@ -31,6 +31,8 @@ pub mod fusion;
 pub mod graph;
 mod open;
 pub mod query;
+#[cfg(test)]
+mod retrieval_tests;
 pub mod tables;
 mod verify;
 

@@ -42,6 +42,7 @@ pub struct OpenIndex {
     docs: Vec<DocRecord>,
     acls: Vec<Acl>,
     allowed_cache: Mutex<AllowedCache>,
+    exact_scan_max: usize,
 }
 
 #[derive(Default)]
@@ -133,7 +134,15 @@ impl OpenIndex {
             docs,
             acls,
             allowed_cache: Mutex::default(),
+            exact_scan_max: EXACT_SCAN_MAX,
         })
+    }
+
+    /// Change the allowed-set size below which vector search scans exactly (for benchmarks and
+    /// tests that must exercise the graph path).
+    pub fn with_exact_scan_max(mut self, max: usize) -> Self {
+        self.exact_scan_max = max;
+        self
     }
 
     /// The manifest.
@@ -141,7 +150,8 @@ impl OpenIndex {
         &self.manifest
     }
 
-    fn vectors(&self) -> Vectors<'_> {
+    /// The chunk vectors.
+    pub fn vectors(&self) -> Vectors<'_> {
         // Checked at open: the map is page-aligned and a whole number of f32 rows.
         Vectors::new(
             bytemuck::try_cast_slice(&self.vectors).unwrap_or(&[]),
@@ -182,6 +192,16 @@ impl OpenIndex {
 
     /// BM25 top-`depth` among the chunks `reader` may read: (ordinal, score), best first.
     pub fn bm25(&self, text: &str, reader: &Reader, depth: usize) -> Result<Vec<(u32, f32)>> {
+        self.bm25_query(text, Some(reader), depth)
+    }
+
+    /// BM25 with an optional ACL filter; unfiltered only for reference checks in tests.
+    pub(crate) fn bm25_query(
+        &self,
+        text: &str,
+        reader: Option<&Reader>,
+        depth: usize,
+    ) -> Result<Vec<(u32, f32)>> {
         let mut analyzer = self.analyzer.clone();
         let mut terms = std::collections::BTreeSet::new();
         let mut stream = analyzer.token_stream(text);
@@ -203,15 +223,17 @@ impl OpenIndex {
                 ));
             }
         }
-        let acl_terms = reader
-            .tokens()
-            .map(|p| Term::from_field_text(self.fields.acl, &p.token()));
-        // The ACL clause must match but scores zero, so BM25 scores are those of the text alone.
-        let filter = ConstScoreQuery::new(Box::new(TermSetQuery::new(acl_terms)), 0.0);
-        let query = BooleanQuery::new(vec![
-            (Occur::Must, Box::new(BooleanQuery::new(should))),
-            (Occur::Must, Box::new(filter)),
-        ]);
+        let mut clauses: Vec<(Occur, Box<dyn tantivy::query::Query>)> =
+            vec![(Occur::Must, Box::new(BooleanQuery::new(should)))];
+        if let Some(reader) = reader {
+            let acl_terms = reader
+                .tokens()
+                .map(|p| Term::from_field_text(self.fields.acl, &p.token()));
+            // The ACL clause must match but scores zero: BM25 scores are those of the text alone.
+            let filter = ConstScoreQuery::new(Box::new(TermSetQuery::new(acl_terms)), 0.0);
+            clauses.push((Occur::Must, Box::new(filter)));
+        }
+        let query = BooleanQuery::new(clauses);
         let searcher = self.reader.searcher();
         let top = searcher.search(&query, &TopDocs::with_limit(depth).order_by_score())?;
         let mut hits: Vec<(u32, f32)> = top
@@ -234,7 +256,7 @@ impl OpenIndex {
         if allowed.count() == 0 || depth == 0 {
             return Vec::new();
         }
-        if allowed.count() <= EXACT_SCAN_MAX {
+        if allowed.count() <= self.exact_scan_max {
             return ann::exact(self.vectors(), query, Some(allowed), depth);
         }
         let base = (self.manifest.spec.hnsw.ef_search as usize).max(depth);
@@ -304,6 +326,21 @@ impl OpenIndex {
             lineage: self.lineage(),
             timings_us: timings,
         })
+    }
+
+    /// The chunk table: line `i` describes chunk ordinal `i`.
+    pub fn chunks(&self) -> &[ChunkRecord] {
+        &self.chunks
+    }
+
+    /// The document table.
+    pub fn docs(&self) -> &[DocRecord] {
+        &self.docs
+    }
+
+    /// The effective ACL of each document, in document-table order.
+    pub fn acls(&self) -> &[Acl] {
+        &self.acls
     }
 
     fn chunk_id(&self, ordinal: u32) -> &str {

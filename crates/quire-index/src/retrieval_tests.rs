@@ -1,0 +1,166 @@
+//! Property tests of permission-filtered retrieval against independent references.
+
+use std::collections::BTreeSet;
+
+use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
+use quire_core::{Acl, BuildSpec, Document, Reader, SnapshotId};
+use quire_embed::Models;
+
+use crate::ann::{self, Allowed};
+use crate::{BuildRequest, Mode, NoProgress, OpenIndex, Query, build_index};
+
+const VOCAB: [&str; 24] = [
+    "leave", "salary", "band", "deploy", "rollback", "incident", "budget", "invoice", "contract",
+    "privacy", "laptop", "password", "review", "offer", "heron", "price", "board", "travel",
+    "expense", "policy", "engineer", "finance", "legal", "weeks",
+];
+const TOKENS: [&str; 6] = ["*", "group:a", "group:b", "group:c", "user:u1", "user:u2"];
+
+#[derive(Clone, Debug)]
+struct Case {
+    docs: Vec<(Vec<usize>, Option<Vec<usize>>)>,
+    default_acl: Option<Vec<usize>>,
+    readers: Vec<(Option<usize>, Vec<usize>)>,
+    queries: Vec<Vec<usize>>,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    let acl = prop::collection::vec(0..TOKENS.len(), 0..3);
+    let doc = (
+        prop::collection::vec(0..VOCAB.len(), 3..40),
+        prop::option::of(acl.clone()),
+    );
+    let reader = (
+        prop::option::of(0..2usize),
+        prop::collection::vec(0..3usize, 0..3),
+    );
+    (
+        prop::collection::vec(doc, 1..40),
+        prop::option::of(prop::collection::vec(0..TOKENS.len(), 1..2)),
+        prop::collection::vec(reader, 1..4),
+        prop::collection::vec(prop::collection::vec(0..VOCAB.len(), 1..4), 1..5),
+    )
+        .prop_map(|(docs, default_acl, readers, queries)| Case {
+            docs,
+            default_acl,
+            readers,
+            queries,
+        })
+}
+
+/// The oracle: may this reader read a document with these ACL tokens? Written from the rule,
+/// not from `Acl::admits`.
+fn readable(tokens: &[&str], user: Option<usize>, groups: &[usize]) -> bool {
+    tokens.iter().any(|t| {
+        *t == "*"
+            || user.is_some_and(|u| *t == format!("user:u{}", u + 1))
+            || groups
+                .iter()
+                .any(|g| *t == format!("group:{}", ["a", "b", "c"][*g]))
+    })
+}
+
+fn build(case: &Case, dir: &std::path::Path) -> (Vec<Vec<&'static str>>, OpenIndex) {
+    let mut spec = BuildSpec::from_toml(
+        "version = 1\n[chunking]\nstrategy = \"fixed\"\nmax_tokens = 8\noverlap = 2\n[embedding]\nmodel = \"hash-v1\"\ndim = 32\n[hnsw]\nm = 6\nef_construction = 32\nef_search = 16",
+        "<test>",
+    )
+    .unwrap();
+    spec.default_acl = case
+        .default_acl
+        .as_ref()
+        .map(|v| Acl::parse(v.iter().map(|&i| TOKENS[i])).unwrap());
+    let docs: Vec<Document> = case
+        .docs
+        .iter()
+        .enumerate()
+        .map(|(i, (words, acl))| Document {
+            id: format!("d{i:03}"),
+            title: None,
+            metadata: Default::default(),
+            acl: acl
+                .as_ref()
+                .map(|v| Acl::parse(v.iter().map(|&t| TOKENS[t])).unwrap()),
+            updated_at: None,
+            text: words
+                .iter()
+                .map(|&w| VOCAB[w])
+                .collect::<Vec<_>>()
+                .join(" "),
+        })
+        .collect();
+    let effective: Vec<Vec<&str>> = case
+        .docs
+        .iter()
+        .map(|(_, acl)| {
+            acl.as_ref()
+                .or(case.default_acl.as_ref())
+                .map(|v| v.iter().map(|&i| TOKENS[i]).collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    let embedder = Models::builtin().resolve(&spec.embedding).unwrap();
+    let snapshot = SnapshotId::from_hash(blake3::hash(b"proptest"));
+    let req = BuildRequest {
+        snapshot_id: &snapshot,
+        documents: &docs,
+        spec: &spec,
+        embedder: embedder.as_ref(),
+        imported_at: "2026-01-01T00:00:00Z",
+    };
+    build_index(&req, dir, &NoProgress).unwrap();
+    std::fs::rename(dir, dir.with_file_name(req.index_id().as_str())).unwrap();
+    let open = OpenIndex::open(
+        &dir.with_file_name(req.index_id().as_str()),
+        &Models::builtin(),
+    )
+    .unwrap();
+    (effective, open.with_exact_scan_max(0))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, rng_seed: RngSeed::Fixed(20261126), ..ProptestConfig::default() })]
+
+    #[test]
+    fn filtered_retrieval_never_leaks_and_matches_references(case in case()) {
+        let tmp = tempfile::tempdir().unwrap();
+        let (effective, index) = build(&case, &tmp.path().join("build"));
+        let n = index.chunks().len();
+        let (mut found, mut wanted) = (0usize, 0usize);
+        for (user, groups) in &case.readers {
+            let user_name = user.map(|u| format!("u{}", u + 1));
+            let group_names: Vec<&str> = groups.iter().map(|&g| ["a", "b", "c"][g]).collect();
+            let reader = Reader::new(user_name.as_deref(), &group_names).unwrap();
+            let doc_ok: Vec<bool> = effective.iter().map(|t| readable(t, *user, groups)).collect();
+            let chunk_ok = |o: u32| doc_ok[index.chunks()[o as usize].doc as usize];
+            for words in &case.queries {
+                let text = words.iter().map(|&w| VOCAB[w]).collect::<Vec<_>>().join(" ");
+                // Every mode: no hit the reader may not read.
+                for mode in [Mode::Hybrid, Mode::Bm25, Mode::Vector] {
+                    let q = Query { text: text.clone(), reader: reader.clone(), k: 10, mode, fusion: None, candidates: Some(20) };
+                    let response = index.search(&q).unwrap();
+                    for hit in &response.hits {
+                        let doc = index.docs().iter().position(|d| d.doc_id == hit.doc_id).unwrap();
+                        prop_assert!(doc_ok[doc], "{:?} leaked {} in {:?}", reader, hit.chunk_id, mode);
+                    }
+                }
+                // BM25: the filtered list equals the unfiltered list restricted to readable chunks.
+                let filtered = index.bm25(&text, &reader, n).unwrap();
+                let reference: Vec<(u32, f32)> = index.bm25_query(&text, None, n).unwrap().into_iter().filter(|&(o, _)| chunk_ok(o)).collect();
+                prop_assert_eq!(&filtered, &reference);
+                // Vectors: graph search against exact search over the readable chunks.
+                let qv = index.embed(&text).unwrap();
+                let allowed = Allowed::from_fn(n, chunk_ok);
+                let truth = ann::exact(index.vectors(), &qv, Some(&allowed), 10);
+                let got = index.vector(&qv, &index.allowed(&reader), 10);
+                prop_assert!(got.iter().all(|&(o, _)| chunk_ok(o)));
+                let truth_ids: BTreeSet<u32> = truth.iter().map(|t| t.0).collect();
+                found += got.iter().filter(|g| truth_ids.contains(&g.0)).count();
+                wanted += truth.len();
+            }
+        }
+        let recall = if wanted == 0 { 1.0 } else { found as f64 / wanted as f64 };
+        prop_assert!(recall >= 0.95, "filtered vector recall@10 {recall}");
+    }
+}
