@@ -13,14 +13,21 @@ const LANES: usize = 16;
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     let mut acc = [0f32; LANES];
-    let (a_body, a_tail) = a.split_at(a.len() / LANES * LANES);
-    let (b_body, b_tail) = b.split_at(a_body.len());
-    for (x, y) in a_body.chunks_exact(LANES).zip(b_body.chunks_exact(LANES)) {
+    let body = a.len() / LANES * LANES;
+    for (x, y) in a[..body]
+        .chunks_exact(LANES)
+        .zip(b[..body].chunks_exact(LANES))
+    {
+        // Fixed-size views let the compiler keep `acc` in four SSE registers.
+        let (x, y): (&[f32; LANES], &[f32; LANES]) = match (x.try_into(), y.try_into()) {
+            (Ok(x), Ok(y)) => (x, y),
+            _ => unreachable!("chunks_exact yields LANES elements"),
+        };
         for i in 0..LANES {
             acc[i] += x[i] * y[i];
         }
     }
-    for (i, (x, y)) in a_tail.iter().zip(b_tail).enumerate() {
+    for (i, (x, y)) in a[body..].iter().zip(&b[body..]).enumerate() {
         acc[i] += x * y;
     }
     let mut width = LANES / 2;

@@ -1,0 +1,263 @@
+//! Retrieval latency and filtered recall on a synthetic 100k-chunk index.
+//!
+//! The corpus has 100 topics (each doc draws 70% of its words from its topic's vocabulary), so
+//! hash-v1 vectors cluster the way real embeddings do. Each document is readable by
+//! `group:all` and by one of 1000 bucket groups, so a reader holding `n` bucket groups may read
+//! `n / 10` percent of the chunks. The index is built once into `target/quire-bench/` and reused.
+//!
+//! `cargo bench -p quire-benches --bench retrieval`
+//! Writes `target/quire-bench/queries.f32` (query vectors) for `benches/hnswlib_compare.py`.
+
+#![allow(clippy::print_stdout, clippy::expect_used, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use quire_core::{Acl, BuildSpec, Document, Reader};
+use quire_index::{Mode, NoProgress, OpenIndex, Query, ann};
+use quire_store::{Access, CorpusFormat, Store};
+
+const DOCS: usize = 100_000;
+const QUERIES: usize = 300;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn corpus() -> Vec<Document> {
+    let mut rng = Rng(0x5EED_0FC0_FFEE);
+    let vocab: Vec<String> = (0..20_000).map(|i| format!("w{i:x}")).collect();
+    let topics: Vec<Vec<usize>> = (0..100)
+        .map(|_| (0..300).map(|_| rng.below(vocab.len())).collect())
+        .collect();
+    (0..DOCS)
+        .map(|i| {
+            let topic = &topics[rng.below(topics.len())];
+            let words: Vec<&str> = (0..200)
+                .map(|_| {
+                    if rng.below(10) < 7 {
+                        vocab[topic[rng.below(topic.len())]].as_str()
+                    } else {
+                        let u = rng.below(10_000) as f64 / 10_000.0;
+                        vocab[(u * u * vocab.len() as f64) as usize].as_str()
+                    }
+                })
+                .collect();
+            let bucket = (i * 7919) % 1000;
+            Document {
+                id: format!("doc-{i:07}"),
+                title: None,
+                metadata: Default::default(),
+                acl: Some(
+                    Acl::parse(["group:all".to_owned(), format!("group:b{bucket}")]).unwrap(),
+                ),
+                updated_at: None,
+                text: format!("{}.", words.join(" ")),
+            }
+        })
+        .collect()
+}
+
+fn open_index(docs: &[Document]) -> OpenIndex {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/quire-bench");
+    let store = Store::open(root.join("data"), Access::Write).expect("data dir");
+    let corpus_path = root.join("retrieval-100k.jsonl");
+    if !corpus_path.exists() {
+        let lines: Vec<String> = docs
+            .iter()
+            .map(|d| String::from_utf8(d.canonical_json()).unwrap())
+            .collect();
+        std::fs::write(&corpus_path, lines.join("\n")).unwrap();
+    }
+    let snap = store
+        .import(&corpus_path, Some(CorpusFormat::Jsonl))
+        .expect("import");
+    let started = Instant::now();
+    let built = store
+        .build(&snap.snapshot_id, &BuildSpec::default(), &NoProgress)
+        .expect("build");
+    println!(
+        "index {} ({} chunks) ready in {:.1}s (reused: {})",
+        built.manifest.index_id,
+        built.manifest.counts.chunks,
+        started.elapsed().as_secs_f64(),
+        built.reused
+    );
+    OpenIndex::open(&store.index_dir(&built.manifest.index_id), store.models()).expect("open")
+}
+
+fn percentile(sorted_us: &[f64], p: f64) -> f64 {
+    sorted_us[((sorted_us.len() - 1) as f64 * p).round() as usize]
+}
+
+fn time_us<T>(mut f: impl FnMut(usize) -> T) -> (Vec<f64>, Vec<T>) {
+    let mut times = Vec::with_capacity(QUERIES);
+    let mut outs = Vec::with_capacity(QUERIES);
+    for i in 0..QUERIES {
+        let t = Instant::now();
+        outs.push(f(i));
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    times.sort_by(f64::total_cmp);
+    (times, outs)
+}
+
+fn row(name: &str, times: &[f64], recall: Option<f64>) {
+    let recall = recall.map_or("-".to_owned(), |r| format!("{r:.3}"));
+    println!(
+        "| {name:<34} | {:>8.0} | {:>8.0} | {recall:>9} |",
+        percentile(times, 0.5),
+        percentile(times, 0.99)
+    );
+}
+
+fn recall(got: &[Vec<(u32, f32)>], truth: &[Vec<(u32, f32)>]) -> f64 {
+    let (mut hit, mut all) = (0, 0);
+    for (g, t) in got.iter().zip(truth) {
+        hit += g.iter().filter(|x| t.iter().any(|y| y.0 == x.0)).count();
+        all += t.len();
+    }
+    hit as f64 / all.max(1) as f64
+}
+
+fn main() {
+    let docs = corpus();
+    let index = open_index(&docs);
+    let chunks = index.chunks().len();
+    let mut rng = Rng(42);
+    let texts: Vec<String> = (0..QUERIES)
+        .map(|_| {
+            let words: Vec<&str> = docs[rng.below(docs.len())].text.split(' ').collect();
+            let at = rng.below(words.len() - 8);
+            words[at..at + 8].join(" ")
+        })
+        .collect();
+    let vectors: Vec<Vec<f32>> = texts.iter().map(|t| index.embed(t).unwrap()).collect();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/quire-bench");
+    let flat: Vec<u8> = vectors
+        .iter()
+        .flatten()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    std::fs::write(root.join("queries.f32"), flat).unwrap();
+
+    let everyone = Reader::new(None, ["all"]).unwrap();
+    let all = index.allowed(&everyone);
+    println!(
+        "\n{chunks} chunks, {QUERIES} queries, k = 10, one query thread; latency in microseconds"
+    );
+    println!("| query                              |      p50 |      p99 | recall@10 |");
+    println!("|------------------------------------|----------|----------|-----------|");
+    let q = |i: usize, mode| Query {
+        text: texts[i].clone(),
+        reader: everyone.clone(),
+        k: 10,
+        mode,
+        fusion: None,
+        candidates: None,
+    };
+    let (t, _) = time_us(|i| index.search(&q(i, Mode::Bm25)).unwrap());
+    row("bm25 (search, 100 candidates)", &t, None);
+    let (t, _) = time_us(|i| index.search(&q(i, Mode::Vector)).unwrap());
+    row("vector (search, 100 candidates)", &t, None);
+    let (t, _) = time_us(|i| index.search(&q(i, Mode::Hybrid)).unwrap());
+    row("hybrid rrf (search, 100 candidates)", &t, None);
+    let (t, _) = time_us(|i| index.bm25(&texts[i], &everyone, 10).unwrap());
+    row("bm25 retriever, depth 10", &t, None);
+    let truth_all: Vec<_> = vectors
+        .iter()
+        .map(|v| ann::exact(index.vectors(), v, None, 10))
+        .collect();
+    let (t, got) = time_us(|i| index.vector(&vectors[i], &all, 10));
+    row(
+        "vector retriever, depth 10",
+        &t,
+        Some(recall(&got, &truth_all)),
+    );
+    let (t, _) = time_us(|i| ann::exact(index.vectors(), &vectors[i], None, 10));
+    row("exact scan, all chunks", &t, Some(1.0));
+
+    println!("\nfiltered vector search, depth 10: graph walk vs exact scan of the allowed chunks");
+    println!(
+        "| allowed | chunks  | graph p50 | graph p99 | graph recall | exact p50 | exact p99 |"
+    );
+    println!(
+        "|---------|---------|-----------|-----------|--------------|-----------|-----------|"
+    );
+    let graph_index = open_index(&docs).with_exact_scan_max(0);
+    for buckets in [1000usize, 100, 10, 1] {
+        let groups: Vec<String> = if buckets == 1000 {
+            vec!["all".into()]
+        } else {
+            (0..buckets).map(|b| format!("b{b}")).collect()
+        };
+        let reader = Reader::new(None, &groups).unwrap();
+        let allowed = graph_index.allowed(&reader);
+        let truth: Vec<_> = vectors
+            .iter()
+            .map(|v| ann::exact(index.vectors(), v, Some(&allowed), 10))
+            .collect();
+        let (tg, got) = time_us(|i| graph_index.vector(&vectors[i], &allowed, 10));
+        let (te, _) = time_us(|i| ann::exact(index.vectors(), &vectors[i], Some(&allowed), 10));
+        println!(
+            "| {:>6.1}% | {:>7} | {:>9.0} | {:>9.0} | {:>12.3} | {:>9.0} | {:>9.0} |",
+            allowed.selectivity() * 100.0,
+            allowed.count(),
+            percentile(&tg, 0.5),
+            percentile(&tg, 0.99),
+            recall(&got, &truth),
+            percentile(&te, 0.5),
+            percentile(&te, 0.99)
+        );
+    }
+    println!(
+        "\nproduction policy (exact scan at or below {} allowed chunks):",
+        quire_index::EXACT_SCAN_MAX
+    );
+    for buckets in [1000usize, 100, 10, 1] {
+        let groups: Vec<String> = if buckets == 1000 {
+            vec!["all".into()]
+        } else {
+            (0..buckets).map(|b| format!("b{b}")).collect()
+        };
+        let reader = Reader::new(None, &groups).unwrap();
+        let allowed = index.allowed(&reader);
+        let truth: Vec<_> = vectors
+            .iter()
+            .map(|v| ann::exact(index.vectors(), v, Some(&allowed), 10))
+            .collect();
+        let (t, got) = time_us(|i| index.vector(&vectors[i], &allowed, 10));
+        row(
+            &format!("vector, {:.1}% allowed", allowed.selectivity() * 100.0),
+            &t,
+            Some(recall(&got, &truth)),
+        );
+        let (t, _) = time_us(|i| {
+            index
+                .search(&Query {
+                    text: texts[i].clone(),
+                    reader: reader.clone(),
+                    k: 10,
+                    mode: Mode::Hybrid,
+                    fusion: None,
+                    candidates: None,
+                })
+                .unwrap()
+        });
+        row(
+            &format!("hybrid, {:.1}% allowed", allowed.selectivity() * 100.0),
+            &t,
+            None,
+        );
+    }
+}
