@@ -14,21 +14,17 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     let mut acc = [0f32; LANES];
     let body = a.len() / LANES * LANES;
-    for (x, y) in a[..body]
-        .chunks_exact(LANES)
-        .zip(b[..body].chunks_exact(LANES))
-    {
-        // Fixed-size views let the compiler keep `acc` in four SSE registers.
-        let (x, y): (&[f32; LANES], &[f32; LANES]) = match (x.try_into(), y.try_into()) {
-            (Ok(x), Ok(y)) => (x, y),
-            _ => unreachable!("chunks_exact yields LANES elements"),
-        };
-        for i in 0..LANES {
-            acc[i] += x[i] * y[i];
+    for (x, y) in a[..body].chunks_exact(LANES).zip(b[..body].chunks_exact(LANES)) {
+        if let (Ok(x), Ok(y)) = (x.try_into(), y.try_into()) {
+            accumulate(&mut acc, x, y);
         }
     }
-    for (i, (x, y)) in a[body..].iter().zip(&b[body..]).enumerate() {
-        acc[i] += x * y;
+    if body < a.len() {
+        // The tail is zero-padded to a full block: lane i still sums elements i (mod 16).
+        let (mut x, mut y) = ([0f32; LANES], [0f32; LANES]);
+        x[..a.len() - body].copy_from_slice(&a[body..]);
+        y[..a.len() - body].copy_from_slice(&b[body..]);
+        accumulate(&mut acc, &x, &y);
     }
     let mut width = LANES / 2;
     while width > 0 {
@@ -38,6 +34,15 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         width /= 2;
     }
     acc[0]
+}
+
+/// One block: lane `i` of `acc` gains `x[i] * y[i]`. Kept free of dynamic indexing so the
+/// compiler holds `acc` in four SSE registers.
+#[inline(always)]
+fn accumulate(acc: &mut [f32; LANES], x: &[f32; LANES], y: &[f32; LANES]) {
+    for i in 0..LANES {
+        acc[i] += x[i] * y[i];
+    }
 }
 
 /// `1 - dot`, clamped at 0 (rounding can push the dot of a vector with itself above 1).

@@ -39,7 +39,7 @@ mod verify;
 pub use build::{BuildRequest, NoProgress, Progress, VECTORS_FILE, build_index, write_manifest};
 pub use error::{IndexError, Result};
 pub use files::{MANIFEST_FILE, artifact_files, sync_tree};
-pub use open::{EXACT_SCAN_MAX, OpenIndex};
+pub use open::{EXACT_SCAN_FLOATS, OpenIndex};
 pub use query::{Hit, Lineage, Mode, Query, Response, RetrieverHit, Timings};
 pub use verify::{Verification, read_manifest, verify_dir};
 

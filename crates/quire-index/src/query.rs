@@ -83,6 +83,9 @@ pub struct Lineage {
     pub embedding_model: String,
     /// That model's digest (the one the index was built with).
     pub embedding_digest: String,
+    /// The name the target was resolved through, when it was not an index id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
 }
 
 /// Time spent per step, in microseconds.

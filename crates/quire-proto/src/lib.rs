@@ -2,6 +2,8 @@
 //!
 //! - [`pb`]: the code generated from `proto/quire/v1/*.proto` (messages, clients, servers).
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for server reflection.
+//! - [`convert`]: validating conversions between wire messages and domain types
+//!   ([`convert::RetrieveParams`] for incoming queries).
 //!
 //! Wire types stop here: conversions into domain types validate on receipt.
 
@@ -13,3 +15,5 @@ pub mod pb {
 
 /// The encoded `FileDescriptorSet` of the contract.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("quire_descriptor");
+
+pub mod convert;

@@ -65,11 +65,12 @@ pub struct Sourced {
     pub origin: String,
 }
 
-/// Read every document of the corpus at `path`.
-pub fn read_corpus(path: &Path, format: CorpusFormat) -> Result<Vec<Sourced>> {
+/// Read every document of the corpus at `path`. Errors in JSONL and BEIR files name the file as
+/// `label` (an uploaded file's own name rather than where the server spooled it).
+pub fn read_corpus(path: &Path, format: CorpusFormat, label: &str) -> Result<Vec<Sourced>> {
     match format {
-        CorpusFormat::Jsonl => read_jsonl(path, JsonDialect::Quire),
-        CorpusFormat::Beir => read_jsonl(path, JsonDialect::Beir),
+        CorpusFormat::Jsonl => read_jsonl(path, label, JsonDialect::Quire),
+        CorpusFormat::Beir => read_jsonl(path, label, JsonDialect::Beir),
         CorpusFormat::Dir => read_dir(path),
     }
 }
@@ -81,11 +82,11 @@ fn corpus_err(origin: impl Into<String>, reason: impl Into<String>) -> StoreErro
     }
 }
 
-fn read_jsonl(path: &Path, dialect: JsonDialect) -> Result<Vec<Sourced>> {
+fn read_jsonl(path: &Path, label: &str, dialect: JsonDialect) -> Result<Vec<Sourced>> {
     let file = File::open(path).at(path)?;
     if file.metadata().at(path)?.is_dir() {
         return Err(corpus_err(
-            path.display().to_string(),
+            label,
             "is a directory; use --format dir",
         ));
     }
@@ -97,7 +98,7 @@ fn read_jsonl(path: &Path, dialect: JsonDialect) -> Result<Vec<Sourced>> {
         if reader.read_until(b'\n', &mut buf).at(path)? == 0 {
             break;
         }
-        let origin = format!("{}:{line_no}", path.display());
+        let origin = format!("{label}:{line_no}");
         let line = std::str::from_utf8(&buf).map_err(|e| {
             corpus_err(
                 &origin,

@@ -21,5 +21,6 @@ pub use error::{Result, StoreError};
 pub use import::CorpusFormat;
 pub use snapshot::SnapshotInfo;
 pub use store::{
-    Access, BuildOutcome, IndexSummary, MIN_PREFIX_HEX, RebuildCheck, RetrievalService, Store,
+    Access, BuildOutcome, IndexInfo, IndexSummary, MIN_PREFIX_HEX, RebuildCheck, RetrievalService, Store,
+    VerifyReport,
 };

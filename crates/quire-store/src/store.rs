@@ -94,6 +94,25 @@ pub struct IndexSummary {
     pub stale: Option<bool>,
 }
 
+/// An index's manifest and whether its source is stale.
+#[derive(Clone, Debug, Serialize)]
+pub struct IndexInfo {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Whether the source is older than the spec's freshness window (`None`: no window).
+    pub stale: Option<bool>,
+}
+
+/// The outcome of `verify` for one index.
+#[derive(Clone, Debug, Serialize)]
+pub struct VerifyReport {
+    /// The index verified.
+    pub index_id: IndexId,
+    /// The result.
+    #[serde(flatten)]
+    pub verification: Verification,
+}
+
 /// The outcome of rebuilding an index from its stored snapshot and spec.
 #[derive(Clone, Debug, Serialize)]
 pub struct RebuildCheck {
@@ -208,12 +227,26 @@ impl Store {
     /// Import the corpus at `path` as a snapshot. Importing the same documents again (in any
     /// order or format) returns the existing snapshot. A refused corpus stores nothing.
     pub fn import(&self, path: &Path, format: Option<CorpusFormat>) -> Result<SnapshotInfo> {
+        self.import_labelled(path, format, &path.display().to_string())
+    }
+
+    /// Import an uploaded corpus file (JSONL or BEIR); errors name the file as `name`.
+    pub fn import_upload(&self, bytes: &[u8], format: Option<CorpusFormat>, name: &str) -> Result<SnapshotInfo> {
+        self.require_write()?;
+        let spool = self.scratch("upload")?;
+        let path = spool.join("corpus");
+        let result = std::fs::write(&path, bytes).at(&path).and_then(|()| self.import_labelled(&path, format, name));
+        std::fs::remove_dir_all(&spool).at(&spool)?;
+        result
+    }
+
+    fn import_labelled(&self, path: &Path, format: Option<CorpusFormat>, label: &str) -> Result<SnapshotInfo> {
         self.require_write()?;
         let format = match format {
             Some(f) => f,
             None => CorpusFormat::detect(path)?,
         };
-        let docs = canonicalise(read_corpus(path, format)?, path)?;
+        let docs = canonicalise(read_corpus(path, format, label)?, Path::new(label))?;
         let scratch = self.scratch("import")?;
         let (snapshot_id, bytes) = snapshot::write_canonical(&docs, &scratch.join(DOCUMENTS_FILE))?;
         let target = self.root.join(SNAPSHOTS).join(snapshot_id.as_str());
@@ -226,7 +259,7 @@ impl Store {
             documents: docs.len() as u64,
             bytes,
             imported_at: jiff::Timestamp::now().to_string(),
-            source: path.display().to_string(),
+            source: label.to_owned(),
             format: format.name().into(),
         };
         write_json(&scratch.join(SNAPSHOT_FILE), &info)?;

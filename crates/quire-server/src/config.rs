@@ -1,0 +1,146 @@
+//! `server.toml`: API tokens, limits and TLS, validated into checked types.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::auth::{Caller, Role};
+use crate::error::{Result, ServiceError};
+
+/// Limits the server enforces on every request.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Most hits a query may ask for.
+    pub max_k: u32,
+    /// Longest query text, in bytes.
+    pub max_query_bytes: usize,
+    /// Largest single gRPC message, in bytes.
+    pub max_request_bytes: usize,
+    /// Largest corpus upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// Time a unary request may take, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Requests served at once; more are refused with RESOURCE_EXHAUSTED.
+    pub max_concurrent_requests: usize,
+    /// Builds that may wait behind the running one.
+    pub build_queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_k: 100,
+            max_query_bytes: 4096,
+            max_request_bytes: 4 << 20,
+            max_upload_bytes: 1 << 30,
+            request_timeout_ms: 30_000,
+            max_concurrent_requests: 64,
+            build_queue: 4,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    version: u32,
+    #[serde(default)]
+    tokens: Vec<RawToken>,
+    #[serde(default)]
+    limits: Limits,
+    tls: Option<Tls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToken {
+    name: String,
+    role: Role,
+    /// blake3 of the token, hex (`printf %s "$TOKEN" | b3sum`, or `quire token new`).
+    blake3: String,
+}
+
+/// TLS certificate and key (PEM files).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// Certificate chain.
+    pub cert: PathBuf,
+    /// Private key.
+    pub key: PathBuf,
+}
+
+/// A validated server configuration.
+#[derive(Clone, Debug, Default)]
+pub struct ServerConfig {
+    /// Token hash -> caller. Empty: the server runs open (loopback only).
+    pub tokens: BTreeMap<String, Caller>,
+    /// Request limits.
+    pub limits: Limits,
+    /// TLS, when configured.
+    pub tls: Option<Tls>,
+}
+
+impl ServerConfig {
+    /// Parse and validate `server.toml`; `origin` names the file in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
+        let bad = |m: String| ServiceError::InvalidArgument(format!("{origin}: {m}"));
+        let raw: RawConfig = toml::from_str(text).map_err(|e| bad(e.to_string().trim_end().replace('\n', " ")))?;
+        if raw.version != 1 {
+            return Err(bad(format!("field `version` = {}: this quire reads version 1", raw.version)));
+        }
+        let mut tokens = BTreeMap::new();
+        let mut names = std::collections::BTreeSet::new();
+        for (i, t) in raw.tokens.into_iter().enumerate() {
+            let hash = t.blake3.to_ascii_lowercase();
+            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(bad(format!("field `tokens[{i}].blake3`: expected 64 hex characters")));
+            }
+            if t.name.trim().is_empty() || !names.insert(t.name.clone()) {
+                return Err(bad(format!("field `tokens[{i}].name` = {:?}: must be non-empty and unique", t.name)));
+            }
+            if tokens.insert(hash, Caller { name: t.name, role: t.role }).is_some() {
+                return Err(bad(format!("field `tokens[{i}].blake3`: the same token is listed twice")));
+            }
+        }
+        let l = &raw.limits;
+        for (field, value) in [
+            ("limits.max_k", l.max_k as u64),
+            ("limits.max_query_bytes", l.max_query_bytes as u64),
+            ("limits.max_request_bytes", l.max_request_bytes as u64),
+            ("limits.max_upload_bytes", l.max_upload_bytes),
+            ("limits.request_timeout_ms", l.request_timeout_ms),
+            ("limits.max_concurrent_requests", l.max_concurrent_requests as u64),
+        ] {
+            if value == 0 {
+                return Err(bad(format!("field `{field}` = 0: must be positive")));
+            }
+        }
+        Ok(Self { tokens, limits: raw.limits, tls: raw.tls })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configs_are_validated_with_field_names() {
+        let hash = blake3::hash(b"secret").to_hex().to_string();
+        let ok = format!("version = 1\n[[tokens]]\nname = \"ci\"\nrole = \"builder\"\nblake3 = \"{hash}\"\n[limits]\nmax_k = 50\n");
+        let config = ServerConfig::from_toml(&ok, "server.toml").map_err(|e| e.to_string());
+        assert_eq!(config.map(|c| (c.tokens.len(), c.limits.max_k)), Ok((1, 50)));
+        for (text, want) in [
+            ("version = 2", "field `version` = 2"),
+            ("version = 1\n[[tokens]]\nname = \"x\"\nrole = \"reader\"\nblake3 = \"abc\"", "tokens[0].blake3"),
+            ("version = 1\n[[tokens]]\nname = \"x\"\nrole = \"god\"\nblake3 = \"abc\"", "god"),
+            ("version = 1\n[limits]\nmax_k = 0", "limits.max_k"),
+            ("version = 1\nport = 3", "port"),
+        ] {
+            let err = ServerConfig::from_toml(text, "server.toml").err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("server.toml") && err.contains(want), "{text:?}: {err}");
+        }
+    }
+}

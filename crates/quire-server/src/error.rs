@@ -1,0 +1,105 @@
+//! The error type of quire's services, and its one mapping to gRPC status codes.
+
+use quire_store::StoreError;
+use thiserror::Error;
+
+/// What a service call can fail with. Every variant maps to exactly one gRPC code.
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    /// The request is malformed or names an impossible value.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The target does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// No valid credentials.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Valid credentials, insufficient role.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The system is not in a state that allows the operation (stored data fails verification,
+    /// the data dir is busy, a model is missing).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A limit was reached: queue, concurrency, size.
+    #[error("{0}")]
+    ResourceExhausted(String),
+    /// The request ran out of time.
+    #[error("{0}")]
+    DeadlineExceeded(String),
+    /// The server is shutting down.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or an I/O failure; the message is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Shorthand for results of service calls.
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        let message = e.to_string();
+        match e {
+            StoreError::Corpus { .. } | StoreError::Core(_) | StoreError::PrefixTooShort { .. } | StoreError::Ambiguous { .. } => {
+                ServiceError::InvalidArgument(message)
+            }
+            StoreError::NotFound { .. } => ServiceError::NotFound(message),
+            StoreError::Locked { .. } | StoreError::Corrupt { .. } | StoreError::Embed(_) => {
+                ServiceError::FailedPrecondition(message)
+            }
+            StoreError::Index(quire_index::IndexError::Embed(_) | quire_index::IndexError::Corrupt { .. }) => {
+                ServiceError::FailedPrecondition(message)
+            }
+            StoreError::Index(_) | StoreError::Io { .. } => ServiceError::Internal(message),
+        }
+    }
+}
+
+impl From<quire_core::CoreError> for ServiceError {
+    fn from(e: quire_core::CoreError) -> Self {
+        ServiceError::InvalidArgument(e.to_string())
+    }
+}
+
+impl From<ServiceError> for tonic::Status {
+    fn from(e: ServiceError) -> Self {
+        use tonic::{Code, Status};
+        match e {
+            ServiceError::InvalidArgument(m) => Status::new(Code::InvalidArgument, m),
+            ServiceError::NotFound(m) => Status::new(Code::NotFound, m),
+            ServiceError::Unauthenticated(m) => Status::new(Code::Unauthenticated, m),
+            ServiceError::PermissionDenied(m) => Status::new(Code::PermissionDenied, m),
+            ServiceError::FailedPrecondition(m) => Status::new(Code::FailedPrecondition, m),
+            ServiceError::ResourceExhausted(m) => Status::new(Code::ResourceExhausted, m),
+            ServiceError::DeadlineExceeded(m) => Status::new(Code::DeadlineExceeded, m),
+            ServiceError::Unavailable(m) => Status::new(Code::Unavailable, m),
+            ServiceError::Internal(m) => {
+                tracing::error!(error = %m, "internal error");
+                Status::new(Code::Internal, "internal error (details are in the server log)")
+            }
+        }
+    }
+}
+
+impl From<tonic::Status> for ServiceError {
+    fn from(s: tonic::Status) -> Self {
+        use tonic::Code;
+        let m = s.message().to_owned();
+        match s.code() {
+            Code::InvalidArgument | Code::OutOfRange => ServiceError::InvalidArgument(m),
+            Code::NotFound => ServiceError::NotFound(m),
+            Code::Unauthenticated => ServiceError::Unauthenticated(m),
+            Code::PermissionDenied => ServiceError::PermissionDenied(m),
+            Code::FailedPrecondition | Code::AlreadyExists | Code::Aborted => ServiceError::FailedPrecondition(m),
+            Code::ResourceExhausted => ServiceError::ResourceExhausted(m),
+            Code::DeadlineExceeded | Code::Cancelled => ServiceError::DeadlineExceeded(m),
+            Code::Unavailable => ServiceError::Unavailable(m),
+            Code::Ok | Code::Unknown | Code::Unimplemented | Code::Internal | Code::DataLoss => {
+                ServiceError::Internal(format!("{:?}: {m}", s.code()))
+            }
+        }
+    }
+}

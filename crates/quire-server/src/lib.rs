@@ -1,0 +1,28 @@
+//! quire's services, independent of transport, and the gRPC server that exposes them.
+//!
+//! - [`QuireApi`]: everything a client can ask of quire. [`Local`] implements it over a data
+//!   dir in-process; [`Remote`] over gRPC. The CLI is written against the trait, so local and
+//!   remote modes share every line of logic.
+//! - [`Grpc`]: thin tonic adapters onto [`Local`] that authenticate ([`Auth`], bearer tokens
+//!   hashed with blake3, roles reader < builder < releaser < admin), enforce [`Limits`],
+//!   convert with `quire_proto::convert`, and record [`Metrics`].
+//! - [`ServiceError`]: the one error type, with the one exhaustive mapping to gRPC codes.
+//! - [`serve`]: the server's lifecycle: demo index, health, reflection, metrics endpoint,
+//!   graceful shutdown on SIGINT or SIGTERM.
+
+mod api;
+mod auth;
+mod config;
+mod error;
+mod grpc;
+mod metrics;
+mod remote;
+pub mod serve;
+
+pub use api::{Local, QuireApi, SharedProgress, parse_spec};
+pub use auth::{Auth, Caller, Role};
+pub use config::{Limits, ServerConfig, Tls};
+pub use error::{Result, ServiceError};
+pub use grpc::Grpc;
+pub use metrics::Metrics;
+pub use remote::Remote;

@@ -1,0 +1,125 @@
+//! Prometheus metrics and the tiny HTTP endpoint that serves them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RpcLabels {
+    rpc: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StepLabels {
+    step: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IndexLabels {
+    index: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 50 us .. ~105 s.
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 22))
+}
+
+/// The server's metrics.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RpcLabels, Counter>,
+    request_seconds: HistogramFamily<RpcLabels>,
+    step_seconds: HistogramFamily<StepLabels>,
+    index_queries: Family<IndexLabels, Counter>,
+    build_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with quire's metrics.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RpcLabels, Counter>::default();
+        let request_seconds: HistogramFamily<RpcLabels> = Family::new_with_constructor(latency_histogram);
+        let step_seconds: HistogramFamily<StepLabels> = Family::new_with_constructor(latency_histogram);
+        let index_queries = Family::<IndexLabels, Counter>::default();
+        let build_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 20));
+        registry.register("quire_requests", "gRPC requests by method and status code", requests.clone());
+        registry.register("quire_request_seconds", "gRPC request latency by method and status code", request_seconds.clone());
+        registry.register("quire_retrieval_step_seconds", "Retrieval latency per step", step_seconds.clone());
+        registry.register("quire_index_queries", "Queries answered per index", index_queries.clone());
+        registry.register("quire_build_seconds", "Index build durations", build_seconds.clone());
+        Self { registry, requests, request_seconds, step_seconds, index_queries, build_seconds }
+    }
+
+    /// Record one finished RPC.
+    pub fn record_request(&self, rpc: &str, code: tonic::Code, elapsed: Duration) {
+        let labels = RpcLabels { rpc: rpc.into(), code: format!("{code:?}") };
+        self.requests.get_or_create(&labels).inc();
+        self.request_seconds.get_or_create(&labels).observe(elapsed.as_secs_f64());
+    }
+
+    /// Record one answered query's step timings.
+    pub fn record_retrieval(&self, index: &str, timings: &quire_index::Timings) {
+        self.index_queries.get_or_create(&IndexLabels { index: index.into() }).inc();
+        for (step, us) in [
+            ("embed", timings.embed),
+            ("bm25", timings.bm25),
+            ("vector", timings.vector),
+            ("fusion", timings.fusion),
+            ("total", timings.total),
+        ] {
+            self.step_seconds.get_or_create(&StepLabels { step: step.into() }).observe(us as f64 / 1e6);
+        }
+    }
+
+    /// Record one finished build.
+    pub fn record_build(&self, elapsed: Duration) {
+        self.build_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Serve `GET /metrics` on `listener` until the task is dropped.
+pub async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else { continue };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            let n = stream.read(&mut buf).await.unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]);
+            let response = if request.starts_with("GET /metrics ") {
+                let body = metrics.encode();
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
+            };
+            let _ = stream.write_all(response.as_bytes()).await;
+        });
+    }
+}

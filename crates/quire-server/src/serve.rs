@@ -1,0 +1,132 @@
+//! Running the gRPC server: demo index, health, reflection, metrics, graceful shutdown.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use quire_core::BuildSpec;
+use quire_proto::pb;
+use quire_store::{Access, Store};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Identity, ServerTlsConfig};
+
+use crate::api::Local;
+use crate::auth::Auth;
+use crate::config::ServerConfig;
+use crate::error::{Result, ServiceError};
+use crate::grpc::Grpc;
+use crate::metrics::{Metrics, serve_metrics};
+
+/// The name the demo index is served under.
+pub const DEMO_NAME: &str = "handbook";
+
+/// How to run the server.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// The data dir.
+    pub data: PathBuf,
+    /// Tokens, limits, TLS.
+    pub config: ServerConfig,
+    /// Import and build this corpus on start and serve it as `handbook`.
+    pub demo_corpus: Option<PathBuf>,
+}
+
+/// Refuse to run without authentication anywhere but on a loopback address.
+pub fn check_exposure(addr: SocketAddr, config: &ServerConfig) -> Result<()> {
+    if config.tokens.is_empty() && !addr.ip().is_loopback() {
+        return Err(ServiceError::FailedPrecondition(format!(
+            "refusing to serve {addr} without authentication: list API tokens in server.toml, or bind a loopback address"
+        )));
+    }
+    if config.tokens.is_empty() {
+        tracing::warn!(%addr, "no API tokens configured: every caller is an admin (loopback only)");
+    }
+    Ok(())
+}
+
+/// Open the data dir, prepare the demo if asked, and build the service state.
+pub fn prepare(options: &ServeOptions) -> Result<(Local, Arc<Metrics>)> {
+    let store = Arc::new(Store::open(&options.data, Access::Write)?);
+    let mut names = BTreeMap::new();
+    if let Some(corpus) = &options.demo_corpus {
+        let snapshot = store.import(corpus, None)?;
+        let built = store.build(&snapshot.snapshot_id, &BuildSpec::default(), &quire_index::NoProgress)?;
+        tracing::info!(index = %built.manifest.index_id, reused = built.reused, "demo index ready as `{DEMO_NAME}`");
+        names.insert(DEMO_NAME.to_owned(), built.manifest.index_id);
+    }
+    Ok((Local::new(store, names), Arc::new(Metrics::new())))
+}
+
+/// Serve on `listener` until `shutdown` resolves, then let in-flight requests finish.
+pub async fn run(
+    local: Local,
+    config: ServerConfig,
+    metrics: Arc<Metrics>,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    let addr = listener.local_addr().map_err(|e| ServiceError::Internal(e.to_string()))?;
+    check_exposure(addr, &config)?;
+    let grpc = Grpc::new(local, Auth::new(config.tokens.clone()), config.limits.clone(), metrics.clone());
+    let ceiling = grpc.decoding_ceiling();
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<pb::retrieval_service_server::RetrievalServiceServer<Grpc>>().await;
+    health_reporter.set_serving::<pb::index_service_server::IndexServiceServer<Grpc>>().await;
+    health_reporter.set_serving::<pb::snapshot_service_server::SnapshotServiceServer<Grpc>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(quire_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let metrics_task = metrics_listener.map(|l| tokio::spawn(serve_metrics(l, metrics)));
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &config.tls {
+        let read = |p: &PathBuf| std::fs::read(p).map_err(|e| ServiceError::FailedPrecondition(format!("{}: {e}", p.display())));
+        let identity = Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
+        builder = builder
+            .tls_config(ServerTlsConfig::new().identity(identity))
+            .map_err(|e| ServiceError::FailedPrecondition(format!("tls: {e}")))?;
+    }
+    tracing::info!(%addr, "serving");
+    let result = builder
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(pb::retrieval_service_server::RetrievalServiceServer::new(grpc.clone()).max_decoding_message_size(ceiling))
+        .add_service(pb::index_service_server::IndexServiceServer::new(grpc.clone()).max_decoding_message_size(ceiling))
+        .add_service(pb::snapshot_service_server::SnapshotServiceServer::new(grpc).max_decoding_message_size(ceiling))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()));
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
+    tracing::info!("stopped");
+    result
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}
