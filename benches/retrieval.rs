@@ -227,13 +227,35 @@ fn main() {
     println!("| allowed | factor | p50 us | p99 us | recall@10 |");
     println!("|---------|--------|--------|--------|-----------|");
     for buckets in [1000usize, 300, 100] {
-        let groups: Vec<String> = if buckets == 1000 { vec!["all".into()] } else { (0..buckets).map(|b| format!("b{b}")).collect() };
+        let groups: Vec<String> = if buckets == 1000 {
+            vec!["all".into()]
+        } else {
+            (0..buckets).map(|b| format!("b{b}")).collect()
+        };
         let allowed = index.allowed(&Reader::new(None, &groups).unwrap());
-        let truth: Vec<_> = vectors.iter().map(|v| ann::exact(index.vectors(), v, Some(&allowed), 10)).collect();
+        let truth: Vec<_> = vectors
+            .iter()
+            .map(|v| ann::exact(index.vectors(), v, Some(&allowed), 10))
+            .collect();
         let filter = (allowed.count() < chunks).then_some(&*allowed);
         for factor in [1usize, 2, 4] {
-            let (t, got) = time_us(|i| ann::search(index.graph(), index.vectors(), &vectors[i], 10, 64 * factor, filter));
-            println!("| {:>6.1}% | {factor:>6} | {:>6.0} | {:>6.0} | {:>9.3} |", allowed.selectivity() * 100.0, percentile(&t, 0.5), percentile(&t, 0.99), recall(&got, &truth));
+            let (t, got) = time_us(|i| {
+                ann::search(
+                    index.graph(),
+                    index.vectors(),
+                    &vectors[i],
+                    10,
+                    64 * factor,
+                    filter,
+                )
+            });
+            println!(
+                "| {:>6.1}% | {factor:>6} | {:>6.0} | {:>6.0} | {:>9.3} |",
+                allowed.selectivity() * 100.0,
+                percentile(&t, 0.5),
+                percentile(&t, 0.99),
+                recall(&got, &truth)
+            );
         }
     }
     println!(

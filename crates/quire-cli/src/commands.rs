@@ -1,38 +1,163 @@
-//! The subcommands, over the local data dir.
+//! The subcommands, written once against [`QuireApi`] and run over a local data dir or a
+//! remote server.
 
 use std::io::Write;
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use quire_core::BuildSpec;
-use quire_core::Reader;
-use quire_core::spec::DEFAULT_SPEC_TOML;
-use quire_core::spec::FusionMethod;
+use quire_core::spec::{DEFAULT_SPEC_TOML, FusionMethod};
+use quire_core::{BuildSpec, Reader};
 use quire_index::{Mode, Query};
-use quire_store::{Access, RetrievalService, Store};
+use quire_server::{Local, QuireApi, Remote, ServerConfig, serve};
+use quire_store::{Access, IndexInfo, Store};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::progress::Bars;
-use crate::{Cli, Command, FusionArg, Outcome, QueryMode, SpecCommand};
+use crate::{Cli, Command, FusionArg, Outcome, QueryMode, SpecCommand, TokenCommand};
 
-/// Run one command.
-pub fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
+/// Run one command, against the server named by `--server` or the local data dir.
+pub async fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
     let out = &mut std::io::stdout().lock();
-    let open = |access| {
-        Store::open(&cli.data, access)
-            .with_context(|| format!("opening data dir {}", cli.data.display()))
-    };
     match &cli.command {
         Command::Spec {
             command: SpecCommand::Default,
         } => {
             write!(out, "{DEFAULT_SPEC_TOML}")?;
+            return Ok(Outcome::Ok);
         }
+        Command::Token {
+            command: TokenCommand::New,
+        } => {
+            let token = new_token()?;
+            let hash = blake3::hash(token.as_bytes()).to_hex().to_string();
+            let value = json!({ "token": token, "blake3": hash });
+            emit(out, cli.json, &value, |o| {
+                writeln!(o, "token   {token}")?;
+                writeln!(o, "blake3  {hash}")?;
+                writeln!(o, "\n# server.toml (the token itself is never stored):")?;
+                writeln!(
+                    o,
+                    "[[tokens]]\nname = \"<who>\"\nrole = \"reader\"\nblake3 = \"{hash}\""
+                )
+            })?;
+            return Ok(Outcome::Ok);
+        }
+        Command::Serve {
+            addr,
+            config,
+            demo,
+            metrics_addr,
+        } => {
+            serve(cli, *addr, config.as_deref(), *demo, *metrics_addr).await?;
+            return Ok(Outcome::Ok);
+        }
+        _ => {}
+    }
+    if let Some(url) = &cli.server {
+        let remote = Remote::connect(url, cli.token.clone(), cli.ca.as_deref())
+            .await
+            .with_context(|| format!("connecting to {url}"))?;
+        dispatch(&remote, cli, progress, out).await
+    } else {
+        let access = match cli.command {
+            Command::Import { .. } | Command::Build { .. } | Command::RebuildCheck { .. } => {
+                Access::Write
+            }
+            _ => Access::Read,
+        };
+        let store = Store::open(&cli.data, access)
+            .with_context(|| format!("opening data dir {}", cli.data.display()))?;
+        let local = Local::new(Arc::new(store), Default::default());
+        dispatch(&local, cli, progress, out).await
+    }
+}
+
+async fn serve(
+    cli: &Cli,
+    addr: SocketAddr,
+    config: Option<&Path>,
+    demo: bool,
+    metrics_addr: Option<SocketAddr>,
+) -> Result<()> {
+    let config = match config {
+        None => ServerConfig::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            ServerConfig::from_toml(&text, &path.display().to_string())?
+        }
+    };
+    serve::check_exposure(addr, &config)?;
+    let demo_corpus = demo.then(demo_corpus).transpose()?;
+    let options = serve::ServeOptions {
+        data: cli.data.clone(),
+        config: config.clone(),
+        demo_corpus,
+    };
+    let (local, metrics) = tokio::task::spawn_blocking(move || serve::prepare(&options)).await??;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let metrics_listener = match metrics_addr {
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .with_context(|| format!("binding metrics address {a}"))?,
+        ),
+        None => None,
+    };
+    serve::run(
+        local,
+        config,
+        metrics,
+        listener,
+        metrics_listener,
+        serve::shutdown_signal(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The bundled handbook: `corpora/handbook` under the working directory, else in the source tree
+/// this binary was built from.
+fn demo_corpus() -> Result<PathBuf> {
+    let candidates = [
+        PathBuf::from("corpora/handbook"),
+        PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../corpora/handbook"
+        )),
+    ];
+    candidates
+        .into_iter()
+        .find(|p| p.join("quire-acl.toml").exists())
+        .ok_or_else(|| {
+            anyhow::anyhow!("--demo needs the bundled corpora/handbook; run from a quire checkout")
+        })
+}
+
+fn new_token() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .context("reading /dev/urandom")?;
+    Ok(format!("qt_{}", blake3::Hash::from(bytes).to_hex()))
+}
+
+async fn dispatch<A: QuireApi>(
+    api: &A,
+    cli: &Cli,
+    progress: bool,
+    out: &mut dyn Write,
+) -> Result<Outcome> {
+    match &cli.command {
+        Command::Spec { .. } | Command::Token { .. } | Command::Serve { .. } => {}
         Command::Import { path, format } => {
-            let store = open(Access::Write)?;
-            // Store errors already name the file (and line) at fault.
-            let info = store.import(path, format.map(Into::into))?;
+            // Errors already name the file (and line) at fault.
+            let info = api.import(path, format.map(Into::into)).await?;
             emit(out, cli.json, &info, |o| {
                 writeln!(o, "{}", info.snapshot_id)?;
                 writeln!(o, "  documents  {}", info.documents)?;
@@ -45,19 +170,29 @@ pub fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
             spec,
             format,
         } => {
-            let spec = load_spec(spec.as_deref())?;
-            let store = open(Access::Write)?;
-            let snapshot = if Path::new(source).exists() {
-                let path = Path::new(source);
-                store.import(path, format.map(Into::into))?.snapshot_id
-            } else {
-                store
-                    .resolve_snapshot(source)
-                    .with_context(|| format!("{source:?} is neither a snapshot nor a path"))?
+            let spec_toml = match spec {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("reading spec {}", path.display()))?,
+                ),
+                None => None,
             };
-            let bars = Bars::new(progress);
-            let built = store
-                .build(&snapshot, &spec, &bars)
+            // Validate locally first so a bad spec names its file and imports nothing.
+            if let (Some(text), Some(path)) = (&spec_toml, spec) {
+                BuildSpec::from_toml(text, &path.display().to_string())?;
+            }
+            let snapshot = if Path::new(source).exists() {
+                api.import(Path::new(source), format.map(Into::into))
+                    .await?
+                    .snapshot_id
+                    .to_string()
+            } else {
+                source.clone()
+            };
+            let bars = Arc::new(Bars::new(progress));
+            let built = api
+                .build(&snapshot, spec_toml.as_deref(), bars.clone())
+                .await
                 .with_context(|| format!("building {snapshot}"))?;
             bars.finish();
             let m = &built.manifest;
@@ -99,10 +234,9 @@ pub fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
             if text.trim().is_empty() {
                 anyhow::bail!("the query text is empty");
             }
-            let reader = Reader::new(user.as_deref(), groups)?;
             let query = Query {
                 text: text.clone(),
-                reader,
+                reader: Reader::new(user.as_deref(), groups)?,
                 k: *k as usize,
                 mode: match mode {
                     QueryMode::Hybrid => Mode::Hybrid,
@@ -115,12 +249,11 @@ pub fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
                 }),
                 candidates: candidates.map(|c| c as usize),
             };
-            let store = open(Access::Read)?;
-            let response = store.retrieve(target, &query)?;
+            let response = api.retrieve(target, query).await?;
             emit(out, cli.json, &response, |o| print_response(o, &response))?;
         }
         Command::Indexes => {
-            let list = open(Access::Read)?.indexes()?;
+            let list = api.indexes().await?;
             emit(out, cli.json, &list, |o| {
                 for i in &list {
                     let stale = if i.stale == Some(true) { "  STALE" } else { "" };
@@ -134,7 +267,7 @@ pub fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
             })?;
         }
         Command::Snapshots => {
-            let list = open(Access::Read)?.snapshots()?;
+            let list = api.snapshots().await?;
             emit(out, cli.json, &list, |o| {
                 for s in &list {
                     writeln!(
@@ -147,58 +280,21 @@ pub fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
             })?;
         }
         Command::Show { id } => {
-            let store = open(Access::Read)?;
-            let id = store.resolve_index(id)?;
-            let manifest = store.manifest(&id)?;
-            let stale = store
-                .indexes()?
-                .into_iter()
-                .find(|i| i.index_id == id)
-                .and_then(|i| i.stale);
+            let IndexInfo { manifest, stale } = api.index(id).await?;
             let mut value = serde_json::to_value(&manifest)?;
             value["stale"] = json!(stale);
             emit(out, cli.json, &value, |o| {
-                let m = &manifest;
-                writeln!(o, "{}", m.index_id)?;
-                writeln!(o, "  content digest     {}", m.content_digest)?;
-                writeln!(o, "  snapshot           {}", m.snapshot_id)?;
-                writeln!(o, "  documents          {}", m.counts.documents)?;
-                writeln!(o, "  chunks             {}", m.counts.chunks)?;
-                writeln!(
-                    o,
-                    "  embedding          {} (dim {}, digest {})",
-                    m.embedding.model_id, m.embedding.dim, m.embedding.digest
-                )?;
-                writeln!(o, "  permission digest  {}", m.permission_digest)?;
-                writeln!(
-                    o,
-                    "  versions           format {}, quire {}, tantivy {}, hnsw_rs {}",
-                    m.versions.format, m.versions.quire, m.versions.tantivy, m.versions.hnsw_rs
-                )?;
-                writeln!(o, "  built at           {}", m.build.built_at)?;
-                let flag = match stale {
-                    Some(true) => " (STALE)",
-                    Some(false) => " (fresh)",
-                    None => "",
-                };
-                writeln!(o, "  source freshness   {}{flag}", m.build.source_freshness)?;
-                writeln!(
-                    o,
-                    "  spec               {}",
-                    String::from_utf8_lossy(&m.spec.canonical_json())
-                )
+                print_manifest(o, &manifest, stale)
             })?;
         }
         Command::Verify { id } => {
-            let store = open(Access::Read)?;
-            let id = store.resolve_index(id)?;
-            let check = store.verify(&id)?;
-            let value = json!({ "index_id": id, "ok": check.ok, "content_digest": check.content_digest, "problems": check.problems });
-            emit(out, cli.json, &value, |o| {
+            let report = api.verify(id).await?;
+            let check = &report.verification;
+            emit(out, cli.json, &report, |o| {
                 if check.ok {
-                    writeln!(o, "ok {id} {}", check.content_digest)
+                    writeln!(o, "ok {} {}", report.index_id, check.content_digest)
                 } else {
-                    writeln!(o, "FAILED {id}")?;
+                    writeln!(o, "FAILED {}", report.index_id)?;
                     check.problems.iter().try_for_each(|p| writeln!(o, "  {p}"))
                 }
             })?;
@@ -209,10 +305,8 @@ pub fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
             });
         }
         Command::RebuildCheck { id } => {
-            let store = open(Access::Write)?;
-            let id = store.resolve_index(id)?;
-            let bars = Bars::new(progress);
-            let check = store.rebuild_check(&id, &bars)?;
+            let bars = Arc::new(Bars::new(progress));
+            let check = api.rebuild_check(id, bars.clone()).await?;
             bars.finish();
             emit(out, cli.json, &check, |o| {
                 writeln!(
@@ -240,6 +334,41 @@ pub fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
         }
     }
     Ok(Outcome::Ok)
+}
+
+fn print_manifest(
+    o: &mut dyn Write,
+    m: &quire_core::Manifest,
+    stale: Option<bool>,
+) -> std::io::Result<()> {
+    writeln!(o, "{}", m.index_id)?;
+    writeln!(o, "  content digest     {}", m.content_digest)?;
+    writeln!(o, "  snapshot           {}", m.snapshot_id)?;
+    writeln!(o, "  documents          {}", m.counts.documents)?;
+    writeln!(o, "  chunks             {}", m.counts.chunks)?;
+    writeln!(
+        o,
+        "  embedding          {} (dim {}, digest {})",
+        m.embedding.model_id, m.embedding.dim, m.embedding.digest
+    )?;
+    writeln!(o, "  permission digest  {}", m.permission_digest)?;
+    writeln!(
+        o,
+        "  versions           format {}, quire {}, tantivy {}, hnsw_rs {}",
+        m.versions.format, m.versions.quire, m.versions.tantivy, m.versions.hnsw_rs
+    )?;
+    writeln!(o, "  built at           {}", m.build.built_at)?;
+    let flag = match stale {
+        Some(true) => " (STALE)",
+        Some(false) => " (fresh)",
+        None => "",
+    };
+    writeln!(o, "  source freshness   {}{flag}", m.build.source_freshness)?;
+    writeln!(
+        o,
+        "  spec               {}",
+        String::from_utf8_lossy(&m.spec.canonical_json())
+    )
 }
 
 fn print_response(o: &mut dyn Write, r: &quire_index::Response) -> std::io::Result<()> {
@@ -284,15 +413,6 @@ fn print_response(o: &mut dyn Write, r: &quire_index::Response) -> std::io::Resu
         "timings (us): embed {} bm25 {} vector {} fusion {} total {}",
         t.embed, t.bm25, t.vector, t.fusion, t.total
     )
-}
-
-fn load_spec(path: Option<&Path>) -> Result<BuildSpec> {
-    let Some(path) = path else {
-        return Ok(BuildSpec::default());
-    };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading spec {}", path.display()))?;
-    Ok(BuildSpec::from_toml(&text, &path.display().to_string())?)
 }
 
 fn emit<T: Serialize>(

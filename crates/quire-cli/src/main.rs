@@ -25,6 +25,15 @@ struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Talk to this quire server instead of a local data dir, e.g. http://127.0.0.1:50051.
+    #[arg(long, global = true, env = "QUIRE_SERVER")]
+    server: Option<String>,
+    /// API token for the server (sent as `authorization: Bearer`).
+    #[arg(long, global = true, env = "QUIRE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// PEM file of the CA to trust for an https:// server.
+    #[arg(long, global = true, env = "QUIRE_CA")]
+    ca: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -99,6 +108,33 @@ enum Command {
         #[command(subcommand)]
         command: SpecCommand,
     },
+    /// Run the gRPC server.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        addr: std::net::SocketAddr,
+        /// Server configuration (tokens, limits, TLS); without one the server runs open on
+        /// loopback only.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Import and build the bundled handbook on start and serve it as `handbook`.
+        #[arg(long)]
+        demo: bool,
+        /// Serve Prometheus metrics at http://ADDR/metrics.
+        #[arg(long)]
+        metrics_addr: Option<std::net::SocketAddr>,
+    },
+    /// API tokens for server.toml.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Print a new random token and the blake3 hash to put in server.toml.
+    New,
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,8 +183,29 @@ pub enum Outcome {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Serve { .. }) {
+        "info,hnsw_rs=warn"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let progress = !cli.json && std::io::stderr().is_terminal();
-    match commands::run(&cli, progress) {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(err) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: starting the async runtime: {err}"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(&cli, progress)) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::CheckFailed) => ExitCode::from(3),
         Err(err) => {

@@ -14,7 +14,10 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     let mut acc = [0f32; LANES];
     let body = a.len() / LANES * LANES;
-    for (x, y) in a[..body].chunks_exact(LANES).zip(b[..body].chunks_exact(LANES)) {
+    for (x, y) in a[..body]
+        .chunks_exact(LANES)
+        .zip(b[..body].chunks_exact(LANES))
+    {
         if let (Ok(x), Ok(y)) = (x.try_into(), y.try_into()) {
             accumulate(&mut acc, x, y);
         }

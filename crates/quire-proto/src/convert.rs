@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use quire_core::spec::FusionMethod;
 use quire_core::{IndexId, Manifest, Reader, SnapshotId};
 use quire_index::{Hit, Lineage, Mode, Query, Response, RetrieverHit, Timings, Verification};
-use quire_store::{CorpusFormat, IndexInfo, IndexSummary, RebuildCheck, SnapshotInfo, VerifyReport};
+use quire_store::{
+    CorpusFormat, IndexInfo, IndexSummary, RebuildCheck, SnapshotInfo, VerifyReport,
+};
 
 use crate::pb;
 
@@ -21,14 +23,19 @@ pub struct InvalidField {
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidField {
-    InvalidField { field, reason: reason.into() }
+    InvalidField {
+        field,
+        reason: reason.into(),
+    }
 }
 
 fn parse<T: std::str::FromStr>(field: &'static str, value: &str) -> Result<T, InvalidField>
 where
     T::Err: std::fmt::Display,
 {
-    value.parse().map_err(|e: T::Err| invalid(field, e.to_string()))
+    value
+        .parse()
+        .map_err(|e: T::Err| invalid(field, e.to_string()))
 }
 
 /// The most hits one request may ask for, whatever the server's own limit.
@@ -59,28 +66,43 @@ impl TryFrom<pb::RetrieveRequest> for RetrieveParams {
         }
         let principal = r.principal.unwrap_or_default();
         let user = Some(principal.user.as_str()).filter(|u| !u.is_empty());
-        let reader = Reader::new(user, &principal.groups).map_err(|e| invalid("principal", e.to_string()))?;
+        let reader = Reader::new(user, &principal.groups)
+            .map_err(|e| invalid("principal", e.to_string()))?;
         let k = if r.k == 0 { 10 } else { r.k };
         if k > MAX_K {
             return Err(invalid("k", format!("{k} exceeds {MAX_K}")));
         }
-        let mode = match pb::Mode::try_from(r.mode).map_err(|_| invalid("mode", format!("unknown value {}", r.mode)))? {
+        let mode = match pb::Mode::try_from(r.mode)
+            .map_err(|_| invalid("mode", format!("unknown value {}", r.mode)))?
+        {
             pb::Mode::Unspecified | pb::Mode::Hybrid => Mode::Hybrid,
             pb::Mode::Bm25 => Mode::Bm25,
             pb::Mode::Vector => Mode::Vector,
         };
-        let fusion = match pb::Fusion::try_from(r.fusion).map_err(|_| invalid("fusion", format!("unknown value {}", r.fusion)))? {
+        let fusion = match pb::Fusion::try_from(r.fusion)
+            .map_err(|_| invalid("fusion", format!("unknown value {}", r.fusion)))?
+        {
             pb::Fusion::Unspecified => None,
             pb::Fusion::Rrf => Some(FusionMethod::Rrf),
             pb::Fusion::Weighted => Some(FusionMethod::Weighted),
         };
         if r.candidates > 10_000 {
-            return Err(invalid("candidates", format!("{} exceeds 10000", r.candidates)));
+            return Err(invalid(
+                "candidates",
+                format!("{} exceeds 10000", r.candidates),
+            ));
         }
         let candidates = (r.candidates > 0).then_some(r.candidates as usize);
         Ok(Self {
             target: r.target,
-            query: Query { text: r.query, reader, k: k as usize, mode, fusion, candidates },
+            query: Query {
+                text: r.query,
+                reader,
+                k: k as usize,
+                mode,
+                fusion,
+                candidates,
+            },
             routing_key: r.routing_key,
             explain: r.explain,
         })
@@ -120,7 +142,10 @@ pub fn retrieve_request(target: &str, query: &Query, explain: bool) -> pb::Retri
 }
 
 fn retriever(h: Option<RetrieverHit>) -> Option<pb::RetrieverHit> {
-    h.map(|h| pb::RetrieverHit { rank: h.rank, score: h.score })
+    h.map(|h| pb::RetrieverHit {
+        rank: h.rank,
+        score: h.score,
+    })
 }
 
 /// The wire form of a response; without `explain`, per-retriever details are left out.
@@ -167,7 +192,12 @@ impl TryFrom<pb::RetrieveResponse> for Response {
     fn try_from(r: pb::RetrieveResponse) -> Result<Self, InvalidField> {
         let l = r.lineage.ok_or_else(|| invalid("lineage", "missing"))?;
         let t = r.timings.unwrap_or_default();
-        let back = |h: Option<pb::RetrieverHit>| h.map(|h| RetrieverHit { rank: h.rank, score: h.score });
+        let back = |h: Option<pb::RetrieverHit>| {
+            h.map(|h| RetrieverHit {
+                rank: h.rank,
+                score: h.score,
+            })
+        };
         Ok(Response {
             hits: r
                 .hits
@@ -191,7 +221,13 @@ impl TryFrom<pb::RetrieveResponse> for Response {
                 embedding_digest: l.embedding_digest,
                 alias: Some(l.alias).filter(|a| !a.is_empty()),
             },
-            timings_us: Timings { embed: t.embed_us, bm25: t.bm25_us, vector: t.vector_us, fusion: t.fusion_us, total: t.total_us },
+            timings_us: Timings {
+                embed: t.embed_us,
+                bm25: t.bm25_us,
+                vector: t.vector_us,
+                fusion: t.fusion_us,
+                total: t.total_us,
+            },
         })
     }
 }
@@ -226,7 +262,9 @@ impl TryFrom<pb::Snapshot> for SnapshotInfo {
 
 /// The corpus format named in an import header.
 pub fn corpus_format(value: i32) -> Result<Option<CorpusFormat>, InvalidField> {
-    match pb::CorpusFormat::try_from(value).map_err(|_| invalid("header.format", format!("unknown value {value}")))? {
+    match pb::CorpusFormat::try_from(value)
+        .map_err(|_| invalid("header.format", format!("unknown value {value}")))?
+    {
         pb::CorpusFormat::Unspecified => Ok(None),
         pb::CorpusFormat::Jsonl => Ok(Some(CorpusFormat::Jsonl)),
         pb::CorpusFormat::Beir => Ok(Some(CorpusFormat::Beir)),
@@ -296,8 +334,12 @@ impl TryFrom<pb::IndexManifest> for IndexInfo {
     type Error = InvalidField;
 
     fn try_from(m: pb::IndexManifest) -> Result<Self, InvalidField> {
-        let manifest: Manifest = serde_json::from_str(&m.manifest_json).map_err(|e| invalid("manifest_json", e.to_string()))?;
-        Ok(IndexInfo { manifest, stale: m.stale })
+        let manifest: Manifest = serde_json::from_str(&m.manifest_json)
+            .map_err(|e| invalid("manifest_json", e.to_string()))?;
+        Ok(IndexInfo {
+            manifest,
+            stale: m.stale,
+        })
     }
 }
 
@@ -318,7 +360,11 @@ impl TryFrom<pb::VerifyIndexResponse> for VerifyReport {
     fn try_from(v: pb::VerifyIndexResponse) -> Result<Self, InvalidField> {
         Ok(VerifyReport {
             index_id: parse("index_id", &v.index_id)?,
-            verification: Verification { ok: v.ok, content_digest: v.content_digest, problems: v.problems },
+            verification: Verification {
+                ok: v.ok,
+                content_digest: v.content_digest,
+                problems: v.problems,
+            },
         })
     }
 }
@@ -357,21 +403,58 @@ mod tests {
 
     #[test]
     fn retrieve_requests_are_validated_with_field_names() {
-        let ok = pb::RetrieveRequest { target: "handbook".into(), query: "leave".into(), ..Default::default() };
+        let ok = pb::RetrieveRequest {
+            target: "handbook".into(),
+            query: "leave".into(),
+            ..Default::default()
+        };
         let params = RetrieveParams::try_from(ok.clone()).map_err(|e| e.to_string());
         assert_eq!(params.map(|p| p.query.k), Ok(10));
         let cases = [
-            (pb::RetrieveRequest { target: String::new(), ..ok.clone() }, "field `target`: is empty"),
-            (pb::RetrieveRequest { query: " ".into(), ..ok.clone() }, "field `query`: is empty"),
-            (pb::RetrieveRequest { k: 5000, ..ok.clone() }, "field `k`: 5000 exceeds 1000"),
-            (pb::RetrieveRequest { mode: 42, ..ok.clone() }, "field `mode`: unknown value 42"),
             (
-                pb::RetrieveRequest { principal: Some(pb::Principal { user: "a b".into(), groups: vec![] }), ..ok.clone() },
+                pb::RetrieveRequest {
+                    target: String::new(),
+                    ..ok.clone()
+                },
+                "field `target`: is empty",
+            ),
+            (
+                pb::RetrieveRequest {
+                    query: " ".into(),
+                    ..ok.clone()
+                },
+                "field `query`: is empty",
+            ),
+            (
+                pb::RetrieveRequest {
+                    k: 5000,
+                    ..ok.clone()
+                },
+                "field `k`: 5000 exceeds 1000",
+            ),
+            (
+                pb::RetrieveRequest {
+                    mode: 42,
+                    ..ok.clone()
+                },
+                "field `mode`: unknown value 42",
+            ),
+            (
+                pb::RetrieveRequest {
+                    principal: Some(pb::Principal {
+                        user: "a b".into(),
+                        groups: vec![],
+                    }),
+                    ..ok.clone()
+                },
                 "field `principal`",
             ),
         ];
         for (request, want) in cases {
-            let err = RetrieveParams::try_from(request).err().map(|e| e.to_string()).unwrap_or_default();
+            let err = RetrieveParams::try_from(request)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             assert!(err.contains(want), "got {err:?}, want {want:?}");
         }
     }

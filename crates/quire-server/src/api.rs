@@ -7,7 +7,8 @@ use std::sync::Arc;
 use quire_core::{BuildSpec, IndexId};
 use quire_index::{Progress, Query, Response};
 use quire_store::{
-    BuildOutcome, CorpusFormat, IndexInfo, IndexSummary, RebuildCheck, RetrievalService, SnapshotInfo, Store, VerifyReport,
+    BuildOutcome, CorpusFormat, IndexInfo, IndexSummary, RebuildCheck, RetrievalService,
+    SnapshotInfo, Store, VerifyReport,
 };
 
 use crate::error::{Result, ServiceError};
@@ -27,7 +28,12 @@ pub trait QuireApi {
     /// Every snapshot.
     async fn snapshots(&self) -> Result<Vec<SnapshotInfo>>;
     /// Build (or verify and reuse) the index for a snapshot and a spec (TOML; default if none).
-    async fn build(&self, snapshot: &str, spec_toml: Option<&str>, progress: SharedProgress) -> Result<BuildOutcome>;
+    async fn build(
+        &self,
+        snapshot: &str,
+        spec_toml: Option<&str>,
+        progress: SharedProgress,
+    ) -> Result<BuildOutcome>;
     /// Every index.
     async fn indexes(&self) -> Result<Vec<IndexSummary>>;
     /// One index's manifest.
@@ -58,7 +64,10 @@ pub fn parse_spec(spec_toml: Option<&str>, origin: &str) -> Result<BuildSpec> {
 impl Local {
     /// Serve `store`, with `names` resolving to index ids (e.g. `handbook` in demo mode).
     pub fn new(store: Arc<Store>, names: BTreeMap<String, IndexId>) -> Self {
-        Self { store, names: Arc::new(names) }
+        Self {
+            store,
+            names: Arc::new(names),
+        }
     }
 
     /// The data dir.
@@ -75,7 +84,10 @@ impl Local {
     }
 
     /// Run blocking store work off the async runtime.
-    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Local) -> Result<T> + Send + 'static) -> Result<T> {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Local) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || f(&this))
             .await
@@ -83,27 +95,40 @@ impl Local {
     }
 
     /// Import an uploaded corpus file.
-    pub async fn import_upload(&self, bytes: Vec<u8>, format: Option<CorpusFormat>, name: String) -> Result<SnapshotInfo> {
-        self.blocking(move |l| Ok(l.store.import_upload(&bytes, format, &name)?)).await
+    pub async fn import_upload(
+        &self,
+        bytes: Vec<u8>,
+        format: Option<CorpusFormat>,
+        name: String,
+    ) -> Result<SnapshotInfo> {
+        self.blocking(move |l| Ok(l.store.import_upload(&bytes, format, &name)?))
+            .await
     }
 }
 
 impl QuireApi for Local {
     async fn import(&self, path: &Path, format: Option<CorpusFormat>) -> Result<SnapshotInfo> {
         let path = path.to_path_buf();
-        self.blocking(move |l| Ok(l.store.import(&path, format)?)).await
+        self.blocking(move |l| Ok(l.store.import(&path, format)?))
+            .await
     }
 
     async fn snapshot(&self, id: &str) -> Result<SnapshotInfo> {
         let id = id.to_owned();
-        self.blocking(move |l| Ok(l.store.snapshot(&l.store.resolve_snapshot(&id)?)?)).await
+        self.blocking(move |l| Ok(l.store.snapshot(&l.store.resolve_snapshot(&id)?)?))
+            .await
     }
 
     async fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
         self.blocking(|l| Ok(l.store.snapshots()?)).await
     }
 
-    async fn build(&self, snapshot: &str, spec_toml: Option<&str>, progress: SharedProgress) -> Result<BuildOutcome> {
+    async fn build(
+        &self,
+        snapshot: &str,
+        spec_toml: Option<&str>,
+        progress: SharedProgress,
+    ) -> Result<BuildOutcome> {
         let spec = parse_spec(spec_toml, "spec")?;
         let snapshot = snapshot.to_owned();
         self.blocking(move |l| {
@@ -122,7 +147,12 @@ impl QuireApi for Local {
         self.blocking(move |l| {
             let (id, _) = l.resolve(&target)?;
             let manifest = l.store.manifest(&id)?;
-            let stale = l.store.indexes()?.into_iter().find(|i| i.index_id == id).and_then(|i| i.stale);
+            let stale = l
+                .store
+                .indexes()?
+                .into_iter()
+                .find(|i| i.index_id == id)
+                .and_then(|i| i.stale);
             Ok(IndexInfo { manifest, stale })
         })
         .await
@@ -133,7 +163,10 @@ impl QuireApi for Local {
         self.blocking(move |l| {
             let (index_id, _) = l.resolve(&target)?;
             let verification = l.store.verify(&index_id)?;
-            Ok(VerifyReport { index_id, verification })
+            Ok(VerifyReport {
+                index_id,
+                verification,
+            })
         })
         .await
     }

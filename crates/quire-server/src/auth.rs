@@ -51,18 +51,29 @@ impl Auth {
     /// `needed`).
     pub fn authorize(&self, metadata: &MetadataMap, action: &str, needed: Role) -> Result<Caller> {
         if self.is_open() {
-            return Ok(Caller { name: "anonymous".into(), role: Role::Admin });
+            return Ok(Caller {
+                name: "anonymous".into(),
+                role: Role::Admin,
+            });
         }
-        let header = metadata
-            .get("authorization")
-            .ok_or_else(|| ServiceError::Unauthenticated("missing `authorization: Bearer <token>` header".into()))?;
+        let header = metadata.get("authorization").ok_or_else(|| {
+            ServiceError::Unauthenticated("missing `authorization: Bearer <token>` header".into())
+        })?;
         let token = header
             .to_str()
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or_else(|| ServiceError::Unauthenticated("the authorization header must be `Bearer <token>`".into()))?;
+            .ok_or_else(|| {
+                ServiceError::Unauthenticated(
+                    "the authorization header must be `Bearer <token>`".into(),
+                )
+            })?;
         let hash = blake3::hash(token.trim().as_bytes()).to_hex().to_string();
-        let caller = self.tokens.get(&hash).cloned().ok_or_else(|| ServiceError::Unauthenticated("unknown token".into()))?;
+        let caller = self
+            .tokens
+            .get(&hash)
+            .cloned()
+            .ok_or_else(|| ServiceError::Unauthenticated("unknown token".into()))?;
         if caller.role < needed {
             return Err(ServiceError::PermissionDenied(format!(
                 "token `{}` has role {:?}; {action} needs {:?} or above",
@@ -79,8 +90,20 @@ mod tests {
 
     fn auth() -> Auth {
         let mut tokens = BTreeMap::new();
-        tokens.insert(blake3::hash(b"r").to_hex().to_string(), Caller { name: "r".into(), role: Role::Reader });
-        tokens.insert(blake3::hash(b"b").to_hex().to_string(), Caller { name: "b".into(), role: Role::Builder });
+        tokens.insert(
+            blake3::hash(b"r").to_hex().to_string(),
+            Caller {
+                name: "r".into(),
+                role: Role::Reader,
+            },
+        );
+        tokens.insert(
+            blake3::hash(b"b").to_hex().to_string(),
+            Caller {
+                name: "b".into(),
+                role: Role::Builder,
+            },
+        );
         Auth::new(tokens)
     }
 
@@ -96,10 +119,23 @@ mod tests {
     fn roles_are_ordered_and_enforced() {
         let a = auth();
         assert!(a.authorize(&with("r"), "retrieve", Role::Reader).is_ok());
-        assert!(matches!(a.authorize(&with("r"), "build", Role::Builder), Err(ServiceError::PermissionDenied(_))));
+        assert!(matches!(
+            a.authorize(&with("r"), "build", Role::Builder),
+            Err(ServiceError::PermissionDenied(_))
+        ));
         assert!(a.authorize(&with("b"), "build", Role::Builder).is_ok());
-        assert!(matches!(a.authorize(&with("x"), "retrieve", Role::Reader), Err(ServiceError::Unauthenticated(_))));
-        assert!(matches!(a.authorize(&MetadataMap::new(), "retrieve", Role::Reader), Err(ServiceError::Unauthenticated(_))));
-        assert!(Auth::default().authorize(&MetadataMap::new(), "anything", Role::Admin).is_ok());
+        assert!(matches!(
+            a.authorize(&with("x"), "retrieve", Role::Reader),
+            Err(ServiceError::Unauthenticated(_))
+        ));
+        assert!(matches!(
+            a.authorize(&MetadataMap::new(), "retrieve", Role::Reader),
+            Err(ServiceError::Unauthenticated(_))
+        ));
+        assert!(
+            Auth::default()
+                .authorize(&MetadataMap::new(), "anything", Role::Admin)
+                .is_ok()
+        );
     }
 }

@@ -87,22 +87,42 @@ impl ServerConfig {
     /// Parse and validate `server.toml`; `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
         let bad = |m: String| ServiceError::InvalidArgument(format!("{origin}: {m}"));
-        let raw: RawConfig = toml::from_str(text).map_err(|e| bad(e.to_string().trim_end().replace('\n', " ")))?;
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| bad(e.to_string().trim_end().replace('\n', " ")))?;
         if raw.version != 1 {
-            return Err(bad(format!("field `version` = {}: this quire reads version 1", raw.version)));
+            return Err(bad(format!(
+                "field `version` = {}: this quire reads version 1",
+                raw.version
+            )));
         }
         let mut tokens = BTreeMap::new();
         let mut names = std::collections::BTreeSet::new();
         for (i, t) in raw.tokens.into_iter().enumerate() {
             let hash = t.blake3.to_ascii_lowercase();
             if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(bad(format!("field `tokens[{i}].blake3`: expected 64 hex characters")));
+                return Err(bad(format!(
+                    "field `tokens[{i}].blake3`: expected 64 hex characters"
+                )));
             }
             if t.name.trim().is_empty() || !names.insert(t.name.clone()) {
-                return Err(bad(format!("field `tokens[{i}].name` = {:?}: must be non-empty and unique", t.name)));
+                return Err(bad(format!(
+                    "field `tokens[{i}].name` = {:?}: must be non-empty and unique",
+                    t.name
+                )));
             }
-            if tokens.insert(hash, Caller { name: t.name, role: t.role }).is_some() {
-                return Err(bad(format!("field `tokens[{i}].blake3`: the same token is listed twice")));
+            if tokens
+                .insert(
+                    hash,
+                    Caller {
+                        name: t.name,
+                        role: t.role,
+                    },
+                )
+                .is_some()
+            {
+                return Err(bad(format!(
+                    "field `tokens[{i}].blake3`: the same token is listed twice"
+                )));
             }
         }
         let l = &raw.limits;
@@ -112,13 +132,20 @@ impl ServerConfig {
             ("limits.max_request_bytes", l.max_request_bytes as u64),
             ("limits.max_upload_bytes", l.max_upload_bytes),
             ("limits.request_timeout_ms", l.request_timeout_ms),
-            ("limits.max_concurrent_requests", l.max_concurrent_requests as u64),
+            (
+                "limits.max_concurrent_requests",
+                l.max_concurrent_requests as u64,
+            ),
         ] {
             if value == 0 {
                 return Err(bad(format!("field `{field}` = 0: must be positive")));
             }
         }
-        Ok(Self { tokens, limits: raw.limits, tls: raw.tls })
+        Ok(Self {
+            tokens,
+            limits: raw.limits,
+            tls: raw.tls,
+        })
     }
 }
 
@@ -129,18 +156,35 @@ mod tests {
     #[test]
     fn configs_are_validated_with_field_names() {
         let hash = blake3::hash(b"secret").to_hex().to_string();
-        let ok = format!("version = 1\n[[tokens]]\nname = \"ci\"\nrole = \"builder\"\nblake3 = \"{hash}\"\n[limits]\nmax_k = 50\n");
+        let ok = format!(
+            "version = 1\n[[tokens]]\nname = \"ci\"\nrole = \"builder\"\nblake3 = \"{hash}\"\n[limits]\nmax_k = 50\n"
+        );
         let config = ServerConfig::from_toml(&ok, "server.toml").map_err(|e| e.to_string());
-        assert_eq!(config.map(|c| (c.tokens.len(), c.limits.max_k)), Ok((1, 50)));
+        assert_eq!(
+            config.map(|c| (c.tokens.len(), c.limits.max_k)),
+            Ok((1, 50))
+        );
         for (text, want) in [
             ("version = 2", "field `version` = 2"),
-            ("version = 1\n[[tokens]]\nname = \"x\"\nrole = \"reader\"\nblake3 = \"abc\"", "tokens[0].blake3"),
-            ("version = 1\n[[tokens]]\nname = \"x\"\nrole = \"god\"\nblake3 = \"abc\"", "god"),
+            (
+                "version = 1\n[[tokens]]\nname = \"x\"\nrole = \"reader\"\nblake3 = \"abc\"",
+                "tokens[0].blake3",
+            ),
+            (
+                "version = 1\n[[tokens]]\nname = \"x\"\nrole = \"god\"\nblake3 = \"abc\"",
+                "god",
+            ),
             ("version = 1\n[limits]\nmax_k = 0", "limits.max_k"),
             ("version = 1\nport = 3", "port"),
         ] {
-            let err = ServerConfig::from_toml(text, "server.toml").err().map(|e| e.to_string()).unwrap_or_default();
-            assert!(err.contains("server.toml") && err.contains(want), "{text:?}: {err}");
+            let err = ServerConfig::from_toml(text, "server.toml")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                err.contains("server.toml") && err.contains(want),
+                "{text:?}: {err}"
+            );
         }
     }
 }

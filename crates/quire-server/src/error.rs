@@ -43,16 +43,17 @@ impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         let message = e.to_string();
         match e {
-            StoreError::Corpus { .. } | StoreError::Core(_) | StoreError::PrefixTooShort { .. } | StoreError::Ambiguous { .. } => {
-                ServiceError::InvalidArgument(message)
-            }
+            StoreError::Corpus { .. }
+            | StoreError::Core(_)
+            | StoreError::PrefixTooShort { .. }
+            | StoreError::Ambiguous { .. } => ServiceError::InvalidArgument(message),
             StoreError::NotFound { .. } => ServiceError::NotFound(message),
             StoreError::Locked { .. } | StoreError::Corrupt { .. } | StoreError::Embed(_) => {
                 ServiceError::FailedPrecondition(message)
             }
-            StoreError::Index(quire_index::IndexError::Embed(_) | quire_index::IndexError::Corrupt { .. }) => {
-                ServiceError::FailedPrecondition(message)
-            }
+            StoreError::Index(
+                quire_index::IndexError::Embed(_) | quire_index::IndexError::Corrupt { .. },
+            ) => ServiceError::FailedPrecondition(message),
             StoreError::Index(_) | StoreError::Io { .. } => ServiceError::Internal(message),
         }
     }
@@ -78,7 +79,10 @@ impl From<ServiceError> for tonic::Status {
             ServiceError::Unavailable(m) => Status::new(Code::Unavailable, m),
             ServiceError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
-                Status::new(Code::Internal, "internal error (details are in the server log)")
+                Status::new(
+                    Code::Internal,
+                    "internal error (details are in the server log)",
+                )
             }
         }
     }
@@ -93,7 +97,9 @@ impl From<tonic::Status> for ServiceError {
             Code::NotFound => ServiceError::NotFound(m),
             Code::Unauthenticated => ServiceError::Unauthenticated(m),
             Code::PermissionDenied => ServiceError::PermissionDenied(m),
-            Code::FailedPrecondition | Code::AlreadyExists | Code::Aborted => ServiceError::FailedPrecondition(m),
+            Code::FailedPrecondition | Code::AlreadyExists | Code::Aborted => {
+                ServiceError::FailedPrecondition(m)
+            }
             Code::ResourceExhausted => ServiceError::ResourceExhausted(m),
             Code::DeadlineExceeded | Code::Cancelled => ServiceError::DeadlineExceeded(m),
             Code::Unavailable => ServiceError::Unavailable(m),

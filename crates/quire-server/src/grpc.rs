@@ -55,7 +55,11 @@ impl Grpc {
     /// The request-size ceiling handed to tonic: generous, so that quire's own check (which
     /// answers RESOURCE_EXHAUSTED and names the limit) is the one callers meet.
     pub fn decoding_ceiling(&self) -> usize {
-        self.0.limits.max_request_bytes.saturating_mul(4).max(16 << 20)
+        self.0
+            .limits
+            .max_request_bytes
+            .saturating_mul(4)
+            .max(16 << 20)
     }
 
     fn status_code(result: &Result<impl Sized>) -> Code {
@@ -67,7 +71,13 @@ impl Grpc {
 
     /// Run a unary call: request id and span, concurrency permit, authentication, size limit,
     /// deadline, metrics.
-    async fn unary<Req, Resp, F, Fut>(&self, rpc: &'static str, needed: Role, request: Request<Req>, call: F) -> Result<Response<Resp>, Status>
+    async fn unary<Req, Resp, F, Fut>(
+        &self,
+        rpc: &'static str,
+        needed: Role,
+        request: Request<Req>,
+        call: F,
+    ) -> Result<Response<Resp>, Status>
     where
         Req: Message,
         F: FnOnce(Arc<Server>, Caller, Req) -> Fut,
@@ -79,7 +89,10 @@ impl Grpc {
         let span = tracing::info_span!("rpc", rpc, request_id);
         let result = async {
             let _permit = server.permits.clone().try_acquire_owned().map_err(|_| {
-                ServiceError::ResourceExhausted(format!("more than {} requests in flight", server.limits.max_concurrent_requests))
+                ServiceError::ResourceExhausted(format!(
+                    "more than {} requests in flight",
+                    server.limits.max_concurrent_requests
+                ))
             })?;
             let caller = server.auth.authorize(request.metadata(), rpc, needed)?;
             let message = request.into_inner();
@@ -93,7 +106,12 @@ impl Grpc {
             let deadline = Duration::from_millis(server.limits.request_timeout_ms);
             tokio::time::timeout(deadline, call(server.clone(), caller, message))
                 .await
-                .map_err(|_| ServiceError::DeadlineExceeded(format!("{rpc} took longer than {} ms", deadline.as_millis())))?
+                .map_err(|_| {
+                    ServiceError::DeadlineExceeded(format!(
+                        "{rpc} took longer than {} ms",
+                        deadline.as_millis()
+                    ))
+                })?
         }
         .instrument(span.clone())
         .await;
@@ -124,71 +142,139 @@ fn invalid(e: convert::InvalidField) -> ServiceError {
 
 #[tonic::async_trait]
 impl pb::retrieval_service_server::RetrievalService for Grpc {
-    async fn retrieve(&self, request: Request<pb::RetrieveRequest>) -> Result<Response<pb::RetrieveResponse>, Status> {
-        self.unary("Retrieve", Role::Reader, request, |s, _caller, message| async move {
-            let params = RetrieveParams::try_from(message).map_err(invalid)?;
-            if params.query.k > s.limits.max_k as usize {
-                return Err(ServiceError::InvalidArgument(format!("field `k`: {} exceeds this server's limit of {}", params.query.k, s.limits.max_k)));
-            }
-            if params.query.text.len() > s.limits.max_query_bytes {
-                return Err(ServiceError::InvalidArgument(format!(
-                    "field `query`: {} bytes exceeds this server's limit of {}",
-                    params.query.text.len(),
-                    s.limits.max_query_bytes
-                )));
-            }
-            let response = s.local.retrieve(&params.target, params.query).await?;
-            s.metrics.record_retrieval(response.lineage.index_id.as_str(), &response.timings_us);
-            Ok(convert::response_to_pb(response, params.explain))
-        })
+    async fn retrieve(
+        &self,
+        request: Request<pb::RetrieveRequest>,
+    ) -> Result<Response<pb::RetrieveResponse>, Status> {
+        self.unary(
+            "Retrieve",
+            Role::Reader,
+            request,
+            |s, _caller, message| async move {
+                let params = RetrieveParams::try_from(message).map_err(invalid)?;
+                if params.query.k > s.limits.max_k as usize {
+                    return Err(ServiceError::InvalidArgument(format!(
+                        "field `k`: {} exceeds this server's limit of {}",
+                        params.query.k, s.limits.max_k
+                    )));
+                }
+                if params.query.text.len() > s.limits.max_query_bytes {
+                    return Err(ServiceError::InvalidArgument(format!(
+                        "field `query`: {} bytes exceeds this server's limit of {}",
+                        params.query.text.len(),
+                        s.limits.max_query_bytes
+                    )));
+                }
+                let response = s.local.retrieve(&params.target, params.query).await?;
+                s.metrics
+                    .record_retrieval(response.lineage.index_id.as_str(), &response.timings_us);
+                Ok(convert::response_to_pb(response, params.explain))
+            },
+        )
         .await
     }
 }
 
 #[tonic::async_trait]
 impl pb::snapshot_service_server::SnapshotService for Grpc {
-    async fn import_snapshot(&self, request: Request<Streaming<pb::ImportSnapshotRequest>>) -> Result<Response<pb::Snapshot>, Status> {
+    async fn import_snapshot(
+        &self,
+        request: Request<Streaming<pb::ImportSnapshotRequest>>,
+    ) -> Result<Response<pb::Snapshot>, Status> {
         let started = Instant::now();
         let result = async {
-            let _permit = self.0.permits.clone().try_acquire_owned().map_err(|_| ServiceError::ResourceExhausted("too many requests in flight".into()))?;
-            self.0.auth.authorize(request.metadata(), "ImportSnapshot", Role::Builder)?;
+            let _permit = self.0.permits.clone().try_acquire_owned().map_err(|_| {
+                ServiceError::ResourceExhausted("too many requests in flight".into())
+            })?;
+            self.0
+                .auth
+                .authorize(request.metadata(), "ImportSnapshot", Role::Builder)?;
             let mut stream = request.into_inner();
             let header = match stream.message().await? {
-                Some(pb::ImportSnapshotRequest { item: Some(pb::import_snapshot_request::Item::Header(h)) }) => h,
-                _ => return Err(ServiceError::InvalidArgument("the first message must be an `ImportHeader`".into())),
+                Some(pb::ImportSnapshotRequest {
+                    item: Some(pb::import_snapshot_request::Item::Header(h)),
+                }) => h,
+                _ => {
+                    return Err(ServiceError::InvalidArgument(
+                        "the first message must be an `ImportHeader`".into(),
+                    ));
+                }
             };
             let format = convert::corpus_format(header.format).map_err(invalid)?;
             if !header.server_path.is_empty() {
-                return self.0.local.import(std::path::Path::new(&header.server_path), format).await;
+                return self
+                    .0
+                    .local
+                    .import(std::path::Path::new(&header.server_path), format)
+                    .await;
             }
             let mut bytes = Vec::new();
             while let Some(message) = stream.message().await? {
                 match message.item {
                     Some(pb::import_snapshot_request::Item::Chunk(chunk)) => {
                         if (bytes.len() + chunk.len()) as u64 > self.0.limits.max_upload_bytes {
-                            return Err(ServiceError::ResourceExhausted(format!("upload exceeds the limit of {} bytes", self.0.limits.max_upload_bytes)));
+                            return Err(ServiceError::ResourceExhausted(format!(
+                                "upload exceeds the limit of {} bytes",
+                                self.0.limits.max_upload_bytes
+                            )));
                         }
                         bytes.extend_from_slice(&chunk);
                     }
-                    _ => return Err(ServiceError::InvalidArgument("only the first message may be a header".into())),
+                    _ => {
+                        return Err(ServiceError::InvalidArgument(
+                            "only the first message may be a header".into(),
+                        ));
+                    }
                 }
             }
-            let name = if header.file_name.is_empty() { "upload".to_owned() } else { header.file_name };
+            let name = if header.file_name.is_empty() {
+                "upload".to_owned()
+            } else {
+                header.file_name
+            };
             self.0.local.import_upload(bytes, format, name).await
         }
         .await;
-        self.0.metrics.record_request("ImportSnapshot", Self::status_code(&result), started.elapsed());
-        result.map(|s| Response::new(s.into())).map_err(Status::from)
+        self.0.metrics.record_request(
+            "ImportSnapshot",
+            Self::status_code(&result),
+            started.elapsed(),
+        );
+        result
+            .map(|s| Response::new(s.into()))
+            .map_err(Status::from)
     }
 
-    async fn get_snapshot(&self, request: Request<pb::GetSnapshotRequest>) -> Result<Response<pb::Snapshot>, Status> {
-        self.unary("GetSnapshot", Role::Reader, request, |s, _, m| async move { Ok(s.local.snapshot(&m.snapshot_id).await?.into()) }).await
-    }
-
-    async fn list_snapshots(&self, request: Request<pb::ListSnapshotsRequest>) -> Result<Response<pb::ListSnapshotsResponse>, Status> {
-        self.unary("ListSnapshots", Role::Reader, request, |s, _, _| async move {
-            Ok(pb::ListSnapshotsResponse { snapshots: s.local.snapshots().await?.into_iter().map(Into::into).collect() })
+    async fn get_snapshot(
+        &self,
+        request: Request<pb::GetSnapshotRequest>,
+    ) -> Result<Response<pb::Snapshot>, Status> {
+        self.unary("GetSnapshot", Role::Reader, request, |s, _, m| async move {
+            Ok(s.local.snapshot(&m.snapshot_id).await?.into())
         })
+        .await
+    }
+
+    async fn list_snapshots(
+        &self,
+        request: Request<pb::ListSnapshotsRequest>,
+    ) -> Result<Response<pb::ListSnapshotsResponse>, Status> {
+        self.unary(
+            "ListSnapshots",
+            Role::Reader,
+            request,
+            |s, _, _| async move {
+                Ok(pb::ListSnapshotsResponse {
+                    snapshots: s
+                        .local
+                        .snapshots()
+                        .await?
+                        .into_iter()
+                        .map(Into::into)
+                        .collect(),
+                })
+            },
+        )
         .await
     }
 }
@@ -209,12 +295,23 @@ impl StreamProgress {
 impl Progress for StreamProgress {
     fn stage(&self, name: &'static str, total: u64) {
         self.done.store(0, Ordering::Relaxed);
-        let _ = self.tx.blocking_send(Self::event(pb::build_index_event::Event::Stage(pb::BuildStage { name: name.into(), total })));
+        let _ = self
+            .tx
+            .blocking_send(Self::event(pb::build_index_event::Event::Stage(
+                pb::BuildStage {
+                    name: name.into(),
+                    total,
+                },
+            )));
     }
 
     fn advance(&self, n: u64) {
         let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
-        let _ = self.tx.try_send(Self::event(pb::build_index_event::Event::Advance(pb::BuildAdvance { done })));
+        let _ = self
+            .tx
+            .try_send(Self::event(pb::build_index_event::Event::Advance(
+                pb::BuildAdvance { done },
+            )));
     }
 }
 
@@ -224,18 +321,26 @@ type EventStream = ReceiverStream<Result<pb::BuildIndexEvent, Status>>;
 impl pb::index_service_server::IndexService for Grpc {
     type BuildIndexStream = EventStream;
 
-    async fn build_index(&self, request: Request<pb::BuildIndexRequest>) -> Result<Response<EventStream>, Status> {
+    async fn build_index(
+        &self,
+        request: Request<pb::BuildIndexRequest>,
+    ) -> Result<Response<EventStream>, Status> {
         let server = self.0.clone();
         let started = Instant::now();
         let setup = async {
-            server.auth.authorize(request.metadata(), "BuildIndex", Role::Builder)?;
+            server
+                .auth
+                .authorize(request.metadata(), "BuildIndex", Role::Builder)?;
             let m = request.into_inner();
             let spec_toml = Some(m.spec_toml).filter(|s| !s.trim().is_empty());
             crate::api::parse_spec(spec_toml.as_deref(), "spec_toml")?;
             let position = server.waiting_builds.fetch_add(1, Ordering::SeqCst);
             if position >= server.limits.build_queue {
                 server.waiting_builds.fetch_sub(1, Ordering::SeqCst);
-                return Err(ServiceError::ResourceExhausted(format!("the build queue is full ({} waiting)", server.limits.build_queue)));
+                return Err(ServiceError::ResourceExhausted(format!(
+                    "the build queue is full ({} waiting)",
+                    server.limits.build_queue
+                )));
             }
             Ok((m.snapshot_id, spec_toml, position))
         }
@@ -243,7 +348,9 @@ impl pb::index_service_server::IndexService for Grpc {
         let (snapshot, spec_toml, position) = match setup {
             Ok(v) => v,
             Err(e) => {
-                self.0.metrics.record_request("BuildIndex", code_of(&e), started.elapsed());
+                self.0
+                    .metrics
+                    .record_request("BuildIndex", code_of(&e), started.elapsed());
                 return Err(e.into());
             }
         };
@@ -277,7 +384,10 @@ impl pb::index_service_server::IndexService for Grpc {
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
-    async fn get_index(&self, request: Request<pb::GetIndexRequest>) -> Result<Response<pb::IndexManifest>, Status> {
+    async fn get_index(
+        &self,
+        request: Request<pb::GetIndexRequest>,
+    ) -> Result<Response<pb::IndexManifest>, Status> {
         self.unary("GetIndex", Role::Reader, request, |s, _, m| async move {
             let info = s.local.index(&m.target).await?;
             Ok(convert::manifest_to_pb(&info.manifest, info.stale))
@@ -285,22 +395,50 @@ impl pb::index_service_server::IndexService for Grpc {
         .await
     }
 
-    async fn list_indexes(&self, request: Request<pb::ListIndexesRequest>) -> Result<Response<pb::ListIndexesResponse>, Status> {
+    async fn list_indexes(
+        &self,
+        request: Request<pb::ListIndexesRequest>,
+    ) -> Result<Response<pb::ListIndexesResponse>, Status> {
         self.unary("ListIndexes", Role::Reader, request, |s, _, _| async move {
-            Ok(pb::ListIndexesResponse { indexes: s.local.indexes().await?.into_iter().map(Into::into).collect() })
+            Ok(pb::ListIndexesResponse {
+                indexes: s
+                    .local
+                    .indexes()
+                    .await?
+                    .into_iter()
+                    .map(Into::into)
+                    .collect(),
+            })
         })
         .await
     }
 
-    async fn verify_index(&self, request: Request<pb::VerifyIndexRequest>) -> Result<Response<pb::VerifyIndexResponse>, Status> {
-        self.unary("VerifyIndex", Role::Builder, request, |s, _, m| async move { Ok(s.local.verify(&m.target).await?.into()) }).await
+    async fn verify_index(
+        &self,
+        request: Request<pb::VerifyIndexRequest>,
+    ) -> Result<Response<pb::VerifyIndexResponse>, Status> {
+        self.unary(
+            "VerifyIndex",
+            Role::Builder,
+            request,
+            |s, _, m| async move { Ok(s.local.verify(&m.target).await?.into()) },
+        )
+        .await
     }
 
-    async fn rebuild_check(&self, request: Request<pb::RebuildCheckRequest>) -> Result<Response<pb::RebuildCheckResponse>, Status> {
-        self.unary("RebuildCheck", Role::Builder, request, |s, _, m| async move {
-            let progress: SharedProgress = Arc::new(quire_index::NoProgress);
-            Ok(s.local.rebuild_check(&m.target, progress).await?.into())
-        })
+    async fn rebuild_check(
+        &self,
+        request: Request<pb::RebuildCheckRequest>,
+    ) -> Result<Response<pb::RebuildCheckResponse>, Status> {
+        self.unary(
+            "RebuildCheck",
+            Role::Builder,
+            request,
+            |s, _, m| async move {
+                let progress: SharedProgress = Arc::new(quire_index::NoProgress);
+                Ok(s.local.rebuild_check(&m.target, progress).await?.into())
+            },
+        )
         .await
     }
 }

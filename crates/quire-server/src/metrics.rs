@@ -55,28 +55,66 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RpcLabels, Counter>::default();
-        let request_seconds: HistogramFamily<RpcLabels> = Family::new_with_constructor(latency_histogram);
-        let step_seconds: HistogramFamily<StepLabels> = Family::new_with_constructor(latency_histogram);
+        let request_seconds: HistogramFamily<RpcLabels> =
+            Family::new_with_constructor(latency_histogram);
+        let step_seconds: HistogramFamily<StepLabels> =
+            Family::new_with_constructor(latency_histogram);
         let index_queries = Family::<IndexLabels, Counter>::default();
         let build_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 20));
-        registry.register("quire_requests", "gRPC requests by method and status code", requests.clone());
-        registry.register("quire_request_seconds", "gRPC request latency by method and status code", request_seconds.clone());
-        registry.register("quire_retrieval_step_seconds", "Retrieval latency per step", step_seconds.clone());
-        registry.register("quire_index_queries", "Queries answered per index", index_queries.clone());
-        registry.register("quire_build_seconds", "Index build durations", build_seconds.clone());
-        Self { registry, requests, request_seconds, step_seconds, index_queries, build_seconds }
+        registry.register(
+            "quire_requests",
+            "gRPC requests by method and status code",
+            requests.clone(),
+        );
+        registry.register(
+            "quire_request_seconds",
+            "gRPC request latency by method and status code",
+            request_seconds.clone(),
+        );
+        registry.register(
+            "quire_retrieval_step_seconds",
+            "Retrieval latency per step",
+            step_seconds.clone(),
+        );
+        registry.register(
+            "quire_index_queries",
+            "Queries answered per index",
+            index_queries.clone(),
+        );
+        registry.register(
+            "quire_build_seconds",
+            "Index build durations",
+            build_seconds.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            request_seconds,
+            step_seconds,
+            index_queries,
+            build_seconds,
+        }
     }
 
     /// Record one finished RPC.
     pub fn record_request(&self, rpc: &str, code: tonic::Code, elapsed: Duration) {
-        let labels = RpcLabels { rpc: rpc.into(), code: format!("{code:?}") };
+        let labels = RpcLabels {
+            rpc: rpc.into(),
+            code: format!("{code:?}"),
+        };
         self.requests.get_or_create(&labels).inc();
-        self.request_seconds.get_or_create(&labels).observe(elapsed.as_secs_f64());
+        self.request_seconds
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
     }
 
     /// Record one answered query's step timings.
     pub fn record_retrieval(&self, index: &str, timings: &quire_index::Timings) {
-        self.index_queries.get_or_create(&IndexLabels { index: index.into() }).inc();
+        self.index_queries
+            .get_or_create(&IndexLabels {
+                index: index.into(),
+            })
+            .inc();
         for (step, us) in [
             ("embed", timings.embed),
             ("bm25", timings.bm25),
@@ -84,7 +122,9 @@ impl Metrics {
             ("fusion", timings.fusion),
             ("total", timings.total),
         ] {
-            self.step_seconds.get_or_create(&StepLabels { step: step.into() }).observe(us as f64 / 1e6);
+            self.step_seconds
+                .get_or_create(&StepLabels { step: step.into() })
+                .observe(us as f64 / 1e6);
         }
     }
 
@@ -104,7 +144,9 @@ impl Metrics {
 /// Serve `GET /metrics` on `listener` until the task is dropped.
 pub async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>) {
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else { continue };
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
         let metrics = metrics.clone();
         tokio::spawn(async move {
             let mut buf = [0u8; 1024];
@@ -117,7 +159,8 @@ pub async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>) {
                     body.len()
                 )
             } else {
-                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
+                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    .to_owned()
             };
             let _ = stream.write_all(response.as_bytes()).await;
         });

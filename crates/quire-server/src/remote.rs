@@ -8,7 +8,9 @@ use quire_proto::pb;
 use quire_proto::pb::index_service_client::IndexServiceClient;
 use quire_proto::pb::retrieval_service_client::RetrievalServiceClient;
 use quire_proto::pb::snapshot_service_client::SnapshotServiceClient;
-use quire_store::{BuildOutcome, CorpusFormat, IndexInfo, IndexSummary, RebuildCheck, SnapshotInfo, VerifyReport};
+use quire_store::{
+    BuildOutcome, CorpusFormat, IndexInfo, IndexSummary, RebuildCheck, SnapshotInfo, VerifyReport,
+};
 use tonic::Request;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
@@ -33,10 +35,14 @@ impl Remote {
     /// Connect to `url` (`http://host:port`, or `https://` with `ca` the PEM file to trust).
     pub async fn connect(url: &str, token: Option<String>, ca: Option<&Path>) -> Result<Self> {
         let bad = |e: String| ServiceError::Unavailable(format!("cannot reach {url}: {e}"));
-        let mut endpoint = Endpoint::from_shared(url.to_owned()).map_err(|e| ServiceError::InvalidArgument(format!("server URL {url:?}: {e}")))?;
+        let mut endpoint = Endpoint::from_shared(url.to_owned())
+            .map_err(|e| ServiceError::InvalidArgument(format!("server URL {url:?}: {e}")))?;
         if let Some(ca) = ca {
-            let pem = std::fs::read(ca).map_err(|e| ServiceError::InvalidArgument(format!("{}: {e}", ca.display())))?;
-            endpoint = endpoint.tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))).map_err(|e| bad(e.to_string()))?;
+            let pem = std::fs::read(ca)
+                .map_err(|e| ServiceError::InvalidArgument(format!("{}: {e}", ca.display())))?;
+            endpoint = endpoint
+                .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))
+                .map_err(|e| bad(e.to_string()))?;
         }
         let channel = endpoint.connect().await.map_err(|e| bad(format!("{e}")))?;
         Ok(Self { channel, token })
@@ -45,9 +51,11 @@ impl Remote {
     fn request<T>(&self, message: T) -> Result<Request<T>> {
         let mut request = Request::new(message);
         if let Some(token) = &self.token {
-            let value = format!("Bearer {token}")
-                .parse()
-                .map_err(|_| ServiceError::InvalidArgument("the token contains characters not allowed in a header".into()))?;
+            let value = format!("Bearer {token}").parse().map_err(|_| {
+                ServiceError::InvalidArgument(
+                    "the token contains characters not allowed in a header".into(),
+                )
+            })?;
             request.metadata_mut().insert("authorization", value);
         }
         Ok(request)
@@ -63,14 +71,20 @@ impl Remote {
 
     /// The corpus as bytes to upload: a directory is read and validated here and sent as
     /// canonical JSONL (the snapshot id is the same either way).
-    fn upload_body(path: &Path, format: Option<CorpusFormat>) -> Result<(Vec<u8>, Option<CorpusFormat>)> {
+    fn upload_body(
+        path: &Path,
+        format: Option<CorpusFormat>,
+    ) -> Result<(Vec<u8>, Option<CorpusFormat>)> {
         let format = match format {
             Some(f) => f,
             None => CorpusFormat::detect(path)?,
         };
         if format == CorpusFormat::Dir {
             let label = path.display().to_string();
-            let docs = quire_store::import::canonicalise(quire_store::import::read_corpus(path, format, &label)?, path)?;
+            let docs = quire_store::import::canonicalise(
+                quire_store::import::read_corpus(path, format, &label)?,
+                path,
+            )?;
             let mut body = Vec::new();
             for doc in docs {
                 body.extend(doc.canonical_json());
@@ -78,7 +92,8 @@ impl Remote {
             }
             return Ok((body, Some(CorpusFormat::Jsonl)));
         }
-        let body = std::fs::read(path).map_err(|e| ServiceError::InvalidArgument(format!("{}: {e}", path.display())))?;
+        let body = std::fs::read(path)
+            .map_err(|e| ServiceError::InvalidArgument(format!("{}: {e}", path.display())))?;
         Ok((body, Some(format)))
     }
 }
@@ -91,27 +106,65 @@ impl QuireApi for Remote {
             file_name: path.display().to_string(),
             server_path: String::new(),
         };
-        let mut messages = vec![pb::ImportSnapshotRequest { item: Some(pb::import_snapshot_request::Item::Header(header)) }];
-        messages.extend(body.chunks(UPLOAD_CHUNK).map(|c| pb::ImportSnapshotRequest { item: Some(pb::import_snapshot_request::Item::Chunk(c.to_vec())) }));
+        let mut messages = vec![pb::ImportSnapshotRequest {
+            item: Some(pb::import_snapshot_request::Item::Header(header)),
+        }];
+        messages.extend(
+            body.chunks(UPLOAD_CHUNK)
+                .map(|c| pb::ImportSnapshotRequest {
+                    item: Some(pb::import_snapshot_request::Item::Chunk(c.to_vec())),
+                }),
+        );
         let request = self.request(tokio_stream::iter(messages))?;
-        let snapshot = self.snapshots_client().import_snapshot(request).await?.into_inner();
+        let snapshot = self
+            .snapshots_client()
+            .import_snapshot(request)
+            .await?
+            .into_inner();
         SnapshotInfo::try_from(snapshot).map_err(invalid)
     }
 
     async fn snapshot(&self, id: &str) -> Result<SnapshotInfo> {
-        let request = self.request(pb::GetSnapshotRequest { snapshot_id: id.to_owned() })?;
-        SnapshotInfo::try_from(self.snapshots_client().get_snapshot(request).await?.into_inner()).map_err(invalid)
+        let request = self.request(pb::GetSnapshotRequest {
+            snapshot_id: id.to_owned(),
+        })?;
+        SnapshotInfo::try_from(
+            self.snapshots_client()
+                .get_snapshot(request)
+                .await?
+                .into_inner(),
+        )
+        .map_err(invalid)
     }
 
     async fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
         let request = self.request(pb::ListSnapshotsRequest {})?;
-        let list = self.snapshots_client().list_snapshots(request).await?.into_inner();
-        list.snapshots.into_iter().map(|s| SnapshotInfo::try_from(s).map_err(invalid)).collect()
+        let list = self
+            .snapshots_client()
+            .list_snapshots(request)
+            .await?
+            .into_inner();
+        list.snapshots
+            .into_iter()
+            .map(|s| SnapshotInfo::try_from(s).map_err(invalid))
+            .collect()
     }
 
-    async fn build(&self, snapshot: &str, spec_toml: Option<&str>, progress: SharedProgress) -> Result<BuildOutcome> {
-        let request = self.request(pb::BuildIndexRequest { snapshot_id: snapshot.to_owned(), spec_toml: spec_toml.unwrap_or_default().to_owned() })?;
-        let mut stream = self.indexes_client().build_index(request).await?.into_inner();
+    async fn build(
+        &self,
+        snapshot: &str,
+        spec_toml: Option<&str>,
+        progress: SharedProgress,
+    ) -> Result<BuildOutcome> {
+        let request = self.request(pb::BuildIndexRequest {
+            snapshot_id: snapshot.to_owned(),
+            spec_toml: spec_toml.unwrap_or_default().to_owned(),
+        })?;
+        let mut stream = self
+            .indexes_client()
+            .build_index(request)
+            .await?
+            .into_inner();
         let mut done = 0;
         while let Some(event) = stream.message().await? {
             match event.event {
@@ -124,40 +177,76 @@ impl QuireApi for Remote {
                     done = done.max(a.done);
                 }
                 Some(pb::build_index_event::Event::Result(r)) => {
-                    let manifest = r.manifest.ok_or_else(|| ServiceError::Internal("build result without a manifest".into()))?;
+                    let manifest = r.manifest.ok_or_else(|| {
+                        ServiceError::Internal("build result without a manifest".into())
+                    })?;
                     let info = IndexInfo::try_from(manifest).map_err(invalid)?;
-                    return Ok(BuildOutcome { manifest: info.manifest, reused: r.reused });
+                    return Ok(BuildOutcome {
+                        manifest: info.manifest,
+                        reused: r.reused,
+                    });
                 }
                 Some(pb::build_index_event::Event::Queued(_)) | None => {}
             }
         }
-        Err(ServiceError::Unavailable("the build stream ended without a result".into()))
+        Err(ServiceError::Unavailable(
+            "the build stream ended without a result".into(),
+        ))
     }
 
     async fn indexes(&self) -> Result<Vec<IndexSummary>> {
         let request = self.request(pb::ListIndexesRequest {})?;
-        let list = self.indexes_client().list_indexes(request).await?.into_inner();
-        list.indexes.into_iter().map(|i| IndexSummary::try_from(i).map_err(invalid)).collect()
+        let list = self
+            .indexes_client()
+            .list_indexes(request)
+            .await?
+            .into_inner();
+        list.indexes
+            .into_iter()
+            .map(|i| IndexSummary::try_from(i).map_err(invalid))
+            .collect()
     }
 
     async fn index(&self, target: &str) -> Result<IndexInfo> {
-        let request = self.request(pb::GetIndexRequest { target: target.to_owned() })?;
-        IndexInfo::try_from(self.indexes_client().get_index(request).await?.into_inner()).map_err(invalid)
+        let request = self.request(pb::GetIndexRequest {
+            target: target.to_owned(),
+        })?;
+        IndexInfo::try_from(self.indexes_client().get_index(request).await?.into_inner())
+            .map_err(invalid)
     }
 
     async fn verify(&self, target: &str) -> Result<VerifyReport> {
-        let request = self.request(pb::VerifyIndexRequest { target: target.to_owned() })?;
-        VerifyReport::try_from(self.indexes_client().verify_index(request).await?.into_inner()).map_err(invalid)
+        let request = self.request(pb::VerifyIndexRequest {
+            target: target.to_owned(),
+        })?;
+        VerifyReport::try_from(
+            self.indexes_client()
+                .verify_index(request)
+                .await?
+                .into_inner(),
+        )
+        .map_err(invalid)
     }
 
     async fn rebuild_check(&self, target: &str, _progress: SharedProgress) -> Result<RebuildCheck> {
-        let request = self.request(pb::RebuildCheckRequest { target: target.to_owned() })?;
-        RebuildCheck::try_from(self.indexes_client().rebuild_check(request).await?.into_inner()).map_err(invalid)
+        let request = self.request(pb::RebuildCheckRequest {
+            target: target.to_owned(),
+        })?;
+        RebuildCheck::try_from(
+            self.indexes_client()
+                .rebuild_check(request)
+                .await?
+                .into_inner(),
+        )
+        .map_err(invalid)
     }
 
     async fn retrieve(&self, target: &str, query: Query) -> Result<Response> {
         let request = self.request(convert::retrieve_request(target, &query, true))?;
-        let response = RetrievalServiceClient::new(self.channel.clone()).retrieve(request).await?.into_inner();
+        let response = RetrievalServiceClient::new(self.channel.clone())
+            .retrieve(request)
+            .await?
+            .into_inner();
         Response::try_from(response).map_err(invalid)
     }
 }

@@ -41,9 +41,6 @@ pub fn check_exposure(addr: SocketAddr, config: &ServerConfig) -> Result<()> {
             "refusing to serve {addr} without authentication: list API tokens in server.toml, or bind a loopback address"
         )));
     }
-    if config.tokens.is_empty() {
-        tracing::warn!(%addr, "no API tokens configured: every caller is an admin (loopback only)");
-    }
     Ok(())
 }
 
@@ -53,7 +50,11 @@ pub fn prepare(options: &ServeOptions) -> Result<(Local, Arc<Metrics>)> {
     let mut names = BTreeMap::new();
     if let Some(corpus) = &options.demo_corpus {
         let snapshot = store.import(corpus, None)?;
-        let built = store.build(&snapshot.snapshot_id, &BuildSpec::default(), &quire_index::NoProgress)?;
+        let built = store.build(
+            &snapshot.snapshot_id,
+            &BuildSpec::default(),
+            &quire_index::NoProgress,
+        )?;
         tracing::info!(index = %built.manifest.index_id, reused = built.reused, "demo index ready as `{DEMO_NAME}`");
         names.insert(DEMO_NAME.to_owned(), built.manifest.index_id);
     }
@@ -69,14 +70,30 @@ pub async fn run(
     metrics_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
-    let addr = listener.local_addr().map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
     check_exposure(addr, &config)?;
-    let grpc = Grpc::new(local, Auth::new(config.tokens.clone()), config.limits.clone(), metrics.clone());
+    if config.tokens.is_empty() {
+        tracing::warn!(%addr, "no API tokens configured: every caller is an admin (loopback only)");
+    }
+    let grpc = Grpc::new(
+        local,
+        Auth::new(config.tokens.clone()),
+        config.limits.clone(),
+        metrics.clone(),
+    );
     let ceiling = grpc.decoding_ceiling();
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<pb::retrieval_service_server::RetrievalServiceServer<Grpc>>().await;
-    health_reporter.set_serving::<pb::index_service_server::IndexServiceServer<Grpc>>().await;
-    health_reporter.set_serving::<pb::snapshot_service_server::SnapshotServiceServer<Grpc>>().await;
+    health_reporter
+        .set_serving::<pb::retrieval_service_server::RetrievalServiceServer<Grpc>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::index_service_server::IndexServiceServer<Grpc>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::snapshot_service_server::SnapshotServiceServer<Grpc>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(quire_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -85,7 +102,10 @@ pub async fn run(
     let metrics_task = metrics_listener.map(|l| tokio::spawn(serve_metrics(l, metrics)));
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = &config.tls {
-        let read = |p: &PathBuf| std::fs::read(p).map_err(|e| ServiceError::FailedPrecondition(format!("{}: {e}", p.display())));
+        let read = |p: &PathBuf| {
+            std::fs::read(p)
+                .map_err(|e| ServiceError::FailedPrecondition(format!("{}: {e}", p.display())))
+        };
         let identity = Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
         builder = builder
             .tls_config(ServerTlsConfig::new().identity(identity))
@@ -95,9 +115,18 @@ pub async fn run(
     let result = builder
         .add_service(health)
         .add_service(reflection)
-        .add_service(pb::retrieval_service_server::RetrievalServiceServer::new(grpc.clone()).max_decoding_message_size(ceiling))
-        .add_service(pb::index_service_server::IndexServiceServer::new(grpc.clone()).max_decoding_message_size(ceiling))
-        .add_service(pb::snapshot_service_server::SnapshotServiceServer::new(grpc).max_decoding_message_size(ceiling))
+        .add_service(
+            pb::retrieval_service_server::RetrievalServiceServer::new(grpc.clone())
+                .max_decoding_message_size(ceiling),
+        )
+        .add_service(
+            pb::index_service_server::IndexServiceServer::new(grpc.clone())
+                .max_decoding_message_size(ceiling),
+        )
+        .add_service(
+            pb::snapshot_service_server::SnapshotServiceServer::new(grpc)
+                .max_decoding_message_size(ceiling),
+        )
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await
         .map_err(|e| ServiceError::Internal(e.to_string()));

@@ -85,10 +85,7 @@ fn corpus_err(origin: impl Into<String>, reason: impl Into<String>) -> StoreErro
 fn read_jsonl(path: &Path, label: &str, dialect: JsonDialect) -> Result<Vec<Sourced>> {
     let file = File::open(path).at(path)?;
     if file.metadata().at(path)?.is_dir() {
-        return Err(corpus_err(
-            label,
-            "is a directory; use --format dir",
-        ));
+        return Err(corpus_err(label, "is a directory; use --format dir"));
     }
     let mut reader = BufReader::new(file);
     let mut docs = Vec::new();

@@ -21,6 +21,6 @@ pub use error::{Result, StoreError};
 pub use import::CorpusFormat;
 pub use snapshot::SnapshotInfo;
 pub use store::{
-    Access, BuildOutcome, IndexInfo, IndexSummary, MIN_PREFIX_HEX, RebuildCheck, RetrievalService, Store,
-    VerifyReport,
+    Access, BuildOutcome, IndexInfo, IndexSummary, MIN_PREFIX_HEX, RebuildCheck, RetrievalService,
+    Store, VerifyReport,
 };

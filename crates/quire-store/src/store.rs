@@ -231,16 +231,28 @@ impl Store {
     }
 
     /// Import an uploaded corpus file (JSONL or BEIR); errors name the file as `name`.
-    pub fn import_upload(&self, bytes: &[u8], format: Option<CorpusFormat>, name: &str) -> Result<SnapshotInfo> {
+    pub fn import_upload(
+        &self,
+        bytes: &[u8],
+        format: Option<CorpusFormat>,
+        name: &str,
+    ) -> Result<SnapshotInfo> {
         self.require_write()?;
         let spool = self.scratch("upload")?;
         let path = spool.join("corpus");
-        let result = std::fs::write(&path, bytes).at(&path).and_then(|()| self.import_labelled(&path, format, name));
+        let result = std::fs::write(&path, bytes)
+            .at(&path)
+            .and_then(|()| self.import_labelled(&path, format, name));
         std::fs::remove_dir_all(&spool).at(&spool)?;
         result
     }
 
-    fn import_labelled(&self, path: &Path, format: Option<CorpusFormat>, label: &str) -> Result<SnapshotInfo> {
+    fn import_labelled(
+        &self,
+        path: &Path,
+        format: Option<CorpusFormat>,
+        label: &str,
+    ) -> Result<SnapshotInfo> {
         self.require_write()?;
         let format = match format {
             Some(f) => f,
