@@ -101,6 +101,15 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
+    // One line on stdout that scripts (and tests binding port 0) can wait for.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "quire listening on http://{}",
+        listener.local_addr()?
+    )?;
+    stdout.flush()?;
+    drop(stdout);
     let metrics_listener = match metrics_addr {
         Some(a) => Some(
             tokio::net::TcpListener::bind(a)

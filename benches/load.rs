@@ -1,0 +1,615 @@
+//! Load test of the gRPC server: throughput and tail latency of `Retrieve` under concurrent
+//! clients, written as a tonic load generator against a server running in this process.
+//!
+//! The server serves the demo handbook (as `handbook`) and the synthetic 100k-chunk index of
+//! `benches/retrieval.rs` (by its full index id) from its own data dir,
+//! `target/quire-bench/load-data` (a data dir has one writer at a time, so it does not share
+//! `target/quire-bench/data` with the retrieval bench). The corpus file
+//! `target/quire-bench/retrieval-100k.jsonl` is reused, or written with the same generator; the
+//! first run builds the 100k index (a few minutes), later runs reuse it.
+//!
+//! Sections:
+//! 1. hybrid retrieval, k = 10, at 1, 4 and 16 concurrent clients, per target;
+//! 2. the handbook at 4 clients while a `BuildIndex` of the 100k snapshot (a non-default spec,
+//!    whose index is deleted first so every run really builds it) runs on the same server;
+//! 3. the same queries through `QuireApi::retrieve` on the `Local` directly, one client, to
+//!    show what gRPC adds.
+//!
+//! `cargo bench -p quire-benches --bench load` (`QUIRE_LOAD_SECS` sets the length of each
+//! measurement in seconds; default 5).
+
+#![allow(clippy::print_stdout, clippy::expect_used, clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use quire_core::{Acl, BuildSpec, Document, Reader};
+use quire_index::{Mode, NoProgress, Query};
+use quire_proto::pb;
+use quire_proto::pb::build_index_event::Event;
+use quire_server::serve::{self, ServeOptions};
+use quire_server::{Local, QuireApi, ServerConfig};
+use quire_store::{CorpusFormat, Store};
+use tokio::sync::oneshot;
+use tonic::transport::{Channel, Endpoint};
+
+/// Concurrent clients per measurement.
+const CONCURRENCY: [usize; 3] = [1, 4, 16];
+/// Clients while a build runs.
+const BUILD_CLIENTS: usize = 4;
+const K: u32 = 10;
+/// A spec that differs from the default, so `BuildIndex` makes a new index.
+const BUILD_SPEC: &str = "version = 1\n[hnsw]\nm = 8\nef_construction = 64\nef_search = 32\n";
+/// Words per query on the 100k index.
+const QUERY_WORDS: usize = 8;
+const QUERIES_100K: usize = 50;
+const DOCS: usize = 100_000;
+
+const HANDBOOK_QUERIES: &[&str] = &[
+    "parental leave weeks",
+    "rollback a failed deploy",
+    "how many sick days do I get",
+    "expense reimbursement deadline",
+    "lost corporate card",
+    "401k employer match",
+    "health insurance enrollment for dependents",
+    "wellness stipend amount",
+    "learning budget per year",
+    "commuter benefits transit pass",
+    "equity vesting schedule and cliff",
+    "stock option exercise window after leaving",
+    "remote work policy",
+    "core working hours",
+    "office locations",
+    "company holidays this year",
+    "laptop replacement request",
+    "code of conduct reporting harassment",
+    "meeting agenda guidelines",
+    "communication norms response time",
+    "glossary of internal terms",
+    "travel booking and per diem",
+    "code review approvals required",
+    "service level objectives error budget",
+    "on-call rotation handoff",
+    "production access request",
+    "feature flag cleanup",
+    "database migration runbook",
+    "incident postmortem template",
+    "structured logging and tracing standards",
+    "release versioning",
+    "architecture decision records",
+    "report a phishing email",
+    "laptop disk encryption",
+    "data classification levels",
+    "password length and MFA",
+    "acceptable use of company devices",
+    "vulnerability disclosure",
+    "interview process for hiring",
+    "performance review cycle",
+    "how to file a grievance",
+    "relocation support moving costs",
+    "offboarding checklist",
+    "salary review and compensation bands",
+    "signing an NDA",
+    "open source license approval",
+    "GDPR data subject request deadline",
+    "data retention and deletion",
+    "purchase approval thresholds",
+    "invoice payment terms",
+];
+
+/// One index under load: what to send and as whom.
+struct Target {
+    label: &'static str,
+    target: String,
+    groups: Vec<String>,
+    queries: Vec<String>,
+}
+
+impl Target {
+    fn request(&self, i: usize) -> pb::RetrieveRequest {
+        pb::RetrieveRequest {
+            target: self.target.clone(),
+            query: self.queries[i % self.queries.len()].clone(),
+            principal: Some(pb::Principal {
+                user: String::new(),
+                groups: self.groups.clone(),
+            }),
+            k: K,
+            mode: pb::Mode::Hybrid as i32,
+            fusion: pb::Fusion::Unspecified as i32,
+            candidates: 0,
+            routing_key: String::new(),
+            explain: false,
+        }
+    }
+
+    fn query(&self, i: usize) -> Query {
+        Query {
+            text: self.queries[i % self.queries.len()].clone(),
+            reader: Reader::new(None, &self.groups).unwrap(),
+            k: K as usize,
+            mode: Mode::Hybrid,
+            fusion: None,
+            candidates: None,
+        }
+    }
+}
+
+/// The outcome of one measurement.
+struct Run {
+    /// Latencies of the successful requests, microseconds, sorted.
+    latencies_us: Vec<u64>,
+    errors: u64,
+    first_error: Option<String>,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn new(per_client: Vec<(Vec<u64>, u64, Option<String>)>, elapsed: Duration) -> Self {
+        let mut latencies_us = Vec::new();
+        let mut errors = 0;
+        let mut first_error = None;
+        for (lat, err, first) in per_client {
+            latencies_us.extend(lat);
+            errors += err;
+            first_error = first_error.or(first);
+        }
+        latencies_us.sort_unstable();
+        Self {
+            latencies_us,
+            errors,
+            first_error,
+            elapsed,
+        }
+    }
+
+    fn rps(&self) -> f64 {
+        self.latencies_us.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn pct(&self, p: f64) -> u64 {
+        if self.latencies_us.is_empty() {
+            return 0;
+        }
+        self.latencies_us[((self.latencies_us.len() - 1) as f64 * p).round() as usize]
+    }
+
+    fn row(&self, label: &str, clients: usize) {
+        println!(
+            "| {label:<18} | {clients:>7} | {:>8} | {:>8.0} | {:>8} | {:>8} | {:>8} | {:>6} |",
+            self.latencies_us.len(),
+            self.rps(),
+            self.pct(0.5),
+            self.pct(0.99),
+            self.latencies_us.last().copied().unwrap_or(0),
+            self.errors
+        );
+        if let Some(e) = &self.first_error {
+            println!("|   first error: {e}");
+        }
+    }
+}
+
+fn table_header() {
+    println!(
+        "| target             | clients | requests |    req/s |   p50 us |   p99 us |   max us | errors |"
+    );
+    println!(
+        "|--------------------|---------|----------|----------|----------|----------|----------|--------|"
+    );
+}
+
+/// `clients` tasks, each with its own clone of the client, sending `Retrieve` back to back
+/// until `duration` has passed.
+async fn grpc_load(
+    channel: &Channel,
+    target: &Arc<Target>,
+    clients: usize,
+    duration: Duration,
+) -> Run {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let mut client =
+                pb::retrieval_service_client::RetrievalServiceClient::new(channel.clone());
+            let target = target.clone();
+            tokio::spawn(async move {
+                let (mut lat, mut errors, mut first_error) = (Vec::new(), 0u64, None);
+                // Spread the clients over the query list.
+                let mut i = c * target.queries.len() / clients;
+                while Instant::now() < deadline {
+                    let request = target.request(i);
+                    i += 1;
+                    let sent = Instant::now();
+                    match client.retrieve(request).await {
+                        Ok(_) => lat.push(sent.elapsed().as_micros() as u64),
+                        Err(status) => {
+                            errors += 1;
+                            first_error.get_or_insert_with(|| status.to_string());
+                        }
+                    }
+                }
+                (lat, errors, first_error)
+            })
+        })
+        .collect();
+    let mut per_client = Vec::new();
+    for task in tasks {
+        per_client.push(task.await.expect("client task"));
+    }
+    Run::new(per_client, started.elapsed())
+}
+
+/// One client calling [`Local`] directly, no gRPC.
+async fn local_load(local: &Local, target: &Target, duration: Duration) -> Run {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let (mut lat, mut errors, mut first_error) = (Vec::new(), 0u64, None);
+    let mut i = 0;
+    while Instant::now() < deadline {
+        let query = target.query(i);
+        i += 1;
+        let sent = Instant::now();
+        match local.retrieve(&target.target, query).await {
+            Ok(_) => lat.push(sent.elapsed().as_micros() as u64),
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    Run::new(vec![(lat, errors, first_error)], started.elapsed())
+}
+
+/// Send every query once (opens the index, warms caches); returns the first request's latency.
+async fn warm_up(channel: &Channel, target: &Target) -> Duration {
+    let mut client = pb::retrieval_service_client::RetrievalServiceClient::new(channel.clone());
+    let mut first = None;
+    for i in 0..target.queries.len() {
+        let sent = Instant::now();
+        client
+            .retrieve(target.request(i))
+            .await
+            .unwrap_or_else(|e| panic!("warm-up of {}: {e}", target.label));
+        first.get_or_insert(sent.elapsed());
+    }
+    first.unwrap_or_default()
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// The corpus of `benches/retrieval.rs` (the same generator, so the same snapshot and index).
+fn corpus() -> Vec<Document> {
+    let mut rng = Rng(0x5EED_0FC0_FFEE);
+    let vocab: Vec<String> = (0..20_000).map(|i| format!("w{i:x}")).collect();
+    let topics: Vec<Vec<usize>> = (0..100)
+        .map(|_| (0..300).map(|_| rng.below(vocab.len())).collect())
+        .collect();
+    (0..DOCS)
+        .map(|i| {
+            let topic = &topics[rng.below(topics.len())];
+            let words: Vec<&str> = (0..200)
+                .map(|_| {
+                    if rng.below(10) < 7 {
+                        vocab[topic[rng.below(topic.len())]].as_str()
+                    } else {
+                        let u = rng.below(10_000) as f64 / 10_000.0;
+                        vocab[(u * u * vocab.len() as f64) as usize].as_str()
+                    }
+                })
+                .collect();
+            let bucket = (i * 7919) % 1000;
+            Document {
+                id: format!("doc-{i:07}"),
+                title: None,
+                metadata: Default::default(),
+                acl: Some(
+                    Acl::parse(["group:all".to_owned(), format!("group:b{bucket}")]).unwrap(),
+                ),
+                updated_at: None,
+                text: format!("{}.", words.join(" ")),
+            }
+        })
+        .collect()
+}
+
+/// 8-word queries cut from documents spread over the first lines of the corpus file.
+fn corpus_queries(path: &Path) -> Vec<String> {
+    let file = std::fs::File::open(path).expect("corpus file");
+    std::io::BufReader::new(file)
+        .lines()
+        .step_by(97)
+        .take(QUERIES_100K)
+        .enumerate()
+        .map(|(i, line)| {
+            let doc: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+            let words: Vec<&str> = doc["text"]
+                .as_str()
+                .unwrap()
+                .split_whitespace()
+                .map(|w| w.trim_end_matches('.'))
+                .collect();
+            let at = (i * 13) % (words.len() - QUERY_WORDS);
+            words[at..at + QUERY_WORDS].join(" ")
+        })
+        .collect()
+}
+
+/// Delete a published index (its files are read-only).
+fn remove_index(dir: &Path) {
+    fn writable(path: &Path) {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(path).unwrap() {
+                writable(&entry.unwrap().path());
+            }
+        }
+        let mut perms = std::fs::metadata(path).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        std::fs::set_permissions(path, perms).unwrap();
+    }
+    writable(dir);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn main() {
+    let secs: f64 = std::env::var("QUIRE_LOAD_SECS")
+        .ok()
+        .map(|s| s.parse().expect("QUIRE_LOAD_SECS: seconds"))
+        .unwrap_or(5.0);
+    let duration = Duration::from_secs_f64(secs);
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = workspace.join("target/quire-bench");
+    std::fs::create_dir_all(&root).unwrap();
+
+    println!("# quire gRPC load test\n");
+    println!(
+        "machine: {} hardware threads ({} {}); clients and server share them; {secs} s per measurement",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+    );
+
+    let started = Instant::now();
+    let options = ServeOptions {
+        data: root.join("load-data"),
+        config: ServerConfig::default(),
+        demo_corpus: Some(workspace.join("corpora/handbook")),
+    };
+    let (local, metrics) = serve::prepare(&options).expect("prepare the server");
+    println!("handbook ready in {:.1}s", started.elapsed().as_secs_f64());
+
+    let corpus_path = root.join("retrieval-100k.jsonl");
+    if !corpus_path.exists() {
+        println!("writing {}", corpus_path.display());
+        let lines: Vec<String> = corpus()
+            .iter()
+            .map(|d| String::from_utf8(d.canonical_json()).unwrap())
+            .collect();
+        std::fs::write(&corpus_path, lines.join("\n")).unwrap();
+    }
+    let store = local.store().clone();
+    let started = Instant::now();
+    let snapshot = store
+        .import(&corpus_path, Some(CorpusFormat::Jsonl))
+        .expect("import the 100k corpus");
+    let built = store
+        .build(&snapshot.snapshot_id, &BuildSpec::default(), &NoProgress)
+        .expect("build the 100k index");
+    println!(
+        "100k index {} ({} chunks) ready in {:.1}s (reused: {})",
+        built.manifest.index_id,
+        built.manifest.counts.chunks,
+        started.elapsed().as_secs_f64(),
+        built.reused
+    );
+    // The build under load must really build: drop what an earlier run left.
+    let build_spec = BuildSpec::from_toml(BUILD_SPEC, "load bench spec").expect("spec");
+    let old = store.index_dir(&Store::index_id_for(&snapshot.snapshot_id, &build_spec));
+    if old.exists() {
+        println!(
+            "removing the index an earlier run built under load: {}",
+            old.display()
+        );
+        remove_index(&old);
+    }
+    drop(store);
+
+    let targets = [
+        Arc::new(Target {
+            label: "handbook",
+            target: serve::DEMO_NAME.to_owned(),
+            groups: vec!["all-staff".into()],
+            queries: HANDBOOK_QUERIES.iter().map(|q| (*q).to_owned()).collect(),
+        }),
+        Arc::new(Target {
+            label: "100k",
+            target: built.manifest.index_id.to_string(),
+            groups: vec!["all".into()],
+            queries: corpus_queries(&corpus_path),
+        }),
+    ];
+    let snapshot_id = snapshot.snapshot_id.to_string();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve::run(
+            local.clone(),
+            ServerConfig::default(),
+            metrics,
+            listener,
+            None,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect");
+        println!("serving on {addr}\n");
+
+        println!("## 1. Retrieve over gRPC (hybrid, k = {K}, one HTTP/2 connection shared by the clients)\n");
+        for t in &targets {
+            let first = warm_up(&channel, t).await;
+            println!(
+                "{}: target `{}`, {} queries, groups {:?}; warm-up's first request took {:.1} ms",
+                t.label,
+                t.target,
+                t.queries.len(),
+                t.groups,
+                first.as_secs_f64() * 1e3
+            );
+        }
+        println!("100k query example: {:?}\n", targets[1].queries[0]);
+        table_header();
+        let mut grpc = BTreeMap::new();
+        for t in &targets {
+            for clients in CONCURRENCY {
+                let run = grpc_load(&channel, t, clients, duration).await;
+                run.row(t.label, clients);
+                grpc.insert((t.label, clients), run);
+            }
+        }
+
+        println!("\n## 2. Handbook at {BUILD_CLIENTS} clients while BuildIndex runs\n");
+        println!("BuildIndex on {snapshot_id} with spec {BUILD_SPEC:?}");
+        let mut index_client = pb::index_service_client::IndexServiceClient::new(channel.clone());
+        let build_started = Instant::now();
+        let mut events = index_client
+            .build_index(pb::BuildIndexRequest {
+                snapshot_id: snapshot_id.clone(),
+                spec_toml: BUILD_SPEC.to_owned(),
+            })
+            .await
+            .expect("BuildIndex")
+            .into_inner();
+        let (running, build_running) = oneshot::channel::<()>();
+        let build = tokio::spawn(async move {
+            let mut running = Some(running);
+            let mut stages: Vec<(Instant, String)> = Vec::new();
+            loop {
+                match events.message().await {
+                    Ok(Some(pb::BuildIndexEvent { event: Some(event) })) => match event {
+                        Event::Stage(stage) => {
+                            if let Some(tx) = running.take() {
+                                let _ = tx.send(());
+                            }
+                            stages.push((Instant::now(), stage.name));
+                        }
+                        Event::Result(result) => {
+                            let id = result.manifest.map(|m| m.index_id).unwrap_or_default();
+                            return Ok((Instant::now(), id, result.reused, stages));
+                        }
+                        Event::Queued(_) | Event::Advance(_) => {}
+                    },
+                    Ok(Some(_)) => {}
+                    Ok(None) => return Err("the stream ended without a result".to_owned()),
+                    Err(status) => return Err(status.to_string()),
+                }
+            }
+        });
+        // Measure once the build is past the queue and working (or has ended).
+        let _ = tokio::time::timeout(Duration::from_secs(60), build_running).await;
+        let measure_start = Instant::now();
+        let during = grpc_load(&channel, &targets[0], BUILD_CLIENTS, duration).await;
+        let measure_end = Instant::now();
+        table_header();
+        grpc[&("handbook", BUILD_CLIENTS)].row("handbook (idle)", BUILD_CLIENTS);
+        during.row("handbook (build)", BUILD_CLIENTS);
+        println!();
+        match build.await.expect("build task") {
+            Ok((finished, id, reused, stages)) => {
+                let overlapping: Vec<&str> = stages
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, (at, _))| {
+                        let end = stages.get(i + 1).map_or(finished, |s| s.0);
+                        *at < measure_end && end > measure_start
+                    })
+                    .map(|(_, (_, name))| name.as_str())
+                    .collect();
+                println!(
+                    "build of {id} (reused: {reused}) took {:.1}s; it {} the measurement ended; stages during the measurement: {}",
+                    (finished - build_started).as_secs_f64(),
+                    if finished <= measure_end {
+                        "finished BEFORE"
+                    } else {
+                        "was still running when"
+                    },
+                    if overlapping.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        overlapping.join(", ")
+                    }
+                );
+            }
+            Err(e) => println!("build failed: {e}"),
+        }
+
+        println!("\n## 3. gRPC vs in-process (QuireApi::retrieve on Local), 1 client\n");
+        println!(
+            "| target   | gRPC p50 us | local p50 us | diff p50 us | gRPC p99 us | local p99 us | diff p99 us | gRPC req/s | local req/s |"
+        );
+        println!(
+            "|----------|-------------|--------------|-------------|-------------|--------------|-------------|------------|-------------|"
+        );
+        for t in &targets {
+            let local_run = local_load(&local, t, duration).await;
+            let g = &grpc[&(t.label, 1)];
+            println!(
+                "| {:<8} | {:>11} | {:>12} | {:>11} | {:>11} | {:>12} | {:>11} | {:>10.0} | {:>11.0} |",
+                t.label,
+                g.pct(0.5),
+                local_run.pct(0.5),
+                g.pct(0.5) as i64 - local_run.pct(0.5) as i64,
+                g.pct(0.99),
+                local_run.pct(0.99),
+                g.pct(0.99) as i64 - local_run.pct(0.99) as i64,
+                g.rps(),
+                local_run.rps()
+            );
+            if local_run.errors > 0 {
+                println!(
+                    "|   {} local errors, first: {}",
+                    local_run.errors,
+                    local_run.first_error.unwrap_or_default()
+                );
+            }
+        }
+
+        drop(index_client);
+        drop(channel);
+        let _ = stop.send(());
+        match tokio::time::timeout(Duration::from_secs(30), server).await {
+            Ok(Ok(Ok(()))) => println!("\nserver shut down cleanly"),
+            Ok(Ok(Err(e))) => println!("\nserver stopped with an error: {e}"),
+            Ok(Err(e)) => println!("\nserver task failed: {e}"),
+            Err(_) => println!("\nserver did not stop within 30 s"),
+        }
+    });
+}

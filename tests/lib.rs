@@ -1,0 +1,1 @@
+//! End-to-end tests of quire over gRPC (see grpc.rs).
