@@ -440,8 +440,7 @@ async fn limits_and_malformed_requests_get_precise_codes_and_the_server_keeps_se
     for (request, want, message) in cases {
         let status = raw_retrieve(&server, request)
             .await
-            .err()
-            .expect("should fail");
+            .expect_err("should fail");
         assert_eq!(status.code(), want, "{}", status.message());
         assert!(
             status.message().contains(message),
@@ -562,8 +561,7 @@ async fn concurrency_cap_and_deadline_refuse_instead_of_hanging() {
     let slow = slow
         .await
         .unwrap()
-        .err()
-        .expect("the rebuild cannot finish in 40 ms");
+        .expect_err("the rebuild cannot finish in 40 ms");
     assert_eq!(code(&slow), Code::DeadlineExceeded, "{slow}");
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     assert_eq!(

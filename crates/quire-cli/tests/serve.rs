@@ -1,0 +1,185 @@
+//! `quire serve` as a process: the remote CLI against it, and SIGTERM while requests and a
+//! build are in flight.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Run, handbook};
+use tempfile::TempDir;
+
+fn start_server(data: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quire"))
+        .arg("--data")
+        .arg(data)
+        .args(["serve", "--demo", "--addr", "127.0.0.1:0"])
+        .env_remove("QUIRE_DATA")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn quire serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("quire listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, url)
+}
+
+fn remote(url: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_quire"));
+    c.args(["--server", url])
+        .args(args)
+        .env_remove("QUIRE_SERVER")
+        .env_remove("QUIRE_TOKEN");
+    c
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("server did not exit within {limit:?} of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn remote_cli_matches_local_output_and_sigterm_drains_queries() {
+    let data = TempDir::new().unwrap();
+    let (mut server, url) = start_server(data.path());
+    let args = [
+        "--json",
+        "query",
+        "handbook",
+        "parental leave",
+        "--group",
+        "all-staff",
+        "-k",
+        "3",
+    ];
+    let remote_run: Run = remote(&url, &args).output().unwrap().into();
+    let remote_json = remote_run.ok().json();
+    assert_eq!(remote_json["lineage"]["alias"], "handbook");
+    assert!(!remote_json["hits"].as_array().unwrap().is_empty());
+
+    // Queries in flight while SIGTERM arrives either complete or are refused cleanly, and the
+    // server exits 0.
+    let queries: Vec<Child> = (0..6)
+        .map(|_| {
+            remote(&url, &args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(30));
+    sigterm(&server);
+    let status = wait_exit(&mut server, Duration::from_secs(20));
+    assert!(status.success(), "server exit: {status:?}");
+    for mut q in queries {
+        q.wait().unwrap();
+    }
+
+    // The same query locally, on the data dir the server used, answers identically.
+    let id = remote_json["lineage"]["index_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut local_args = args.to_vec();
+    local_args[2] = &id;
+    let local = common::quire(data.path(), &local_args).ok().json();
+    assert_eq!(local["hits"], remote_json["hits"]);
+    assert_eq!(
+        local["lineage"]["content_digest"],
+        remote_json["lineage"]["content_digest"]
+    );
+}
+
+#[test]
+fn sigterm_during_a_build_leaves_no_debris() {
+    let data = TempDir::new().unwrap();
+    let corpus = data.path().join("big.jsonl");
+    let lines: Vec<String> = (0..4000)
+        .map(|i| {
+            format!(
+                "{{\"id\":\"d{i}\",\"text\":\"{}\",\"acl\":[\"*\"]}}",
+                (0..150)
+                    .map(|w| format!("w{}", (i * 31 + w * 7) % 997))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        })
+        .collect();
+    std::fs::write(&corpus, lines.join("\n")).unwrap();
+    let store = data.path().join("store");
+    let (mut server, url) = start_server(&store);
+    let mut build = remote(&url, &["--json", "build", corpus.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let tmp = store.join("tmp");
+    let started = Instant::now();
+    let building = || {
+        std::fs::read_dir(&tmp)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with("build-"))
+            })
+            .unwrap_or(false)
+    };
+    while !building() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the build never started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    sigterm(&server);
+    let status = wait_exit(&mut server, Duration::from_secs(120));
+    assert!(status.success(), "server exit: {status:?}");
+    build.wait().unwrap();
+    assert_eq!(
+        std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0),
+        0,
+        "a build left debris in tmp/"
+    );
+    // Whatever was published verifies.
+    let listed = common::quire(&store, &["--json", "indexes"]).ok().json();
+    for index in listed.as_array().unwrap() {
+        let id = index["index_id"].as_str().unwrap();
+        assert_eq!(
+            common::quire(&store, &["--json", "verify", id]).ok().json()["ok"],
+            true
+        );
+    }
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(2),
+        "the in-flight build should have finished: {listed}"
+    );
+    let _ = handbook();
+}
