@@ -94,10 +94,17 @@ pub async fn run(
     health_reporter
         .set_serving::<pb::snapshot_service_server::SnapshotServiceServer<Grpc>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(quire_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // Both reflection versions: grpcurl and other tools still differ in which they ask for.
+    let reflection_builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(quire_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection = reflection_builder()
         .build_v1()
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let reflection_alpha = reflection_builder()
+        .build_v1alpha()
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
     let metrics_task = metrics_listener.map(|l| tokio::spawn(serve_metrics(l, metrics)));
     let mut builder = tonic::transport::Server::builder();
@@ -115,6 +122,7 @@ pub async fn run(
     let result = builder
         .add_service(health)
         .add_service(reflection)
+        .add_service(reflection_alpha)
         .add_service(
             pb::retrieval_service_server::RetrievalServiceServer::new(grpc.clone())
                 .max_decoding_message_size(ceiling),
