@@ -133,6 +133,53 @@ fn recall(got: &[Vec<(u32, f32)>], truth: &[Vec<(u32, f32)>]) -> f64 {
     hit as f64 / all.max(1) as f64
 }
 
+/// hnsw_rs's own search against quire's frozen copy of the same graph: 20k vectors of the
+/// index, M 16, ef_construction 200, searched at ef 64.
+fn frozen_vs_hnsw_rs(index: &OpenIndex, queries: &[Vec<f32>]) {
+    use hnsw_rs::hnsw::Hnsw;
+    use quire_index::distance::DotDistance;
+    use quire_index::graph::FrozenGraph;
+
+    const N: usize = 20_000;
+    let vectors = index.vectors().prefix(N);
+    let started = Instant::now();
+    let hnsw = Hnsw::<f32, DotDistance>::new(16, N, 16, 200, DotDistance);
+    for i in 0..N {
+        hnsw.insert_slice((vectors.row(i as u32), i));
+    }
+    let build_s = started.elapsed().as_secs_f64();
+    let frozen = FrozenGraph::from_hnsw(&hnsw, N).unwrap();
+    let truth: Vec<_> = queries
+        .iter()
+        .map(|q| ann::exact(vectors, q, None, 10))
+        .collect();
+    println!(
+        "\nfrozen graph vs hnsw_rs search over the same graph ({N} vectors, built serially in {build_s:.1}s = {:.0} vectors/s), k 10, ef 64",
+        N as f64 / build_s
+    );
+    println!("| search                    |   p50 us |   p99 us | recall@10 |");
+    println!("|---------------------------|----------|----------|-----------|");
+    let (t, got) = time_us(|i| {
+        hnsw.search(&queries[i], 10, 64)
+            .into_iter()
+            .map(|n| (n.d_id as u32, 1.0 - n.distance))
+            .collect::<Vec<_>>()
+    });
+    println!(
+        "| hnsw_rs Hnsw::search      | {:>8.0} | {:>8.0} | {:>9.3} |",
+        percentile(&t, 0.5),
+        percentile(&t, 0.99),
+        recall(&got, &truth)
+    );
+    let (t, got) = time_us(|i| ann::search(&frozen, vectors, &queries[i], 10, 64, None));
+    println!(
+        "| quire frozen beam search  | {:>8.0} | {:>8.0} | {:>9.3} |",
+        percentile(&t, 0.5),
+        percentile(&t, 0.99),
+        recall(&got, &truth)
+    );
+}
+
 fn main() {
     let docs = corpus();
     let index = open_index(&docs);
@@ -153,6 +200,8 @@ fn main() {
         .flat_map(|x| x.to_le_bytes())
         .collect();
     std::fs::write(root.join("queries.f32"), flat).unwrap();
+
+    frozen_vs_hnsw_rs(&index, &vectors);
 
     let everyone = Reader::new(None, ["all"]).unwrap();
     let all = index.allowed(&everyone);

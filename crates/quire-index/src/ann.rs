@@ -27,6 +27,14 @@ impl<'a> Vectors<'a> {
         &self.data[start..start + self.dim]
     }
 
+    /// The first `n` rows.
+    pub fn prefix(&self, n: usize) -> Vectors<'a> {
+        Self {
+            data: &self.data[..(n * self.dim).min(self.data.len())],
+            dim: self.dim,
+        }
+    }
+
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.data.len() / self.dim.max(1)

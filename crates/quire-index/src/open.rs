@@ -294,6 +294,7 @@ impl OpenIndex {
             .max(q.k);
         let allowed = self.allowed(&q.reader);
         let bm25 = if q.mode != Mode::Vector {
+            let _span = tracing::debug_span!("bm25", depth).entered();
             let t = Instant::now();
             let hits = self.bm25(&q.text, &q.reader, depth)?;
             timings.bm25 = t.elapsed().as_micros() as u64;
@@ -303,8 +304,9 @@ impl OpenIndex {
         };
         let vector = if q.mode != Mode::Bm25 {
             let t = Instant::now();
-            let qv = self.embed(&q.text)?;
+            let qv = tracing::debug_span!("embed").in_scope(|| self.embed(&q.text))?;
             timings.embed = t.elapsed().as_micros() as u64;
+            let _span = tracing::debug_span!("vector", depth, allowed = allowed.count()).entered();
             let t = Instant::now();
             let hits = self.vector(&qv, &allowed, depth);
             timings.vector = t.elapsed().as_micros() as u64;
@@ -312,6 +314,7 @@ impl OpenIndex {
         } else {
             Vec::new()
         };
+        let _span = tracing::debug_span!("fusion").entered();
         let t = Instant::now();
         let mut fused = match (q.mode, q.fusion.unwrap_or(spec.fusion.method)) {
             (Mode::Bm25, _) => fusion::single(&bm25, fusion::Source::Bm25),

@@ -89,7 +89,9 @@ impl Local {
         f: impl FnOnce(&Local) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || f(&this))
+        // Carry the request's span onto the blocking thread, so step spans nest under it.
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(|| f(&this)))
             .await
             .map_err(|e| ServiceError::Internal(format!("worker failed: {e}")))?
     }
