@@ -13,19 +13,11 @@ use quire_core::{BuildSpec, Document, SnapshotId};
 use quire_embed::Models;
 use quire_index::{BuildRequest, NoProgress, build_index};
 
+#[path = "synthetic.rs"]
+mod synthetic;
+use synthetic::Rng;
+
 const WORDS_PER_CHUNK: usize = 200;
-
-/// A small xorshift generator: deterministic corpora without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 /// `n` documents of one ~200-word paragraph each, words drawn from a Zipf-like vocabulary.
 fn corpus(n: usize) -> Vec<Document> {

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use quire_core::{Acl, BuildSpec, Document, Reader};
+use quire_core::{BuildSpec, Reader};
 use quire_index::{Mode, NoProgress, Query};
 use quire_proto::pb;
 use quire_proto::pb::build_index_event::Event;
@@ -35,6 +35,10 @@ use quire_server::{Local, QuireApi, ServerConfig};
 use quire_store::{CorpusFormat, Store};
 use tokio::sync::oneshot;
 use tonic::transport::{Channel, Endpoint};
+
+#[path = "synthetic.rs"]
+mod synthetic;
+use synthetic::topic_corpus;
 
 /// Concurrent clients per measurement.
 const CONCURRENCY: [usize; 3] = [1, 4, 16];
@@ -281,55 +285,6 @@ async fn warm_up(channel: &Channel, target: &Target) -> Duration {
     first.unwrap_or_default()
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-/// The corpus of `benches/retrieval.rs` (the same generator, so the same snapshot and index).
-fn corpus() -> Vec<Document> {
-    let mut rng = Rng(0x5EED_0FC0_FFEE);
-    let vocab: Vec<String> = (0..20_000).map(|i| format!("w{i:x}")).collect();
-    let topics: Vec<Vec<usize>> = (0..100)
-        .map(|_| (0..300).map(|_| rng.below(vocab.len())).collect())
-        .collect();
-    (0..DOCS)
-        .map(|i| {
-            let topic = &topics[rng.below(topics.len())];
-            let words: Vec<&str> = (0..200)
-                .map(|_| {
-                    if rng.below(10) < 7 {
-                        vocab[topic[rng.below(topic.len())]].as_str()
-                    } else {
-                        let u = rng.below(10_000) as f64 / 10_000.0;
-                        vocab[(u * u * vocab.len() as f64) as usize].as_str()
-                    }
-                })
-                .collect();
-            let bucket = (i * 7919) % 1000;
-            Document {
-                id: format!("doc-{i:07}"),
-                title: None,
-                metadata: Default::default(),
-                acl: Some(
-                    Acl::parse(["group:all".to_owned(), format!("group:b{bucket}")]).unwrap(),
-                ),
-                updated_at: None,
-                text: format!("{}.", words.join(" ")),
-            }
-        })
-        .collect()
-}
-
 /// 8-word queries cut from documents spread over the first lines of the corpus file.
 fn corpus_queries(path: &Path) -> Vec<String> {
     let file = std::fs::File::open(path).expect("corpus file");
@@ -399,7 +354,7 @@ fn main() {
     let corpus_path = root.join("retrieval-100k.jsonl");
     if !corpus_path.exists() {
         println!("writing {}", corpus_path.display());
-        let lines: Vec<String> = corpus()
+        let lines: Vec<String> = topic_corpus(DOCS)
             .iter()
             .map(|d| String::from_utf8(d.canonical_json()).unwrap())
             .collect();

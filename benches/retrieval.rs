@@ -13,63 +13,19 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use quire_core::{Acl, BuildSpec, Document, Reader};
+use quire_core::{BuildSpec, Document, Reader};
 use quire_index::{Mode, NoProgress, OpenIndex, Query, ann};
 use quire_store::{Access, CorpusFormat, Store};
+
+#[path = "synthetic.rs"]
+mod synthetic;
+use synthetic::{Rng, topic_corpus};
 
 const DOCS: usize = 100_000;
 const QUERIES: usize = 300;
 /// Words per query: long enough that query vectors look like document vectors (hash-v1 is a
 /// bag of words; 8-word queries are far outside the data's distribution, see the note).
 const QUERY_WORDS: usize = 64;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-fn corpus() -> Vec<Document> {
-    let mut rng = Rng(0x5EED_0FC0_FFEE);
-    let vocab: Vec<String> = (0..20_000).map(|i| format!("w{i:x}")).collect();
-    let topics: Vec<Vec<usize>> = (0..100)
-        .map(|_| (0..300).map(|_| rng.below(vocab.len())).collect())
-        .collect();
-    (0..DOCS)
-        .map(|i| {
-            let topic = &topics[rng.below(topics.len())];
-            let words: Vec<&str> = (0..200)
-                .map(|_| {
-                    if rng.below(10) < 7 {
-                        vocab[topic[rng.below(topic.len())]].as_str()
-                    } else {
-                        let u = rng.below(10_000) as f64 / 10_000.0;
-                        vocab[(u * u * vocab.len() as f64) as usize].as_str()
-                    }
-                })
-                .collect();
-            let bucket = (i * 7919) % 1000;
-            Document {
-                id: format!("doc-{i:07}"),
-                title: None,
-                metadata: Default::default(),
-                acl: Some(
-                    Acl::parse(["group:all".to_owned(), format!("group:b{bucket}")]).unwrap(),
-                ),
-                updated_at: None,
-                text: format!("{}.", words.join(" ")),
-            }
-        })
-        .collect()
-}
 
 fn open_index(docs: &[Document]) -> OpenIndex {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/quire-bench");
@@ -181,7 +137,7 @@ fn frozen_vs_hnsw_rs(index: &OpenIndex, queries: &[Vec<f32>]) {
 }
 
 fn main() {
-    let docs = corpus();
+    let docs = topic_corpus(DOCS);
     let index = open_index(&docs);
     let chunks = index.chunks().len();
     let mut rng = Rng(42);

@@ -97,17 +97,7 @@ impl TestServer {
 }
 
 fn code(e: &ServiceError) -> Code {
-    match e {
-        ServiceError::InvalidArgument(_) => Code::InvalidArgument,
-        ServiceError::NotFound(_) => Code::NotFound,
-        ServiceError::Unauthenticated(_) => Code::Unauthenticated,
-        ServiceError::PermissionDenied(_) => Code::PermissionDenied,
-        ServiceError::FailedPrecondition(_) => Code::FailedPrecondition,
-        ServiceError::ResourceExhausted(_) => Code::ResourceExhausted,
-        ServiceError::DeadlineExceeded(_) => Code::DeadlineExceeded,
-        ServiceError::Unavailable(_) => Code::Unavailable,
-        ServiceError::Internal(_) => Code::Internal,
-    }
+    e.code()
 }
 
 fn query(text: &str, groups: &[&str], mode: Mode, k: usize) -> Query {

@@ -65,25 +65,33 @@ impl From<quire_core::CoreError> for ServiceError {
     }
 }
 
+impl ServiceError {
+    /// The gRPC status code: the one mapping from quire's errors to the wire.
+    pub fn code(&self) -> tonic::Code {
+        use tonic::Code;
+        match self {
+            ServiceError::InvalidArgument(_) => Code::InvalidArgument,
+            ServiceError::NotFound(_) => Code::NotFound,
+            ServiceError::Unauthenticated(_) => Code::Unauthenticated,
+            ServiceError::PermissionDenied(_) => Code::PermissionDenied,
+            ServiceError::FailedPrecondition(_) => Code::FailedPrecondition,
+            ServiceError::ResourceExhausted(_) => Code::ResourceExhausted,
+            ServiceError::DeadlineExceeded(_) => Code::DeadlineExceeded,
+            ServiceError::Unavailable(_) => Code::Unavailable,
+            ServiceError::Internal(_) => Code::Internal,
+        }
+    }
+}
+
 impl From<ServiceError> for tonic::Status {
     fn from(e: ServiceError) -> Self {
-        use tonic::{Code, Status};
+        let code = e.code();
         match e {
-            ServiceError::InvalidArgument(m) => Status::new(Code::InvalidArgument, m),
-            ServiceError::NotFound(m) => Status::new(Code::NotFound, m),
-            ServiceError::Unauthenticated(m) => Status::new(Code::Unauthenticated, m),
-            ServiceError::PermissionDenied(m) => Status::new(Code::PermissionDenied, m),
-            ServiceError::FailedPrecondition(m) => Status::new(Code::FailedPrecondition, m),
-            ServiceError::ResourceExhausted(m) => Status::new(Code::ResourceExhausted, m),
-            ServiceError::DeadlineExceeded(m) => Status::new(Code::DeadlineExceeded, m),
-            ServiceError::Unavailable(m) => Status::new(Code::Unavailable, m),
             ServiceError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
-                Status::new(
-                    Code::Internal,
-                    "internal error (details are in the server log)",
-                )
+                tonic::Status::new(code, "internal error (details are in the server log)")
             }
+            other => tonic::Status::new(code, other.to_string()),
         }
     }
 }

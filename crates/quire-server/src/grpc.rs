@@ -65,7 +65,7 @@ impl Grpc {
     fn status_code(result: &Result<impl Sized>) -> Code {
         match result {
             Ok(_) => Code::Ok,
-            Err(e) => code_of(e),
+            Err(e) => e.code(),
         }
     }
 
@@ -119,20 +119,6 @@ impl Grpc {
         span.in_scope(|| tracing::info!(code = ?code, elapsed_us = started.elapsed().as_micros() as u64, "done"));
         self.0.metrics.record_request(rpc, code, started.elapsed());
         result.map(Response::new).map_err(Status::from)
-    }
-}
-
-fn code_of(e: &ServiceError) -> Code {
-    match e {
-        ServiceError::InvalidArgument(_) => Code::InvalidArgument,
-        ServiceError::NotFound(_) => Code::NotFound,
-        ServiceError::Unauthenticated(_) => Code::Unauthenticated,
-        ServiceError::PermissionDenied(_) => Code::PermissionDenied,
-        ServiceError::FailedPrecondition(_) => Code::FailedPrecondition,
-        ServiceError::ResourceExhausted(_) => Code::ResourceExhausted,
-        ServiceError::DeadlineExceeded(_) => Code::DeadlineExceeded,
-        ServiceError::Unavailable(_) => Code::Unavailable,
-        ServiceError::Internal(_) => Code::Internal,
     }
 }
 
@@ -350,7 +336,7 @@ impl pb::index_service_server::IndexService for Grpc {
             Err(e) => {
                 self.0
                     .metrics
-                    .record_request("BuildIndex", code_of(&e), started.elapsed());
+                    .record_request("BuildIndex", e.code(), started.elapsed());
                 return Err(e.into());
             }
         };
