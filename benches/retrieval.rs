@@ -55,6 +55,16 @@ fn open_index(docs: &[Document]) -> OpenIndex {
     OpenIndex::open(&store.index_dir(&built.manifest.index_id), store.models()).expect("open")
 }
 
+/// A reader holding `buckets` of the 1000 bucket groups (1000: the group every doc has).
+fn bucket_reader(buckets: usize) -> Reader {
+    let groups: Vec<String> = if buckets == 1000 {
+        vec!["all".into()]
+    } else {
+        (0..buckets).map(|b| format!("b{b}")).collect()
+    };
+    Reader::new(None, &groups).unwrap()
+}
+
 fn percentile(sorted_us: &[f64], p: f64) -> f64 {
     sorted_us[((sorted_us.len() - 1) as f64 * p).round() as usize]
 }
@@ -204,12 +214,7 @@ fn main() {
     );
     let graph_index = open_index(&docs).with_exact_scan_max(0);
     for buckets in [1000usize, 300, 100, 10, 1] {
-        let groups: Vec<String> = if buckets == 1000 {
-            vec!["all".into()]
-        } else {
-            (0..buckets).map(|b| format!("b{b}")).collect()
-        };
-        let reader = Reader::new(None, &groups).unwrap();
+        let reader = bucket_reader(buckets);
         let allowed = graph_index.allowed(&reader);
         let truth: Vec<_> = vectors
             .iter()
@@ -232,12 +237,7 @@ fn main() {
     println!("| allowed | factor | p50 us | p99 us | recall@10 |");
     println!("|---------|--------|--------|--------|-----------|");
     for buckets in [1000usize, 300, 100] {
-        let groups: Vec<String> = if buckets == 1000 {
-            vec!["all".into()]
-        } else {
-            (0..buckets).map(|b| format!("b{b}")).collect()
-        };
-        let allowed = index.allowed(&Reader::new(None, &groups).unwrap());
+        let allowed = index.allowed(&bucket_reader(buckets));
         let truth: Vec<_> = vectors
             .iter()
             .map(|v| ann::exact(index.vectors(), v, Some(&allowed), 10))
@@ -268,12 +268,7 @@ fn main() {
         index.exact_scan_max()
     );
     for buckets in [1000usize, 300, 100, 10, 1] {
-        let groups: Vec<String> = if buckets == 1000 {
-            vec!["all".into()]
-        } else {
-            (0..buckets).map(|b| format!("b{b}")).collect()
-        };
-        let reader = Reader::new(None, &groups).unwrap();
+        let reader = bucket_reader(buckets);
         let allowed = index.allowed(&reader);
         let truth: Vec<_> = vectors
             .iter()
