@@ -12,7 +12,7 @@ use quire_core::Reader;
 use quire_index::{Mode, Progress, Query};
 use quire_proto::pb;
 use quire_server::serve::{self, ServeOptions};
-use quire_server::{Caller, Limits, QuireApi, Remote, Role, ServerConfig, ServiceError};
+use quire_server::{Caller, Limits, QuireApi, Remote, Role, ServerConfig, ServiceError, Tls};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tonic::Code;
@@ -37,6 +37,10 @@ struct TestServer {
 
 impl TestServer {
     async fn start(limits: Limits) -> Self {
+        Self::start_with(limits, None).await
+    }
+
+    async fn start_with(limits: Limits, tls: Option<Tls>) -> Self {
         let tokens: BTreeMap<String, Caller> = TOKENS
             .iter()
             .map(|(t, role)| {
@@ -52,7 +56,7 @@ impl TestServer {
         let config = ServerConfig {
             tokens,
             limits,
-            tls: None,
+            tls,
         };
         let dir = TempDir::new().unwrap();
         let options = ServeOptions {
@@ -645,5 +649,45 @@ async fn reflection_lists_the_services_without_proto_files() {
             "{want} missing from {names:?}"
         );
     }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_serves_clients_that_trust_the_certificate() {
+    let dir = TempDir::new().unwrap();
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
+    let (cert, key, ca) = (
+        dir.path().join("cert.pem"),
+        dir.path().join("key.pem"),
+        dir.path().join("ca.pem"),
+    );
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    std::fs::write(&ca, certified.cert.pem()).unwrap();
+    let server = TestServer::start_with(Limits::default(), Some(Tls { cert, key })).await;
+    let url = format!("https://{}", server.addr);
+    let client = Remote::connect(&url, Some("t-reader".into()), Some(&ca))
+        .await
+        .unwrap();
+    let r = client
+        .retrieve(
+            "handbook",
+            query("parental leave", &["all-staff"], Mode::Hybrid, 3),
+        )
+        .await
+        .unwrap();
+    assert!(!r.hits.is_empty());
+    // A plaintext client gets nowhere.
+    let plain = Remote::connect(&server.url(), Some("t-reader".into()), None).await;
+    let refused = match plain {
+        Err(_) => true,
+        Ok(c) => c.indexes().await.is_err(),
+    };
+    assert!(
+        refused,
+        "a plaintext client must not be served by a TLS server"
+    );
     server.stop().await;
 }
