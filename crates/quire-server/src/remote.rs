@@ -170,7 +170,7 @@ impl QuireApi for Remote {
             match event.event {
                 Some(pb::build_index_event::Event::Stage(s)) => {
                     done = 0;
-                    progress.stage(leak_stage_name(&s.name), s.total);
+                    progress.stage(static_stage_name(&s.name), s.total);
                 }
                 Some(pb::build_index_event::Event::Advance(a)) => {
                     progress.advance(a.done.saturating_sub(done));
@@ -253,7 +253,7 @@ impl QuireApi for Remote {
 
 /// Stage names are a small fixed set; map the server's to the static names the progress trait
 /// takes.
-fn leak_stage_name(name: &str) -> &'static str {
+fn static_stage_name(name: &str) -> &'static str {
     match name {
         "chunk" => "chunk",
         "embed" => "embed",
