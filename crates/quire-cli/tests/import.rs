@@ -328,3 +328,17 @@ fn a_locked_data_dir_is_refused_clearly() {
         run.stderr
     );
 }
+
+#[test]
+fn readers_do_not_create_data_dirs() {
+    let dir = TempDir::new().unwrap();
+    let missing = dir.path().join("typo");
+    let run = quire(&missing, &["indexes"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("is not a quire data dir"),
+        "{}",
+        run.stderr
+    );
+    assert!(!missing.exists(), "a read must not create the data dir");
+}

@@ -47,7 +47,9 @@ impl From<StoreError> for ServiceError {
             | StoreError::Core(_)
             | StoreError::PrefixTooShort { .. }
             | StoreError::Ambiguous { .. } => ServiceError::InvalidArgument(message),
-            StoreError::NotFound { .. } => ServiceError::NotFound(message),
+            StoreError::NotFound { .. } | StoreError::MissingDataDir { .. } => {
+                ServiceError::NotFound(message)
+            }
             StoreError::Locked { .. } | StoreError::Corrupt { .. } | StoreError::Embed(_) => {
                 ServiceError::FailedPrecondition(message)
             }

@@ -23,6 +23,12 @@ pub enum StoreError {
         /// The lock file.
         lock: PathBuf,
     },
+    /// A reader was pointed at a directory that is not a data dir.
+    #[error("{path} is not a quire data dir (nothing has been imported or built there)")]
+    MissingDataDir {
+        /// The path given.
+        path: PathBuf,
+    },
     /// A corpus was refused; nothing was stored.
     #[error("{origin}: {reason}")]
     Corpus {

@@ -131,10 +131,14 @@ pub struct RebuildCheck {
 }
 
 impl Store {
-    /// Open (creating if needed) the data dir at `root`. A writer also clears `tmp/`, which can
-    /// only hold debris of builds that were killed.
+    /// Open the data dir at `root`; a writer creates it if needed, a reader requires it. A writer
+    /// also clears `tmp/`, which can only hold debris of builds that were killed.
     pub fn open(root: impl Into<PathBuf>, access: Access) -> Result<Self> {
         let root = root.into();
+        // A reader never creates a data dir: a mistyped --data should say so, not list nothing.
+        if access == Access::Read && !root.join(LOCK_FILE).exists() {
+            return Err(StoreError::MissingDataDir { path: root });
+        }
         for sub in [SNAPSHOTS, INDEXES, TMP] {
             std::fs::create_dir_all(root.join(sub)).at(root.join(sub))?;
         }
