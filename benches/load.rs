@@ -27,18 +27,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use quire_core::{BuildSpec, Reader};
-use quire_index::{Mode, NoProgress, Query};
+use quire_index::{Mode, Query};
 use quire_proto::pb;
 use quire_proto::pb::build_index_event::Event;
 use quire_server::serve::{self, ServeOptions};
 use quire_server::{Local, QuireApi, ServerConfig};
-use quire_store::{CorpusFormat, Store};
+use quire_store::Store;
 use tokio::sync::oneshot;
 use tonic::transport::{Channel, Endpoint};
 
 #[path = "synthetic.rs"]
 mod synthetic;
-use synthetic::topic_corpus;
+use synthetic::{build_corpus, topic_corpus};
 
 /// Concurrent clients per measurement.
 const CONCURRENCY: [usize; 3] = [1, 4, 16];
@@ -352,32 +352,11 @@ fn main() {
     println!("handbook ready in {:.1}s", started.elapsed().as_secs_f64());
 
     let corpus_path = root.join("retrieval-100k.jsonl");
-    if !corpus_path.exists() {
-        println!("writing {}", corpus_path.display());
-        let lines: Vec<String> = topic_corpus(DOCS)
-            .iter()
-            .map(|d| String::from_utf8(d.canonical_json()).unwrap())
-            .collect();
-        std::fs::write(&corpus_path, lines.join("\n")).unwrap();
-    }
     let store = local.store().clone();
-    let started = Instant::now();
-    let snapshot = store
-        .import(&corpus_path, Some(CorpusFormat::Jsonl))
-        .expect("import the 100k corpus");
-    let built = store
-        .build(&snapshot.snapshot_id, &BuildSpec::default(), &NoProgress)
-        .expect("build the 100k index");
-    println!(
-        "100k index {} ({} chunks) ready in {:.1}s (reused: {})",
-        built.manifest.index_id,
-        built.manifest.counts.chunks,
-        started.elapsed().as_secs_f64(),
-        built.reused
-    );
+    let manifest = build_corpus(&store, &corpus_path, || topic_corpus(DOCS));
     // The build under load must really build: drop what an earlier run left.
     let build_spec = BuildSpec::from_toml(BUILD_SPEC, "load bench spec").expect("spec");
-    let old = store.index_dir(&Store::index_id_for(&snapshot.snapshot_id, &build_spec));
+    let old = store.index_dir(&Store::index_id_for(&manifest.snapshot_id, &build_spec));
     if old.exists() {
         println!(
             "removing the index an earlier run built under load: {}",
@@ -396,12 +375,12 @@ fn main() {
         }),
         Arc::new(Target {
             label: "100k",
-            target: built.manifest.index_id.to_string(),
+            target: manifest.index_id.to_string(),
             groups: vec!["all".into()],
             queries: corpus_queries(&corpus_path),
         }),
     ];
-    let snapshot_id = snapshot.snapshot_id.to_string();
+    let snapshot_id = manifest.snapshot_id.to_string();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -13,13 +13,13 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use quire_core::{BuildSpec, Document, Reader};
-use quire_index::{Mode, NoProgress, OpenIndex, Query, ann};
-use quire_store::{Access, CorpusFormat, Store};
+use quire_core::{Document, Reader};
+use quire_index::{Mode, OpenIndex, Query, ann};
+use quire_store::{Access, Store};
 
 #[path = "synthetic.rs"]
 mod synthetic;
-use synthetic::{Rng, topic_corpus};
+use synthetic::{Rng, build_corpus, topic_corpus};
 
 const DOCS: usize = 100_000;
 const QUERIES: usize = 300;
@@ -30,29 +30,8 @@ const QUERY_WORDS: usize = 64;
 fn open_index(docs: &[Document]) -> OpenIndex {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/quire-bench");
     let store = Store::open(root.join("data"), Access::Write).expect("data dir");
-    let corpus_path = root.join("retrieval-100k.jsonl");
-    if !corpus_path.exists() {
-        let lines: Vec<String> = docs
-            .iter()
-            .map(|d| String::from_utf8(d.canonical_json()).unwrap())
-            .collect();
-        std::fs::write(&corpus_path, lines.join("\n")).unwrap();
-    }
-    let snap = store
-        .import(&corpus_path, Some(CorpusFormat::Jsonl))
-        .expect("import");
-    let started = Instant::now();
-    let built = store
-        .build(&snap.snapshot_id, &BuildSpec::default(), &NoProgress)
-        .expect("build");
-    println!(
-        "index {} ({} chunks) ready in {:.1}s (reused: {})",
-        built.manifest.index_id,
-        built.manifest.counts.chunks,
-        started.elapsed().as_secs_f64(),
-        built.reused
-    );
-    OpenIndex::open(&store.index_dir(&built.manifest.index_id), store.models()).expect("open")
+    let manifest = build_corpus(&store, &root.join("retrieval-100k.jsonl"), || docs.to_vec());
+    OpenIndex::open(&store.index_dir(&manifest.index_id), store.models()).expect("open")
 }
 
 /// A reader holding `buckets` of the 1000 bucket groups (1000: the group every doc has).

@@ -59,3 +59,40 @@ pub fn topic_corpus(n: usize) -> Vec<Document> {
         })
         .collect()
 }
+
+/// Write `docs()` to `corpus_path` (when it is not there yet), import it into `store` and build it with the default
+/// spec, printing how long that took. Returns the manifest.
+pub fn build_corpus(
+    store: &quire_store::Store,
+    corpus_path: &std::path::Path,
+    docs: impl FnOnce() -> Vec<Document>,
+) -> quire_core::Manifest {
+    if !corpus_path.exists() {
+        println!("writing {}", corpus_path.display());
+        let lines: Vec<String> = docs()
+            .iter()
+            .map(|d| String::from_utf8_lossy(&d.canonical_json()).into_owned())
+            .collect();
+        std::fs::write(corpus_path, lines.join("\n")).expect("write the corpus");
+    }
+    let started = std::time::Instant::now();
+    let snap = store
+        .import(corpus_path, Some(quire_store::CorpusFormat::Jsonl))
+        .expect("import");
+    let built = store
+        .build(
+            &snap.snapshot_id,
+            &quire_core::BuildSpec::default(),
+            &quire_index::NoProgress,
+        )
+        .expect("build");
+    let m = built.manifest;
+    println!(
+        "index {} ({} chunks) ready in {:.1}s (reused: {})",
+        m.index_id,
+        m.counts.chunks,
+        started.elapsed().as_secs_f64(),
+        built.reused
+    );
+    m
+}

@@ -148,14 +148,7 @@ impl QuireApi for Local {
         let target = target.to_owned();
         self.blocking(move |l| {
             let (id, _) = l.resolve(&target)?;
-            let manifest = l.store.manifest(&id)?;
-            let stale = l
-                .store
-                .indexes()?
-                .into_iter()
-                .find(|i| i.index_id == id)
-                .and_then(|i| i.stale);
-            Ok(IndexInfo { manifest, stale })
+            Ok(l.store.index_info(&id)?)
         })
         .await
     }

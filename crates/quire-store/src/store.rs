@@ -421,6 +421,13 @@ impl Store {
         Ok(opened)
     }
 
+    /// One index's manifest and whether its source is stale.
+    pub fn index_info(&self, id: &IndexId) -> Result<IndexInfo> {
+        let manifest = self.manifest(id)?;
+        let stale = staleness(&manifest, jiff::Timestamp::now());
+        Ok(IndexInfo { manifest, stale })
+    }
+
     /// Every published index, by id.
     pub fn indexes(&self) -> Result<Vec<IndexSummary>> {
         let now = jiff::Timestamp::now();
@@ -492,14 +499,20 @@ fn diff_files(a: &Manifest, b: &Manifest) -> Vec<String> {
         .collect()
 }
 
-fn summarise(m: &Manifest, now: jiff::Timestamp) -> IndexSummary {
-    let stale = m.spec.freshness_window_secs().map(|window| {
+/// Whether the manifest's source is older than its spec's freshness window at `now`
+/// (`None`: the spec sets no window).
+fn staleness(m: &Manifest, now: jiff::Timestamp) -> Option<bool> {
+    m.spec.freshness_window_secs().map(|window| {
         m.build
             .source_freshness
             .parse::<jiff::Timestamp>()
             .map(|fresh| now.as_second().saturating_sub(fresh.as_second()) > window as i64)
             .unwrap_or(true)
-    });
+    })
+}
+
+fn summarise(m: &Manifest, now: jiff::Timestamp) -> IndexSummary {
+    let stale = staleness(m, now);
     IndexSummary {
         index_id: m.index_id.clone(),
         content_digest: m.content_digest.clone(),
