@@ -40,7 +40,7 @@ pub use build::{BuildRequest, NoProgress, Progress, VECTORS_FILE, build_index, w
 pub use error::{IndexError, Result};
 pub use files::{MANIFEST_FILE, artifact_files, sync_tree};
 pub use open::{EXACT_SCAN_FLOATS, OpenIndex};
-pub use query::{Hit, Lineage, Mode, Query, Response, RetrieverHit, Timings};
+pub use query::{Arm, Hit, Lineage, Mode, Query, Response, RetrieverHit, Timings};
 pub use verify::{Verification, read_manifest, verify_dir};
 
 /// The tantivy release that writes the BM25 index (checked against Cargo.lock by a test).

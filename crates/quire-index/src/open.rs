@@ -399,6 +399,8 @@ impl OpenIndex {
             embedding_model: m.embedding.model_id.clone(),
             embedding_digest: m.embedding.digest.clone(),
             alias: None,
+            revision: None,
+            arm: None,
         }
     }
 }

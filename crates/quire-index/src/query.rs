@@ -86,6 +86,32 @@ pub struct Lineage {
     /// The name the target was resolved through, when it was not an index id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alias: Option<String>,
+    /// The alias revision that served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
+    /// The alias arm that served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arm: Option<Arm>,
+}
+
+/// The arm of a release alias that answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arm {
+    /// The primary index.
+    Primary,
+    /// The canary index.
+    Canary,
+}
+
+impl Arm {
+    /// `primary` or `canary`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Primary => "primary",
+            Self::Canary => "canary",
+        }
+    }
 }
 
 /// Time spent per step, in microseconds.

@@ -70,6 +70,44 @@ pub enum StoreError {
         /// The minimum length.
         min: usize,
     },
+    /// The registry database failed or holds something unexpected.
+    #[error("registry {path}: {reason}")]
+    Registry {
+        /// The registry file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A mutation was attempted through a read-only store.
+    #[error("{path} is open read-only; changes need the writer (the server, or no server running)")]
+    ReadOnly {
+        /// The registry file.
+        path: PathBuf,
+    },
+    /// An alias change that does not apply.
+    #[error("alias {alias:?} {reason}")]
+    Release {
+        /// The alias.
+        alias: String,
+        /// Why not.
+        reason: String,
+    },
+    /// A bad argument to a release operation.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The argument.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Deleting an index that is still live.
+    #[error("{id} is live and cannot be deleted: {reasons}")]
+    Live {
+        /// The index.
+        id: String,
+        /// Why it is live.
+        reasons: String,
+    },
     /// A stored artifact no longer matches its recorded hashes.
     #[error("{id} fails verification: {problems}")]
     Corrupt {

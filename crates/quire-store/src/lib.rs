@@ -12,15 +12,25 @@
 //! Nothing refused is ever half-stored: imports and builds write to scratch space and publish
 //! with a single rename; a killed process leaves only `tmp/` debris, cleared by the next writer.
 
+pub mod audit;
+mod cache;
 mod error;
+pub mod gc;
 pub mod import;
+mod registry;
+pub mod release;
 pub mod snapshot;
 mod store;
 
+pub use audit::{AuditDraft, AuditEvent, AuditVerification};
+pub use cache::CachePolicy;
 pub use error::{Result, StoreError};
+pub use gc::{GcReport, Pin, parse_duration};
 pub use import::CorpusFormat;
+pub use registry::REGISTRY_FILE;
+pub use release::{AliasChange, AliasRevision, AliasState, Canary, Resolved, Via};
 pub use snapshot::SnapshotInfo;
 pub use store::{
     Access, BuildOutcome, IndexInfo, IndexSummary, MIN_PREFIX_HEX, RebuildCheck, RetrievalService,
-    Store, VerifyReport,
+    Store, StoreOptions, VerifyReport,
 };

@@ -1,18 +1,22 @@
 //! The data dir: layout, locking, snapshots and atomic publishing of indices.
 
-use std::collections::HashMap;
+use std::collections::BTreeSet;
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use quire_core::{BuildSpec, IndexId, Manifest, SnapshotId};
 use quire_embed::Models;
 use quire_index::{BuildRequest, OpenIndex, Progress, Query, Response, Verification};
 use serde::Serialize;
 
+use crate::audit::{self, AuditDraft, AuditEvent, AuditVerification};
+use crate::cache::{CachePolicy, IndexCache};
 use crate::error::{IoContext, Result, StoreError};
 use crate::import::{CorpusFormat, canonicalise, read_corpus};
+use crate::registry::{MANIFESTS, Registry, db_err, encode};
+use crate::release::{AliasRevision, AliasTable};
 use crate::snapshot::{self, DOCUMENTS_FILE, SNAPSHOT_FILE, SnapshotInfo};
 
 const LOCK_FILE: &str = "LOCK";
@@ -31,21 +35,54 @@ pub enum Access {
     Write,
 }
 
+/// Tunables of a data dir that are not part of any artifact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// GC keeps every index an alias used in its last this-many revisions.
+    pub gc_keep_revisions: usize,
+    /// When open indices are closed.
+    pub cache: CachePolicy,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            gc_keep_revisions: 10,
+            cache: CachePolicy::default(),
+        }
+    }
+}
+
 /// An open data dir.
 ///
 /// ```text
 /// DIR/LOCK                      advisory lock (shared for readers, exclusive for writers)
+/// DIR/registry.redb             aliases, pins, audit log, manifests, evaluation reports
 /// DIR/snapshots/snap-…/         documents.jsonl (canonical), snapshot.json
 /// DIR/indexes/idx-…/            published, read-only index artifacts
 /// DIR/tmp/                      builds in progress; emptied whenever a writer opens the dir
 /// ```
-#[derive(Debug)]
 pub struct Store {
     root: PathBuf,
     access: Access,
     models: Models,
-    open: Mutex<HashMap<IndexId, Arc<OpenIndex>>>,
+    pub(crate) options: StoreOptions,
+    pub(crate) registry: Registry,
+    /// The current revision of every alias; replaced whole after each committed change.
+    aliases: RwLock<AliasTable>,
+    /// Serialises release mutations (alias changes, pins, GC, deletes) within this process.
+    release: Mutex<()>,
+    cache: Mutex<IndexCache>,
     _lock: File,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("root", &self.root)
+            .field("access", &self.access)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Retrieval, independent of any transport: the CLI's local mode and the server both answer
@@ -168,17 +205,141 @@ impl Store {
                 });
             }
         }
+        let registry = Registry::open(&root, access)?;
+        let options = StoreOptions::default();
         let store = Self {
             root,
             access,
             models: Models::builtin(),
-            open: Mutex::default(),
+            options,
+            registry,
+            aliases: RwLock::default(),
+            release: Mutex::default(),
+            cache: Mutex::new(IndexCache::new(options.cache)),
             _lock: lock,
         };
         if access == Access::Write {
             store.clear_tmp()?;
         }
+        let current = crate::release::load_all(&store)?
+            .into_iter()
+            .filter_map(|(name, mut history)| history.pop().map(|r| (name, r)))
+            .collect();
+        *store.aliases.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(current);
         Ok(store)
+    }
+
+    /// Replace the tunables (before sharing the store).
+    pub fn with_options(mut self, options: StoreOptions) -> Self {
+        self.options = options;
+        self.cache = Mutex::new(IndexCache::new(options.cache));
+        self
+    }
+
+    pub(crate) fn release_lock(&self) -> MutexGuard<'_, ()> {
+        self.release.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn cache(&self) -> MutexGuard<'_, IndexCache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn current_aliases(&self) -> AliasTable {
+        self.aliases
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn publish_alias(&self, revision: AliasRevision) {
+        let mut guard = self.aliases.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = (**guard).clone();
+        next.insert(revision.alias.clone(), revision);
+        *guard = Arc::new(next);
+    }
+
+    /// Indices an alias arm serves right now: the cache never closes them.
+    fn protected(&self) -> BTreeSet<IndexId> {
+        self.current_aliases()
+            .values()
+            .flat_map(|r| r.state.indexes().cloned())
+            .collect()
+    }
+
+    /// Append one event to the audit log on its own.
+    pub fn audit(&self, draft: AuditDraft) -> Result<AuditEvent> {
+        Ok(self.registry.write(|_| Ok(((), draft)))?.1)
+    }
+
+    /// Record a build (or reuse) in the registry, with its audit event.
+    pub fn record_build(&self, outcome: &BuildOutcome, actor: &str) -> Result<AuditEvent> {
+        let m = &outcome.manifest;
+        let path = self.registry.path().to_path_buf();
+        let ((), event) = self.registry.write(|tx| {
+            let err = db_err(&path);
+            let mut manifests = tx.open_table(MANIFESTS).map_err(|e| err(e.into()))?;
+            manifests
+                .insert(m.index_id.as_str(), encode(m).as_slice())
+                .map_err(|e| err(e.into()))?;
+            let draft = AuditDraft {
+                actor: actor.to_owned(),
+                action: if outcome.reused {
+                    "index.reuse"
+                } else {
+                    "index.build"
+                }
+                .into(),
+                target: m.index_id.to_string(),
+                before: serde_json::Value::Null,
+                after: serde_json::json!({ "content_digest": m.content_digest }),
+                reason: String::new(),
+                evidence: serde_json::json!({
+                    "snapshot_id": m.snapshot_id,
+                    "spec": m.spec,
+                    "embedding_digest": m.embedding.digest,
+                    "permission_digest": m.permission_digest,
+                    "chunks": m.counts.chunks,
+                }),
+            };
+            Ok(((), draft))
+        })?;
+        Ok(event)
+    }
+
+    /// Record an import in the audit log.
+    pub fn record_import(&self, info: &SnapshotInfo, actor: &str) -> Result<AuditEvent> {
+        self.audit(AuditDraft {
+            actor: actor.to_owned(),
+            action: "snapshot.import".into(),
+            target: info.snapshot_id.to_string(),
+            after: serde_json::json!({ "documents": info.documents }),
+            ..AuditDraft::default()
+        })
+    }
+
+    /// Every audit event, oldest first.
+    pub fn audit_events(&self) -> Result<Vec<AuditEvent>> {
+        let path = self.registry.path().to_path_buf();
+        Ok(self
+            .registry
+            .read(|tx| audit::events(tx, &path))?
+            .unwrap_or_default())
+    }
+
+    /// Check the audit log's hash chain.
+    pub fn audit_verify(&self) -> Result<AuditVerification> {
+        let path = self.registry.path().to_path_buf();
+        Ok(self
+            .registry
+            .read(|tx| audit::verify(tx, &path))?
+            .unwrap_or(AuditVerification {
+                ok: true,
+                events: 0,
+                head_seq: 0,
+                head_hash: blake3::Hash::from_bytes([0; 32]).to_hex().to_string(),
+                first_bad_seq: None,
+                problem: None,
+            }))
     }
 
     /// The data dir's path.
@@ -205,7 +366,7 @@ impl Store {
         Ok(())
     }
 
-    fn scratch(&self, what: &str) -> Result<PathBuf> {
+    pub(crate) fn scratch(&self, what: &str) -> Result<PathBuf> {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -218,7 +379,7 @@ impl Store {
         Ok(dir)
     }
 
-    fn require_write(&self) -> Result<()> {
+    pub(crate) fn require_write(&self) -> Result<()> {
         match self.access {
             Access::Write => Ok(()),
             Access::Read => Err(StoreError::Locked {
@@ -401,9 +562,9 @@ impl Store {
         Ok(quire_index::read_manifest(&dir)?)
     }
 
-    /// The index `id`, opened once and shared by every later caller.
+    /// The index `id`, opened once and shared by every caller while it stays open.
     pub fn open_index(&self, id: &IndexId) -> Result<Arc<OpenIndex>> {
-        if let Some(open) = self.open.lock().ok().and_then(|m| m.get(id).cloned()) {
+        if let Some(open) = self.cache().get(id) {
             return Ok(open);
         }
         let dir = self.index_dir(id);
@@ -413,12 +574,37 @@ impl Store {
                 id: id.to_string(),
             });
         }
+        // Opened outside the cache lock: opening takes milliseconds and must not stall
+        // queries on other indices. Another thread may open it meanwhile; the cache keeps
+        // the first, so all share one.
         let opened = Arc::new(OpenIndex::open(&dir, &self.models)?);
-        if let Ok(mut map) = self.open.lock() {
-            // Another thread may have opened it meanwhile; keep the first so all share one.
-            return Ok(map.entry(id.clone()).or_insert(opened).clone());
-        }
-        Ok(opened)
+        let bytes = opened.manifest().files.iter().map(|f| f.bytes).sum();
+        let protected = self.protected();
+        Ok(self.cache().insert(id, opened, bytes, &protected))
+    }
+
+    /// Close indices that sat idle too long or overflow the memory budget.
+    pub fn sweep_cache(&self) {
+        let protected = self.protected();
+        self.cache().sweep(Instant::now(), &protected, None);
+    }
+
+    /// Ids of the indices open right now.
+    pub fn open_indexes(&self) -> BTreeSet<IndexId> {
+        self.cache().open_ids()
+    }
+
+    /// Every published index id.
+    pub(crate) fn list_indexes(&self) -> Result<Vec<IndexId>> {
+        self.list_ids(INDEXES)
+    }
+
+    pub(crate) fn remove_index_dir(&self, id: &IndexId) -> Result<()> {
+        self.remove_dir(&self.index_dir(id), "gc-index")
+    }
+
+    pub(crate) fn remove_snapshot_dir(&self, id: &SnapshotId) -> Result<()> {
+        self.remove_dir(&self.root.join(SNAPSHOTS).join(id.as_str()), "gc-snapshot")
     }
 
     /// One index's manifest and whether its source is stale.
@@ -586,7 +772,7 @@ fn make_read_only(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn make_writable(path: &Path) -> Result<()> {
+pub(crate) fn make_writable(path: &Path) -> Result<()> {
     if path.is_dir() {
         for entry in std::fs::read_dir(path).at(path)? {
             make_writable(&entry.at(path)?.path())?;

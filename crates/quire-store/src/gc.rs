@@ -1,0 +1,326 @@
+//! Pins and garbage collection. An index is live while an alias served or shadowed it in its
+//! last N revisions, while an unexpired pin holds it, or while a query uses it; only indices
+//! that are none of these may be deleted. Snapshots are deleted only when GC removed every
+//! index built from them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use quire_core::{IndexId, SnapshotId};
+use redb::ReadableTable;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::audit::AuditDraft;
+use crate::error::{IoContext, Result, StoreError};
+use crate::registry::{PINS, db_err, decode, encode};
+use crate::store::Store;
+
+/// A hold on an index that keeps GC away from it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pin {
+    /// The pinned index.
+    pub index_id: IndexId,
+    /// Who holds it, e.g. an evaluation run or a team.
+    pub holder: String,
+    /// When it was pinned (RFC 3339).
+    pub created: String,
+    /// When it lapses (RFC 3339); never when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// Who pinned it.
+    pub actor: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl Pin {
+    /// Whether the pin still holds at `now`.
+    pub fn is_live(&self, now: jiff::Timestamp) -> bool {
+        self.expires
+            .as_deref()
+            .and_then(|e| e.parse::<jiff::Timestamp>().ok())
+            .is_none_or(|e| e > now)
+    }
+}
+
+/// What GC did (or, dry, would do).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct GcReport {
+    /// Whether nothing was deleted.
+    pub dry_run: bool,
+    /// Indices deleted (or to delete).
+    pub deleted_indexes: Vec<IndexId>,
+    /// Snapshots deleted (or to delete) because every index built from them went.
+    pub deleted_snapshots: Vec<SnapshotId>,
+    /// Indices kept, with why.
+    pub kept: BTreeMap<IndexId, Vec<String>>,
+}
+
+/// Parse a duration such as `30m`, `12h`, `7d` or `2w`.
+pub fn parse_duration(text: &str) -> Result<Duration> {
+    let bad = || StoreError::Invalid {
+        field: "expires",
+        reason: format!("{text:?} is not a duration such as 30m, 12h, 7d or 2w"),
+    };
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(bad()),
+    };
+    if number == 0 {
+        return Err(bad());
+    }
+    number
+        .checked_mul(seconds)
+        .map(Duration::from_secs)
+        .ok_or_else(bad)
+}
+
+impl Store {
+    /// Pin `index` for `holder`, replacing that holder's earlier pin on it.
+    pub fn pin(
+        &self,
+        index: &IndexId,
+        holder: &str,
+        expires: Option<Duration>,
+        actor: &str,
+        reason: &str,
+    ) -> Result<Pin> {
+        self.manifest(index)?;
+        if holder.trim().is_empty() {
+            return Err(StoreError::Invalid {
+                field: "holder",
+                reason: "is empty".into(),
+            });
+        }
+        let now = jiff::Timestamp::now();
+        let expires = expires
+            .map(|d| {
+                jiff::SignedDuration::try_from(d)
+                    .ok()
+                    .and_then(|d| now.checked_add(d).ok())
+                    .map(|t| t.to_string())
+                    .ok_or_else(|| StoreError::Invalid {
+                        field: "expires",
+                        reason: "is too far in the future".into(),
+                    })
+            })
+            .transpose()?;
+        let pin = Pin {
+            index_id: index.clone(),
+            holder: holder.to_owned(),
+            created: now.to_string(),
+            expires,
+            actor: actor.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let path = self.registry.path().to_path_buf();
+        let _guard = self.release_lock();
+        self.registry.write(|tx| {
+            let err = db_err(&path);
+            let mut pins = tx.open_table(PINS).map_err(|e| err(e.into()))?;
+            pins.insert((index.as_str(), holder), encode(&pin).as_slice())
+                .map_err(|e| err(e.into()))?;
+            let draft = AuditDraft {
+                actor: actor.to_owned(),
+                action: "pin".into(),
+                target: index.to_string(),
+                after: json!({ "holder": holder, "expires": pin.expires }),
+                reason: reason.to_owned(),
+                ..AuditDraft::default()
+            };
+            Ok((pin.clone(), draft))
+        })?;
+        Ok(pin)
+    }
+
+    /// Remove `holder`'s pin on `index`.
+    pub fn unpin(&self, index: &IndexId, holder: &str, actor: &str, reason: &str) -> Result<Pin> {
+        let path = self.registry.path().to_path_buf();
+        let _guard = self.release_lock();
+        let (pin, _) = self.registry.write(|tx| {
+            let err = db_err(&path);
+            let mut pins = tx.open_table(PINS).map_err(|e| err(e.into()))?;
+            let removed = pins
+                .remove((index.as_str(), holder))
+                .map_err(|e| err(e.into()))?
+                .map(|v| decode::<Pin>(&path, v.value()))
+                .transpose()?;
+            let pin = removed.ok_or_else(|| StoreError::NotFound {
+                kind: "pin",
+                id: format!("{index} held by {holder}"),
+            })?;
+            let draft = AuditDraft {
+                actor: actor.to_owned(),
+                action: "unpin".into(),
+                target: index.to_string(),
+                before: json!({ "holder": holder, "expires": pin.expires }),
+                reason: reason.to_owned(),
+                ..AuditDraft::default()
+            };
+            Ok((pin, draft))
+        })?;
+        Ok(pin)
+    }
+
+    /// Every pin, expired ones included, by index and holder.
+    pub fn pins(&self) -> Result<Vec<Pin>> {
+        let path = self.registry.path().to_path_buf();
+        Ok(self
+            .registry
+            .read(|tx| {
+                let err = db_err(&path);
+                let pins = tx.open_table(PINS).map_err(|e| err(e.into()))?;
+                let mut out = Vec::new();
+                for entry in pins.iter().map_err(|e| err(e.into()))? {
+                    let (_, v) = entry.map_err(|e| err(e.into()))?;
+                    out.push(decode(&path, v.value())?);
+                }
+                Ok(out)
+            })?
+            .unwrap_or_default())
+    }
+
+    /// Why each live index must stay: alias arms in the last `keep_revisions` revisions,
+    /// live pins and queries in flight.
+    fn liveness(&self) -> Result<BTreeMap<IndexId, Vec<String>>> {
+        let mut live: BTreeMap<IndexId, Vec<String>> = BTreeMap::new();
+        let keep = self.options.gc_keep_revisions.max(1);
+        for (alias, history) in crate::release::load_all(self)? {
+            for r in history.iter().rev().take(keep) {
+                for index in r.state.indexes() {
+                    live.entry(index.clone())
+                        .or_default()
+                        .push(format!("alias {alias} revision {}", r.revision));
+                }
+            }
+        }
+        let now = jiff::Timestamp::now();
+        for pin in self.pins()?.into_iter().filter(|p| p.is_live(now)) {
+            live.entry(pin.index_id)
+                .or_default()
+                .push(format!("pinned by {}", pin.holder));
+        }
+        let cache = self.cache();
+        for id in self.list_indexes()? {
+            if cache.in_use(&id) {
+                live.entry(id).or_default().push("in use by a query".into());
+            }
+        }
+        Ok(live)
+    }
+
+    /// Delete one index; refused with the reasons when it is live.
+    pub fn delete_index(&self, index: &IndexId, actor: &str, reason: &str) -> Result<()> {
+        self.require_write()?;
+        self.manifest(index)?;
+        let _guard = self.release_lock();
+        if let Some(why) = self.liveness()?.remove(index) {
+            return Err(StoreError::Live {
+                id: index.to_string(),
+                reasons: why.join(", "),
+            });
+        }
+        self.remove_index_dir(index)?;
+        self.audit(AuditDraft {
+            actor: actor.to_owned(),
+            action: "index.delete".into(),
+            target: index.to_string(),
+            reason: reason.to_owned(),
+            ..AuditDraft::default()
+        })?;
+        Ok(())
+    }
+
+    /// Delete every index that is not live, and snapshots left without any index by that.
+    pub fn gc(&self, dry_run: bool, actor: &str, reason: &str) -> Result<GcReport> {
+        self.require_write()?;
+        let _guard = self.release_lock();
+        let live = self.liveness()?;
+        let mut report = GcReport {
+            dry_run,
+            ..GcReport::default()
+        };
+        let mut snapshot_of = BTreeMap::new();
+        for id in self.list_indexes()? {
+            snapshot_of.insert(id.clone(), self.manifest(&id)?.snapshot_id);
+            match live.get(&id) {
+                Some(why) => {
+                    report.kept.insert(id, why.clone());
+                }
+                None => report.deleted_indexes.push(id),
+            }
+        }
+        let kept_snapshots: BTreeSet<&SnapshotId> = report
+            .kept
+            .keys()
+            .filter_map(|id| snapshot_of.get(id))
+            .collect();
+        let orphaned: BTreeSet<SnapshotId> = report
+            .deleted_indexes
+            .iter()
+            .filter_map(|id| snapshot_of.get(id))
+            .filter(|s| !kept_snapshots.contains(s))
+            .cloned()
+            .collect();
+        report.deleted_snapshots = orphaned.into_iter().collect();
+        if dry_run {
+            return Ok(report);
+        }
+        let mut deleted = Vec::new();
+        for id in std::mem::take(&mut report.deleted_indexes) {
+            // A query may have opened it since liveness was computed.
+            if self.cache().close(&id) {
+                report.kept.insert(id, vec!["in use by a query".into()]);
+                continue;
+            }
+            self.remove_index_dir(&id)?;
+            deleted.push(id);
+        }
+        report.deleted_indexes = deleted;
+        let still_needed: BTreeSet<&SnapshotId> = report
+            .kept
+            .keys()
+            .filter_map(|id| snapshot_of.get(id))
+            .collect();
+        report
+            .deleted_snapshots
+            .retain(|s| !still_needed.contains(s));
+        for snapshot in &report.deleted_snapshots {
+            self.remove_snapshot_dir(snapshot)?;
+        }
+        self.audit(AuditDraft {
+            actor: actor.to_owned(),
+            action: "gc".into(),
+            target: "indexes".into(),
+            before: json!(null),
+            after: json!({
+                "deleted_indexes": report.deleted_indexes,
+                "deleted_snapshots": report.deleted_snapshots,
+            }),
+            reason: reason.to_owned(),
+            evidence: json!({ "kept": report.kept.len() }),
+        })?;
+        Ok(report)
+    }
+
+    /// Move a directory into scratch space (one rename, so readers never see half of it),
+    /// then delete it.
+    pub(crate) fn remove_dir(&self, dir: &Path, what: &str) -> Result<()> {
+        let scratch = self.scratch(what)?;
+        let doomed = scratch.join("doomed");
+        std::fs::rename(dir, &doomed).at(dir)?;
+        crate::store::make_writable(&doomed)?;
+        std::fs::remove_dir_all(&scratch).at(&scratch)?;
+        Ok(())
+    }
+}

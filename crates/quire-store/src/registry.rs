@@ -1,0 +1,189 @@
+//! The registry: a redb database in the data dir (`registry.redb`) holding alias revisions,
+//! pins, the audit log, manifests and evaluation reports.
+//!
+//! Every mutation is one redb write transaction, committed with immediate durability, that
+//! also appends its audit event: a change and its evidence land together or not at all, and a
+//! killed process leaves the last committed state.
+
+use std::path::{Path, PathBuf};
+
+use redb::{
+    Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
+    WriteTransaction,
+};
+
+use crate::audit::{self, AuditDraft, AuditEvent};
+use crate::error::{Result, StoreError};
+use crate::store::Access;
+
+/// The registry's file name inside the data dir.
+pub const REGISTRY_FILE: &str = "registry.redb";
+
+/// (alias, revision) -> JSON [`crate::release::AliasRevision`].
+pub(crate) const ALIAS_REVISIONS: TableDefinition<'_, (&str, u64), &[u8]> =
+    TableDefinition::new("alias_revisions");
+/// (index id, holder) -> JSON [`crate::gc::Pin`].
+pub(crate) const PINS: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("pins");
+/// seq -> 32-byte chain hash followed by the canonical event bytes.
+pub(crate) const AUDIT: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("audit");
+/// index id -> manifest JSON.
+pub(crate) const MANIFESTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("manifests");
+/// report id -> evaluation report JSON.
+pub(crate) const EVAL_REPORTS: TableDefinition<'_, &str, &[u8]> =
+    TableDefinition::new("eval_reports");
+/// Small named values: `schema`, `audit_head` (seq as 8 LE bytes, then the 32-byte hash).
+pub(crate) const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
+
+const SCHEMA_VERSION: &[u8] = b"1";
+
+enum Db {
+    Write(Database),
+    Read(ReadOnlyDatabase),
+    /// A reader of a data dir that has never had a registry: everything is empty.
+    Absent,
+}
+
+/// The open registry.
+pub(crate) struct Registry {
+    path: PathBuf,
+    db: Db,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// Turn any redb error into a store error naming the registry file.
+pub(crate) fn db_err(path: &Path) -> impl Fn(redb::Error) -> StoreError + '_ {
+    move |e| StoreError::Registry {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+impl Registry {
+    /// Open (a writer: create) the registry of the data dir at `root`.
+    pub(crate) fn open(root: &Path, access: Access) -> Result<Self> {
+        let path = root.join(REGISTRY_FILE);
+        let err = |e: redb::Error| StoreError::Registry {
+            path: root.join(REGISTRY_FILE),
+            reason: e.to_string(),
+        };
+        let db = match access {
+            Access::Write => {
+                let db = Database::create(&path).map_err(|e| err(e.into()))?;
+                let registry = Self {
+                    path: path.clone(),
+                    db: Db::Write(db),
+                };
+                registry.init()?;
+                return Ok(registry);
+            }
+            Access::Read if path.exists() => {
+                Db::Read(ReadOnlyDatabase::open(&path).map_err(|e| err(e.into()))?)
+            }
+            Access::Read => Db::Absent,
+        };
+        Ok(Self { path, db })
+    }
+
+    /// Create every table, so readers never meet a missing one, and check the schema.
+    fn init(&self) -> Result<()> {
+        self.write_raw(|tx| {
+            let err = db_err(&self.path);
+            tx.open_table(ALIAS_REVISIONS).map_err(|e| err(e.into()))?;
+            tx.open_table(PINS).map_err(|e| err(e.into()))?;
+            tx.open_table(AUDIT).map_err(|e| err(e.into()))?;
+            tx.open_table(MANIFESTS).map_err(|e| err(e.into()))?;
+            tx.open_table(EVAL_REPORTS).map_err(|e| err(e.into()))?;
+            let mut meta = tx.open_table(META).map_err(|e| err(e.into()))?;
+            let schema = meta
+                .get("schema")
+                .map_err(|e| err(e.into()))?
+                .map(|v| v.value().to_vec());
+            match schema {
+                None => {
+                    meta.insert("schema", SCHEMA_VERSION)
+                        .map_err(|e| err(e.into()))?;
+                }
+                Some(v) if v.as_slice() == SCHEMA_VERSION => {}
+                Some(v) => {
+                    return Err(StoreError::Registry {
+                        path: self.path.clone(),
+                        reason: format!(
+                            "schema version {:?} is not the supported {:?}",
+                            String::from_utf8_lossy(&v),
+                            String::from_utf8_lossy(SCHEMA_VERSION)
+                        ),
+                    });
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The registry's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Run `f` in one write transaction and commit it durably; nothing is written if `f` fails.
+    pub(crate) fn write_raw<T>(&self, f: impl FnOnce(&WriteTransaction) -> Result<T>) -> Result<T> {
+        let err = db_err(&self.path);
+        let Db::Write(db) = &self.db else {
+            return Err(StoreError::ReadOnly {
+                path: self.path.clone(),
+            });
+        };
+        let tx = db.begin_write().map_err(|e| err(e.into()))?;
+        let value = f(&tx)?;
+        tx.commit().map_err(|e| err(e.into()))?;
+        Ok(value)
+    }
+
+    /// Run `f` in one write transaction that also appends the audit event `draft` returns
+    /// alongside the value.
+    pub(crate) fn write<T>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<(T, AuditDraft)>,
+    ) -> Result<(T, AuditEvent)> {
+        self.write_raw(|tx| {
+            let (value, draft) = f(tx)?;
+            let event = audit::append(tx, &self.path, draft)?;
+            Ok((value, event))
+        })
+    }
+
+    /// Run `f` over a consistent read view; `None` when the registry does not exist (a reader
+    /// of a data dir that never had one).
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&ReadTransaction) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let err = db_err(&self.path);
+        let tx = match &self.db {
+            Db::Write(db) => db.begin_read().map_err(|e| err(e.into()))?,
+            Db::Read(db) => db.begin_read().map_err(|e| err(e.into()))?,
+            Db::Absent => return Ok(None),
+        };
+        f(&tx).map(Some)
+    }
+}
+
+/// Decode one JSON value stored in the registry.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Registry {
+        path: path.to_path_buf(),
+        reason: format!("undecodable record: {e}"),
+    })
+}
+
+/// Encode one value for the registry.
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Serialising plain structs of strings and numbers cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
