@@ -259,7 +259,7 @@ async fn local_load(local: &Local, target: &Target, duration: Duration) -> Run {
         let query = target.query(i);
         i += 1;
         let sent = Instant::now();
-        match local.retrieve(&target.target, query).await {
+        match local.retrieve(&target.target, query, None).await {
             Ok(_) => lat.push(sent.elapsed().as_micros() as u64),
             Err(e) => {
                 errors += 1;

@@ -3,117 +3,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use quire_core::Reader;
-use quire_index::{Mode, Progress, Query};
+use quire_index::{Mode, Progress};
 use quire_proto::pb;
-use quire_server::serve::{self, ServeOptions};
-use quire_server::{Caller, Limits, QuireApi, Remote, Role, ServerConfig, ServiceError, Tls};
+use quire_server::serve;
+use quire_server::{Limits, QuireApi, Remote, Role, ServerConfig, Tls};
 use tempfile::TempDir;
-use tokio::sync::oneshot;
 use tonic::Code;
 
-const TOKENS: [(&str, Role); 4] = [
-    ("t-reader", Role::Reader),
-    ("t-builder", Role::Builder),
-    ("t-releaser", Role::Releaser),
-    ("t-admin", Role::Admin),
-];
+mod support;
 
-fn handbook() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/handbook")
-}
-
-struct TestServer {
-    addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<quire_server::Result<()>>,
-    _dir: TempDir,
-}
-
-impl TestServer {
-    async fn start(limits: Limits) -> Self {
-        Self::start_with(limits, None).await
-    }
-
-    async fn start_with(limits: Limits, tls: Option<Tls>) -> Self {
-        let tokens: BTreeMap<String, Caller> = TOKENS
-            .iter()
-            .map(|(t, role)| {
-                (
-                    blake3::hash(t.as_bytes()).to_hex().to_string(),
-                    Caller {
-                        name: format!("{role:?}"),
-                        role: *role,
-                    },
-                )
-            })
-            .collect();
-        let config = ServerConfig {
-            tokens,
-            limits,
-            tls,
-        };
-        let dir = TempDir::new().unwrap();
-        let options = ServeOptions {
-            data: dir.path().join("data"),
-            config: config.clone(),
-            demo_corpus: Some(handbook()),
-        };
-        let (local, metrics) = tokio::task::spawn_blocking(move || serve::prepare(&options))
-            .await
-            .unwrap()
-            .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve::run(local, config, metrics, listener, None, async {
-            let _ = rx.await;
-        }));
-        Self {
-            addr,
-            shutdown: Some(tx),
-            task,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    async fn client(&self, token: Option<&str>) -> Remote {
-        Remote::connect(&self.url(), token.map(str::to_owned), None)
-            .await
-            .unwrap()
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        self.task.await.unwrap().unwrap();
-    }
-}
-
-fn code(e: &ServiceError) -> Code {
-    e.code()
-}
-
-fn query(text: &str, groups: &[&str], mode: Mode, k: usize) -> Query {
-    Query {
-        text: text.into(),
-        reader: Reader::new(None, groups).unwrap(),
-        k,
-        mode,
-        fusion: None,
-        candidates: None,
-    }
-}
+use support::{TOKENS, TestServer, code, handbook, query};
 
 #[derive(Default)]
 struct Recorder {
@@ -188,6 +89,7 @@ async fn import_build_retrieve_verify_over_grpc() {
             .retrieve(
                 &id[..16],
                 query("how long is parental leave", &["all-staff"], mode, 5),
+                None,
             )
             .await
             .unwrap();
@@ -195,7 +97,11 @@ async fn import_build_retrieve_verify_over_grpc() {
         assert_eq!(r.lineage.index_id.as_str(), id);
         assert!(r.timings_us.total > 0);
         let r = reader
-            .retrieve("handbook", query("incident severity", &["eng"], mode, 5))
+            .retrieve(
+                "handbook",
+                query("incident severity", &["eng"], mode, 5),
+                None,
+            )
             .await
             .unwrap();
         assert_eq!(r.lineage.alias.as_deref(), Some("handbook"));
@@ -215,6 +121,7 @@ async fn import_build_retrieve_verify_over_grpc() {
                 Mode::Hybrid,
                 50,
             ),
+            None,
         )
         .await
         .unwrap();
@@ -228,6 +135,7 @@ async fn import_build_retrieve_verify_over_grpc() {
                 Mode::Bm25,
                 5,
             ),
+            None,
         )
         .await
         .unwrap();
@@ -257,7 +165,11 @@ async fn role_matrix() {
     {
         let c = server.client(token).await;
         let read = c
-            .retrieve("handbook", query("leave", &["all-staff"], Mode::Bm25, 3))
+            .retrieve(
+                "handbook",
+                query("leave", &["all-staff"], Mode::Bm25, 3),
+                None,
+            )
             .await;
         let list = c.indexes().await;
         let import = c.import(&hb, None).await;
@@ -687,6 +599,7 @@ async fn tls_serves_clients_that_trust_the_certificate() {
         .retrieve(
             "handbook",
             query("parental leave", &["all-staff"], Mode::Hybrid, 3),
+            None,
         )
         .await
         .unwrap();

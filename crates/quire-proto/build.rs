@@ -7,8 +7,15 @@ use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["common", "snapshot", "index", "retrieval"]
-        .map(|f| root.join(format!("quire/v1/{f}.proto")));
+    let files = [
+        "common",
+        "snapshot",
+        "index",
+        "retrieval",
+        "release",
+        "audit",
+    ]
+    .map(|f| root.join(format!("quire/v1/{f}.proto")));
     let fds = protox::compile(&files, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("quire_descriptor.bin"), fds.encode_to_vec())?;

@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 use quire_core::spec::{DEFAULT_SPEC_TOML, FusionMethod};
 use quire_core::{BuildSpec, Reader};
 use quire_index::{Mode, Query};
-use quire_server::{Local, QuireApi, Remote, ServerConfig, serve};
-use quire_store::{Access, IndexInfo, Store};
+use quire_server::{Local, QuireApi, ReleaseApi, Remote, ServerConfig, local_actor, serve};
+use quire_store::{Access, IndexInfo, Store, StoreOptions};
 use serde::Serialize;
 use serde_json::json;
 
@@ -62,15 +62,25 @@ pub async fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
             .with_context(|| format!("connecting to {url}"))?;
         dispatch(&remote, cli, progress, out).await
     } else {
-        let access = match cli.command {
-            Command::Import { .. } | Command::Build { .. } | Command::RebuildCheck { .. } => {
-                Access::Write
-            }
+        let access = match &cli.command {
+            Command::Import { .. }
+            | Command::Build { .. }
+            | Command::RebuildCheck { .. }
+            | Command::Pin { .. }
+            | Command::Unpin { .. }
+            | Command::Gc { .. }
+            | Command::Delete { .. } => Access::Write,
+            Command::Alias { command } if command.changes() => Access::Write,
             _ => Access::Read,
         };
+        let mut options = StoreOptions::default();
+        if let Command::Gc { keep_revisions, .. } = &cli.command {
+            options.gc_keep_revisions = usize::try_from(*keep_revisions).unwrap_or(usize::MAX);
+        }
         let store = Store::open(&cli.data, access)
-            .with_context(|| format!("opening data dir {}", cli.data.display()))?;
-        let local = Local::new(Arc::new(store), Default::default());
+            .with_context(|| format!("opening data dir {}", cli.data.display()))?
+            .with_options(options);
+        let local = Local::new(Arc::new(store), &local_actor());
         dispatch(&local, cli, progress, out).await
     }
 }
@@ -156,7 +166,7 @@ fn new_token() -> Result<String> {
     Ok(format!("qt_{}", blake3::Hash::from(bytes).to_hex()))
 }
 
-async fn dispatch<A: QuireApi>(
+async fn dispatch<A: QuireApi + ReleaseApi>(
     api: &A,
     cli: &Cli,
     progress: bool,
@@ -164,6 +174,19 @@ async fn dispatch<A: QuireApi>(
 ) -> Result<Outcome> {
     match &cli.command {
         Command::Spec { .. } | Command::Token { .. } | Command::Serve { .. } => {}
+        Command::Alias { command } => {
+            return crate::release::alias(api, command, cli.json, out).await;
+        }
+        Command::Audit { command } => {
+            return crate::release::audit(api, command, cli.json, out).await;
+        }
+        Command::Pin { .. }
+        | Command::Unpin { .. }
+        | Command::Pins
+        | Command::Gc { .. }
+        | Command::Delete { .. } => {
+            return crate::release::maintenance(api, &cli.command, cli.json, out).await;
+        }
         Command::Import { path, format } => {
             // Errors already name the file (and line) at fault.
             let info = api.import(path, format.map(Into::into)).await?;
@@ -239,6 +262,7 @@ async fn dispatch<A: QuireApi>(
             mode,
             fusion,
             candidates,
+            routing_key,
         } => {
             if text.trim().is_empty() {
                 anyhow::bail!("the query text is empty");
@@ -258,7 +282,7 @@ async fn dispatch<A: QuireApi>(
                 }),
                 candidates: candidates.map(|c| c as usize),
             };
-            let response = api.retrieve(target, query).await?;
+            let response = api.retrieve(target, query, routing_key.clone()).await?;
             emit(out, cli.json, &response, |o| print_response(o, &response))?;
         }
         Command::Indexes => {
@@ -410,6 +434,9 @@ fn print_response(o: &mut dyn Write, r: &quire_index::Response) -> std::io::Resu
         writeln!(o, "    {snippet}")?;
     }
     let l = &r.lineage;
+    if let (Some(alias), Some(revision), Some(arm)) = (&l.alias, l.revision, l.arm) {
+        writeln!(o, "alias {alias}@{revision}  arm {}", arm.as_str())?;
+    }
     writeln!(o, "index {}  digest {}", l.index_id, l.content_digest)?;
     writeln!(
         o,
@@ -424,7 +451,7 @@ fn print_response(o: &mut dyn Write, r: &quire_index::Response) -> std::io::Resu
     )
 }
 
-fn emit<T: Serialize>(
+pub(crate) fn emit<T: Serialize>(
     out: &mut dyn Write,
     json: bool,
     value: &T,

@@ -8,6 +8,7 @@
 
 mod commands;
 mod progress;
+mod release;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -80,7 +81,8 @@ enum Command {
     },
     /// Retrieve from an index as a reader with the given user and groups.
     Query {
-        /// Index id or unique prefix (at least 12 hex characters).
+        /// An alias (`NAME`, or `NAME@REVISION` for exactly what served then), an index id, or
+        /// a unique id prefix (at least 12 hex characters).
         target: String,
         /// The query text.
         text: String,
@@ -102,6 +104,68 @@ enum Command {
         /// Candidates per retriever before fusion (the index's spec decides when omitted).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10000))]
         candidates: Option<u32>,
+        /// Sticks this caller to one arm of an alias's canary (e.g. a user id); without one,
+        /// each request is routed on its own.
+        #[arg(long)]
+        routing_key: Option<String>,
+    },
+    /// Release aliases: set, canary, shadow, promote, rollback, history.
+    Alias {
+        #[command(subcommand)]
+        command: release::AliasCommand,
+    },
+    /// Pin an index so GC keeps it.
+    Pin {
+        /// Index id or unique prefix.
+        index: String,
+        /// Who holds the pin (an evaluation run, a team).
+        #[arg(long)]
+        holder: String,
+        /// Lapse after this long, e.g. 30m, 12h, 7d, 2w (never when omitted).
+        #[arg(long)]
+        expires: Option<String>,
+        /// Why (recorded in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Remove a holder's pin.
+    Unpin {
+        /// Index id or unique prefix.
+        index: String,
+        /// The holder whose pin to remove.
+        #[arg(long)]
+        holder: String,
+        /// Why (recorded in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// List pins.
+    Pins,
+    /// Delete indices no alias (in its last N revisions), live pin or query holds.
+    Gc {
+        /// Only report what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+        /// Why (recorded in the audit log; required unless --dry-run).
+        #[arg(long, required_unless_present = "dry_run")]
+        reason: Option<String>,
+        /// Keep indices an alias used in its last this-many revisions (local mode; a server
+        /// uses its config).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        keep_revisions: u64,
+    },
+    /// Delete one index; refused while an alias, a pin or a query holds it.
+    Delete {
+        /// Index id or unique prefix.
+        index: String,
+        /// Why (recorded in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        command: release::AuditCommand,
     },
     /// Build specs.
     Spec {

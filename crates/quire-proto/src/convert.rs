@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use quire_core::spec::FusionMethod;
 use quire_core::{IndexId, Manifest, Reader, SnapshotId};
-use quire_index::{Hit, Lineage, Mode, Query, Response, RetrieverHit, Timings, Verification};
+use quire_index::{Arm, Hit, Lineage, Mode, Query, Response, RetrieverHit, Timings, Verification};
 use quire_store::{
     CorpusFormat, IndexInfo, IndexSummary, RebuildCheck, SnapshotInfo, VerifyReport,
 };
@@ -173,8 +173,8 @@ pub fn response_to_pb(r: Response, explain: bool) -> pb::RetrieveResponse {
             embedding_model: l.embedding_model,
             embedding_digest: l.embedding_digest,
             alias: l.alias.unwrap_or_default(),
-            revision: 0,
-            arm: String::new(),
+            revision: l.revision.unwrap_or(0),
+            arm: l.arm.map(|a| a.as_str().to_owned()).unwrap_or_default(),
         }),
         timings: Some(pb::Timings {
             embed_us: r.timings_us.embed,
@@ -220,6 +220,13 @@ impl TryFrom<pb::RetrieveResponse> for Response {
                 embedding_model: l.embedding_model,
                 embedding_digest: l.embedding_digest,
                 alias: Some(l.alias).filter(|a| !a.is_empty()),
+                revision: Some(l.revision).filter(|r| *r > 0),
+                arm: match l.arm.as_str() {
+                    "" => None,
+                    "primary" => Some(Arm::Primary),
+                    "canary" => Some(Arm::Canary),
+                    other => return Err(invalid("lineage.arm", format!("unknown arm {other:?}"))),
+                },
             },
             timings_us: Timings {
                 embed: t.embed_us,

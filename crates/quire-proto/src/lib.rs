@@ -17,3 +17,4 @@ pub mod pb {
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("quire_descriptor");
 
 pub mod convert;
+pub mod release;

@@ -1,17 +1,20 @@
 //! The service trait every transport implements, and its local implementation over a data dir.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
-use quire_core::{BuildSpec, IndexId};
+use quire_core::BuildSpec;
 use quire_index::{Progress, Query, Response};
+use quire_store::shadow::{Shadows, compare};
 use quire_store::{
-    BuildOutcome, CorpusFormat, IndexInfo, IndexSummary, RebuildCheck, RetrievalService,
-    SnapshotInfo, Store, VerifyReport,
+    BuildOutcome, CorpusFormat, IndexInfo, IndexSummary, RebuildCheck, SnapshotInfo, Store,
+    VerifyReport, Via,
 };
 
 use crate::error::{Result, ServiceError};
+use crate::metrics::Metrics;
 
 /// Shared progress sink for builds.
 pub type SharedProgress = Arc<dyn Progress + Send + Sync>;
@@ -42,15 +45,26 @@ pub trait QuireApi {
     async fn verify(&self, target: &str) -> Result<VerifyReport>;
     /// Rebuild an index from its snapshot and spec and compare.
     async fn rebuild_check(&self, target: &str, progress: SharedProgress) -> Result<RebuildCheck>;
-    /// Retrieve from an index.
-    async fn retrieve(&self, target: &str, query: Query) -> Result<Response>;
+    /// Retrieve from an index id, a unique prefix, `ALIAS` or `ALIAS@REVISION`. Through an
+    /// alias with a canary, `routing_key` picks the arm (a fresh key per request when `None`).
+    async fn retrieve(
+        &self,
+        target: &str,
+        query: Query,
+        routing_key: Option<String>,
+    ) -> Result<Response>;
 }
+
+/// Shadow queries in flight at most, per server.
+pub const SHADOW_SLOTS: usize = 4;
 
 /// [`QuireApi`] over a data dir in this process.
 #[derive(Clone)]
 pub struct Local {
     store: Arc<Store>,
-    names: Arc<BTreeMap<String, IndexId>>,
+    actor: Arc<str>,
+    shadows: Arc<Shadows>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// Parse a spec given as TOML text (the default spec when `None`).
@@ -61,13 +75,42 @@ pub fn parse_spec(spec_toml: Option<&str>, origin: &str) -> Result<BuildSpec> {
     }
 }
 
+/// Who acts in the CLI's local mode: `local:<login name>`.
+pub fn local_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("local:{user}")
+}
+
 impl Local {
-    /// Serve `store`, with `names` resolving to index ids (e.g. `handbook` in demo mode).
-    pub fn new(store: Arc<Store>, names: BTreeMap<String, IndexId>) -> Self {
+    /// Serve `store`, acting as `actor` (recorded in the audit log for every change).
+    pub fn new(store: Arc<Store>, actor: &str) -> Self {
         Self {
             store,
-            names: Arc::new(names),
+            actor: actor.into(),
+            shadows: Arc::new(Shadows::new(SHADOW_SLOTS)),
+            metrics: None,
         }
+    }
+
+    /// The same service acting as `actor` (a gRPC caller's token name).
+    pub fn as_actor(&self, actor: &str) -> Self {
+        Self {
+            actor: actor.into(),
+            ..self.clone()
+        }
+    }
+
+    /// Report shadow comparisons into `metrics` too.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Who this service acts as.
+    pub fn actor(&self) -> &str {
+        &self.actor
     }
 
     /// The data dir.
@@ -75,12 +118,54 @@ impl Local {
         &self.store
     }
 
-    /// Resolve a target: a configured name, an index id, or a unique id prefix.
-    pub fn resolve(&self, target: &str) -> Result<(IndexId, Option<String>)> {
-        if let Some(id) = self.names.get(target) {
-            return Ok((id.clone(), Some(target.to_owned())));
-        }
-        Ok((self.store.resolve_index(target)?, None))
+    /// The shadow comparison statistics.
+    pub fn shadows(&self) -> &Arc<Shadows> {
+        &self.shadows
+    }
+
+    /// Resolve a target that must name one index: an index id, a unique prefix, or an
+    /// alias (its primary) or `ALIAS@REVISION`.
+    pub fn resolve(&self, target: &str) -> Result<quire_core::IndexId> {
+        Ok(self.store.resolve_target(target, "")?.index)
+    }
+
+    /// Run the same query on the alias's shadow index in the background, if a slot is free.
+    fn shadow(&self, via: &Via, query: Query, primary: &Response) {
+        let Some(shadow) = via.shadow.clone() else {
+            return;
+        };
+        let Some(slot) = self.shadows.try_slot(&via.alias, &shadow) else {
+            if let Some(m) = &self.metrics {
+                m.record_shadow_dropped(&via.alias);
+            }
+            return;
+        };
+        let primary_docs: Vec<String> = primary.hits.iter().map(|h| h.doc_id.clone()).collect();
+        let primary_us = primary.timings_us.total as f64;
+        let (this, alias) = (self.clone(), via.alias.clone());
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            let started = Instant::now();
+            let answer = this
+                .store
+                .open_index(&shadow)
+                .and_then(|index| Ok(index.search(&query)?));
+            match answer {
+                Ok(answer) => {
+                    let docs: Vec<String> = answer.hits.iter().map(|h| h.doc_id.clone()).collect();
+                    let shadow_us = started.elapsed().as_micros() as f64;
+                    let c = compare(&primary_docs, &docs, shadow_us - primary_us);
+                    this.shadows.record(&alias, &shadow, c);
+                    if let Some(m) = &this.metrics {
+                        m.record_shadow(&alias, &c);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(alias, shadow = %shadow, error = %e, "shadow query failed");
+                    this.shadows.record_failure(&alias, &shadow);
+                }
+            }
+        });
     }
 
     /// Run blocking store work off the async runtime.
@@ -103,7 +188,7 @@ impl Local {
         format: Option<CorpusFormat>,
         name: String,
     ) -> Result<SnapshotInfo> {
-        self.blocking(move |l| Ok(l.store.import_upload(&bytes, format, &name)?))
+        self.blocking(move |l| Ok(l.store.import_upload_as(&bytes, format, &name, &l.actor)?))
             .await
     }
 }
@@ -111,7 +196,7 @@ impl Local {
 impl QuireApi for Local {
     async fn import(&self, path: &Path, format: Option<CorpusFormat>) -> Result<SnapshotInfo> {
         let path = path.to_path_buf();
-        self.blocking(move |l| Ok(l.store.import(&path, format)?))
+        self.blocking(move |l| Ok(l.store.import_as(&path, format, &l.actor)?))
             .await
     }
 
@@ -135,7 +220,7 @@ impl QuireApi for Local {
         let snapshot = snapshot.to_owned();
         self.blocking(move |l| {
             let id = l.store.resolve_snapshot(&snapshot)?;
-            Ok(l.store.build(&id, &spec, progress.as_ref())?)
+            Ok(l.store.build_as(&id, &spec, progress.as_ref(), &l.actor)?)
         })
         .await
     }
@@ -147,7 +232,7 @@ impl QuireApi for Local {
     async fn index(&self, target: &str) -> Result<IndexInfo> {
         let target = target.to_owned();
         self.blocking(move |l| {
-            let (id, _) = l.resolve(&target)?;
+            let id = l.resolve(&target)?;
             Ok(l.store.index_info(&id)?)
         })
         .await
@@ -156,7 +241,7 @@ impl QuireApi for Local {
     async fn verify(&self, target: &str) -> Result<VerifyReport> {
         let target = target.to_owned();
         self.blocking(move |l| {
-            let (index_id, _) = l.resolve(&target)?;
+            let index_id = l.resolve(&target)?;
             let verification = l.store.verify(&index_id)?;
             Ok(VerifyReport {
                 index_id,
@@ -169,20 +254,47 @@ impl QuireApi for Local {
     async fn rebuild_check(&self, target: &str, progress: SharedProgress) -> Result<RebuildCheck> {
         let target = target.to_owned();
         self.blocking(move |l| {
-            let (id, _) = l.resolve(&target)?;
+            let id = l.resolve(&target)?;
             Ok(l.store.rebuild_check(&id, progress.as_ref())?)
         })
         .await
     }
 
-    async fn retrieve(&self, target: &str, query: Query) -> Result<Response> {
+    async fn retrieve(
+        &self,
+        target: &str,
+        query: Query,
+        routing_key: Option<String>,
+    ) -> Result<Response> {
         let target = target.to_owned();
-        self.blocking(move |l| {
-            let (id, alias) = l.resolve(&target)?;
-            let mut response = l.store.retrieve(id.as_str(), &query)?;
-            response.lineage.alias = alias;
-            Ok(response)
-        })
-        .await
+        let routing_key = routing_key.unwrap_or_else(fresh_routing_key);
+        let (response, shadow) = self
+            .blocking(move |l| {
+                let resolved = l.store.resolve_target(&target, &routing_key)?;
+                let mut response = l.store.open_index(&resolved.index)?.search(&query)?;
+                if let Some(via) = &resolved.via {
+                    response.lineage.alias = Some(via.alias.clone());
+                    response.lineage.revision = Some(via.revision);
+                    response.lineage.arm = Some(via.arm);
+                }
+                Ok((response, resolved.via.map(|via| (via, query))))
+            })
+            .await?;
+        if let Some((via, query)) = shadow {
+            self.shadow(&via, query, &response);
+        }
+        Ok(response)
     }
+}
+
+/// A routing key for a request that brought none: unique per request, so canary traffic
+/// splits by request.
+fn fresh_routing_key() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "request:{}:{}:{:?}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        Instant::now()
+    )
 }

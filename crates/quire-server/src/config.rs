@@ -42,6 +42,29 @@ impl Default for Limits {
     }
 }
 
+/// Release and cache settings (`[release]` in server.toml).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Release {
+    /// GC keeps every index an alias used in its last this-many revisions.
+    pub gc_keep_revisions: usize,
+    /// Open indices not served by an alias are closed once their artifacts exceed this.
+    pub cache_budget_mib: u64,
+    /// Open indices not served by an alias are closed after this long unused.
+    pub cache_idle_secs: u64,
+}
+
+impl Default for Release {
+    fn default() -> Self {
+        let store = quire_store::StoreOptions::default();
+        Self {
+            gc_keep_revisions: store.gc_keep_revisions,
+            cache_budget_mib: store.cache.budget_bytes >> 20,
+            cache_idle_secs: store.cache.idle.as_secs(),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -51,6 +74,8 @@ struct RawConfig {
     #[serde(default)]
     limits: Limits,
     tls: Option<Tls>,
+    #[serde(default)]
+    release: Release,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,6 +106,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// TLS, when configured.
     pub tls: Option<Tls>,
+    /// Release and cache settings.
+    pub release: Release,
 }
 
 impl ServerConfig {
@@ -136,6 +163,11 @@ impl ServerConfig {
                 "limits.max_concurrent_requests",
                 l.max_concurrent_requests as u64,
             ),
+            (
+                "release.gc_keep_revisions",
+                raw.release.gc_keep_revisions as u64,
+            ),
+            ("release.cache_idle_secs", raw.release.cache_idle_secs),
         ] {
             if value == 0 {
                 return Err(bad(format!("field `{field}` = 0: must be positive")));
@@ -145,7 +177,19 @@ impl ServerConfig {
             tokens,
             limits: raw.limits,
             tls: raw.tls,
+            release: raw.release,
         })
+    }
+
+    /// The data dir tunables this configuration asks for.
+    pub fn store_options(&self) -> quire_store::StoreOptions {
+        quire_store::StoreOptions {
+            gc_keep_revisions: self.release.gc_keep_revisions,
+            cache: quire_store::CachePolicy {
+                budget_bytes: self.release.cache_budget_mib.saturating_mul(1 << 20),
+                idle: std::time::Duration::from_secs(self.release.cache_idle_secs),
+            },
+        }
     }
 }
 

@@ -46,18 +46,30 @@ impl From<StoreError> for ServiceError {
             StoreError::Corpus { .. }
             | StoreError::Core(_)
             | StoreError::PrefixTooShort { .. }
-            | StoreError::Ambiguous { .. } => ServiceError::InvalidArgument(message),
+            | StoreError::Ambiguous { .. }
+            | StoreError::Invalid { .. } => ServiceError::InvalidArgument(message),
             StoreError::NotFound { .. } | StoreError::MissingDataDir { .. } => {
                 ServiceError::NotFound(message)
             }
-            StoreError::Locked { .. } | StoreError::Corrupt { .. } | StoreError::Embed(_) => {
-                ServiceError::FailedPrecondition(message)
-            }
+            StoreError::Locked { .. }
+            | StoreError::Corrupt { .. }
+            | StoreError::Embed(_)
+            | StoreError::ReadOnly { .. }
+            | StoreError::Release { .. }
+            | StoreError::Live { .. } => ServiceError::FailedPrecondition(message),
             StoreError::Index(
                 quire_index::IndexError::Embed(_) | quire_index::IndexError::Corrupt { .. },
             ) => ServiceError::FailedPrecondition(message),
-            StoreError::Index(_) | StoreError::Io { .. } => ServiceError::Internal(message),
+            StoreError::Index(_) | StoreError::Io { .. } | StoreError::Registry { .. } => {
+                ServiceError::Internal(message)
+            }
         }
+    }
+}
+
+impl From<quire_index::IndexError> for ServiceError {
+    fn from(e: quire_index::IndexError) -> Self {
+        StoreError::from(e).into()
     }
 }
 

@@ -22,9 +22,9 @@ use crate::metrics::Metrics;
 
 /// Shared state of the gRPC services.
 pub struct Server {
-    local: Local,
+    pub(crate) local: Local,
     auth: Auth,
-    limits: Limits,
+    pub(crate) limits: Limits,
     metrics: Arc<Metrics>,
     permits: Arc<Semaphore>,
     running_build: Arc<Semaphore>,
@@ -52,6 +52,11 @@ impl Grpc {
         }))
     }
 
+    /// The data dir behind the services.
+    pub fn store(&self) -> &Arc<quire_store::Store> {
+        self.0.local.store()
+    }
+
     /// The request-size ceiling handed to tonic: generous, so that quire's own check (which
     /// answers RESOURCE_EXHAUSTED and names the limit) is the one callers meet.
     pub fn decoding_ceiling(&self) -> usize {
@@ -62,7 +67,7 @@ impl Grpc {
             .max(16 << 20)
     }
 
-    fn status_code(result: &Result<impl Sized>) -> Code {
+    pub(crate) fn status_code(result: &Result<impl Sized>) -> Code {
         match result {
             Ok(_) => Code::Ok,
             Err(e) => e.code(),
@@ -71,7 +76,7 @@ impl Grpc {
 
     /// Run a unary call: request id and span, concurrency permit, authentication, size limit,
     /// deadline, metrics.
-    async fn unary<Req, Resp, F, Fut>(
+    pub(crate) async fn unary<Req, Resp, F, Fut>(
         &self,
         rpc: &'static str,
         needed: Role,
@@ -94,7 +99,7 @@ impl Grpc {
                     server.limits.max_concurrent_requests
                 ))
             })?;
-            let caller = server.auth.authorize(request.metadata(), rpc, needed)?;
+            let caller = server.authorize(request.metadata(), rpc, needed).await?;
             let message = request.into_inner();
             let size = message.encoded_len();
             if size > server.limits.max_request_bytes {
@@ -122,7 +127,37 @@ impl Grpc {
     }
 }
 
-fn invalid(e: convert::InvalidField) -> ServiceError {
+impl Server {
+    /// Authenticate and authorize; a known token refused for its role is recorded in the
+    /// audit log (who tried what).
+    pub(crate) async fn authorize(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        rpc: &str,
+        needed: Role,
+    ) -> Result<Caller> {
+        let result = self.auth.authorize(metadata, rpc, needed);
+        if let (Err(ServiceError::PermissionDenied(message)), Some(caller)) =
+            (&result, self.auth.identify(metadata))
+        {
+            let draft = quire_store::AuditDraft {
+                actor: caller.name,
+                action: "auth.denied".into(),
+                target: rpc.to_owned(),
+                evidence: serde_json::json!({ "message": message, "needed": format!("{needed:?}").to_lowercase() }),
+                ..quire_store::AuditDraft::default()
+            };
+            let store = self.local.store().clone();
+            let recorded = tokio::task::spawn_blocking(move || store.audit(draft)).await;
+            if !matches!(recorded, Ok(Ok(_))) {
+                tracing::error!(rpc, "could not record a denied request in the audit log");
+            }
+        }
+        result
+    }
+}
+
+pub(crate) fn invalid(e: convert::InvalidField) -> ServiceError {
     ServiceError::InvalidArgument(e.to_string())
 }
 
@@ -151,7 +186,12 @@ impl pb::retrieval_service_server::RetrievalService for Grpc {
                         s.limits.max_query_bytes
                     )));
                 }
-                let response = s.local.retrieve(&params.target, params.query).await?;
+                // Without a routing key, each request is routed on its own.
+                let routing_key = Some(params.routing_key).filter(|k| !k.is_empty());
+                let response = s
+                    .local
+                    .retrieve(&params.target, params.query, routing_key)
+                    .await?;
                 s.metrics
                     .record_retrieval(response.lineage.index_id.as_str(), &response.timings_us);
                 Ok(convert::response_to_pb(response, params.explain))
@@ -172,9 +212,11 @@ impl pb::snapshot_service_server::SnapshotService for Grpc {
             let _permit = self.0.permits.clone().try_acquire_owned().map_err(|_| {
                 ServiceError::ResourceExhausted("too many requests in flight".into())
             })?;
-            self.0
-                .auth
-                .authorize(request.metadata(), "ImportSnapshot", Role::Builder)?;
+            let caller = self
+                .0
+                .authorize(request.metadata(), "ImportSnapshot", Role::Builder)
+                .await?;
+            let local = self.0.local.as_actor(&caller.name);
             let mut stream = request.into_inner();
             let header = match stream.message().await? {
                 Some(pb::ImportSnapshotRequest {
@@ -188,9 +230,7 @@ impl pb::snapshot_service_server::SnapshotService for Grpc {
             };
             let format = convert::corpus_format(header.format).map_err(invalid)?;
             if !header.server_path.is_empty() {
-                return self
-                    .0
-                    .local
+                return local
                     .import(std::path::Path::new(&header.server_path), format)
                     .await;
             }
@@ -218,7 +258,7 @@ impl pb::snapshot_service_server::SnapshotService for Grpc {
             } else {
                 header.file_name
             };
-            self.0.local.import_upload(bytes, format, name).await
+            local.import_upload(bytes, format, name).await
         }
         .await;
         self.0.metrics.record_request(
@@ -314,9 +354,9 @@ impl pb::index_service_server::IndexService for Grpc {
         let server = self.0.clone();
         let started = Instant::now();
         let setup = async {
-            server
-                .auth
-                .authorize(request.metadata(), "BuildIndex", Role::Builder)?;
+            let caller = server
+                .authorize(request.metadata(), "BuildIndex", Role::Builder)
+                .await?;
             let m = request.into_inner();
             let spec_toml = Some(m.spec_toml).filter(|s| !s.trim().is_empty());
             crate::api::parse_spec(spec_toml.as_deref(), "spec_toml")?;
@@ -328,10 +368,10 @@ impl pb::index_service_server::IndexService for Grpc {
                     server.limits.build_queue
                 )));
             }
-            Ok((m.snapshot_id, spec_toml, position))
+            Ok((m.snapshot_id, spec_toml, position, caller))
         }
         .await;
-        let (snapshot, spec_toml, position) = match setup {
+        let (snapshot, spec_toml, position, caller) = match setup {
             Ok(v) => v,
             Err(e) => {
                 self.0
@@ -348,7 +388,7 @@ impl pb::index_service_server::IndexService for Grpc {
                 let permit = server.running_build.clone().acquire_owned().await;
                 server.waiting_builds.fetch_sub(1, Ordering::SeqCst);
                 let progress: SharedProgress = Arc::new(StreamProgress { tx: tx.clone(), done: AtomicU64::new(0) });
-                let built = server.local.build(&snapshot, spec_toml.as_deref(), progress).await;
+                let built = server.local.as_actor(&caller.name).build(&snapshot, spec_toml.as_deref(), progress).await;
                 drop(permit);
                 let code = Grpc::status_code(&built);
                 server.metrics.record_request("BuildIndex", code, started.elapsed());

@@ -23,6 +23,11 @@ struct StepLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AliasLabels {
+    alias: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct IndexLabels {
     index: String,
 }
@@ -42,6 +47,23 @@ pub struct Metrics {
     step_seconds: HistogramFamily<StepLabels>,
     index_queries: Family<IndexLabels, Counter>,
     build_seconds: Histogram,
+    shadow_jaccard: HistogramFamily<AliasLabels>,
+    shadow_rbo: HistogramFamily<AliasLabels>,
+    shadow_latency_delta: HistogramFamily<AliasLabels>,
+    shadow_dropped: Family<AliasLabels, Counter>,
+}
+
+fn overlap_histogram() -> Histogram {
+    Histogram::new(prometheus_client::metrics::histogram::linear_buckets(
+        0.1, 0.1, 10,
+    ))
+}
+
+fn delta_histogram() -> Histogram {
+    // -50 ms .. +50 ms in 5 ms steps; further out lands in the end buckets.
+    Histogram::new(prometheus_client::metrics::histogram::linear_buckets(
+        -0.05, 0.005, 21,
+    ))
 }
 
 impl Default for Metrics {
@@ -86,6 +108,33 @@ impl Metrics {
             "Index build durations",
             build_seconds.clone(),
         );
+        let shadow_jaccard: HistogramFamily<AliasLabels> =
+            Family::new_with_constructor(overlap_histogram);
+        let shadow_rbo: HistogramFamily<AliasLabels> =
+            Family::new_with_constructor(overlap_histogram);
+        let shadow_latency_delta: HistogramFamily<AliasLabels> =
+            Family::new_with_constructor(delta_histogram);
+        let shadow_dropped = Family::<AliasLabels, Counter>::default();
+        registry.register(
+            "quire_shadow_jaccard",
+            "Jaccard overlap of top-k document ids, shadow vs primary, per alias",
+            shadow_jaccard.clone(),
+        );
+        registry.register(
+            "quire_shadow_rbo",
+            "Rank-biased overlap (p=0.9) of top-k document ids, shadow vs primary, per alias",
+            shadow_rbo.clone(),
+        );
+        registry.register(
+            "quire_shadow_latency_delta_seconds",
+            "Shadow minus primary latency per alias",
+            shadow_latency_delta.clone(),
+        );
+        registry.register(
+            "quire_shadow_dropped",
+            "Shadow queries dropped because the shadow queue was full",
+            shadow_dropped.clone(),
+        );
         Self {
             registry,
             requests,
@@ -93,6 +142,10 @@ impl Metrics {
             step_seconds,
             index_queries,
             build_seconds,
+            shadow_jaccard,
+            shadow_rbo,
+            shadow_latency_delta,
+            shadow_dropped,
         }
     }
 
@@ -131,6 +184,29 @@ impl Metrics {
     /// Record one finished build.
     pub fn record_build(&self, elapsed: Duration) {
         self.build_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    /// Record one shadow comparison.
+    pub fn record_shadow(&self, alias: &str, c: &quire_store::shadow::Comparison) {
+        let labels = AliasLabels {
+            alias: alias.into(),
+        };
+        self.shadow_jaccard
+            .get_or_create(&labels)
+            .observe(c.jaccard);
+        self.shadow_rbo.get_or_create(&labels).observe(c.rbo);
+        self.shadow_latency_delta
+            .get_or_create(&labels)
+            .observe(c.latency_delta_us / 1e6);
+    }
+
+    /// Record one shadow query dropped for lack of a slot.
+    pub fn record_shadow_dropped(&self, alias: &str) {
+        self.shadow_dropped
+            .get_or_create(&AliasLabels {
+                alias: alias.into(),
+            })
+            .inc();
     }
 
     /// The Prometheus text exposition.

@@ -27,7 +27,7 @@ pub struct Remote {
     token: Option<String>,
 }
 
-fn invalid(e: convert::InvalidField) -> ServiceError {
+pub(crate) fn invalid(e: convert::InvalidField) -> ServiceError {
     ServiceError::Internal(format!("malformed response: {e}"))
 }
 
@@ -48,7 +48,7 @@ impl Remote {
         Ok(Self { channel, token })
     }
 
-    fn request<T>(&self, message: T) -> Result<Request<T>> {
+    pub(crate) fn request<T>(&self, message: T) -> Result<Request<T>> {
         let mut request = Request::new(message);
         if let Some(token) = &self.token {
             let value = format!("Bearer {token}").parse().map_err(|_| {
@@ -59,6 +59,10 @@ impl Remote {
             request.metadata_mut().insert("authorization", value);
         }
         Ok(request)
+    }
+
+    pub(crate) fn channel(&self) -> Channel {
+        self.channel.clone()
     }
 
     fn snapshots_client(&self) -> SnapshotServiceClient<Channel> {
@@ -241,8 +245,15 @@ impl QuireApi for Remote {
         .map_err(invalid)
     }
 
-    async fn retrieve(&self, target: &str, query: Query) -> Result<Response> {
-        let request = self.request(convert::retrieve_request(target, &query, true))?;
+    async fn retrieve(
+        &self,
+        target: &str,
+        query: Query,
+        routing_key: Option<String>,
+    ) -> Result<Response> {
+        let mut message = convert::retrieve_request(target, &query, true);
+        message.routing_key = routing_key.unwrap_or_default();
+        let request = self.request(message)?;
         let response = RetrievalServiceClient::new(self.channel.clone())
             .retrieve(request)
             .await?

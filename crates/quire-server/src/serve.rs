@@ -1,6 +1,5 @@
 //! Running the gRPC server: demo index, health, reflection, metrics, graceful shutdown.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,7 +7,7 @@ use std::sync::Arc;
 
 use quire_core::BuildSpec;
 use quire_proto::pb;
-use quire_store::{Access, Store};
+use quire_store::{Access, AliasChange, Store};
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, ServerTlsConfig};
@@ -20,8 +19,10 @@ use crate::error::{Result, ServiceError};
 use crate::grpc::Grpc;
 use crate::metrics::{Metrics, serve_metrics};
 
-/// The name the demo index is served under.
+/// The alias the demo index is served under.
 pub const DEMO_NAME: &str = "handbook";
+/// The actor recorded for what the server does on its own (the demo's import and alias).
+pub const DEMO_ACTOR: &str = "quire-serve";
 
 /// How to run the server.
 #[derive(Clone, Debug)]
@@ -46,19 +47,32 @@ pub fn check_exposure(addr: SocketAddr, config: &ServerConfig) -> Result<()> {
 
 /// Open the data dir, prepare the demo if asked, and build the service state.
 pub fn prepare(options: &ServeOptions) -> Result<(Local, Arc<Metrics>)> {
-    let store = Arc::new(Store::open(&options.data, Access::Write)?);
-    let mut names = BTreeMap::new();
+    let store = Arc::new(
+        Store::open(&options.data, Access::Write)?.with_options(options.config.store_options()),
+    );
     if let Some(corpus) = &options.demo_corpus {
-        let snapshot = store.import(corpus, None)?;
-        let built = store.build(
+        let snapshot = store.import_as(corpus, None, DEMO_ACTOR)?;
+        let built = store.build_as(
             &snapshot.snapshot_id,
             &BuildSpec::default(),
             &quire_index::NoProgress,
+            DEMO_ACTOR,
         )?;
-        tracing::info!(index = %built.manifest.index_id, reused = built.reused, "demo index ready as `{DEMO_NAME}`");
-        names.insert(DEMO_NAME.to_owned(), built.manifest.index_id);
+        let id = &built.manifest.index_id;
+        // The alias is created once; a later repoint by a releaser is left alone.
+        if store.alias(DEMO_NAME).is_err() {
+            store.change_alias(
+                DEMO_NAME,
+                &AliasChange::Set(id.clone()),
+                DEMO_ACTOR,
+                "demo index",
+            )?;
+        }
+        tracing::info!(index = %id, reused = built.reused, "demo index ready as `{DEMO_NAME}`");
     }
-    Ok((Local::new(store, names), Arc::new(Metrics::new())))
+    let metrics = Arc::new(Metrics::new());
+    let local = Local::new(store, DEMO_ACTOR).with_metrics(metrics.clone());
+    Ok((local, metrics))
 }
 
 /// Serve on `listener` until `shutdown` resolves, then let in-flight requests finish.
@@ -94,6 +108,12 @@ pub async fn run(
     health_reporter
         .set_serving::<pb::snapshot_service_server::SnapshotServiceServer<Grpc>>()
         .await;
+    health_reporter
+        .set_serving::<pb::release_service_server::ReleaseServiceServer<Grpc>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::audit_service_server::AuditServiceServer<Grpc>>()
+        .await;
     // Both reflection versions: grpcurl and other tools still differ in which they ask for.
     let reflection_builder = || {
         tonic_reflection::server::Builder::configure()
@@ -107,6 +127,16 @@ pub async fn run(
         .build_v1alpha()
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
     let metrics_task = metrics_listener.map(|l| tokio::spawn(serve_metrics(l, metrics)));
+    // Close idle indices now and then, not only when another index opens.
+    let store = grpc.store().clone();
+    let sweeper = tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(30));
+        loop {
+            every.tick().await;
+            let store = store.clone();
+            let _ = tokio::task::spawn_blocking(move || store.sweep_cache()).await;
+        }
+    });
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = &config.tls {
         let read = |p: &PathBuf| {
@@ -132,7 +162,15 @@ pub async fn run(
                 .max_decoding_message_size(ceiling),
         )
         .add_service(
-            pb::snapshot_service_server::SnapshotServiceServer::new(grpc)
+            pb::snapshot_service_server::SnapshotServiceServer::new(grpc.clone())
+                .max_decoding_message_size(ceiling),
+        )
+        .add_service(
+            pb::release_service_server::ReleaseServiceServer::new(grpc.clone())
+                .max_decoding_message_size(ceiling),
+        )
+        .add_service(
+            pb::audit_service_server::AuditServiceServer::new(grpc)
                 .max_decoding_message_size(ceiling),
         )
         // Nagle's algorithm on accepted sockets, meeting delayed ACKs, costs ~40 ms per small
@@ -146,6 +184,7 @@ pub async fn run(
     if let Some(task) = metrics_task {
         task.abort();
     }
+    sweeper.abort();
     tracing::info!("stopped");
     result
 }

@@ -19,6 +19,7 @@ pub mod gc;
 pub mod import;
 mod registry;
 pub mod release;
+pub mod shadow;
 pub mod snapshot;
 mod store;
 
@@ -28,7 +29,11 @@ pub use error::{Result, StoreError};
 pub use gc::{GcReport, Pin, parse_duration};
 pub use import::CorpusFormat;
 pub use registry::REGISTRY_FILE;
-pub use release::{AliasChange, AliasRevision, AliasState, Canary, Resolved, Via};
+pub use release::{
+    AliasChange, AliasChangeRequest, AliasRevision, AliasState, Canary, Resolved, Via,
+    percent_to_basis_points,
+};
+pub use shadow::{Distribution, ShadowReport, Shadows};
 pub use snapshot::SnapshotInfo;
 pub use store::{
     Access, BuildOutcome, IndexInfo, IndexSummary, MIN_PREFIX_HEX, RebuildCheck, RetrievalService,

@@ -65,6 +65,34 @@ pub(crate) fn db_err(path: &Path) -> impl Fn(redb::Error) -> StoreError + '_ {
     }
 }
 
+/// Open read-only. A registry last held by a process that was killed needs redb's repair,
+/// which a read-only open refuses; the caller holds the data dir's shared lock, so no writer
+/// is running, and repairing (opening writable once, then closing cleanly) changes no
+/// committed data. Another reader repairing at the same moment holds redb's file lock: wait
+/// for it briefly.
+fn open_read_only(path: &Path) -> std::result::Result<ReadOnlyDatabase, redb::Error> {
+    let mut attempts = 0;
+    loop {
+        match ReadOnlyDatabase::open(path) {
+            Ok(db) => return Ok(db),
+            Err(redb::DatabaseError::RepairAborted)
+            | Err(redb::DatabaseError::DatabaseAlreadyOpen)
+                if attempts < 50 =>
+            {
+                attempts += 1;
+                match Database::open(path) {
+                    Ok(db) => drop(db),
+                    Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 impl Registry {
     /// Open (a writer: create) the registry of the data dir at `root`.
     pub(crate) fn open(root: &Path, access: Access) -> Result<Self> {
@@ -83,16 +111,30 @@ impl Registry {
                 registry.init()?;
                 return Ok(registry);
             }
-            Access::Read if path.exists() => {
-                Db::Read(ReadOnlyDatabase::open(&path).map_err(|e| err(e.into()))?)
-            }
+            Access::Read if path.exists() => Db::Read(open_read_only(&path).map_err(err)?),
             Access::Read => Db::Absent,
         };
         Ok(Self { path, db })
     }
 
-    /// Create every table, so readers never meet a missing one, and check the schema.
+    /// Create every table, so readers never meet a missing one, and check the schema. A
+    /// registry that has them is not written to.
     fn init(&self) -> Result<()> {
+        let ready = self.read(|tx| {
+            let meta = match tx.open_table(META) {
+                Ok(meta) => meta,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+                Err(e) => return Err(db_err(&self.path)(e.into())),
+            };
+            let schema = meta
+                .get("schema")
+                .map_err(|e| db_err(&self.path)(e.into()))?
+                .map(|v| v.value().to_vec());
+            Ok(schema.as_deref() == Some(SCHEMA_VERSION))
+        })?;
+        if ready == Some(true) {
+            return Ok(());
+        }
         self.write_raw(|tx| {
             let err = db_err(&self.path);
             tx.open_table(ALIAS_REVISIONS).map_err(|e| err(e.into()))?;

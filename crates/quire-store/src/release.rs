@@ -205,6 +205,42 @@ impl AliasChange {
     }
 }
 
+/// An alias change as a client states it: indices by id or prefix, shares in percent.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AliasChangeRequest {
+    /// Create or repoint the primary.
+    Set(String),
+    /// Send `percent` of routing keys to an index.
+    Canary(String, f64),
+    /// Remove the canary.
+    ClearCanary,
+    /// Shadow with an index.
+    Shadow(String),
+    /// Remove the shadow.
+    ClearShadow,
+    /// Canary becomes primary.
+    Promote,
+    /// Back to the previous primary, or to a revision's state.
+    Rollback(Option<u64>),
+}
+
+/// Percent (0 < p <= 100, at most two decimals) as basis points.
+pub fn percent_to_basis_points(percent: f64) -> Result<u32> {
+    let bp = (percent * 100.0).round();
+    if !percent.is_finite()
+        || !(1.0..=10_000.0).contains(&bp)
+        || (percent * 100.0 - bp).abs() > 1e-6
+    {
+        return Err(StoreError::Invalid {
+            field: "percent",
+            reason: format!(
+                "{percent} is not a share between 0.01 and 100 with at most two decimals"
+            ),
+        });
+    }
+    Ok(bp as u32)
+}
+
 /// The routing bucket of a key: the first 8 bytes of its blake3 hash, little-endian, modulo
 /// [`BUCKETS`]. The same key always lands in the same bucket.
 pub fn bucket(routing_key: &str) -> u64 {
@@ -225,9 +261,9 @@ pub fn route<'a>(state: &'a AliasState, routing_key: &str) -> (&'a IndexId, Arm)
 /// Check an alias name: 1 to 64 characters of `a-z 0-9 . _ -`, starting with a letter, and not
 /// something that reads as an index id or id prefix.
 pub fn check_alias_name(name: &str) -> Result<()> {
-    let refuse = |reason: &str| StoreError::Release {
-        alias: name.to_owned(),
-        reason: format!("is not a valid alias name: {reason}"),
+    let refuse = |reason: &str| StoreError::Invalid {
+        field: "alias",
+        reason: format!("{name:?} is not a valid alias name: {reason}"),
     };
     if name.is_empty() || name.len() > 64 {
         return Err(refuse("must be 1 to 64 characters"));
@@ -322,9 +358,9 @@ impl Store {
     ) -> Result<AliasRevision> {
         check_alias_name(alias)?;
         if reason.trim().is_empty() {
-            return Err(StoreError::Release {
-                alias: alias.to_owned(),
-                reason: "a change needs a reason".into(),
+            return Err(StoreError::Invalid {
+                field: "reason",
+                reason: format!("a change to alias {alias:?} needs a reason"),
             });
         }
         if let AliasChange::Set(index)
@@ -412,9 +448,9 @@ impl Store {
     pub fn resolve_target(&self, target: &str, routing_key: &str) -> Result<Resolved> {
         let (name, pinned_revision) = match target.split_once('@') {
             Some((name, rev)) => {
-                let rev = rev.parse::<u64>().map_err(|_| StoreError::Release {
-                    alias: name.to_owned(),
-                    reason: format!("{rev:?} is not a revision number (in target {target:?})"),
+                let rev = rev.parse::<u64>().map_err(|_| StoreError::Invalid {
+                    field: "target",
+                    reason: format!("{rev:?} in {target:?} is not a revision number"),
                 })?;
                 (name, Some(rev))
             }
@@ -558,6 +594,16 @@ mod tests {
             "abcdef0123456789",
         ] {
             assert!(check_alias_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn percentages_become_basis_points_or_are_refused() {
+        assert_eq!(percent_to_basis_points(10.0).unwrap(), 1000);
+        assert_eq!(percent_to_basis_points(0.25).unwrap(), 25);
+        assert_eq!(percent_to_basis_points(100.0).unwrap(), 10_000);
+        for bad in [0.0, -1.0, 100.5, 0.001, 12.345, f64::NAN] {
+            assert!(percent_to_basis_points(bad).is_err(), "{bad}");
         }
     }
 }

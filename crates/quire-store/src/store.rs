@@ -271,8 +271,8 @@ impl Store {
         Ok(self.registry.write(|_| Ok(((), draft)))?.1)
     }
 
-    /// Record a build (or reuse) in the registry, with its audit event.
-    pub fn record_build(&self, outcome: &BuildOutcome, actor: &str) -> Result<AuditEvent> {
+    /// Record a new index in the registry, with its audit event.
+    fn record_build(&self, outcome: &BuildOutcome, actor: &str) -> Result<AuditEvent> {
         let m = &outcome.manifest;
         let path = self.registry.path().to_path_buf();
         let ((), event) = self.registry.write(|tx| {
@@ -283,12 +283,7 @@ impl Store {
                 .map_err(|e| err(e.into()))?;
             let draft = AuditDraft {
                 actor: actor.to_owned(),
-                action: if outcome.reused {
-                    "index.reuse"
-                } else {
-                    "index.build"
-                }
-                .into(),
+                action: "index.build".into(),
                 target: m.index_id.to_string(),
                 before: serde_json::Value::Null,
                 after: serde_json::json!({ "content_digest": m.content_digest }),
@@ -306,8 +301,8 @@ impl Store {
         Ok(event)
     }
 
-    /// Record an import in the audit log.
-    pub fn record_import(&self, info: &SnapshotInfo, actor: &str) -> Result<AuditEvent> {
+    /// Record a new snapshot in the audit log.
+    fn record_import(&self, info: &SnapshotInfo, actor: &str) -> Result<AuditEvent> {
         self.audit(AuditDraft {
             actor: actor.to_owned(),
             action: "snapshot.import".into(),
@@ -402,12 +397,22 @@ impl Store {
         format: Option<CorpusFormat>,
         name: &str,
     ) -> Result<SnapshotInfo> {
+        self.upload(bytes, format, name, None)
+    }
+
+    fn upload(
+        &self,
+        bytes: &[u8],
+        format: Option<CorpusFormat>,
+        name: &str,
+        actor: Option<&str>,
+    ) -> Result<SnapshotInfo> {
         self.require_write()?;
         let spool = self.scratch("upload")?;
         let path = spool.join("corpus");
         let result = std::fs::write(&path, bytes)
             .at(&path)
-            .and_then(|()| self.import_labelled(&path, format, name));
+            .and_then(|()| self.import_recorded(&path, format, name, actor));
         std::fs::remove_dir_all(&spool).at(&spool)?;
         result
     }
@@ -417,6 +422,39 @@ impl Store {
         path: &Path,
         format: Option<CorpusFormat>,
         label: &str,
+    ) -> Result<SnapshotInfo> {
+        self.import_recorded(path, format, label, None)
+    }
+
+    /// Import as [`Store::import`] does, and record a newly stored snapshot in the audit log
+    /// as done by `actor` (importing a stored snapshot again changes nothing and records
+    /// nothing).
+    pub fn import_as(
+        &self,
+        path: &Path,
+        format: Option<CorpusFormat>,
+        actor: &str,
+    ) -> Result<SnapshotInfo> {
+        self.import_recorded(path, format, &path.display().to_string(), Some(actor))
+    }
+
+    /// [`Store::import_upload`], recorded as done by `actor`.
+    pub fn import_upload_as(
+        &self,
+        bytes: &[u8],
+        format: Option<CorpusFormat>,
+        name: &str,
+        actor: &str,
+    ) -> Result<SnapshotInfo> {
+        self.upload(bytes, format, name, Some(actor))
+    }
+
+    fn import_recorded(
+        &self,
+        path: &Path,
+        format: Option<CorpusFormat>,
+        label: &str,
+        actor: Option<&str>,
     ) -> Result<SnapshotInfo> {
         self.require_write()?;
         let format = match format {
@@ -441,7 +479,26 @@ impl Store {
         };
         write_json(&scratch.join(SNAPSHOT_FILE), &info)?;
         publish(&scratch, &target)?;
+        if let Some(actor) = actor {
+            self.record_import(&info, actor)?;
+        }
         Ok(info)
+    }
+
+    /// Build as [`Store::build`] does, and record a new index (manifest and audit event) as
+    /// built by `actor`; reusing an existing index records nothing.
+    pub fn build_as(
+        &self,
+        snapshot: &SnapshotId,
+        spec: &BuildSpec,
+        progress: &dyn Progress,
+        actor: &str,
+    ) -> Result<BuildOutcome> {
+        let outcome = self.build(snapshot, spec, progress)?;
+        if !outcome.reused {
+            self.record_build(&outcome, actor)?;
+        }
+        Ok(outcome)
     }
 
     /// Describe a stored snapshot.

@@ -71,10 +71,27 @@ pub fn quire(data: &Path, args: &[&str]) -> Run {
     cmd(data, args).output().expect("spawn quire").into()
 }
 
-/// Every file under `dir` with its bytes, sorted by relative path.
+/// Every file under `dir` with its bytes, sorted by relative path. The registry database is
+/// represented by what it holds (the audit log, aliases and pins as `quire` prints them), not
+/// its bytes: redb rewrites its own bookkeeping pages whenever a writer closes it.
 pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     walk(dir, dir, &mut out);
+    if dir.join("registry.redb").exists() {
+        out.retain(|(rel, _)| rel != "registry.redb");
+        for args in [
+            &["--json", "audit", "log"][..],
+            &["--json", "alias", "list"],
+            &["--json", "pins"],
+        ] {
+            let run = quire(dir, args);
+            assert_eq!(run.code, 0, "quire {args:?}: {}", run.stderr);
+            out.push((
+                format!("registry.redb: {}", args.join(" ")),
+                run.stdout.into_bytes(),
+            ));
+        }
+    }
     out.sort();
     out
 }

@@ -1,0 +1,393 @@
+//! Conversions of the release and audit services' messages. Incoming requests are validated
+//! into domain values; responses convert both ways so the remote client returns the same
+//! types the local service does.
+
+use quire_store::{
+    AliasChangeRequest, AliasRevision, AliasState, AuditEvent, AuditVerification, Canary,
+    Distribution, GcReport, Pin, ShadowReport,
+};
+
+use crate::convert::InvalidField;
+use crate::pb;
+use crate::pb::change_alias_request::Change;
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidField {
+    InvalidField {
+        field,
+        reason: reason.into(),
+    }
+}
+
+fn parse<T: std::str::FromStr>(field: &'static str, value: &str) -> Result<T, InvalidField>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .parse()
+        .map_err(|e: T::Err| invalid(field, e.to_string()))
+}
+
+fn non_empty(field: &'static str, value: String) -> Result<String, InvalidField> {
+    if value.trim().is_empty() {
+        return Err(invalid(field, "is empty"));
+    }
+    Ok(value)
+}
+
+/// A validated `ChangeAlias` request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChangeAliasParams {
+    /// The alias.
+    pub alias: String,
+    /// The change.
+    pub change: AliasChangeRequest,
+    /// Why.
+    pub reason: String,
+}
+
+impl TryFrom<pb::ChangeAliasRequest> for ChangeAliasParams {
+    type Error = InvalidField;
+
+    fn try_from(r: pb::ChangeAliasRequest) -> Result<Self, InvalidField> {
+        let alias = non_empty("alias", r.alias)?;
+        let reason = non_empty("reason", r.reason)?;
+        let change = match r.change.ok_or_else(|| invalid("change", "is missing"))? {
+            Change::Set(index) => AliasChangeRequest::Set(non_empty("set", index)?),
+            Change::Canary(c) => {
+                AliasChangeRequest::Canary(non_empty("canary.index", c.index)?, c.percent)
+            }
+            Change::ClearCanary(_) => AliasChangeRequest::ClearCanary,
+            Change::Shadow(index) => AliasChangeRequest::Shadow(non_empty("shadow", index)?),
+            Change::ClearShadow(_) => AliasChangeRequest::ClearShadow,
+            Change::Promote(_) => AliasChangeRequest::Promote,
+            Change::Rollback(r) => {
+                AliasChangeRequest::Rollback(Some(r.to_revision).filter(|&n| n > 0))
+            }
+        };
+        Ok(Self {
+            alias,
+            change,
+            reason,
+        })
+    }
+}
+
+/// The request a client sends for an alias change.
+pub fn change_alias_request(
+    alias: &str,
+    change: &AliasChangeRequest,
+    reason: &str,
+) -> pb::ChangeAliasRequest {
+    let change = match change {
+        AliasChangeRequest::Set(i) => Change::Set(i.clone()),
+        AliasChangeRequest::Canary(i, percent) => Change::Canary(pb::SetCanary {
+            index: i.clone(),
+            percent: *percent,
+        }),
+        AliasChangeRequest::ClearCanary => Change::ClearCanary(pb::Empty {}),
+        AliasChangeRequest::Shadow(i) => Change::Shadow(i.clone()),
+        AliasChangeRequest::ClearShadow => Change::ClearShadow(pb::Empty {}),
+        AliasChangeRequest::Promote => Change::Promote(pb::Empty {}),
+        AliasChangeRequest::Rollback(to) => Change::Rollback(pb::Rollback {
+            to_revision: to.unwrap_or(0),
+        }),
+    };
+    pb::ChangeAliasRequest {
+        alias: alias.to_owned(),
+        reason: reason.to_owned(),
+        change: Some(change),
+    }
+}
+
+impl From<AliasRevision> for pb::AliasRevision {
+    fn from(r: AliasRevision) -> Self {
+        Self {
+            alias: r.alias,
+            revision: r.revision,
+            time: r.time,
+            actor: r.actor,
+            reason: r.reason,
+            action: r.action,
+            primary: r.state.primary.to_string(),
+            canary: r.state.canary.map(|c| pb::Canary {
+                index_id: c.index.to_string(),
+                basis_points: c.basis_points,
+            }),
+            shadow: r.state.shadow.map(|s| s.to_string()).unwrap_or_default(),
+        }
+    }
+}
+
+impl TryFrom<pb::AliasRevision> for AliasRevision {
+    type Error = InvalidField;
+
+    fn try_from(r: pb::AliasRevision) -> Result<Self, InvalidField> {
+        Ok(Self {
+            alias: r.alias,
+            revision: r.revision,
+            time: r.time,
+            actor: r.actor,
+            reason: r.reason,
+            action: r.action,
+            state: AliasState {
+                primary: parse("primary", &r.primary)?,
+                canary: r
+                    .canary
+                    .map(|c| {
+                        Ok::<_, InvalidField>(Canary {
+                            index: parse("canary.index_id", &c.index_id)?,
+                            basis_points: c.basis_points,
+                        })
+                    })
+                    .transpose()?,
+                shadow: Some(r.shadow)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| parse("shadow", &s))
+                    .transpose()?,
+            },
+        })
+    }
+}
+
+/// Revisions from a list response.
+pub fn revisions(r: pb::AliasHistoryResponse) -> Result<Vec<AliasRevision>, InvalidField> {
+    r.revisions.into_iter().map(TryInto::try_into).collect()
+}
+
+fn distribution_to_pb(d: Distribution) -> pb::Distribution {
+    pb::Distribution {
+        count: d.count,
+        mean: d.mean,
+        min: d.min,
+        p50: d.p50,
+        p90: d.p90,
+        p99: d.p99,
+        max: d.max,
+    }
+}
+
+fn distribution(d: Option<pb::Distribution>) -> Distribution {
+    let d = d.unwrap_or_default();
+    Distribution {
+        count: d.count,
+        mean: d.mean,
+        min: d.min,
+        p50: d.p50,
+        p90: d.p90,
+        p99: d.p99,
+        max: d.max,
+    }
+}
+
+impl From<ShadowReport> for pb::ShadowReportResponse {
+    fn from(r: ShadowReport) -> Self {
+        Self {
+            alias: r.alias,
+            shadow_index: r.shadow_index.map(|s| s.to_string()).unwrap_or_default(),
+            since: r.since,
+            compared: r.compared,
+            dropped: r.dropped,
+            failed: r.failed,
+            jaccard: Some(distribution_to_pb(r.jaccard)),
+            rbo: Some(distribution_to_pb(r.rbo)),
+            latency_delta_us: Some(distribution_to_pb(r.latency_delta_us)),
+        }
+    }
+}
+
+impl TryFrom<pb::ShadowReportResponse> for ShadowReport {
+    type Error = InvalidField;
+
+    fn try_from(r: pb::ShadowReportResponse) -> Result<Self, InvalidField> {
+        Ok(Self {
+            alias: r.alias,
+            shadow_index: Some(r.shadow_index)
+                .filter(|s| !s.is_empty())
+                .map(|s| parse("shadow_index", &s))
+                .transpose()?,
+            since: r.since,
+            compared: r.compared,
+            dropped: r.dropped,
+            failed: r.failed,
+            jaccard: distribution(r.jaccard),
+            rbo: distribution(r.rbo),
+            latency_delta_us: distribution(r.latency_delta_us),
+        })
+    }
+}
+
+impl From<Pin> for pb::PinInfo {
+    fn from(p: Pin) -> Self {
+        Self {
+            index_id: p.index_id.to_string(),
+            holder: p.holder,
+            created: p.created,
+            expires: p.expires.unwrap_or_default(),
+            actor: p.actor,
+            reason: p.reason,
+        }
+    }
+}
+
+impl TryFrom<pb::PinInfo> for Pin {
+    type Error = InvalidField;
+
+    fn try_from(p: pb::PinInfo) -> Result<Self, InvalidField> {
+        Ok(Self {
+            index_id: parse("index_id", &p.index_id)?,
+            holder: p.holder,
+            created: p.created,
+            expires: Some(p.expires).filter(|e| !e.is_empty()),
+            actor: p.actor,
+            reason: p.reason,
+        })
+    }
+}
+
+impl From<GcReport> for pb::GcResponse {
+    fn from(r: GcReport) -> Self {
+        Self {
+            dry_run: r.dry_run,
+            deleted_indexes: r.deleted_indexes.iter().map(ToString::to_string).collect(),
+            deleted_snapshots: r
+                .deleted_snapshots
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            kept: r
+                .kept
+                .into_iter()
+                .map(|(id, reasons)| pb::KeptIndex {
+                    index_id: id.to_string(),
+                    reasons,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl TryFrom<pb::GcResponse> for GcReport {
+    type Error = InvalidField;
+
+    fn try_from(r: pb::GcResponse) -> Result<Self, InvalidField> {
+        Ok(Self {
+            dry_run: r.dry_run,
+            deleted_indexes: r
+                .deleted_indexes
+                .iter()
+                .map(|s| parse("deleted_indexes", s))
+                .collect::<Result<_, _>>()?,
+            deleted_snapshots: r
+                .deleted_snapshots
+                .iter()
+                .map(|s| parse("deleted_snapshots", s))
+                .collect::<Result<_, _>>()?,
+            kept: r
+                .kept
+                .into_iter()
+                .map(|k| Ok((parse("kept.index_id", &k.index_id)?, k.reasons)))
+                .collect::<Result<_, InvalidField>>()?,
+        })
+    }
+}
+
+impl From<AuditEvent> for pb::AuditEvent {
+    fn from(e: AuditEvent) -> Self {
+        Self {
+            seq: e.seq,
+            time: e.time,
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            before: e.before.to_string(),
+            after: e.after.to_string(),
+            reason: e.reason,
+            evidence: e.evidence.to_string(),
+            hash: e.hash,
+        }
+    }
+}
+
+impl TryFrom<pb::AuditEvent> for AuditEvent {
+    type Error = InvalidField;
+
+    fn try_from(e: pb::AuditEvent) -> Result<Self, InvalidField> {
+        let json = |field: &'static str, text: &str| {
+            serde_json::from_str(text).map_err(|err| invalid(field, err.to_string()))
+        };
+        Ok(Self {
+            seq: e.seq,
+            time: e.time,
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            before: json("before", &e.before)?,
+            after: json("after", &e.after)?,
+            reason: e.reason,
+            evidence: json("evidence", &e.evidence)?,
+            hash: e.hash,
+        })
+    }
+}
+
+impl From<AuditVerification> for pb::VerifyLogResponse {
+    fn from(v: AuditVerification) -> Self {
+        Self {
+            ok: v.ok,
+            events: v.events,
+            head_seq: v.head_seq,
+            head_hash: v.head_hash,
+            first_bad_seq: v.first_bad_seq.unwrap_or(0),
+            problem: v.problem.unwrap_or_default(),
+        }
+    }
+}
+
+impl From<pb::VerifyLogResponse> for AuditVerification {
+    fn from(v: pb::VerifyLogResponse) -> Self {
+        Self {
+            ok: v.ok,
+            events: v.events,
+            head_seq: v.head_seq,
+            head_hash: v.head_hash,
+            first_bad_seq: Some(v.first_bad_seq).filter(|&s| s > 0),
+            problem: Some(v.problem).filter(|p| !p.is_empty()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_requests_round_trip_and_are_validated() {
+        for change in [
+            AliasChangeRequest::Set("idx-abc".into()),
+            AliasChangeRequest::Canary("idx-abc".into(), 12.5),
+            AliasChangeRequest::ClearCanary,
+            AliasChangeRequest::Shadow("idx-abc".into()),
+            AliasChangeRequest::ClearShadow,
+            AliasChangeRequest::Promote,
+            AliasChangeRequest::Rollback(None),
+            AliasChangeRequest::Rollback(Some(3)),
+        ] {
+            let wire = change_alias_request("prod", &change, "why");
+            let back = ChangeAliasParams::try_from(wire).unwrap();
+            assert_eq!(back.change, change);
+        }
+        let mut no_reason = change_alias_request("prod", &AliasChangeRequest::Promote, "");
+        assert_eq!(
+            ChangeAliasParams::try_from(no_reason.clone())
+                .unwrap_err()
+                .field,
+            "reason"
+        );
+        no_reason.reason = "r".into();
+        no_reason.change = None;
+        assert_eq!(
+            ChangeAliasParams::try_from(no_reason).unwrap_err().field,
+            "change"
+        );
+    }
+}

@@ -1,0 +1,222 @@
+//! Thin gRPC adapters of the release and audit services.
+
+use quire_proto::pb;
+use quire_proto::release::ChangeAliasParams;
+use tonic::{Request, Response, Status};
+
+use crate::auth::Role;
+use crate::grpc::{Grpc, invalid};
+use crate::release_api::ReleaseApi;
+
+fn reason(text: String) -> crate::Result<String> {
+    if text.trim().is_empty() {
+        return Err(crate::ServiceError::InvalidArgument(
+            "field `reason`: is empty; every change needs a reason".into(),
+        ));
+    }
+    Ok(text)
+}
+
+#[tonic::async_trait]
+impl pb::release_service_server::ReleaseService for Grpc {
+    async fn change_alias(
+        &self,
+        request: Request<pb::ChangeAliasRequest>,
+    ) -> Result<Response<pb::AliasRevision>, Status> {
+        self.unary(
+            "ChangeAlias",
+            Role::Releaser,
+            request,
+            |s, caller, m| async move {
+                let p = ChangeAliasParams::try_from(m).map_err(invalid)?;
+                let local = s.local.as_actor(&caller.name);
+                Ok(local
+                    .change_alias(&p.alias, p.change, &p.reason)
+                    .await?
+                    .into())
+            },
+        )
+        .await
+    }
+
+    async fn get_alias(
+        &self,
+        request: Request<pb::GetAliasRequest>,
+    ) -> Result<Response<pb::AliasRevision>, Status> {
+        self.unary("GetAlias", Role::Reader, request, |s, _, m| async move {
+            Ok(s.local.alias(&m.alias).await?.into())
+        })
+        .await
+    }
+
+    async fn alias_history(
+        &self,
+        request: Request<pb::GetAliasRequest>,
+    ) -> Result<Response<pb::AliasHistoryResponse>, Status> {
+        self.unary(
+            "AliasHistory",
+            Role::Reader,
+            request,
+            |s, _, m| async move {
+                Ok(pb::AliasHistoryResponse {
+                    revisions: s
+                        .local
+                        .alias_history(&m.alias)
+                        .await?
+                        .into_iter()
+                        .map(Into::into)
+                        .collect(),
+                })
+            },
+        )
+        .await
+    }
+
+    async fn list_aliases(
+        &self,
+        request: Request<pb::ListAliasesRequest>,
+    ) -> Result<Response<pb::AliasHistoryResponse>, Status> {
+        self.unary("ListAliases", Role::Reader, request, |s, _, _| async move {
+            Ok(pb::AliasHistoryResponse {
+                revisions: s
+                    .local
+                    .aliases()
+                    .await?
+                    .into_iter()
+                    .map(Into::into)
+                    .collect(),
+            })
+        })
+        .await
+    }
+
+    async fn shadow_report(
+        &self,
+        request: Request<pb::GetAliasRequest>,
+    ) -> Result<Response<pb::ShadowReportResponse>, Status> {
+        self.unary(
+            "ShadowReport",
+            Role::Reader,
+            request,
+            |s, _, m| async move { Ok(s.local.shadow_report(&m.alias).await?.into()) },
+        )
+        .await
+    }
+
+    async fn pin(&self, request: Request<pb::PinRequest>) -> Result<Response<pb::PinInfo>, Status> {
+        self.unary("Pin", Role::Releaser, request, |s, caller, m| async move {
+            let expires = Some(m.expires.as_str()).filter(|e| !e.is_empty());
+            let local = s.local.as_actor(&caller.name);
+            Ok(local
+                .pin(&m.index, &m.holder, expires, &reason(m.reason)?)
+                .await?
+                .into())
+        })
+        .await
+    }
+
+    async fn unpin(
+        &self,
+        request: Request<pb::UnpinRequest>,
+    ) -> Result<Response<pb::PinInfo>, Status> {
+        self.unary(
+            "Unpin",
+            Role::Releaser,
+            request,
+            |s, caller, m| async move {
+                let local = s.local.as_actor(&caller.name);
+                Ok(local
+                    .unpin(&m.index, &m.holder, &reason(m.reason)?)
+                    .await?
+                    .into())
+            },
+        )
+        .await
+    }
+
+    async fn list_pins(
+        &self,
+        request: Request<pb::ListPinsRequest>,
+    ) -> Result<Response<pb::ListPinsResponse>, Status> {
+        self.unary("ListPins", Role::Reader, request, |s, _, _| async move {
+            Ok(pb::ListPinsResponse {
+                pins: s.local.pins().await?.into_iter().map(Into::into).collect(),
+            })
+        })
+        .await
+    }
+
+    async fn collect_garbage(
+        &self,
+        request: Request<pb::GcRequest>,
+    ) -> Result<Response<pb::GcResponse>, Status> {
+        self.unary(
+            "CollectGarbage",
+            Role::Releaser,
+            request,
+            |s, caller, m| async move {
+                let local = s.local.as_actor(&caller.name);
+                let why = if m.dry_run && m.reason.trim().is_empty() {
+                    "dry run".to_owned()
+                } else {
+                    reason(m.reason)?
+                };
+                Ok(local.gc(m.dry_run, &why).await?.into())
+            },
+        )
+        .await
+    }
+
+    async fn delete_index(
+        &self,
+        request: Request<pb::DeleteIndexRequest>,
+    ) -> Result<Response<pb::DeleteIndexResponse>, Status> {
+        self.unary(
+            "DeleteIndex",
+            Role::Admin,
+            request,
+            |s, caller, m| async move {
+                let local = s.local.as_actor(&caller.name);
+                local.delete_index(&m.index, &reason(m.reason)?).await?;
+                Ok(pb::DeleteIndexResponse {})
+            },
+        )
+        .await
+    }
+}
+
+#[tonic::async_trait]
+impl pb::audit_service_server::AuditService for Grpc {
+    async fn list_events(
+        &self,
+        request: Request<pb::ListEventsRequest>,
+    ) -> Result<Response<pb::ListEventsResponse>, Status> {
+        self.unary(
+            "ListEvents",
+            Role::Releaser,
+            request,
+            |s, _, _| async move {
+                Ok(pb::ListEventsResponse {
+                    events: s
+                        .local
+                        .audit_log()
+                        .await?
+                        .into_iter()
+                        .map(Into::into)
+                        .collect(),
+                })
+            },
+        )
+        .await
+    }
+
+    async fn verify_log(
+        &self,
+        request: Request<pb::VerifyLogRequest>,
+    ) -> Result<Response<pb::VerifyLogResponse>, Status> {
+        self.unary("VerifyLog", Role::Releaser, request, |s, _, _| async move {
+            Ok(s.local.audit_verify().await?.into())
+        })
+        .await
+    }
+}

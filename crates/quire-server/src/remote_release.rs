@@ -1,0 +1,137 @@
+//! [`ReleaseApi`] over gRPC.
+
+use quire_proto::pb;
+use quire_proto::pb::audit_service_client::AuditServiceClient;
+use quire_proto::pb::release_service_client::ReleaseServiceClient;
+use quire_proto::release::{change_alias_request, revisions};
+use quire_store::{
+    AliasChangeRequest, AliasRevision, AuditEvent, AuditVerification, GcReport, Pin, ShadowReport,
+};
+use tonic::transport::Channel;
+
+use crate::error::Result;
+use crate::release_api::ReleaseApi;
+use crate::remote::{Remote, invalid};
+
+impl Remote {
+    fn release(&self) -> ReleaseServiceClient<Channel> {
+        ReleaseServiceClient::new(self.channel()).max_decoding_message_size(usize::MAX)
+    }
+
+    fn audit(&self) -> AuditServiceClient<Channel> {
+        AuditServiceClient::new(self.channel()).max_decoding_message_size(usize::MAX)
+    }
+}
+
+impl ReleaseApi for Remote {
+    async fn change_alias(
+        &self,
+        alias: &str,
+        change: AliasChangeRequest,
+        reason: &str,
+    ) -> Result<AliasRevision> {
+        let request = self.request(change_alias_request(alias, &change, reason))?;
+        let r = self.release().change_alias(request).await?.into_inner();
+        AliasRevision::try_from(r).map_err(invalid)
+    }
+
+    async fn alias(&self, alias: &str) -> Result<AliasRevision> {
+        let request = self.request(pb::GetAliasRequest {
+            alias: alias.to_owned(),
+        })?;
+        let r = self.release().get_alias(request).await?.into_inner();
+        AliasRevision::try_from(r).map_err(invalid)
+    }
+
+    async fn alias_history(&self, alias: &str) -> Result<Vec<AliasRevision>> {
+        let request = self.request(pb::GetAliasRequest {
+            alias: alias.to_owned(),
+        })?;
+        revisions(self.release().alias_history(request).await?.into_inner()).map_err(invalid)
+    }
+
+    async fn aliases(&self) -> Result<Vec<AliasRevision>> {
+        let request = self.request(pb::ListAliasesRequest {})?;
+        revisions(self.release().list_aliases(request).await?.into_inner()).map_err(invalid)
+    }
+
+    async fn shadow_report(&self, alias: &str) -> Result<ShadowReport> {
+        let request = self.request(pb::GetAliasRequest {
+            alias: alias.to_owned(),
+        })?;
+        let r = self.release().shadow_report(request).await?.into_inner();
+        ShadowReport::try_from(r).map_err(invalid)
+    }
+
+    async fn pin(
+        &self,
+        target: &str,
+        holder: &str,
+        expires: Option<&str>,
+        reason: &str,
+    ) -> Result<Pin> {
+        let request = self.request(pb::PinRequest {
+            index: target.to_owned(),
+            holder: holder.to_owned(),
+            expires: expires.unwrap_or_default().to_owned(),
+            reason: reason.to_owned(),
+        })?;
+        Pin::try_from(self.release().pin(request).await?.into_inner()).map_err(invalid)
+    }
+
+    async fn unpin(&self, target: &str, holder: &str, reason: &str) -> Result<Pin> {
+        let request = self.request(pb::UnpinRequest {
+            index: target.to_owned(),
+            holder: holder.to_owned(),
+            reason: reason.to_owned(),
+        })?;
+        Pin::try_from(self.release().unpin(request).await?.into_inner()).map_err(invalid)
+    }
+
+    async fn pins(&self) -> Result<Vec<Pin>> {
+        let request = self.request(pb::ListPinsRequest {})?;
+        self.release()
+            .list_pins(request)
+            .await?
+            .into_inner()
+            .pins
+            .into_iter()
+            .map(|p| Pin::try_from(p).map_err(invalid))
+            .collect()
+    }
+
+    async fn gc(&self, dry_run: bool, reason: &str) -> Result<GcReport> {
+        let request = self.request(pb::GcRequest {
+            dry_run,
+            reason: reason.to_owned(),
+        })?;
+        GcReport::try_from(self.release().collect_garbage(request).await?.into_inner())
+            .map_err(invalid)
+    }
+
+    async fn delete_index(&self, target: &str, reason: &str) -> Result<()> {
+        let request = self.request(pb::DeleteIndexRequest {
+            index: target.to_owned(),
+            reason: reason.to_owned(),
+        })?;
+        self.release().delete_index(request).await?;
+        Ok(())
+    }
+
+    async fn audit_log(&self) -> Result<Vec<AuditEvent>> {
+        let request = self.request(pb::ListEventsRequest {})?;
+        self.audit()
+            .list_events(request)
+            .await?
+            .into_inner()
+            .events
+            .into_iter()
+            .map(|e| AuditEvent::try_from(e).map_err(invalid))
+            .collect()
+    }
+
+    async fn audit_verify(&self) -> Result<AuditVerification> {
+        let request = self.request(pb::VerifyLogRequest {})?;
+        Ok(self.audit().verify_log(request).await?.into_inner().into())
+    }
+}

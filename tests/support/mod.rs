@@ -1,0 +1,115 @@
+//! A quire server on an ephemeral loopback port, with one token per role, for the end-to-end
+//! tests.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use quire_core::Reader;
+use quire_index::{Mode, Query};
+use quire_server::serve::{self, ServeOptions};
+use quire_server::{Caller, Limits, Remote, Role, ServerConfig, ServiceError, Tls};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tonic::Code;
+
+pub const TOKENS: [(&str, Role); 4] = [
+    ("t-reader", Role::Reader),
+    ("t-builder", Role::Builder),
+    ("t-releaser", Role::Releaser),
+    ("t-admin", Role::Admin),
+];
+
+pub fn handbook() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/handbook")
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<quire_server::Result<()>>,
+    _dir: TempDir,
+}
+
+impl TestServer {
+    pub async fn start(limits: Limits) -> Self {
+        Self::start_with(limits, None).await
+    }
+
+    pub async fn start_with(limits: Limits, tls: Option<Tls>) -> Self {
+        let tokens: BTreeMap<String, Caller> = TOKENS
+            .iter()
+            .map(|(t, role)| {
+                (
+                    blake3::hash(t.as_bytes()).to_hex().to_string(),
+                    Caller {
+                        name: format!("{role:?}"),
+                        role: *role,
+                    },
+                )
+            })
+            .collect();
+        let config = ServerConfig {
+            tokens,
+            limits,
+            tls,
+            ..ServerConfig::default()
+        };
+        let dir = TempDir::new().unwrap();
+        let options = ServeOptions {
+            data: dir.path().join("data"),
+            config: config.clone(),
+            demo_corpus: Some(handbook()),
+        };
+        let (local, metrics) = tokio::task::spawn_blocking(move || serve::prepare(&options))
+            .await
+            .unwrap()
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve::run(local, config, metrics, listener, None, async {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            shutdown: Some(tx),
+            task,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn client(&self, token: Option<&str>) -> Remote {
+        Remote::connect(&self.url(), token.map(str::to_owned), None)
+            .await
+            .unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+pub fn code(e: &ServiceError) -> Code {
+    e.code()
+}
+
+pub fn query(text: &str, groups: &[&str], mode: Mode, k: usize) -> Query {
+    Query {
+        text: text.into(),
+        reader: Reader::new(None, groups).unwrap(),
+        k,
+        mode,
+        fusion: None,
+        candidates: None,
+    }
+}
