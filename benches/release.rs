@@ -35,7 +35,7 @@ const QUERIES: &[&str] = &[
 fn query(i: usize) -> Query {
     Query {
         text: QUERIES[i % QUERIES.len()].into(),
-        reader: Reader::new(Some("bench"), &["all-staff", "eng"]).unwrap(),
+        reader: Reader::new(Some("bench"), ["all-staff", "eng"]).unwrap(),
         k: 10,
         mode: Mode::Hybrid,
         fusion: None,
