@@ -3,6 +3,9 @@
 //! - [`QuireApi`]: everything a client can ask of quire. [`Local`] implements it over a data
 //!   dir in-process; [`Remote`] over gRPC. The CLI is written against the trait, so local and
 //!   remote modes share every line of logic.
+//! - [`ReleaseApi`]: aliases, shadow reports, pins, GC and the audit log, with the same two
+//!   implementations. [`Local`] routes alias targets, runs shadow queries in the background and
+//!   records every change with its actor ([`Local::as_actor`]: the caller's token name).
 //! - [`Grpc`]: thin tonic adapters onto [`Local`] that authenticate ([`Auth`], bearer tokens
 //!   hashed with blake3, roles reader < builder < releaser < admin), enforce [`Limits`],
 //!   convert with `quire_proto::convert`, and record [`Metrics`].

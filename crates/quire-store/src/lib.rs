@@ -9,6 +9,14 @@
 //! - [`Store::verify`] and [`Store::rebuild_check`] prove an index is what its manifest says
 //!   and that it can be reproduced from what the data dir holds.
 //!
+//! - Releases: [`Store::change_alias`] applies an [`AliasChange`] as a new [`AliasRevision`]
+//!   (primary, canary, shadow); [`Store::resolve_target`] routes `ALIAS`, `ALIAS@REV` or an id
+//!   ([`release::route`]); [`Store::pin`], [`Store::gc`] and [`Store::delete_index`] never
+//!   remove a live index; [`audit`] is the hash-chained log every mutation appends to, in the
+//!   same redb transaction (`registry.redb`); [`shadow`] keeps shadow-comparison statistics.
+//! - Open indices live in an LRU cache with a memory budget ([`CachePolicy`]); alias arms are
+//!   never closed.
+//!
 //! Nothing refused is ever half-stored: imports and builds write to scratch space and publish
 //! with a single rename; a killed process leaves only `tmp/` debris, cleared by the next writer.
 
