@@ -149,7 +149,7 @@ async fn main() {
         .manifest
         .index_id
         .to_string();
-    let change = |c| async { admin.change_alias("prod", c, "bench").await.unwrap() };
+    let change = |c| async { admin.change_alias("prod", c, "bench", false).await.unwrap() };
     change(AliasChangeRequest::Set(old.clone())).await;
     timed(&url, "prod", Duration::from_secs(1)).await;
 

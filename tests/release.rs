@@ -49,7 +49,7 @@ async fn promote_and_rollback_under_load_never_fail_a_request() {
     let releaser = server.client(Some("t-releaser")).await;
     let alias = |c| AliasChangeRequest::Set(c);
     releaser
-        .change_alias("prod", alias(old.clone()), "start")
+        .change_alias("prod", alias(old.clone()), "start", false)
         .await
         .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
@@ -96,7 +96,10 @@ async fn promote_and_rollback_under_load_never_fail_a_request() {
         } else {
             (AliasChangeRequest::Rollback(None), old.clone())
         };
-        let r = releaser.change_alias("prod", change, "flip").await.unwrap();
+        let r = releaser
+            .change_alias("prod", change, "flip", false)
+            .await
+            .unwrap();
         assert_eq!(r.state.primary.to_string(), expect);
         *settled.lock().unwrap() = (r.revision, expect);
     }
@@ -130,7 +133,7 @@ async fn canary_keys_stick_to_one_arm_and_the_share_holds() {
     let server = TestServer::start(Limits::default()).await;
     let (admin, old, new) = two_indexes(&server).await;
     admin
-        .change_alias("prod", AliasChangeRequest::Set(old.clone()), "start")
+        .change_alias("prod", AliasChangeRequest::Set(old.clone()), "start", false)
         .await
         .unwrap();
     admin
@@ -138,6 +141,7 @@ async fn canary_keys_stick_to_one_arm_and_the_share_holds() {
             "prod",
             AliasChangeRequest::Canary(new[..16].to_owned(), 10.0),
             "try sentences",
+            false,
         )
         .await
         .unwrap();
@@ -164,7 +168,12 @@ async fn canary_keys_stick_to_one_arm_and_the_share_holds() {
     // 400 keys at 10%: 40 expected; the exact 10,000-key check runs in quire-store.
     assert!((20..=62).contains(&canary), "{canary} of 400 on the canary");
     let promoted = admin
-        .change_alias("prod", AliasChangeRequest::Promote, "canary is healthy")
+        .change_alias(
+            "prod",
+            AliasChangeRequest::Promote,
+            "canary is healthy",
+            false,
+        )
         .await
         .unwrap();
     assert_eq!(promoted.state.primary.to_string(), new);
@@ -177,11 +186,16 @@ async fn shadows_are_compared_and_live_indices_cannot_be_deleted() {
     let server = TestServer::start(Limits::default()).await;
     let (admin, old, new) = two_indexes(&server).await;
     admin
-        .change_alias("prod", AliasChangeRequest::Set(old.clone()), "start")
+        .change_alias("prod", AliasChangeRequest::Set(old.clone()), "start", false)
         .await
         .unwrap();
     admin
-        .change_alias("prod", AliasChangeRequest::Shadow(new.clone()), "compare")
+        .change_alias(
+            "prod",
+            AliasChangeRequest::Shadow(new.clone()),
+            "compare",
+            false,
+        )
         .await
         .unwrap();
     for text in [
@@ -246,6 +260,7 @@ async fn denied_attempts_and_changes_are_audited_without_document_text() {
             "prod",
             AliasChangeRequest::Set(handbook_index.to_string()),
             "sneaky",
+            false,
         )
         .await
         .unwrap_err();
@@ -253,7 +268,7 @@ async fn denied_attempts_and_changes_are_audited_without_document_text() {
     let err = reader.gc(false, "oops").await.unwrap_err();
     assert_eq!(code(&err), Code::PermissionDenied);
     let err = admin
-        .change_alias("prod", AliasChangeRequest::Promote, "")
+        .change_alias("prod", AliasChangeRequest::Promote, "", false)
         .await
         .unwrap_err();
     assert_eq!(code(&err), Code::InvalidArgument, "{err}");
@@ -262,6 +277,7 @@ async fn denied_attempts_and_changes_are_audited_without_document_text() {
             "prod",
             AliasChangeRequest::Set(handbook_index.to_string()),
             "go live",
+            false,
         )
         .await
         .unwrap();

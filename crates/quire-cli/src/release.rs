@@ -21,6 +21,9 @@ pub enum AliasCommand {
         /// Why (recorded in the revision and the audit log).
         #[arg(long)]
         reason: String,
+        /// Override a failing quality gate (admins; recorded in the audit log).
+        #[arg(long)]
+        force: bool,
     },
     /// Send a share of routing keys to a canary index (or remove the canary with --clear).
     Canary {
@@ -53,13 +56,16 @@ pub enum AliasCommand {
         #[arg(long)]
         reason: String,
     },
-    /// Make the canary the primary.
+    /// Make the canary the primary (a gated alias needs a passing evaluation report).
     Promote {
         /// The alias.
         name: String,
         /// Why.
         #[arg(long)]
         reason: String,
+        /// Override a failing quality gate (admins; recorded in the audit log).
+        #[arg(long)]
+        force: bool,
     },
     /// Go back to the previous primary, or to exactly what a revision served.
     Rollback {
@@ -150,11 +156,16 @@ pub async fn alias<A: ReleaseApi>(
     let change = |name: &str, change: AliasChangeRequest, reason: &str| {
         (name.to_owned(), change, reason.to_owned())
     };
+    let force = matches!(
+        command,
+        AliasCommand::Set { force: true, .. } | AliasCommand::Promote { force: true, .. }
+    );
     let request = match command {
         AliasCommand::Set {
             name,
             index,
             reason,
+            ..
         } => Some(change(name, AliasChangeRequest::Set(index.clone()), reason)),
         AliasCommand::Canary {
             name,
@@ -179,7 +190,7 @@ pub async fn alias<A: ReleaseApi>(
             (false, Some(index)) => change(name, AliasChangeRequest::Shadow(index.clone()), reason),
             _ => bail!("alias shadow needs INDEX or --clear"),
         }),
-        AliasCommand::Promote { name, reason } => {
+        AliasCommand::Promote { name, reason, .. } => {
             Some(change(name, AliasChangeRequest::Promote, reason))
         }
         AliasCommand::Rollback {
@@ -194,7 +205,7 @@ pub async fn alias<A: ReleaseApi>(
         _ => None,
     };
     if let Some((name, change, reason)) = request {
-        let revision = api.change_alias(&name, change, &reason).await?;
+        let revision = api.change_alias(&name, change, &reason, force).await?;
         emit(out, json, &revision, |o| print_revision(o, &revision))?;
         return Ok(Outcome::Ok);
     }

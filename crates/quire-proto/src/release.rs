@@ -4,7 +4,7 @@
 
 use quire_store::{
     AliasChangeRequest, AliasRevision, AliasState, AuditEvent, AuditVerification, Canary,
-    Distribution, GcReport, Pin, ShadowReport,
+    Distribution, GatePolicy, GcReport, Pin, ShadowReport,
 };
 
 use crate::convert::InvalidField;
@@ -43,6 +43,8 @@ pub struct ChangeAliasParams {
     pub change: AliasChangeRequest,
     /// Why.
     pub reason: String,
+    /// Override a failing gate.
+    pub force: bool,
 }
 
 impl TryFrom<pb::ChangeAliasRequest> for ChangeAliasParams {
@@ -68,6 +70,7 @@ impl TryFrom<pb::ChangeAliasRequest> for ChangeAliasParams {
             alias,
             change,
             reason,
+            force: r.force,
         })
     }
 }
@@ -77,6 +80,7 @@ pub fn change_alias_request(
     alias: &str,
     change: &AliasChangeRequest,
     reason: &str,
+    force: bool,
 ) -> pb::ChangeAliasRequest {
     let change = match change {
         AliasChangeRequest::Set(i) => Change::Set(i.clone()),
@@ -96,6 +100,7 @@ pub fn change_alias_request(
         alias: alias.to_owned(),
         reason: reason.to_owned(),
         change: Some(change),
+        force,
     }
 }
 
@@ -114,6 +119,12 @@ impl From<AliasRevision> for pb::AliasRevision {
                 basis_points: c.basis_points,
             }),
             shadow: r.state.shadow.map(|s| s.to_string()).unwrap_or_default(),
+            policy: r.state.policy.map(|p| pb::GatePolicy {
+                eval_spec: p.eval_spec,
+                mode: p.mode,
+                min_ndcg10: p.min_ndcg10,
+                max_regression: p.max_regression,
+            }),
         }
     }
 }
@@ -144,6 +155,12 @@ impl TryFrom<pb::AliasRevision> for AliasRevision {
                     .filter(|s| !s.is_empty())
                     .map(|s| parse("shadow", &s))
                     .transpose()?,
+                policy: r.policy.map(|p| GatePolicy {
+                    eval_spec: p.eval_spec,
+                    mode: p.mode,
+                    min_ndcg10: p.min_ndcg10,
+                    max_regression: p.max_regression,
+                }),
             },
         })
     }
@@ -372,11 +389,11 @@ mod tests {
             AliasChangeRequest::Rollback(None),
             AliasChangeRequest::Rollback(Some(3)),
         ] {
-            let wire = change_alias_request("prod", &change, "why");
+            let wire = change_alias_request("prod", &change, "why", false);
             let back = ChangeAliasParams::try_from(wire).unwrap();
             assert_eq!(back.change, change);
         }
-        let mut no_reason = change_alias_request("prod", &AliasChangeRequest::Promote, "");
+        let mut no_reason = change_alias_request("prod", &AliasChangeRequest::Promote, "", true);
         assert_eq!(
             ChangeAliasParams::try_from(no_reason.clone())
                 .unwrap_err()

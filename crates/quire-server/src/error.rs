@@ -56,6 +56,7 @@ impl From<StoreError> for ServiceError {
             | StoreError::Embed(_)
             | StoreError::ReadOnly { .. }
             | StoreError::Release { .. }
+            | StoreError::Gate { .. }
             | StoreError::Live { .. } => ServiceError::FailedPrecondition(message),
             StoreError::Index(
                 quire_index::IndexError::Embed(_) | quire_index::IndexError::Corrupt { .. },

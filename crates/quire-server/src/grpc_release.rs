@@ -29,9 +29,15 @@ impl pb::release_service_server::ReleaseService for Grpc {
             request,
             |s, caller, m| async move {
                 let p = ChangeAliasParams::try_from(m).map_err(invalid)?;
+                if p.force && caller.role < Role::Admin {
+                    return Err(crate::ServiceError::PermissionDenied(format!(
+                        "token `{}` has role {:?}; overriding a quality gate (force) needs Admin",
+                        caller.name, caller.role
+                    )));
+                }
                 let local = s.local.as_actor(&caller.name);
                 Ok(local
-                    .change_alias(&p.alias, p.change, &p.reason)
+                    .change_alias(&p.alias, p.change, &p.reason, p.force)
                     .await?
                     .into())
             },

@@ -13,12 +13,13 @@ use crate::error::Result;
 #[allow(async_fn_in_trait)]
 pub trait ReleaseApi {
     /// Apply `change` to `alias`, creating revision `r + 1`. Index arguments may be ids or
-    /// unique prefixes.
+    /// unique prefixes. `force` overrides a failing quality gate (admins only).
     async fn change_alias(
         &self,
         alias: &str,
         change: AliasChangeRequest,
         reason: &str,
+        force: bool,
     ) -> Result<AliasRevision>;
     /// The current revision of `alias`.
     async fn alias(&self, alias: &str) -> Result<AliasRevision>;
@@ -83,12 +84,13 @@ impl ReleaseApi for Local {
         alias: &str,
         change: AliasChangeRequest,
         reason: &str,
+        force: bool,
     ) -> Result<AliasRevision> {
         let (alias, reason) = (alias.to_owned(), reason.to_owned());
         self.run(move |l| {
             let change = l.to_change(change)?;
             Ok(l.store()
-                .change_alias(&alias, &change, l.actor(), &reason)?)
+                .change_alias_with(&alias, &change, l.actor(), &reason, force)?)
         })
         .await
     }

@@ -29,8 +29,9 @@ impl ReleaseApi for Remote {
         alias: &str,
         change: AliasChangeRequest,
         reason: &str,
+        force: bool,
     ) -> Result<AliasRevision> {
-        let request = self.request(change_alias_request(alias, &change, reason))?;
+        let request = self.request(change_alias_request(alias, &change, reason, force))?;
         let r = self.release().change_alias(request).await?.into_inner();
         AliasRevision::try_from(r).map_err(invalid)
     }

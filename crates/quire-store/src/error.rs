@@ -92,6 +92,14 @@ pub enum StoreError {
         /// Why not.
         reason: String,
     },
+    /// A promotion the alias's quality gate refuses.
+    #[error("alias {alias:?} gate refuses: {reason}")]
+    Gate {
+        /// The alias.
+        alias: String,
+        /// Why.
+        reason: String,
+    },
     /// A bad argument to a release operation.
     #[error("{field}: {reason}")]
     Invalid {

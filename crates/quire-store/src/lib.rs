@@ -23,6 +23,7 @@
 pub mod audit;
 mod cache;
 mod error;
+pub mod gate;
 pub mod gc;
 pub mod import;
 mod registry;
@@ -34,6 +35,7 @@ mod store;
 pub use audit::{AuditDraft, AuditEvent, AuditVerification};
 pub use cache::CachePolicy;
 pub use error::{Result, StoreError};
+pub use gate::{GatePolicy, Headline, ReportRecord};
 pub use gc::{GcReport, Pin, parse_duration};
 pub use import::CorpusFormat;
 pub use registry::REGISTRY_FILE;

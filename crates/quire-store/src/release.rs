@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::audit::AuditDraft;
 use crate::error::{Result, StoreError};
+use crate::gate::{self, GatePolicy};
 use crate::registry::{ALIAS_REVISIONS, db_err, decode, encode};
 use crate::store::Store;
 
@@ -32,7 +33,7 @@ pub struct Canary {
 }
 
 /// What an alias serves at one revision.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AliasState {
     /// The index answering requests not routed to the canary.
     pub primary: IndexId,
@@ -42,6 +43,9 @@ pub struct AliasState {
     /// The shadow, if any: queried after the primary answers, never seen by callers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shadow: Option<IndexId>,
+    /// The quality gate promotions must pass, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<GatePolicy>,
 }
 
 impl AliasState {
@@ -54,7 +58,7 @@ impl AliasState {
 }
 
 /// One revision of an alias: the state it set and who set it, when and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AliasRevision {
     /// The alias.
     pub alias: String,
@@ -74,7 +78,7 @@ pub struct AliasRevision {
 }
 
 /// A change to an alias.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum AliasChange {
     /// Create the alias or repoint its primary.
     Set(IndexId),
@@ -90,6 +94,12 @@ pub enum AliasChange {
     Promote,
     /// Restore a revision's state (`None`: the previous primary, without canary).
     Rollback(Option<u64>),
+    /// Set or retune the quality gate; its eval spec and mode must match the current one.
+    SetPolicy(GatePolicy),
+    /// Remove the quality gate.
+    ClearPolicy,
+    /// Move the gate to another eval spec or mode (the primary must have a report under it).
+    Rebaseline(GatePolicy),
 }
 
 impl AliasChange {
@@ -103,6 +113,9 @@ impl AliasChange {
             Self::ClearShadow => "shadow.clear",
             Self::Promote => "promote",
             Self::Rollback(_) => "rollback",
+            Self::SetPolicy(_) => "gate",
+            Self::ClearPolicy => "gate.clear",
+            Self::Rebaseline(_) => "rebaseline",
         }
     }
 
@@ -119,6 +132,7 @@ impl AliasChange {
                     primary: index.clone(),
                     canary: None,
                     shadow: None,
+                    policy: None,
                 }),
                 _ => Err(StoreError::NotFound {
                     kind: "alias",
@@ -189,6 +203,27 @@ impl AliasChange {
                 next.primary = previous.state.primary.clone();
                 next.canary = None;
             }
+            Self::SetPolicy(policy) => {
+                if let Some(old) = &next.policy
+                    && (old.eval_spec != policy.eval_spec || old.mode != policy.mode)
+                {
+                    return Err(refuse(format!(
+                        "is gated on eval spec {} ({} mode); moving to {} ({} mode) needs `alias rebaseline`",
+                        old.eval_spec, old.mode, policy.eval_spec, policy.mode
+                    )));
+                }
+                next.policy = Some(policy.clone());
+            }
+            Self::ClearPolicy => {
+                if next.policy.take().is_none() {
+                    return Err(refuse("has no gate to clear".into()));
+                }
+            }
+            Self::Rebaseline(policy) => next.policy = Some(policy.clone()),
+        }
+        // Rolling back to a revision restores what it served, never an older, laxer gate.
+        if matches!(self, Self::Rollback(_)) {
+            next.policy = current.state.policy.clone();
         }
         // An arm equal to the primary is no arm at all.
         if next
@@ -286,6 +321,55 @@ pub fn check_alias_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Run the gate a change must pass, if any: a new primary on a gated alias (set, promote), or
+/// a rebaseline (the primary must have a report under the new spec). Returns the evidence for
+/// the audit event; a failing gate refuses unless `force`, which is recorded.
+fn gate_evidence(
+    tx: &redb::WriteTransaction,
+    path: &std::path::Path,
+    alias: &str,
+    change: &AliasChange,
+    previous: Option<&AliasRevision>,
+    next: &AliasState,
+    force: bool,
+) -> Result<serde_json::Value> {
+    let Some(previous) = previous else {
+        return Ok(serde_json::Value::Null);
+    };
+    let (policy, candidate, baseline) = match change {
+        AliasChange::Set(_) | AliasChange::Promote if next.primary != previous.state.primary => {
+            match &previous.state.policy {
+                Some(p) => (p, &next.primary, &previous.state.primary),
+                None => return Ok(serde_json::Value::Null),
+            }
+        }
+        AliasChange::Rebaseline(p) => {
+            let p = GatePolicy {
+                max_regression: None,
+                min_ndcg10: None,
+                ..p.clone()
+            };
+            let outcome = gate::check(tx, path, &p, &next.primary, &next.primary)?;
+            return match outcome {
+                Ok(evidence) => Ok(evidence),
+                Err(why) => Err(StoreError::Release {
+                    alias: alias.to_owned(),
+                    reason: format!("cannot rebaseline: {why}"),
+                }),
+            };
+        }
+        _ => return Ok(serde_json::Value::Null),
+    };
+    match gate::check(tx, path, policy, candidate, baseline)? {
+        Ok(evidence) => Ok(evidence),
+        Err(why) if force => Ok(json!({ "forced": true, "refusal": why })),
+        Err(why) => Err(StoreError::Gate {
+            alias: alias.to_owned(),
+            reason: why,
+        }),
+    }
+}
+
 /// A parsed query target.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resolved {
@@ -349,12 +433,26 @@ fn history_in(
 
 impl Store {
     /// Apply `change` to `alias` as revision `r + 1`, with its audit event, in one transaction.
+    /// A gated alias refuses a new primary that fails its gate.
     pub fn change_alias(
         &self,
         alias: &str,
         change: &AliasChange,
         actor: &str,
         reason: &str,
+    ) -> Result<AliasRevision> {
+        self.change_alias_with(alias, change, actor, reason, false)
+    }
+
+    /// [`Store::change_alias`]; with `force`, a failing gate is overridden and the override
+    /// recorded in the audit event (callers must allow `force` to admins only).
+    pub fn change_alias_with(
+        &self,
+        alias: &str,
+        change: &AliasChange,
+        actor: &str,
+        reason: &str,
+        force: bool,
     ) -> Result<AliasRevision> {
         check_alias_name(alias)?;
         if reason.trim().is_empty() {
@@ -376,6 +474,7 @@ impl Store {
             let mut table = tx.open_table(ALIAS_REVISIONS).map_err(|e| err(e.into()))?;
             let history = history_in(&table, &path, alias)?;
             let state = change.apply(alias, &history)?;
+            let evidence = gate_evidence(tx, &path, alias, change, history.last(), &state, force)?;
             let before = history
                 .last()
                 .map(|r| json!(r.state))
@@ -399,7 +498,7 @@ impl Store {
                 before,
                 after: json!(revision.state),
                 reason: reason.to_owned(),
-                evidence: json!({ "revision": revision.revision }),
+                evidence: json!({ "revision": revision.revision, "gate": evidence }),
             };
             Ok((revision, draft))
         })?;
@@ -564,6 +663,7 @@ mod tests {
                 basis_points: 1000,
             }),
             shadow: None,
+            policy: None,
         };
         let keys: Vec<String> = (0..10_000).map(|i| format!("user-{i}")).collect();
         let canary = keys

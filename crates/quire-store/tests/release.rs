@@ -223,3 +223,99 @@ fn the_cache_closes_unprotected_indices_over_budget_but_never_alias_arms() {
         [ids[0].clone()]
     );
 }
+
+fn report(store: &Store, index: &IndexId, spec: &str, ndcg: f64) -> String {
+    let headline = quire_store::Headline {
+        ndcg_at_10: ndcg,
+        recall_at_10: ndcg,
+        recall_at_100: ndcg,
+        mrr_at_10: ndcg,
+    };
+    let full = serde_json::json!({ "index_id": index, "ndcg_at_10": ndcg, "spec": spec });
+    store
+        .store_eval_report(index, spec, "bm25", headline, full, "evaluator")
+        .unwrap()
+        .report_id
+}
+
+#[test]
+fn gated_promotions_need_a_passing_report_and_forcing_is_audited() {
+    let (_dir, store, ids) = setup(StoreOptions::default());
+    let policy = |spec: &str| quire_store::GatePolicy {
+        eval_spec: spec.into(),
+        mode: "bm25".into(),
+        min_ndcg10: Some(0.5),
+        max_regression: Some(0.02),
+    };
+    store
+        .change_alias("a", &AliasChange::Set(ids[0].clone()), "t", "r")
+        .unwrap();
+    report(&store, &ids[0], "spec-1", 0.60);
+    store
+        .change_alias("a", &AliasChange::SetPolicy(policy("spec-1")), "t", "gate it")
+        .unwrap();
+    let err = store
+        .change_alias("a", &AliasChange::SetPolicy(policy("spec-2")), "t", "r")
+        .unwrap_err();
+    assert!(err.to_string().contains("rebaseline"), "{err}");
+    store
+        .change_alias("a", &AliasChange::Canary(ids[1].clone(), 1000), "t", "r")
+        .unwrap();
+
+    let refused = |store: &Store, needle: &str| {
+        let err = store
+            .change_alias("a", &AliasChange::Promote, "t", "ship")
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Gate { .. }), "{err}");
+        assert!(err.to_string().contains(needle), "{err}");
+    };
+    refused(&store, "no evaluation report");
+    report(&store, &ids[1], "spec-other", 0.9);
+    refused(&store, "no evaluation report");
+    report(&store, &ids[1], "spec-1", 0.45);
+    refused(&store, "below the gate's minimum");
+    report(&store, &ids[1], "spec-1", 0.55);
+    refused(&store, "more than 0.02 below the primary");
+    let passing = report(&store, &ids[1], "spec-1", 0.59);
+    let promoted = store
+        .change_alias("a", &AliasChange::Promote, "t", "ship")
+        .unwrap();
+    assert_eq!(promoted.state.primary, ids[1]);
+    // A gated set to an unevaluated index is refused, and forcing it is recorded.
+    let err = store
+        .change_alias("a", &AliasChange::Set(ids[2].clone()), "t", "r")
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Gate { .. }), "{err}");
+    store
+        .change_alias_with("a", &AliasChange::Set(ids[2].clone()), "root", "hotfix", true)
+        .unwrap();
+    // Rolling back is never gated.
+    store
+        .change_alias("a", &AliasChange::Rollback(None), "t", "undo")
+        .unwrap();
+    let events = store.audit_events().unwrap();
+    let promote = events.iter().find(|e| e.action == "alias.promote").unwrap();
+    assert_eq!(promote.evidence["gate"]["candidate_report"], passing);
+    let forced = events
+        .iter()
+        .find(|e| e.actor == "root" && e.action == "alias.set")
+        .unwrap();
+    assert_eq!(forced.evidence["gate"]["forced"], true);
+    assert!(
+        forced.evidence["gate"]["refusal"]
+            .as_str()
+            .unwrap()
+            .contains("no evaluation report")
+    );
+    // Rebaselining needs the primary evaluated under the new spec.
+    let err = store
+        .change_alias("a", &AliasChange::Rebaseline(policy("spec-2")), "t", "new qrels")
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot rebaseline"), "{err}");
+    report(&store, &ids[1], "spec-2", 0.7);
+    let rebased = store
+        .change_alias("a", &AliasChange::Rebaseline(policy("spec-2")), "t", "new qrels")
+        .unwrap();
+    assert_eq!(rebased.state.policy.unwrap().eval_spec, "spec-2");
+    assert!(store.audit_verify().unwrap().ok);
+}
