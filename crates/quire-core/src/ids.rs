@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{CoreError, Result};
 
 /// Version of quire's on-disk index format; part of every index id.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// 2: BM25 indexes a chunk's title and text as one field (1 had separate title and body fields).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// blake3 contexts, one per kind of hash quire computes.
 pub mod context {

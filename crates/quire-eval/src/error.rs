@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-/// A dataset file that cannot be read or parsed.
+/// What can go wrong loading a dataset, running an evaluation or comparing reports.
 #[derive(Debug, Error)]
 pub enum EvalError {
     /// Reading a file failed.
@@ -21,4 +21,15 @@ pub enum EvalError {
         /// What is wrong.
         reason: String,
     },
+    /// The retriever failed on a query.
+    #[error("retrieval failed for query {query_id:?}: {reason}")]
+    Retrieval {
+        /// The query id.
+        query_id: String,
+        /// The retriever's error.
+        reason: String,
+    },
+    /// Two reports cannot be compared.
+    #[error("cannot compare: {0}")]
+    Incomparable(String),
 }

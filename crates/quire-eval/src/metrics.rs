@@ -7,12 +7,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::dataset::Qrels;
 
 /// Per-query or mean metrics.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// nDCG at 10.
     pub ndcg_at_10: f64,
@@ -135,6 +135,33 @@ mod tests {
         let idcg = 2.0 + 1.0 / 3f64.log2();
         assert!(close(m.ndcg_at_10, 1.0 / idcg), "{m:?}");
         assert!(close(m.recall_at_10, 0.5) && close(m.mrr_at_10, 1.0));
+    }
+
+    #[test]
+    fn graded_misordered_with_unjudged_between() {
+        // Judged: a=3, b=1, c=0. Ranking: b, u (unjudged), a, c.
+        let m = score_query(
+            &ids(&["b", "u", "a", "c"]),
+            &judged(&[("a", 3), ("b", 1), ("c", 0)]),
+        );
+        let dcg = 1.0 + 3.0 / 2.0; // log2(2) = 1, log2(4) = 2
+        let idcg = 3.0 + 1.0 / 3f64.log2();
+        assert!(close(m.ndcg_at_10, dcg / idcg), "{m:?}");
+        assert!(close(m.recall_at_10, 1.0) && close(m.mrr_at_10, 1.0));
+        // Only zero judgments: nothing to find, every metric 0.
+        let m = score_query(&ids(&["c"]), &judged(&[("c", 0)]));
+        assert_eq!(m, Metrics::default());
+    }
+
+    #[test]
+    fn ideal_is_cut_at_ten() {
+        // Twelve relevant documents; the ranking holds the first ten: a perfect nDCG@10 but
+        // recall@10 of 10 / 12.
+        let all: Vec<String> = (0..12).map(|i| format!("r{i}")).collect();
+        let qrels: Vec<(&str, i32)> = all.iter().map(|d| (d.as_str(), 1)).collect();
+        let m = score_query(&all[..10], &judged(&qrels));
+        assert!(close(m.ndcg_at_10, 1.0), "{m:?}");
+        assert!(close(m.recall_at_10, 10.0 / 12.0) && close(m.recall_at_100, 10.0 / 12.0));
     }
 
     #[test]

