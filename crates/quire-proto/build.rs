@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "retrieval",
         "release",
         "audit",
+        "eval",
     ]
     .map(|f| root.join(format!("quire/v1/{f}.proto")));
     let fds = protox::compile(&files, [&root])?;

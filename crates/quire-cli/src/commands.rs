@@ -10,7 +10,9 @@ use anyhow::{Context, Result};
 use quire_core::spec::{DEFAULT_SPEC_TOML, FusionMethod};
 use quire_core::{BuildSpec, Reader};
 use quire_index::{Mode, Query};
-use quire_server::{Local, QuireApi, ReleaseApi, Remote, ServerConfig, local_actor, serve};
+use quire_server::{
+    EvalApi, Local, QuireApi, ReleaseApi, Remote, ServerConfig, local_actor, serve,
+};
 use quire_store::{Access, IndexInfo, Store, StoreOptions};
 use serde::Serialize;
 use serde_json::json;
@@ -71,6 +73,8 @@ pub async fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
             | Command::Gc { .. }
             | Command::Delete { .. } => Access::Write,
             Command::Alias { command } if command.changes() => Access::Write,
+            Command::Eval(args) if args.command.is_none() => Access::Write,
+            Command::Compare { .. } => Access::Write,
             _ => Access::Read,
         };
         let mut options = StoreOptions::default();
@@ -166,7 +170,7 @@ fn new_token() -> Result<String> {
     Ok(format!("qt_{}", blake3::Hash::from(bytes).to_hex()))
 }
 
-async fn dispatch<A: QuireApi + ReleaseApi>(
+async fn dispatch<A: QuireApi + ReleaseApi + EvalApi>(
     api: &A,
     cli: &Cli,
     progress: bool,
@@ -179,6 +183,10 @@ async fn dispatch<A: QuireApi + ReleaseApi>(
         }
         Command::Audit { command } => {
             return crate::release::audit(api, command, cli.json, out).await;
+        }
+        Command::Eval(args) => return crate::eval::eval(api, args, cli.json, out).await,
+        Command::Compare { a, b, eval } => {
+            return crate::eval::compare(api, a, b, eval, cli.json, out).await;
         }
         Command::Pin { .. }
         | Command::Unpin { .. }

@@ -7,6 +7,7 @@
 //! 3 a check ran and failed (`verify`, `rebuild-check`).
 
 mod commands;
+mod eval;
 mod progress;
 mod release;
 
@@ -161,6 +162,18 @@ enum Command {
         /// Why (recorded in the audit log).
         #[arg(long)]
         reason: String,
+    },
+    /// Evaluate an index on a BEIR dataset (`quire eval TARGET --dataset DIR`), or list stored
+    /// reports (`quire eval list [TARGET]`).
+    Eval(eval::EvalArgs),
+    /// Evaluate two indices on the same dataset and compare them query by query.
+    Compare {
+        /// The baseline: index id, prefix or alias.
+        a: String,
+        /// The candidate: index id, prefix or alias.
+        b: String,
+        #[command(flatten)]
+        eval: eval::EvalOptions,
     },
     /// The tamper-evident audit log.
     Audit {

@@ -4,10 +4,11 @@ use std::io::Write;
 
 use anyhow::{Result, bail};
 use clap::Subcommand;
-use quire_server::ReleaseApi;
+use quire_server::{EvalApi, GateRequest, ReleaseApi};
 use quire_store::{AliasChangeRequest, AliasRevision, Distribution};
 
 use crate::commands::emit;
+use crate::eval::EvalOptions;
 use crate::{Command, Outcome};
 
 #[derive(Debug, Subcommand)]
@@ -78,6 +79,43 @@ pub enum AliasCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Gate promotions on an evaluation: `alias promote` (and `alias set` to a new primary)
+    /// then needs a stored report for the candidate under this eval spec and mode that reaches
+    /// --min-ndcg10 and falls at most --max-regression below the primary. Evaluates the
+    /// primary first when needed. Retuning keeps the eval spec; changing it is `rebaseline`.
+    Gate {
+        /// The alias.
+        name: String,
+        #[command(flatten)]
+        eval: EvalOptions,
+        /// A candidate's nDCG@10 must reach this.
+        #[arg(long)]
+        min_ndcg10: Option<f64>,
+        /// A candidate's nDCG@10 may fall at most this far below the primary's.
+        #[arg(long)]
+        max_regression: Option<f64>,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Remove an alias's quality gate.
+    Ungate {
+        /// The alias.
+        name: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Move an alias's gate to another dataset, split or mode, re-evaluating the primary.
+    Rebaseline {
+        /// The alias.
+        name: String,
+        #[command(flatten)]
+        eval: EvalOptions,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
     /// Show an alias's current revision.
     Show {
         /// The alias.
@@ -132,6 +170,17 @@ fn print_revision(o: &mut dyn Write, r: &AliasRevision) -> std::io::Result<()> {
     if let Some(c) = &r.state.canary {
         writeln!(o, "  canary   {} ({})", c.index, percent(c.basis_points))?;
     }
+    if let Some(p) = &r.state.policy {
+        let bound = |x: Option<f64>| x.map_or("-".to_owned(), |x| x.to_string());
+        writeln!(
+            o,
+            "  gate     eval spec {} ({} mode), min nDCG@10 {}, max regression {}",
+            p.eval_spec,
+            p.mode,
+            bound(p.min_ndcg10),
+            bound(p.max_regression)
+        )?;
+    }
     if let Some(s) = &r.state.shadow {
         writeln!(o, "  shadow   {s}")?;
     }
@@ -147,7 +196,7 @@ fn print_distribution(o: &mut dyn Write, name: &str, d: &Distribution) -> std::i
 }
 
 /// `quire alias ...`.
-pub async fn alias<A: ReleaseApi>(
+pub async fn alias<A: ReleaseApi + EvalApi>(
     api: &A,
     command: &AliasCommand,
     json: bool,
@@ -193,6 +242,9 @@ pub async fn alias<A: ReleaseApi>(
         AliasCommand::Promote { name, reason, .. } => {
             Some(change(name, AliasChangeRequest::Promote, reason))
         }
+        AliasCommand::Ungate { name, reason } => {
+            Some(change(name, AliasChangeRequest::ClearGate, reason))
+        }
         AliasCommand::Rollback {
             name,
             to_revision,
@@ -210,6 +262,25 @@ pub async fn alias<A: ReleaseApi>(
         return Ok(Outcome::Ok);
     }
     match command {
+        AliasCommand::Gate {
+            name,
+            eval,
+            min_ndcg10,
+            max_regression,
+            reason,
+        } => {
+            let gate = GateRequest {
+                eval: eval.request()?,
+                min_ndcg10: *min_ndcg10,
+                max_regression: *max_regression,
+            };
+            let r = api.gate(name, gate, reason).await?;
+            emit(out, json, &r, |o| print_revision(o, &r))?;
+        }
+        AliasCommand::Rebaseline { name, eval, reason } => {
+            let r = api.rebaseline(name, eval.request()?, reason).await?;
+            emit(out, json, &r, |o| print_revision(o, &r))?;
+        }
         AliasCommand::Show { name } => {
             let r = api.alias(name).await?;
             emit(out, json, &r, |o| print_revision(o, &r))?;

@@ -17,4 +17,5 @@ pub mod pb {
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("quire_descriptor");
 
 pub mod convert;
+pub mod eval;
 pub mod release;

@@ -65,6 +65,7 @@ impl TryFrom<pb::ChangeAliasRequest> for ChangeAliasParams {
             Change::Rollback(r) => {
                 AliasChangeRequest::Rollback(Some(r.to_revision).filter(|&n| n > 0))
             }
+            Change::ClearGate(_) => AliasChangeRequest::ClearGate,
         };
         Ok(Self {
             alias,
@@ -95,6 +96,7 @@ pub fn change_alias_request(
         AliasChangeRequest::Rollback(to) => Change::Rollback(pb::Rollback {
             to_revision: to.unwrap_or(0),
         }),
+        AliasChangeRequest::ClearGate => Change::ClearGate(pb::Empty {}),
     };
     pb::ChangeAliasRequest {
         alias: alias.to_owned(),
@@ -388,6 +390,7 @@ mod tests {
             AliasChangeRequest::Promote,
             AliasChangeRequest::Rollback(None),
             AliasChangeRequest::Rollback(Some(3)),
+            AliasChangeRequest::ClearGate,
         ] {
             let wire = change_alias_request("prod", &change, "why", false);
             let back = ChangeAliasParams::try_from(wire).unwrap();

@@ -126,7 +126,7 @@ impl Local {
     /// Resolve a target that must name one index: an index id, a unique prefix, or an
     /// alias (its primary) or `ALIAS@REVISION`.
     pub fn resolve(&self, target: &str) -> Result<quire_core::IndexId> {
-        Ok(self.store.resolve_target(target, "")?.index)
+        Ok(self.store.resolve_primary(target)?)
     }
 
     /// Run the same query on the alias's shadow index in the background, if a slot is free.

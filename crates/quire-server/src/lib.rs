@@ -17,11 +17,14 @@ mod api;
 mod auth;
 mod config;
 mod error;
+mod eval_api;
 mod grpc;
+mod grpc_eval;
 mod grpc_release;
 mod metrics;
 mod release_api;
 mod remote;
+mod remote_eval;
 mod remote_release;
 pub mod serve;
 
@@ -29,6 +32,7 @@ pub use api::{Local, QuireApi, SHADOW_SLOTS, SharedProgress, local_actor, parse_
 pub use auth::{Auth, Caller, Role};
 pub use config::{Limits, ServerConfig, Tls};
 pub use error::{Result, ServiceError};
+pub use eval_api::{EVAL_DEPTH, EvalApi, EvalRequest, GateRequest, mode_name};
 pub use grpc::Grpc;
 pub use metrics::Metrics;
 pub use release_api::ReleaseApi;

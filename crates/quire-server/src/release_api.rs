@@ -63,6 +63,7 @@ impl Local {
             AliasChangeRequest::ClearShadow => AliasChange::ClearShadow,
             AliasChangeRequest::Promote => AliasChange::Promote,
             AliasChangeRequest::Rollback(r) => AliasChange::Rollback(r),
+            AliasChangeRequest::ClearGate => AliasChange::ClearPolicy,
         })
     }
 

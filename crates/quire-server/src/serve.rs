@@ -114,6 +114,9 @@ pub async fn run(
     health_reporter
         .set_serving::<pb::audit_service_server::AuditServiceServer<Grpc>>()
         .await;
+    health_reporter
+        .set_serving::<pb::eval_service_server::EvalServiceServer<Grpc>>()
+        .await;
     // Both reflection versions: grpcurl and other tools still differ in which they ask for.
     let reflection_builder = || {
         tonic_reflection::server::Builder::configure()
@@ -170,7 +173,11 @@ pub async fn run(
                 .max_decoding_message_size(ceiling),
         )
         .add_service(
-            pb::audit_service_server::AuditServiceServer::new(grpc)
+            pb::audit_service_server::AuditServiceServer::new(grpc.clone())
+                .max_decoding_message_size(ceiling),
+        )
+        .add_service(
+            pb::eval_service_server::EvalServiceServer::new(grpc)
                 .max_decoding_message_size(ceiling),
         )
         // Nagle's algorithm on accepted sockets, meeting delayed ACKs, costs ~40 ms per small

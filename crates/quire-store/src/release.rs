@@ -257,6 +257,8 @@ pub enum AliasChangeRequest {
     Promote,
     /// Back to the previous primary, or to a revision's state.
     Rollback(Option<u64>),
+    /// Remove the quality gate.
+    ClearGate,
 }
 
 /// Percent (0 < p <= 100, at most two decimals) as basis points.
@@ -469,7 +471,7 @@ impl Store {
         }
         let _guard = self.release_lock();
         let path = self.registry.path().to_path_buf();
-        let (revision, _) = self.registry.write(|tx| {
+        let result = self.registry.write(|tx| {
             let err = db_err(&path);
             let mut table = tx.open_table(ALIAS_REVISIONS).map_err(|e| err(e.into()))?;
             let history = history_in(&table, &path, alias)?;
@@ -501,7 +503,23 @@ impl Store {
                 evidence: json!({ "revision": revision.revision, "gate": evidence }),
             };
             Ok((revision, draft))
-        })?;
+        });
+        let revision = match result {
+            Ok((revision, _)) => revision,
+            Err(StoreError::Gate { alias, reason: why }) => {
+                // The refusal itself is evidence: record who tried what and why it failed.
+                self.audit(AuditDraft {
+                    actor: actor.to_owned(),
+                    action: format!("alias.{}.refused", change.action()),
+                    target: alias.clone(),
+                    reason: reason.to_owned(),
+                    evidence: json!({ "gate": why }),
+                    ..AuditDraft::default()
+                })?;
+                return Err(StoreError::Gate { alias, reason: why });
+            }
+            Err(e) => return Err(e),
+        };
         self.publish_alias(revision.clone());
         Ok(revision)
     }
@@ -540,6 +558,29 @@ impl Store {
     /// The current revision of every alias, by name.
     pub fn aliases(&self) -> Vec<AliasRevision> {
         self.current_aliases().values().cloned().collect()
+    }
+
+    /// Resolve a target to one index without routing: an alias (or `NAME@REVISION`) gives its
+    /// primary; an index id or unique prefix gives that index.
+    pub fn resolve_primary(&self, target: &str) -> Result<IndexId> {
+        let resolved = self.resolve_target(target, "")?;
+        let Some(via) = resolved.via else {
+            return Ok(resolved.index);
+        };
+        let primary = if target.contains('@') {
+            self.alias_history(&via.alias)?
+                .into_iter()
+                .find(|r| r.revision == via.revision)
+                .map(|r| r.state.primary)
+        } else {
+            self.current_aliases()
+                .get(&via.alias)
+                .map(|r| r.state.primary.clone())
+        };
+        primary.ok_or(StoreError::NotFound {
+            kind: "alias",
+            id: via.alias,
+        })
     }
 
     /// Resolve a query target: `NAME`, `NAME@REVISION`, an index id or a unique id prefix.

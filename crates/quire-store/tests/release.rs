@@ -252,7 +252,12 @@ fn gated_promotions_need_a_passing_report_and_forcing_is_audited() {
         .unwrap();
     report(&store, &ids[0], "spec-1", 0.60);
     store
-        .change_alias("a", &AliasChange::SetPolicy(policy("spec-1")), "t", "gate it")
+        .change_alias(
+            "a",
+            &AliasChange::SetPolicy(policy("spec-1")),
+            "t",
+            "gate it",
+        )
         .unwrap();
     let err = store
         .change_alias("a", &AliasChange::SetPolicy(policy("spec-2")), "t", "r")
@@ -287,7 +292,13 @@ fn gated_promotions_need_a_passing_report_and_forcing_is_audited() {
         .unwrap_err();
     assert!(matches!(err, StoreError::Gate { .. }), "{err}");
     store
-        .change_alias_with("a", &AliasChange::Set(ids[2].clone()), "root", "hotfix", true)
+        .change_alias_with(
+            "a",
+            &AliasChange::Set(ids[2].clone()),
+            "root",
+            "hotfix",
+            true,
+        )
         .unwrap();
     // Rolling back is never gated.
     store
@@ -309,12 +320,22 @@ fn gated_promotions_need_a_passing_report_and_forcing_is_audited() {
     );
     // Rebaselining needs the primary evaluated under the new spec.
     let err = store
-        .change_alias("a", &AliasChange::Rebaseline(policy("spec-2")), "t", "new qrels")
+        .change_alias(
+            "a",
+            &AliasChange::Rebaseline(policy("spec-2")),
+            "t",
+            "new qrels",
+        )
         .unwrap_err();
     assert!(err.to_string().contains("cannot rebaseline"), "{err}");
     report(&store, &ids[1], "spec-2", 0.7);
     let rebased = store
-        .change_alias("a", &AliasChange::Rebaseline(policy("spec-2")), "t", "new qrels")
+        .change_alias(
+            "a",
+            &AliasChange::Rebaseline(policy("spec-2")),
+            "t",
+            "new qrels",
+        )
         .unwrap();
     assert_eq!(rebased.state.policy.unwrap().eval_spec, "spec-2");
     assert!(store.audit_verify().unwrap().ok);

@@ -1,0 +1,140 @@
+//! Conversions of the evaluation service's messages.
+
+use std::path::PathBuf;
+
+use quire_core::Reader;
+use quire_index::Mode;
+use quire_store::ReportRecord;
+
+use crate::convert::InvalidField;
+use crate::pb;
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidField {
+    InvalidField {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// A validated evaluation request.
+#[derive(Clone, Debug)]
+pub struct EvaluateParams {
+    /// Index id, prefix or alias.
+    pub target: String,
+    /// The dataset directory (on the server).
+    pub dataset: PathBuf,
+    /// The qrels split.
+    pub split: String,
+    /// Retrieval mode.
+    pub mode: Mode,
+    /// Who the queries run as.
+    pub reader: Reader,
+}
+
+impl TryFrom<pb::EvaluateRequest> for EvaluateParams {
+    type Error = InvalidField;
+
+    fn try_from(r: pb::EvaluateRequest) -> Result<Self, InvalidField> {
+        if r.dataset.trim().is_empty() {
+            return Err(invalid("dataset", "is empty"));
+        }
+        let split = if r.split.is_empty() {
+            "test".to_owned()
+        } else {
+            r.split
+        };
+        if split.contains(['/', '\\']) || split.starts_with('.') {
+            return Err(invalid("split", format!("{split:?} is not a split name")));
+        }
+        let mode = match pb::Mode::try_from(r.mode)
+            .map_err(|_| invalid("mode", format!("unknown value {}", r.mode)))?
+        {
+            pb::Mode::Unspecified | pb::Mode::Hybrid => Mode::Hybrid,
+            pb::Mode::Bm25 => Mode::Bm25,
+            pb::Mode::Vector => Mode::Vector,
+        };
+        let principal = r.principal.unwrap_or_default();
+        let user = Some(principal.user.as_str()).filter(|u| !u.is_empty());
+        let reader = Reader::new(user, &principal.groups)
+            .map_err(|e| invalid("principal", e.to_string()))?;
+        Ok(Self {
+            target: r.target,
+            dataset: PathBuf::from(r.dataset),
+            split,
+            mode,
+            reader,
+        })
+    }
+}
+
+/// The request a client sends to evaluate `target`.
+pub fn evaluate_request(
+    target: &str,
+    dataset: &std::path::Path,
+    split: &str,
+    mode: Mode,
+    reader: &Reader,
+) -> pb::EvaluateRequest {
+    let mut user = String::new();
+    let mut groups = Vec::new();
+    for p in reader.tokens() {
+        match p {
+            quire_core::Principal::User(u) => user = u.clone(),
+            quire_core::Principal::Group(g) => groups.push(g.clone()),
+            quire_core::Principal::Public => {}
+        }
+    }
+    pb::EvaluateRequest {
+        target: target.to_owned(),
+        dataset: dataset.display().to_string(),
+        split: split.to_owned(),
+        mode: match mode {
+            Mode::Hybrid => pb::Mode::Hybrid,
+            Mode::Bm25 => pb::Mode::Bm25,
+            Mode::Vector => pb::Mode::Vector,
+        } as i32,
+        principal: Some(pb::Principal { user, groups }),
+    }
+}
+
+impl From<ReportRecord> for pb::EvalReport {
+    fn from(r: ReportRecord) -> Self {
+        Self {
+            report_id: r.report_id,
+            index_id: r.index_id.to_string(),
+            eval_spec: r.eval_spec,
+            mode: r.mode,
+            ndcg_at_10: r.ndcg_at_10,
+            recall_at_10: r.recall_at_10,
+            recall_at_100: r.recall_at_100,
+            mrr_at_10: r.mrr_at_10,
+            created: r.created,
+            actor: r.actor,
+            report_json: r.report.to_string(),
+        }
+    }
+}
+
+impl TryFrom<pb::EvalReport> for ReportRecord {
+    type Error = InvalidField;
+
+    fn try_from(r: pb::EvalReport) -> Result<Self, InvalidField> {
+        Ok(Self {
+            report_id: r.report_id,
+            index_id: r
+                .index_id
+                .parse()
+                .map_err(|e: quire_core::CoreError| invalid("index_id", e.to_string()))?,
+            eval_spec: r.eval_spec,
+            mode: r.mode,
+            ndcg_at_10: r.ndcg_at_10,
+            recall_at_10: r.recall_at_10,
+            recall_at_100: r.recall_at_100,
+            mrr_at_10: r.mrr_at_10,
+            created: r.created,
+            actor: r.actor,
+            report: serde_json::from_str(&r.report_json)
+                .map_err(|e| invalid("report_json", e.to_string()))?,
+        })
+    }
+}

@@ -1,0 +1,204 @@
+//! Evaluation as a service: run a BEIR dataset's judged queries against an index (an alias is
+//! resolved to its primary once, at the start), store the report in the registry, and gate
+//! aliases on stored reports.
+
+use std::path::PathBuf;
+
+use quire_core::{IndexId, Reader};
+use quire_eval::{EvalError, EvalSpec, dataset, evaluate_with};
+use quire_index::{Mode, Query};
+use quire_store::{AliasChange, AliasRevision, GatePolicy, Headline, ReportRecord};
+
+use crate::api::Local;
+use crate::error::{Result, ServiceError};
+
+/// Documents retrieved per query: enough for recall@100.
+pub const EVAL_DEPTH: usize = 100;
+
+/// What to evaluate against.
+#[derive(Clone, Debug)]
+pub struct EvalRequest {
+    /// A BEIR dataset directory on the machine that runs the evaluation (the server's, over
+    /// gRPC): `corpus.jsonl`, `queries.jsonl`, `qrels/<split>.tsv`.
+    pub dataset: PathBuf,
+    /// The qrels split.
+    pub split: String,
+    /// Retrieval mode.
+    pub mode: Mode,
+    /// Who the queries run as.
+    pub reader: Reader,
+}
+
+/// A gate to put on an alias.
+#[derive(Clone, Debug)]
+pub struct GateRequest {
+    /// The dataset and split whose eval spec the gate pins, the mode and reader to evaluate with.
+    pub eval: EvalRequest,
+    /// Minimum nDCG@10 of a candidate.
+    pub min_ndcg10: Option<f64>,
+    /// Largest allowed drop in nDCG@10 against the primary.
+    pub max_regression: Option<f64>,
+}
+
+/// Evaluation operations.
+#[allow(async_fn_in_trait)]
+pub trait EvalApi {
+    /// Evaluate `target` and store the report.
+    async fn evaluate(&self, target: &str, request: EvalRequest) -> Result<ReportRecord>;
+    /// Stored reports, oldest first (one index's, when given).
+    async fn reports(&self, target: Option<&str>) -> Result<Vec<ReportRecord>>;
+    /// Gate `alias` on the request's eval spec: evaluates the current primary when it has no
+    /// report under that spec yet. Refused if the alias is gated on another spec (see
+    /// [`EvalApi::rebaseline`]).
+    async fn gate(&self, alias: &str, request: GateRequest, reason: &str) -> Result<AliasRevision>;
+    /// Move `alias`'s gate to the request's eval spec, re-evaluating the current primary.
+    async fn rebaseline(
+        &self,
+        alias: &str,
+        request: EvalRequest,
+        reason: &str,
+    ) -> Result<AliasRevision>;
+}
+
+impl From<EvalError> for ServiceError {
+    fn from(e: EvalError) -> Self {
+        match e {
+            EvalError::Io { .. } | EvalError::Malformed { .. } => {
+                ServiceError::InvalidArgument(e.to_string())
+            }
+            EvalError::Incomparable(_) => ServiceError::FailedPrecondition(e.to_string()),
+            EvalError::Retrieval { .. } => ServiceError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// The mode's name as reports and gates record it.
+pub fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Hybrid => "hybrid",
+        Mode::Bm25 => "bm25",
+        Mode::Vector => "vector",
+    }
+}
+
+impl Local {
+    /// Evaluate one resolved index and store the report (blocking).
+    fn evaluate_index(&self, index: &IndexId, request: &EvalRequest) -> Result<ReportRecord> {
+        let spec = EvalSpec::for_dataset(&request.dataset, &request.split)?;
+        let data = dataset::load(&request.dataset, &request.split)?;
+        let open = self.store().open_index(index)?;
+        let report = evaluate_with(index.as_str(), &spec, &data, |text| {
+            let query = Query {
+                text: text.to_owned(),
+                reader: request.reader.clone(),
+                k: EVAL_DEPTH,
+                mode: request.mode,
+                fusion: None,
+                candidates: None,
+            };
+            open.search_documents(&query)
+                .map(|r| r.hits.into_iter().map(|h| h.doc_id).collect::<Vec<_>>())
+        })?;
+        let m = report.metrics;
+        let headline = Headline {
+            ndcg_at_10: m.ndcg_at_10,
+            recall_at_10: m.recall_at_10,
+            recall_at_100: m.recall_at_100,
+            mrr_at_10: m.mrr_at_10,
+        };
+        let full = serde_json::to_value(&report)
+            .map_err(|e| ServiceError::Internal(format!("encoding a report: {e}")))?;
+        Ok(self.store().store_eval_report(
+            index,
+            &report.eval_spec,
+            mode_name(request.mode),
+            headline,
+            full,
+            self.actor(),
+        )?)
+    }
+
+    async fn run_eval<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Local) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let this = self.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(|| f(&this)))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("worker failed: {e}")))?
+    }
+}
+
+impl EvalApi for Local {
+    async fn evaluate(&self, target: &str, request: EvalRequest) -> Result<ReportRecord> {
+        let target = target.to_owned();
+        self.run_eval(move |l| {
+            let index = l.resolve(&target)?;
+            l.evaluate_index(&index, &request)
+        })
+        .await
+    }
+
+    async fn reports(&self, target: Option<&str>) -> Result<Vec<ReportRecord>> {
+        let target = target.map(str::to_owned);
+        self.run_eval(move |l| {
+            let index = target.map(|t| l.resolve(&t)).transpose()?;
+            Ok(l.store().eval_reports(index.as_ref())?)
+        })
+        .await
+    }
+
+    async fn gate(&self, alias: &str, request: GateRequest, reason: &str) -> Result<AliasRevision> {
+        let (alias, reason) = (alias.to_owned(), reason.to_owned());
+        self.run_eval(move |l| {
+            let spec = EvalSpec::for_dataset(&request.eval.dataset, &request.eval.split)?.hash();
+            let policy = GatePolicy {
+                eval_spec: spec.clone(),
+                mode: mode_name(request.eval.mode).to_owned(),
+                min_ndcg10: request.min_ndcg10,
+                max_regression: request.max_regression,
+            };
+            let current = l.store().alias(&alias)?;
+            let evaluated = l
+                .store()
+                .eval_reports(Some(&current.state.primary))?
+                .iter()
+                .any(|r| r.eval_spec == spec && r.mode == policy.mode);
+            if !evaluated && current.state.policy.is_none() {
+                l.evaluate_index(&current.state.primary, &request.eval)?;
+            }
+            let change = AliasChange::SetPolicy(policy);
+            Ok(l.store()
+                .change_alias(&alias, &change, l.actor(), &reason)?)
+        })
+        .await
+    }
+
+    async fn rebaseline(
+        &self,
+        alias: &str,
+        request: EvalRequest,
+        reason: &str,
+    ) -> Result<AliasRevision> {
+        let (alias, reason) = (alias.to_owned(), reason.to_owned());
+        self.run_eval(move |l| {
+            let current = l.store().alias(&alias)?;
+            let old = current.state.policy.clone().ok_or_else(|| {
+                ServiceError::FailedPrecondition(format!(
+                    "alias {alias:?} has no gate to rebaseline; use `alias gate`"
+                ))
+            })?;
+            let record = l.evaluate_index(&current.state.primary, &request)?;
+            let policy = GatePolicy {
+                eval_spec: record.eval_spec,
+                mode: mode_name(request.mode).to_owned(),
+                ..old
+            };
+            let change = AliasChange::Rebaseline(policy);
+            Ok(l.store()
+                .change_alias(&alias, &change, l.actor(), &reason)?)
+        })
+        .await
+    }
+}

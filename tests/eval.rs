@@ -1,0 +1,217 @@
+//! Evaluation and quality gates end to end over gRPC, on the handbook with the project's own
+//! judgments (`corpora/handbook-eval`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use quire_core::Reader;
+use quire_index::Mode;
+use quire_server::{EvalApi, EvalRequest, GateRequest, Limits, QuireApi, ReleaseApi};
+use quire_store::AliasChangeRequest;
+use support::{TestServer, code, handbook};
+use tonic::Code;
+
+fn dataset() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/handbook-eval")
+}
+
+/// Everyone who can read every handbook document.
+fn everyone() -> Reader {
+    Reader::new(
+        None,
+        [
+            "all-staff",
+            "eng",
+            "hr",
+            "security",
+            "execs",
+            "finance",
+            "legal",
+        ],
+    )
+    .unwrap()
+}
+
+fn request(mode: Mode) -> EvalRequest {
+    EvalRequest {
+        dataset: dataset(),
+        split: "test".into(),
+        mode,
+        reader: everyone(),
+    }
+}
+
+#[test]
+fn the_eval_corpus_mirrors_the_handbook() {
+    let corpus = std::fs::read_to_string(dataset().join("corpus.jsonl")).unwrap();
+    let mut n = 0;
+    for line in corpus.lines() {
+        let doc: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = doc["_id"].as_str().unwrap();
+        let text = std::fs::read_to_string(handbook().join(id)).unwrap();
+        assert_eq!(doc["text"].as_str().unwrap(), text, "{id} drifted");
+        n += 1;
+    }
+    assert_eq!(n, 66);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gated_promotions_are_refused_without_a_passing_report_and_forcing_is_audited() {
+    let server = TestServer::start(Limits::default()).await;
+    let admin = server.client(Some("t-admin")).await;
+    let releaser = server.client(Some("t-releaser")).await;
+    let reader = server.client(Some("t-reader")).await;
+    let old = admin
+        .index("handbook")
+        .await
+        .unwrap()
+        .manifest
+        .index_id
+        .to_string();
+    let snap = admin.import(&handbook(), None).await.unwrap();
+    let new = admin
+        .build(
+            snap.snapshot_id.as_str(),
+            Some("version = 1\n[chunking]\nstrategy = \"sentences\"\nmax_tokens = 48\n"),
+            Arc::new(quire_index::NoProgress),
+        )
+        .await
+        .unwrap()
+        .manifest
+        .index_id
+        .to_string();
+
+    // Evaluation: an alias resolves to its primary; the report is stored and listed.
+    let report = admin
+        .evaluate("handbook", request(Mode::Bm25))
+        .await
+        .unwrap();
+    assert_eq!(report.index_id.to_string(), old);
+    assert!(report.ndcg_at_10 > 0.8, "{}", report.ndcg_at_10);
+    assert_eq!(report.report["per_query"].as_array().unwrap().len(), 16);
+    let err = reader
+        .evaluate("handbook", request(Mode::Bm25))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code(&err),
+        Code::PermissionDenied,
+        "evaluating stores a report"
+    );
+    let listed = reader.reports(Some("handbook")).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    let mut missing = request(Mode::Bm25);
+    missing.dataset = dataset().join("nope");
+    let err = admin.evaluate("handbook", missing).await.unwrap_err();
+    assert_eq!(code(&err), Code::InvalidArgument);
+    assert!(err.to_string().contains("nope"), "{err}");
+
+    releaser
+        .change_alias("prod", AliasChangeRequest::Set(old.clone()), "start", false)
+        .await
+        .unwrap();
+    let gate = |min: f64| GateRequest {
+        eval: request(Mode::Bm25),
+        min_ndcg10: Some(min),
+        max_regression: Some(1.0),
+    };
+    let gated = releaser
+        .gate("prod", gate(0.3), "gate on judgments")
+        .await
+        .unwrap();
+    assert_eq!(
+        gated.state.policy.as_ref().unwrap().eval_spec,
+        report.eval_spec
+    );
+    releaser
+        .change_alias(
+            "prod",
+            AliasChangeRequest::Canary(new.clone(), 50.0),
+            "try",
+            false,
+        )
+        .await
+        .unwrap();
+    let promote = |c: &quire_server::Remote, force: bool| {
+        let c = c.clone();
+        async move {
+            c.change_alias("prod", AliasChangeRequest::Promote, "ship", force)
+                .await
+        }
+    };
+    let err = promote(&releaser, false).await.unwrap_err();
+    assert_eq!(code(&err), Code::FailedPrecondition, "{err}");
+    assert!(err.to_string().contains("no evaluation report"), "{err}");
+    // A report under another mode does not count.
+    admin.evaluate(&new, request(Mode::Vector)).await.unwrap();
+    let err = promote(&releaser, false).await.unwrap_err();
+    assert!(err.to_string().contains("no evaluation report"), "{err}");
+    let candidate = admin.evaluate(&new, request(Mode::Bm25)).await.unwrap();
+    // A gate the candidate cannot pass: refused; a releaser may not force; an admin may.
+    releaser
+        .gate("prod", gate(0.9999), "stricter")
+        .await
+        .unwrap();
+    let err = promote(&releaser, false).await.unwrap_err();
+    assert!(
+        err.to_string().contains("below the gate's minimum"),
+        "{err}"
+    );
+    let err = promote(&releaser, true).await.unwrap_err();
+    assert_eq!(code(&err), Code::PermissionDenied);
+    let forced = promote(&admin, true).await.unwrap();
+    assert_eq!(forced.state.primary.to_string(), new);
+    // Back, and a gate the candidate passes lets it through.
+    releaser
+        .change_alias("prod", AliasChangeRequest::Rollback(None), "undo", false)
+        .await
+        .unwrap();
+    releaser
+        .gate("prod", gate(0.3), "back to normal")
+        .await
+        .unwrap();
+    releaser
+        .change_alias(
+            "prod",
+            AliasChangeRequest::Canary(new.clone(), 50.0),
+            "again",
+            false,
+        )
+        .await
+        .unwrap();
+    let promoted = promote(&releaser, false).await.unwrap();
+    assert_eq!(promoted.state.primary.to_string(), new);
+
+    // Rebaselining onto another mode re-evaluates the primary.
+    let rebased = releaser
+        .rebaseline("prod", request(Mode::Hybrid), "gate on hybrid")
+        .await
+        .unwrap();
+    assert_eq!(rebased.state.policy.as_ref().unwrap().mode, "hybrid");
+
+    let log = admin.audit_log().await.unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    assert!(actions.contains(&"alias.promote.refused"), "{actions:?}");
+    assert!(actions.contains(&"eval.report"));
+    assert!(actions.contains(&"alias.rebaseline"));
+    let forced_event = log
+        .iter()
+        .find(|e| e.action == "alias.promote" && e.evidence["gate"]["forced"] == true)
+        .expect("the forced promotion is in the audit log");
+    assert_eq!(forced_event.actor, "Admin");
+    let passed = log
+        .iter()
+        .rev()
+        .find(|e| e.action == "alias.promote")
+        .unwrap();
+    assert_eq!(
+        passed.evidence["gate"]["candidate_report"].as_str(),
+        Some(candidate.report_id.as_str())
+    );
+    assert!(admin.audit_verify().await.unwrap().ok);
+    server.stop().await;
+}
