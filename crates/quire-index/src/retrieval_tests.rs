@@ -185,3 +185,29 @@ proptest! {
         prop_assert!(recall >= 0.95, "filtered vector recall@10 {recall}");
     }
 }
+
+#[test]
+fn an_index_of_another_format_refuses_to_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = Case {
+        docs: vec![(vec![0, 1, 2], Some(vec![0]))],
+        default_acl: None,
+        readers: Vec::new(),
+        queries: Vec::new(),
+    };
+    let (_, index) = build(&case, &tmp.path().join("build"));
+    let dir = tmp.path().join(index.manifest().index_id.as_str());
+    drop(index);
+    let path = dir.join(crate::MANIFEST_FILE);
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    manifest["versions"]["format"] = 1.into();
+    std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let err = OpenIndex::open(&dir, &Models::builtin())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("has format 1, this quire reads format 2: rebuild it"),
+        "{err}"
+    );
+}
