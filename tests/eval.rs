@@ -6,11 +6,10 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use quire_core::Reader;
 use quire_index::Mode;
-use quire_server::{EvalApi, EvalRequest, GateRequest, Limits, QuireApi, ReleaseApi};
+use quire_server::{EvalApi, EvalRequest, GateRequest, Limits, ReleaseApi};
 use quire_store::AliasChangeRequest;
 use support::{TestServer, code, handbook};
 use tonic::Code;
@@ -62,28 +61,10 @@ fn the_eval_corpus_mirrors_the_handbook() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gated_promotions_are_refused_without_a_passing_report_and_forcing_is_audited() {
     let server = TestServer::start(Limits::default()).await;
-    let admin = server.client(Some("t-admin")).await;
+    let spec = "version = 1\n[chunking]\nstrategy = \"sentences\"\nmax_tokens = 48\n";
+    let (admin, old, new) = support::two_indexes(&server, spec).await;
     let releaser = server.client(Some("t-releaser")).await;
     let reader = server.client(Some("t-reader")).await;
-    let old = admin
-        .index("handbook")
-        .await
-        .unwrap()
-        .manifest
-        .index_id
-        .to_string();
-    let snap = admin.import(&handbook(), None).await.unwrap();
-    let new = admin
-        .build(
-            snap.snapshot_id.as_str(),
-            Some("version = 1\n[chunking]\nstrategy = \"sentences\"\nmax_tokens = 48\n"),
-            Arc::new(quire_index::NoProgress),
-        )
-        .await
-        .unwrap()
-        .manifest
-        .index_id
-        .to_string();
 
     // Evaluation: an alias resolves to its primary; the report is stored and listed.
     let report = admin

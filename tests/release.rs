@@ -12,34 +12,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use quire_index::{Arm, Mode};
 use quire_server::{Limits, QuireApi, ReleaseApi, Remote};
 use quire_store::AliasChangeRequest;
-use support::{TestServer, code, handbook, query};
+use support::{TestServer, code, query};
 use tonic::Code;
 
-/// Two indices of the handbook: the demo one and one built with another spec.
+/// A second handbook index beside the demo's, with sentence chunking.
+const SENTENCES: &str =
+    "version = 1\ndefault_acl = [\"*\"]\n[chunking]\nstrategy = \"sentences\"\nmax_tokens = 64\n";
+
 async fn two_indexes(server: &TestServer) -> (Remote, String, String) {
-    let admin = server.client(Some("t-admin")).await;
-    let old = admin
-        .index("handbook")
-        .await
-        .unwrap()
-        .manifest
-        .index_id
-        .to_string();
-    let snap = admin.import(&handbook(), None).await.unwrap();
-    let spec = "version = 1\ndefault_acl = [\"*\"]\n[chunking]\nstrategy = \"sentences\"\nmax_tokens = 64\n";
-    let new = admin
-        .build(
-            snap.snapshot_id.as_str(),
-            Some(spec),
-            Arc::new(quire_index::NoProgress),
-        )
-        .await
-        .unwrap()
-        .manifest
-        .index_id
-        .to_string();
-    assert_ne!(old, new);
-    (admin, old, new)
+    support::two_indexes(server, SENTENCES).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

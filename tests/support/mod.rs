@@ -113,3 +113,31 @@ pub fn query(text: &str, groups: &[&str], mode: Mode, k: usize) -> Query {
         candidates: None,
     }
 }
+
+/// The demo index and a second index of the handbook built with `spec`, by an admin client:
+/// `(admin, demo index id, new index id)`.
+pub async fn two_indexes(server: &TestServer, spec: &str) -> (Remote, String, String) {
+    use quire_server::QuireApi;
+    let admin = server.client(Some("t-admin")).await;
+    let old = admin
+        .index("handbook")
+        .await
+        .unwrap()
+        .manifest
+        .index_id
+        .to_string();
+    let snap = admin.import(&handbook(), None).await.unwrap();
+    let new = admin
+        .build(
+            snap.snapshot_id.as_str(),
+            Some(spec),
+            std::sync::Arc::new(quire_index::NoProgress),
+        )
+        .await
+        .unwrap()
+        .manifest
+        .index_id
+        .to_string();
+    assert_ne!(old, new);
+    (admin, old, new)
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use quire_core::spec::{DEFAULT_SPEC_TOML, FusionMethod};
 use quire_core::{BuildSpec, Reader};
-use quire_index::{Mode, Query};
+use quire_index::Query;
 use quire_server::{
     EvalApi, Local, QuireApi, ReleaseApi, Remote, ServerConfig, local_actor, serve,
 };
@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::progress::Bars;
-use crate::{Cli, Command, FusionArg, Outcome, QueryMode, SpecCommand, TokenCommand};
+use crate::{Cli, Command, FusionArg, Outcome, SpecCommand, TokenCommand};
 
 /// Run one command, against the server named by `--server` or the local data dir.
 pub async fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
@@ -279,11 +279,7 @@ async fn dispatch<A: QuireApi + ReleaseApi + EvalApi>(
                 text: text.clone(),
                 reader: Reader::new(user.as_deref(), groups)?,
                 k: *k as usize,
-                mode: match mode {
-                    QueryMode::Hybrid => Mode::Hybrid,
-                    QueryMode::Bm25 => Mode::Bm25,
-                    QueryMode::Vector => Mode::Vector,
-                },
+                mode: (*mode).into(),
                 fusion: fusion.map(|f| match f {
                     FusionArg::Rrf => FusionMethod::Rrf,
                     FusionArg::Weighted => FusionMethod::Weighted,

@@ -7,7 +7,6 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use quire_core::Reader;
 use quire_eval::{EvalReport, compare as compare_reports};
-use quire_index::Mode;
 use quire_server::{EvalApi, EvalRequest};
 use quire_store::ReportRecord;
 
@@ -44,11 +43,7 @@ impl EvalOptions {
         Ok(EvalRequest {
             dataset,
             split: self.split.clone(),
-            mode: match self.mode {
-                QueryMode::Hybrid => Mode::Hybrid,
-                QueryMode::Bm25 => Mode::Bm25,
-                QueryMode::Vector => Mode::Vector,
-            },
+            mode: self.mode.into(),
             reader: Reader::new(self.user.as_deref(), &self.groups)?,
         })
     }

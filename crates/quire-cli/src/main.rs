@@ -227,6 +227,16 @@ enum QueryMode {
     Vector,
 }
 
+impl From<QueryMode> for quire_index::Mode {
+    fn from(m: QueryMode) -> Self {
+        match m {
+            QueryMode::Hybrid => Self::Hybrid,
+            QueryMode::Bm25 => Self::Bm25,
+            QueryMode::Vector => Self::Vector,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum FusionArg {
     Rrf,

@@ -19,6 +19,17 @@ pub enum Mode {
     Vector,
 }
 
+impl Mode {
+    /// `hybrid`, `bm25` or `vector`, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hybrid => "hybrid",
+            Self::Bm25 => "bm25",
+            Self::Vector => "vector",
+        }
+    }
+}
+
 /// A retrieval request against one opened index.
 #[derive(Clone, Debug)]
 pub struct Query {

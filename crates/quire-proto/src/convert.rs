@@ -22,14 +22,17 @@ pub struct InvalidField {
     pub reason: String,
 }
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidField {
+pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidField {
     InvalidField {
         field,
         reason: reason.into(),
     }
 }
 
-fn parse<T: std::str::FromStr>(field: &'static str, value: &str) -> Result<T, InvalidField>
+pub(crate) fn parse<T: std::str::FromStr>(
+    field: &'static str,
+    value: &str,
+) -> Result<T, InvalidField>
 where
     T::Err: std::fmt::Display,
 {
@@ -64,21 +67,12 @@ impl TryFrom<pb::RetrieveRequest> for RetrieveParams {
         if r.query.trim().is_empty() {
             return Err(invalid("query", "is empty"));
         }
-        let principal = r.principal.unwrap_or_default();
-        let user = Some(principal.user.as_str()).filter(|u| !u.is_empty());
-        let reader = Reader::new(user, &principal.groups)
-            .map_err(|e| invalid("principal", e.to_string()))?;
+        let reader = reader_from_pb(r.principal)?;
         let k = if r.k == 0 { 10 } else { r.k };
         if k > MAX_K {
             return Err(invalid("k", format!("{k} exceeds {MAX_K}")));
         }
-        let mode = match pb::Mode::try_from(r.mode)
-            .map_err(|_| invalid("mode", format!("unknown value {}", r.mode)))?
-        {
-            pb::Mode::Unspecified | pb::Mode::Hybrid => Mode::Hybrid,
-            pb::Mode::Bm25 => Mode::Bm25,
-            pb::Mode::Vector => Mode::Vector,
-        };
+        let mode = mode_from_pb(r.mode)?;
         let fusion = match pb::Fusion::try_from(r.fusion)
             .map_err(|_| invalid("fusion", format!("unknown value {}", r.fusion)))?
         {
@@ -109,27 +103,58 @@ impl TryFrom<pb::RetrieveRequest> for RetrieveParams {
     }
 }
 
-/// The request a client sends for `query` against `target`.
-pub fn retrieve_request(target: &str, query: &Query, explain: bool) -> pb::RetrieveRequest {
+/// A wire principal as a reader (no principal: no user, no groups).
+pub(crate) fn reader_from_pb(principal: Option<pb::Principal>) -> Result<Reader, InvalidField> {
+    let principal = principal.unwrap_or_default();
+    let user = Some(principal.user.as_str()).filter(|u| !u.is_empty());
+    Reader::new(user, &principal.groups).map_err(|e| invalid("principal", e.to_string()))
+}
+
+/// A reader as a wire principal.
+pub(crate) fn reader_to_pb(reader: &Reader) -> pb::Principal {
     let mut user = String::new();
     let mut groups = Vec::new();
-    for p in query.reader.tokens() {
+    for p in reader.tokens() {
         match p {
             quire_core::Principal::User(u) => user = u.clone(),
             quire_core::Principal::Group(g) => groups.push(g.clone()),
             quire_core::Principal::Public => {}
         }
     }
+    pb::Principal { user, groups }
+}
+
+/// A wire mode (unspecified: hybrid).
+pub(crate) fn mode_from_pb(mode: i32) -> Result<Mode, InvalidField> {
+    Ok(
+        match pb::Mode::try_from(mode)
+            .map_err(|_| invalid("mode", format!("unknown value {mode}")))?
+        {
+            pb::Mode::Unspecified | pb::Mode::Hybrid => Mode::Hybrid,
+            pb::Mode::Bm25 => Mode::Bm25,
+            pb::Mode::Vector => Mode::Vector,
+        },
+    )
+}
+
+/// A mode on the wire.
+pub(crate) fn mode_to_pb(mode: Mode) -> i32 {
+    let mode = match mode {
+        Mode::Hybrid => pb::Mode::Hybrid,
+        Mode::Bm25 => pb::Mode::Bm25,
+        Mode::Vector => pb::Mode::Vector,
+    };
+    mode as i32
+}
+
+/// The request a client sends for `query` against `target`.
+pub fn retrieve_request(target: &str, query: &Query, explain: bool) -> pb::RetrieveRequest {
     pb::RetrieveRequest {
         target: target.to_owned(),
         query: query.text.clone(),
-        principal: Some(pb::Principal { user, groups }),
+        principal: Some(reader_to_pb(&query.reader)),
         k: query.k as u32,
-        mode: match query.mode {
-            Mode::Hybrid => pb::Mode::Hybrid,
-            Mode::Bm25 => pb::Mode::Bm25,
-            Mode::Vector => pb::Mode::Vector,
-        } as i32,
+        mode: mode_to_pb(query.mode),
         fusion: match query.fusion {
             None => pb::Fusion::Unspecified,
             Some(FusionMethod::Rrf) => pb::Fusion::Rrf,

@@ -6,15 +6,10 @@ use quire_core::Reader;
 use quire_index::Mode;
 use quire_store::ReportRecord;
 
-use crate::convert::InvalidField;
+use crate::convert::{
+    InvalidField, invalid, mode_from_pb, mode_to_pb, parse, reader_from_pb, reader_to_pb,
+};
 use crate::pb;
-
-fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidField {
-    InvalidField {
-        field,
-        reason: reason.into(),
-    }
-}
 
 /// A validated evaluation request.
 #[derive(Clone, Debug)]
@@ -46,23 +41,12 @@ impl TryFrom<pb::EvaluateRequest> for EvaluateParams {
         if split.contains(['/', '\\']) || split.starts_with('.') {
             return Err(invalid("split", format!("{split:?} is not a split name")));
         }
-        let mode = match pb::Mode::try_from(r.mode)
-            .map_err(|_| invalid("mode", format!("unknown value {}", r.mode)))?
-        {
-            pb::Mode::Unspecified | pb::Mode::Hybrid => Mode::Hybrid,
-            pb::Mode::Bm25 => Mode::Bm25,
-            pb::Mode::Vector => Mode::Vector,
-        };
-        let principal = r.principal.unwrap_or_default();
-        let user = Some(principal.user.as_str()).filter(|u| !u.is_empty());
-        let reader = Reader::new(user, &principal.groups)
-            .map_err(|e| invalid("principal", e.to_string()))?;
         Ok(Self {
             target: r.target,
             dataset: PathBuf::from(r.dataset),
             split,
-            mode,
-            reader,
+            mode: mode_from_pb(r.mode)?,
+            reader: reader_from_pb(r.principal)?,
         })
     }
 }
@@ -75,25 +59,12 @@ pub fn evaluate_request(
     mode: Mode,
     reader: &Reader,
 ) -> pb::EvaluateRequest {
-    let mut user = String::new();
-    let mut groups = Vec::new();
-    for p in reader.tokens() {
-        match p {
-            quire_core::Principal::User(u) => user = u.clone(),
-            quire_core::Principal::Group(g) => groups.push(g.clone()),
-            quire_core::Principal::Public => {}
-        }
-    }
     pb::EvaluateRequest {
         target: target.to_owned(),
         dataset: dataset.display().to_string(),
         split: split.to_owned(),
-        mode: match mode {
-            Mode::Hybrid => pb::Mode::Hybrid,
-            Mode::Bm25 => pb::Mode::Bm25,
-            Mode::Vector => pb::Mode::Vector,
-        } as i32,
-        principal: Some(pb::Principal { user, groups }),
+        mode: mode_to_pb(mode),
+        principal: Some(reader_to_pb(reader)),
     }
 }
 
@@ -121,10 +92,7 @@ impl TryFrom<pb::EvalReport> for ReportRecord {
     fn try_from(r: pb::EvalReport) -> Result<Self, InvalidField> {
         Ok(Self {
             report_id: r.report_id,
-            index_id: r
-                .index_id
-                .parse()
-                .map_err(|e: quire_core::CoreError| invalid("index_id", e.to_string()))?,
+            index_id: parse("index_id", &r.index_id)?,
             eval_spec: r.eval_spec,
             mode: r.mode,
             ndcg_at_10: r.ndcg_at_10,

@@ -7,24 +7,19 @@ use quire_store::{
     Distribution, GatePolicy, GcReport, Pin, ShadowReport,
 };
 
-use crate::convert::InvalidField;
+use crate::convert::{InvalidField, invalid, parse};
 use crate::pb;
 use crate::pb::change_alias_request::Change;
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidField {
-    InvalidField {
-        field,
-        reason: reason.into(),
-    }
-}
-
-fn parse<T: std::str::FromStr>(field: &'static str, value: &str) -> Result<T, InvalidField>
+/// An id field where empty means none.
+fn parse_optional<T: std::str::FromStr>(
+    field: &'static str,
+    value: &str,
+) -> Result<Option<T>, InvalidField>
 where
     T::Err: std::fmt::Display,
 {
-    value
-        .parse()
-        .map_err(|e: T::Err| invalid(field, e.to_string()))
+    (!value.is_empty()).then(|| parse(field, value)).transpose()
 }
 
 fn non_empty(field: &'static str, value: String) -> Result<String, InvalidField> {
@@ -153,10 +148,7 @@ impl TryFrom<pb::AliasRevision> for AliasRevision {
                         })
                     })
                     .transpose()?,
-                shadow: Some(r.shadow)
-                    .filter(|s| !s.is_empty())
-                    .map(|s| parse("shadow", &s))
-                    .transpose()?,
+                shadow: parse_optional("shadow", &r.shadow)?,
                 policy: r.policy.map(|p| GatePolicy {
                     eval_spec: p.eval_spec,
                     mode: p.mode,
@@ -220,10 +212,7 @@ impl TryFrom<pb::ShadowReportResponse> for ShadowReport {
     fn try_from(r: pb::ShadowReportResponse) -> Result<Self, InvalidField> {
         Ok(Self {
             alias: r.alias,
-            shadow_index: Some(r.shadow_index)
-                .filter(|s| !s.is_empty())
-                .map(|s| parse("shadow_index", &s))
-                .transpose()?,
+            shadow_index: parse_optional("shadow_index", &r.shadow_index)?,
             since: r.since,
             compared: r.compared,
             dropped: r.dropped,

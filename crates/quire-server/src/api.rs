@@ -169,7 +169,7 @@ impl Local {
     }
 
     /// Run blocking store work off the async runtime.
-    async fn blocking<T: Send + 'static>(
+    pub(crate) async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Local) -> Result<T> + Send + 'static,
     ) -> Result<T> {
@@ -292,9 +292,8 @@ impl QuireApi for Local {
 fn fresh_routing_key() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     format!(
-        "request:{}:{}:{:?}",
+        "request:{}:{}",
         std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed),
-        Instant::now()
+        NEXT.fetch_add(1, Ordering::Relaxed)
     )
 }

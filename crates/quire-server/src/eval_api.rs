@@ -72,15 +72,6 @@ impl From<EvalError> for ServiceError {
     }
 }
 
-/// The mode's name as reports and gates record it.
-pub fn mode_name(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Hybrid => "hybrid",
-        Mode::Bm25 => "bm25",
-        Mode::Vector => "vector",
-    }
-}
-
 impl Local {
     /// Evaluate one resolved index and store the report (blocking).
     fn evaluate_index(&self, index: &IndexId, request: &EvalRequest) -> Result<ReportRecord> {
@@ -111,29 +102,18 @@ impl Local {
         Ok(self.store().store_eval_report(
             index,
             &report.eval_spec,
-            mode_name(request.mode),
+            request.mode.as_str(),
             headline,
             full,
             self.actor(),
         )?)
-    }
-
-    async fn run_eval<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Local) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let this = self.clone();
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| f(&this)))
-            .await
-            .map_err(|e| ServiceError::Internal(format!("worker failed: {e}")))?
     }
 }
 
 impl EvalApi for Local {
     async fn evaluate(&self, target: &str, request: EvalRequest) -> Result<ReportRecord> {
         let target = target.to_owned();
-        self.run_eval(move |l| {
+        self.blocking(move |l| {
             let index = l.resolve(&target)?;
             l.evaluate_index(&index, &request)
         })
@@ -142,7 +122,7 @@ impl EvalApi for Local {
 
     async fn reports(&self, target: Option<&str>) -> Result<Vec<ReportRecord>> {
         let target = target.map(str::to_owned);
-        self.run_eval(move |l| {
+        self.blocking(move |l| {
             let index = target.map(|t| l.resolve(&t)).transpose()?;
             Ok(l.store().eval_reports(index.as_ref())?)
         })
@@ -151,11 +131,11 @@ impl EvalApi for Local {
 
     async fn gate(&self, alias: &str, request: GateRequest, reason: &str) -> Result<AliasRevision> {
         let (alias, reason) = (alias.to_owned(), reason.to_owned());
-        self.run_eval(move |l| {
+        self.blocking(move |l| {
             let spec = EvalSpec::for_dataset(&request.eval.dataset, &request.eval.split)?.hash();
             let policy = GatePolicy {
                 eval_spec: spec.clone(),
-                mode: mode_name(request.eval.mode).to_owned(),
+                mode: request.eval.mode.as_str().to_owned(),
                 min_ndcg10: request.min_ndcg10,
                 max_regression: request.max_regression,
             };
@@ -182,7 +162,7 @@ impl EvalApi for Local {
         reason: &str,
     ) -> Result<AliasRevision> {
         let (alias, reason) = (alias.to_owned(), reason.to_owned());
-        self.run_eval(move |l| {
+        self.blocking(move |l| {
             let current = l.store().alias(&alias)?;
             let old = current.state.policy.clone().ok_or_else(|| {
                 ServiceError::FailedPrecondition(format!(
@@ -192,7 +172,7 @@ impl EvalApi for Local {
             let record = l.evaluate_index(&current.state.primary, &request)?;
             let policy = GatePolicy {
                 eval_spec: record.eval_spec,
-                mode: mode_name(request.mode).to_owned(),
+                mode: request.mode.as_str().to_owned(),
                 ..old
             };
             let change = AliasChange::Rebaseline(policy);

@@ -157,6 +157,16 @@ impl Server {
     }
 }
 
+/// A change's reason, which may not be empty.
+pub(crate) fn reason(text: String) -> Result<String> {
+    if text.trim().is_empty() {
+        return Err(ServiceError::InvalidArgument(
+            "field `reason`: is empty; every change needs a reason".into(),
+        ));
+    }
+    Ok(text)
+}
+
 pub(crate) fn invalid(e: convert::InvalidField) -> ServiceError {
     ServiceError::InvalidArgument(e.to_string())
 }

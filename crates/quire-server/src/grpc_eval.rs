@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 use crate::auth::Role;
 use crate::error::ServiceError;
 use crate::eval_api::{EvalApi, EvalRequest, GateRequest};
-use crate::grpc::{Grpc, invalid};
+use crate::grpc::{Grpc, invalid, reason};
 
 fn eval_request(m: Option<pb::EvaluateRequest>) -> crate::Result<(String, EvalRequest)> {
     let m = m.ok_or_else(|| ServiceError::InvalidArgument("field `eval`: is missing".into()))?;
@@ -21,15 +21,6 @@ fn eval_request(m: Option<pb::EvaluateRequest>) -> crate::Result<(String, EvalRe
             reader: p.reader,
         },
     ))
-}
-
-fn reason(text: String) -> crate::Result<String> {
-    if text.trim().is_empty() {
-        return Err(ServiceError::InvalidArgument(
-            "field `reason`: is empty; every change needs a reason".into(),
-        ));
-    }
-    Ok(text)
 }
 
 #[tonic::async_trait]

@@ -5,17 +5,8 @@ use quire_proto::release::ChangeAliasParams;
 use tonic::{Request, Response, Status};
 
 use crate::auth::Role;
-use crate::grpc::{Grpc, invalid};
+use crate::grpc::{Grpc, invalid, reason};
 use crate::release_api::ReleaseApi;
-
-fn reason(text: String) -> crate::Result<String> {
-    if text.trim().is_empty() {
-        return Err(crate::ServiceError::InvalidArgument(
-            "field `reason`: is empty; every change needs a reason".into(),
-        ));
-    }
-    Ok(text)
-}
 
 #[tonic::async_trait]
 impl pb::release_service_server::ReleaseService for Grpc {

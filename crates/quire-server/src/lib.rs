@@ -32,7 +32,7 @@ pub use api::{Local, QuireApi, SHADOW_SLOTS, SharedProgress, local_actor, parse_
 pub use auth::{Auth, Caller, Role};
 pub use config::{Limits, ServerConfig, Tls};
 pub use error::{Result, ServiceError};
-pub use eval_api::{EVAL_DEPTH, EvalApi, EvalRequest, GateRequest, mode_name};
+pub use eval_api::{EVAL_DEPTH, EvalApi, EvalRequest, GateRequest};
 pub use grpc::Grpc;
 pub use metrics::Metrics;
 pub use release_api::ReleaseApi;

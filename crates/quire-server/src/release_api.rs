@@ -66,17 +66,6 @@ impl Local {
             AliasChangeRequest::ClearGate => AliasChange::ClearPolicy,
         })
     }
-
-    async fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Local) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let this = self.clone();
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| f(&this)))
-            .await
-            .map_err(|e| crate::ServiceError::Internal(format!("worker failed: {e}")))?
-    }
 }
 
 impl ReleaseApi for Local {
@@ -88,7 +77,7 @@ impl ReleaseApi for Local {
         force: bool,
     ) -> Result<AliasRevision> {
         let (alias, reason) = (alias.to_owned(), reason.to_owned());
-        self.run(move |l| {
+        self.blocking(move |l| {
             let change = l.to_change(change)?;
             Ok(l.store()
                 .change_alias_with(&alias, &change, l.actor(), &reason, force)?)
@@ -102,7 +91,7 @@ impl ReleaseApi for Local {
 
     async fn alias_history(&self, alias: &str) -> Result<Vec<AliasRevision>> {
         let alias = alias.to_owned();
-        self.run(move |l| Ok(l.store().alias_history(&alias)?))
+        self.blocking(move |l| Ok(l.store().alias_history(&alias)?))
             .await
     }
 
@@ -124,7 +113,7 @@ impl ReleaseApi for Local {
     ) -> Result<Pin> {
         let expires = expires.map(parse_duration).transpose()?;
         let (target, holder, reason) = (target.to_owned(), holder.to_owned(), reason.to_owned());
-        self.run(move |l| {
+        self.blocking(move |l| {
             let id = l.store().resolve_index(&target)?;
             Ok(l.store().pin(&id, &holder, expires, l.actor(), &reason)?)
         })
@@ -133,7 +122,7 @@ impl ReleaseApi for Local {
 
     async fn unpin(&self, target: &str, holder: &str, reason: &str) -> Result<Pin> {
         let (target, holder, reason) = (target.to_owned(), holder.to_owned(), reason.to_owned());
-        self.run(move |l| {
+        self.blocking(move |l| {
             let id = l.store().resolve_index(&target)?;
             Ok(l.store().unpin(&id, &holder, l.actor(), &reason)?)
         })
@@ -141,18 +130,18 @@ impl ReleaseApi for Local {
     }
 
     async fn pins(&self) -> Result<Vec<Pin>> {
-        self.run(|l| Ok(l.store().pins()?)).await
+        self.blocking(|l| Ok(l.store().pins()?)).await
     }
 
     async fn gc(&self, dry_run: bool, reason: &str) -> Result<GcReport> {
         let reason = reason.to_owned();
-        self.run(move |l| Ok(l.store().gc(dry_run, l.actor(), &reason)?))
+        self.blocking(move |l| Ok(l.store().gc(dry_run, l.actor(), &reason)?))
             .await
     }
 
     async fn delete_index(&self, target: &str, reason: &str) -> Result<()> {
         let (target, reason) = (target.to_owned(), reason.to_owned());
-        self.run(move |l| {
+        self.blocking(move |l| {
             let id = l.store().resolve_index(&target)?;
             Ok(l.store().delete_index(&id, l.actor(), &reason)?)
         })
@@ -160,10 +149,10 @@ impl ReleaseApi for Local {
     }
 
     async fn audit_log(&self) -> Result<Vec<AuditEvent>> {
-        self.run(|l| Ok(l.store().audit_events()?)).await
+        self.blocking(|l| Ok(l.store().audit_events()?)).await
     }
 
     async fn audit_verify(&self) -> Result<AuditVerification> {
-        self.run(|l| Ok(l.store().audit_verify()?)).await
+        self.blocking(|l| Ok(l.store().audit_verify()?)).await
     }
 }

@@ -58,31 +58,14 @@ pub struct GcReport {
     pub kept: BTreeMap<IndexId, Vec<String>>,
 }
 
-/// Parse a duration such as `30m`, `12h`, `7d` or `2w`.
+/// Parse a pin's lifetime such as `30m`, `12h`, `7d` or `2w`.
 pub fn parse_duration(text: &str) -> Result<Duration> {
-    let bad = || StoreError::Invalid {
-        field: "expires",
-        reason: format!("{text:?} is not a duration such as 30m, 12h, 7d or 2w"),
-    };
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().map_err(|_| bad())?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => return Err(bad()),
-    };
-    if number == 0 {
-        return Err(bad());
-    }
-    number
-        .checked_mul(seconds)
+    quire_core::spec::parse_duration_secs(text)
         .map(Duration::from_secs)
-        .ok_or_else(bad)
+        .map_err(|reason| StoreError::Invalid {
+            field: "expires",
+            reason: format!("{text:?}: {reason}"),
+        })
 }
 
 impl Store {
