@@ -57,12 +57,14 @@ impl TestServer {
             tokens,
             limits,
             tls,
+            models: Vec::new(),
         };
         let dir = TempDir::new().unwrap();
         let options = ServeOptions {
             data: dir.path().join("data"),
             config: config.clone(),
             demo_corpus: Some(handbook()),
+            models: Default::default(),
         };
         let (local, metrics) = tokio::task::spawn_blocking(move || serve::prepare(&options))
             .await

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use quire_core::spec::{DEFAULT_SPEC_TOML, FusionMethod};
 use quire_core::{BuildSpec, Reader};
+use quire_embed::Models;
 use quire_index::{Mode, Query};
 use quire_server::{Local, QuireApi, Remote, ServerConfig, serve};
 use quire_store::{Access, IndexInfo, Store};
@@ -68,8 +69,10 @@ pub async fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
             }
             _ => Access::Read,
         };
+        let models = Models::from_dir(&cli.models)?;
         let store = Store::open(&cli.data, access)
-            .with_context(|| format!("opening data dir {}", cli.data.display()))?;
+            .with_context(|| format!("opening data dir {}", cli.data.display()))?
+            .with_models(models);
         let local = Local::new(Arc::new(store), Default::default());
         dispatch(&local, cli, progress, out).await
     }
@@ -87,7 +90,13 @@ async fn serve(
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            ServerConfig::from_toml(&text, &path.display().to_string())?
+            let mut config = ServerConfig::from_toml(&text, &path.display().to_string())?;
+            // Model paths in server.toml are relative to the file.
+            let base = path.parent().unwrap_or(Path::new("."));
+            for m in &mut config.models {
+                m.path = base.join(&m.path);
+            }
+            config
         }
     };
     serve::check_exposure(addr, &config)?;
@@ -96,6 +105,7 @@ async fn serve(
         data: cli.data.clone(),
         config: config.clone(),
         demo_corpus,
+        models: Models::from_dir(&cli.models)?,
     };
     let (local, metrics) = tokio::task::spawn_blocking(move || serve::prepare(&options)).await??;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -212,6 +222,7 @@ async fn dispatch<A: QuireApi>(
                 "reused": built.reused,
                 "counts": m.counts,
                 "timings_ms": m.build.timings_ms,
+                "embed_cache": m.build.embed_cache,
             });
             emit(out, cli.json, &value, |o| {
                 writeln!(o, "{}", m.index_id)?;
@@ -219,6 +230,11 @@ async fn dispatch<A: QuireApi>(
                 writeln!(o, "  snapshot        {}", m.snapshot_id)?;
                 writeln!(o, "  documents       {}", m.counts.documents)?;
                 writeln!(o, "  chunks          {}", m.counts.chunks)?;
+                writeln!(o, "  model           {}", m.embedding.model_id)?;
+                if !built.reused {
+                    let c = m.build.embed_cache;
+                    writeln!(o, "  embed cache     {} hits, {} misses", c.hits, c.misses)?;
+                }
                 writeln!(
                     o,
                     "  {}",
