@@ -69,6 +69,7 @@ fn run_one(n: usize) {
         spec: &spec,
         embedder: embedder.as_ref(),
         imported_at: "2026-01-01T00:00:00Z",
+        cache: None,
     };
     let started = Instant::now();
     let manifest = build_index(&request, dir.path(), &NoProgress).expect("build");

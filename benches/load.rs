@@ -347,6 +347,7 @@ fn main() {
         data: root.join("load-data"),
         config: ServerConfig::default(),
         demo_corpus: Some(workspace.join("corpora/handbook")),
+        models: Default::default(),
     };
     let (local, metrics) = serve::prepare(&options).expect("prepare the server");
     println!("handbook ready in {:.1}s", started.elapsed().as_secs_f64());

@@ -114,6 +114,7 @@ async fn main() {
         data,
         config: ServerConfig::default(),
         demo_corpus: Some(root.join("corpora/handbook")),
+        models: Default::default(),
     };
     let (local, metrics) = tokio::task::spawn_blocking(move || serve::prepare(&options))
         .await

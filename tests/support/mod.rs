@@ -62,6 +62,7 @@ impl TestServer {
             data: dir.path().join("data"),
             config: config.clone(),
             demo_corpus: Some(handbook()),
+            models: Default::default(),
         };
         let (local, metrics) = tokio::task::spawn_blocking(move || serve::prepare(&options))
             .await

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use quire_core::spec::{DEFAULT_SPEC_TOML, FusionMethod};
 use quire_core::{BuildSpec, Reader};
+use quire_embed::Models;
 use quire_index::Query;
 use quire_server::{
     EvalApi, Local, QuireApi, ReleaseApi, Remote, ServerConfig, local_actor, serve,
@@ -81,9 +82,11 @@ pub async fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
         if let Command::Gc { keep_revisions, .. } = &cli.command {
             options.gc_keep_revisions = usize::try_from(*keep_revisions).unwrap_or(usize::MAX);
         }
+        let models = Models::from_dir(&cli.models)?;
         let store = Store::open(&cli.data, access)
             .with_context(|| format!("opening data dir {}", cli.data.display()))?
-            .with_options(options);
+            .with_options(options)
+            .with_models(models);
         let local = Local::new(Arc::new(store), &local_actor());
         dispatch(&local, cli, progress, out).await
     }
@@ -101,7 +104,13 @@ async fn serve(
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            ServerConfig::from_toml(&text, &path.display().to_string())?
+            let mut config = ServerConfig::from_toml(&text, &path.display().to_string())?;
+            // Model paths in server.toml are relative to the file.
+            let base = path.parent().unwrap_or(Path::new("."));
+            for m in &mut config.models {
+                m.path = base.join(&m.path);
+            }
+            config
         }
     };
     serve::check_exposure(addr, &config)?;
@@ -110,6 +119,7 @@ async fn serve(
         data: cli.data.clone(),
         config: config.clone(),
         demo_corpus,
+        models: Models::from_dir(&cli.models)?,
     };
     let (local, metrics) = tokio::task::spawn_blocking(move || serve::prepare(&options)).await??;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -243,6 +253,7 @@ async fn dispatch<A: QuireApi + ReleaseApi + EvalApi>(
                 "reused": built.reused,
                 "counts": m.counts,
                 "timings_ms": m.build.timings_ms,
+                "embed_cache": m.build.embed_cache,
             });
             emit(out, cli.json, &value, |o| {
                 writeln!(o, "{}", m.index_id)?;
@@ -250,6 +261,11 @@ async fn dispatch<A: QuireApi + ReleaseApi + EvalApi>(
                 writeln!(o, "  snapshot        {}", m.snapshot_id)?;
                 writeln!(o, "  documents       {}", m.counts.documents)?;
                 writeln!(o, "  chunks          {}", m.counts.chunks)?;
+                writeln!(o, "  model           {}", m.embedding.model_id)?;
+                if !built.reused {
+                    let c = m.build.embed_cache;
+                    writeln!(o, "  embed cache     {} hits, {} misses", c.hits, c.misses)?;
+                }
                 writeln!(
                     o,
                     "  {}",

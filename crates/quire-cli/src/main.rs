@@ -36,6 +36,10 @@ struct Cli {
     /// PEM file of the CA to trust for an https:// server.
     #[arg(long, global = true, env = "QUIRE_CA")]
     ca: Option<PathBuf>,
+    /// Directory of local embedding models, one sentence-transformers directory per model, named
+    /// after its subdirectory (`scripts/fetch-model` fills `models/all-minilm-l6-v2`).
+    #[arg(long, global = true, env = "QUIRE_MODELS", default_value = "models")]
+    models: PathBuf,
     #[command(subcommand)]
     command: Command,
 }

@@ -48,6 +48,12 @@ impl Progress for Bars {
         }
     }
 
+    fn embed_cache(&self, hits: u64, misses: u64) {
+        if let Some(bar) = self.bar.lock().ok().as_ref().and_then(|b| b.as_ref()) {
+            bar.println(format!(" embed cache: {hits} hits, {misses} misses"));
+        }
+    }
+
     fn advance(&self, n: u64) {
         if let Some(bar) = self.bar.lock().ok().as_ref().and_then(|b| b.as_ref()) {
             bar.inc(n);

@@ -97,6 +97,19 @@ pub struct BuildInfo {
     pub timings_ms: BTreeMap<String, u64>,
     /// Worker threads available to the build.
     pub threads: u32,
+    /// Chunks whose vectors came from the embedding cache (hits) or were computed (misses).
+    #[serde(default)]
+    pub embed_cache: EmbedCacheStats,
+}
+
+/// Embedding-cache lookups during one build.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedCacheStats {
+    /// Chunks whose vector was found in the cache.
+    pub hits: u64,
+    /// Chunks whose vector was computed (and then stored in the cache).
+    pub misses: u64,
 }
 
 /// The content digest over a set of files: a Merkle root of the sorted (path, file hash) pairs.

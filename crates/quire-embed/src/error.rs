@@ -1,5 +1,7 @@
 //! The error type of quire-embed.
 
+use std::path::PathBuf;
+
 use thiserror::Error;
 
 /// Errors from resolving or running an embedding model.
@@ -29,6 +31,24 @@ pub enum EmbedError {
         /// The model name.
         model: String,
         /// What is wrong.
+        reason: String,
+    },
+    /// A model directory could not be read or is not a model quire can run.
+    #[error("embedding model `{model}` at {}: {reason}", path.display())]
+    Load {
+        /// The model name.
+        model: String,
+        /// Its directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Running the model failed.
+    #[error("embedding model `{model}` failed: {reason}")]
+    Run {
+        /// The model name.
+        model: String,
+        /// What failed.
         reason: String,
     },
 }

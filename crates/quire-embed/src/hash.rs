@@ -103,6 +103,10 @@ impl Embedder for HashEmbedder {
         }
         Ok(out)
     }
+
+    fn cacheable(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

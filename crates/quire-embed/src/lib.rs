@@ -3,22 +3,32 @@
 //! - [`Embedder`]: the trait every model implements (`model_id`, `digest`, `dim`,
 //!   `embed_batch`).
 //! - [`HashEmbedder`]: the built-in `hash-v1` model, deterministic feature hashing.
-//! - [`Models`]: the models this process can run, resolved from a build spec's `[embedding]`
-//!   table and checked against a pinned digest.
+//! - [`BertEmbedder`]: a local sentence-transformers BERT model directory (all-MiniLM-L6-v2 and
+//!   kin) run with candle on the CPU; [`ModelFiles`] says which files it reads and how they are
+//!   hashed into its digest.
+//! - [`Models`]: the models this process can run (the built-in ones plus local directories
+//!   registered by name), resolved from a build spec's `[embedding]` table and checked against a
+//!   pinned digest. Local models are loaded on first use, once, and shared.
 //!
 //! A model's digest identifies exactly what it computes. An index records the digest of the
 //! model that embedded it, and queries against that index must be embedded by the same digest.
 
+mod bert;
 mod error;
 mod hash;
+mod local;
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use ndarray::Array2;
 use quire_core::spec::EmbeddingSpec;
 
+pub use bert::BertEmbedder;
 pub use error::EmbedError;
 pub use hash::HashEmbedder;
+pub use local::{ModelFiles, Pooling};
 
 /// An embedding model.
 pub trait Embedder: Send + Sync {
@@ -31,18 +41,120 @@ pub trait Embedder: Send + Sync {
     /// Embed `texts`, one L2-normalised row per text. Each row depends only on its own text, so
     /// callers may batch and parallelise freely without changing results.
     fn embed_batch(&self, texts: &[&str]) -> Result<Array2<f32>, EmbedError>;
+    /// Whether vectors are worth caching between builds (false for models that compute a vector
+    /// faster than a cache could read it back).
+    fn cacheable(&self) -> bool {
+        true
+    }
 }
 
-/// The embedding models available to this process.
+/// A local model directory registered under a name, loaded on first use.
+#[derive(Debug)]
+struct LocalModel {
+    path: PathBuf,
+    loaded: Mutex<Option<Arc<BertEmbedder>>>,
+}
+
+impl LocalModel {
+    fn get(&self, name: &str) -> Result<Arc<BertEmbedder>, EmbedError> {
+        // Held while loading, so concurrent first users wait for one load instead of racing.
+        let mut slot = self.loaded.lock().map_err(|_| EmbedError::Run {
+            model: name.into(),
+            reason: "an earlier load panicked".into(),
+        })?;
+        if let Some(model) = slot.as_ref() {
+            return Ok(model.clone());
+        }
+        let model = Arc::new(BertEmbedder::load(name, &self.path)?);
+        *slot = Some(model.clone());
+        Ok(model)
+    }
+}
+
+/// The embedding models available to this process: `hash-v1` plus local model directories
+/// registered by name. Cheap to clone; clones share loaded models.
 #[derive(Clone, Debug, Default)]
 pub struct Models {
-    _private: (),
+    local: Arc<BTreeMap<String, LocalModel>>,
 }
 
 impl Models {
     /// The built-in models only.
     pub fn builtin() -> Self {
         Self::default()
+    }
+
+    /// These models plus the local model directory `path`, called `name`. Nothing is read until
+    /// the model is first resolved.
+    pub fn with_local(self, name: &str, path: impl Into<PathBuf>) -> Result<Self, EmbedError> {
+        if name == HashEmbedder::MODEL_ID
+            || name.trim().is_empty()
+            || name.contains(char::is_whitespace)
+        {
+            return Err(EmbedError::BadParameter {
+                model: name.into(),
+                reason: "not a usable name for a local model".into(),
+            });
+        }
+        let mut local: BTreeMap<String, LocalModel> = self
+            .local
+            .iter()
+            .map(|(k, m)| {
+                (
+                    k.clone(),
+                    LocalModel {
+                        path: m.path.clone(),
+                        loaded: Mutex::new(m.loaded.lock().ok().and_then(|g| g.clone())),
+                    },
+                )
+            })
+            .collect();
+        local.insert(
+            name.into(),
+            LocalModel {
+                path: path.into(),
+                loaded: Mutex::default(),
+            },
+        );
+        Ok(Self {
+            local: Arc::new(local),
+        })
+    }
+
+    /// The built-in models plus every subdirectory of `dir` that holds a `config.json`, named
+    /// after the subdirectory. A missing `dir` gives the built-in models only.
+    pub fn from_dir(dir: &Path) -> Result<Self, EmbedError> {
+        let mut models = Self::builtin();
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(models),
+            Err(e) => {
+                return Err(EmbedError::Load {
+                    model: "*".into(),
+                    path: dir.to_path_buf(),
+                    reason: e.to_string(),
+                });
+            }
+        };
+        let mut found: Vec<(String, PathBuf)> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.join("config.json").is_file())
+            .filter_map(|p| Some((p.file_name()?.to_str()?.to_owned(), p)))
+            .filter(|(name, _)| !name.starts_with('.'))
+            .collect();
+        found.sort();
+        for (name, path) in found {
+            models = models.with_local(&name, path)?;
+        }
+        Ok(models)
+    }
+
+    /// The names of every model, built-in first.
+    pub fn names(&self) -> Vec<String> {
+        std::iter::once(HashEmbedder::MODEL_ID.to_owned())
+            .chain(self.local.keys().cloned())
+            .collect()
     }
 
     /// Resolve the model a spec asks for, refusing one whose digest differs from a pinned one.
@@ -55,15 +167,44 @@ impl Models {
                 })?;
                 Arc::new(HashEmbedder::new(dim as usize)?)
             }
-            other => {
-                return Err(EmbedError::UnknownModel {
-                    model: other.into(),
-                    available: HashEmbedder::MODEL_ID.into(),
-                });
+            name => {
+                let local = self
+                    .local
+                    .get(name)
+                    .ok_or_else(|| EmbedError::UnknownModel {
+                        model: name.into(),
+                        available: self.names().join(", "),
+                    })?;
+                let model = local.get(name)?;
+                if let Some(dim) = spec.dim
+                    && dim as usize != model.dim()
+                {
+                    return Err(EmbedError::BadParameter {
+                        model: name.into(),
+                        reason: format!("spec asks for dim {dim}, the model has {}", model.dim()),
+                    });
+                }
+                model
             }
         };
         check_digest(model.as_ref(), spec.digest.as_deref())?;
         Ok(model)
+    }
+
+    /// Resolve the model a spec asks for and return the embedding spec with the model's digest
+    /// filled in for local models, which is what a build hashes into the index id: a local
+    /// model's files are part of an index's identity even when the spec does not pin them.
+    /// Built-in models are defined by their parameters, so their specs are left as they are.
+    pub fn pin(
+        &self,
+        spec: &EmbeddingSpec,
+    ) -> Result<(EmbeddingSpec, Arc<dyn Embedder>), EmbedError> {
+        let model = self.resolve(spec)?;
+        let mut pinned = spec.clone();
+        if spec.model != HashEmbedder::MODEL_ID {
+            pinned.digest = Some(model.digest().to_owned());
+        }
+        Ok((pinned, model))
     }
 
     /// Resolve the model with exactly this name and digest (how an index finds its query model).

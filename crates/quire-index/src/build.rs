@@ -9,13 +9,14 @@ use quire_core::chunk::{ChunkSpan, chunk_hash, chunk_id, chunk_text};
 use quire_core::ids::{context, hash_hex};
 use quire_core::manifest::content_digest;
 use quire_core::{
-    BuildInfo, BuildSpec, Counts, Document, FORMAT_VERSION, IndexId, Manifest, ModelInfo,
-    SnapshotId, Versions,
+    BuildInfo, BuildSpec, Counts, Document, EmbedCacheStats, FORMAT_VERSION, IndexId, Manifest,
+    ModelInfo, SnapshotId, Versions,
 };
 use quire_embed::Embedder;
 use rayon::prelude::*;
 
 use crate::bm25::{self, BM25_DIR, Bm25Row};
+use crate::cache::EmbedCache;
 use crate::distance::DotDistance;
 use crate::error::{IndexError, Result};
 use crate::files::{MANIFEST_FILE, artifact_files, sync_tree, write_synced};
@@ -37,6 +38,11 @@ pub trait Progress: Sync {
     fn stage(&self, name: &'static str, total: u64);
     /// `n` more units of the current stage are done.
     fn advance(&self, n: u64);
+    /// The embed stage is done: `hits` chunks came from the embedding cache, `misses` were
+    /// computed. Not called when the build used no cache.
+    fn embed_cache(&self, hits: u64, misses: u64) {
+        let _ = (hits, misses);
+    }
 }
 
 /// Progress that goes nowhere.
@@ -60,6 +66,9 @@ pub struct BuildRequest<'a> {
     pub embedder: &'a dyn Embedder,
     /// When the snapshot was imported (freshness for documents without `updated_at`).
     pub imported_at: &'a str,
+    /// Vectors computed before, reused by chunk hash (never changes the result); `None` computes
+    /// every vector.
+    pub cache: Option<&'a EmbedCache>,
 }
 
 impl BuildRequest<'_> {
@@ -108,7 +117,12 @@ pub fn build_index(
         .collect();
 
     progress.stage("embed", texts.len() as u64);
-    let vectors = embed_all(req.embedder, &texts, progress)?;
+    let hashes: Vec<&str> = chunked.records.iter().map(|c| c.hash.as_str()).collect();
+    let cache = req.cache.filter(|_| req.embedder.cacheable());
+    let (vectors, cache_stats) = embed_all(req.embedder, &texts, &hashes, cache, progress)?;
+    if cache.is_some() {
+        progress.embed_cache(cache_stats.hits, cache_stats.misses);
+    }
     lap("embed", &mut timings);
 
     progress.stage("bm25", texts.len() as u64);
@@ -185,6 +199,7 @@ pub fn build_index(
             source_freshness: source_freshness(req.documents, req.imported_at),
             timings_ms: timings,
             threads: rayon::current_num_threads() as u32,
+            embed_cache: cache_stats,
         },
     };
     write_manifest(dir, &manifest)?;
@@ -229,25 +244,64 @@ fn chunk_all(req: &BuildRequest<'_>, progress: &dyn Progress) -> Chunked {
     Chunked { records, docs }
 }
 
-fn embed_all(embedder: &dyn Embedder, texts: &[&str], progress: &dyn Progress) -> Result<Vec<f32>> {
+/// Embed every chunk, in parallel batches of fixed composition. With a cache, each chunk is looked
+/// up by (model digest, chunk hash) first and only the misses are embedded (and then stored).
+fn embed_all(
+    embedder: &dyn Embedder,
+    texts: &[&str],
+    hashes: &[&str],
+    cache: Option<&EmbedCache>,
+    progress: &dyn Progress,
+) -> Result<(Vec<f32>, EmbedCacheStats)> {
     let dim = embedder.dim();
-    let batches: Vec<_> = texts
+    let digest = embedder.digest();
+    let mut stats = EmbedCacheStats::default();
+    let batches: Vec<(Vec<f32>, u64)> = texts
         .par_chunks(EMBED_BATCH)
-        .map(|batch| {
-            let rows = embedder.embed_batch(batch)?;
-            progress.advance(batch.len() as u64);
-            if rows.dim() != (batch.len(), dim) {
-                return Err(IndexError::Invalid(format!(
-                    "model {} returned {:?} for {} texts of dim {dim}",
-                    embedder.model_id(),
-                    rows.dim(),
-                    batch.len()
-                )));
+        .zip(hashes.par_chunks(EMBED_BATCH))
+        .map(|(batch, batch_hashes)| {
+            let mut out = vec![0.0f32; batch.len() * dim];
+            let mut missing = Vec::new();
+            for (i, hash) in batch_hashes.iter().enumerate() {
+                match cache.and_then(|c| c.get(digest, hash, dim)) {
+                    Some(v) => out[i * dim..(i + 1) * dim].copy_from_slice(&v),
+                    None => missing.push(i),
+                }
             }
-            Ok(rows.into_iter().collect::<Vec<f32>>())
+            if !missing.is_empty() {
+                let miss_texts: Vec<&str> = missing.iter().map(|&i| batch[i]).collect();
+                let rows = embedder.embed_batch(&miss_texts)?;
+                if rows.dim() != (missing.len(), dim) {
+                    return Err(IndexError::Invalid(format!(
+                        "model {} returned {:?} for {} texts of dim {dim}",
+                        embedder.model_id(),
+                        rows.dim(),
+                        missing.len()
+                    )));
+                }
+                for (&i, row) in missing.iter().zip(rows.rows()) {
+                    let slot = &mut out[i * dim..(i + 1) * dim];
+                    slot.iter_mut().zip(row).for_each(|(o, v)| *o = *v);
+                    if let Some(cache) = cache {
+                        cache.put(digest, batch_hashes[i], slot)?;
+                    }
+                }
+            }
+            progress.advance(batch.len() as u64);
+            Ok((out, (batch.len() - missing.len()) as u64))
         })
         .collect::<Result<_>>()?;
-    Ok(batches.concat())
+    let mut vectors = Vec::with_capacity(texts.len() * dim);
+    for (rows, hits) in batches {
+        vectors.extend_from_slice(&rows);
+        stats.hits += hits;
+    }
+    if cache.is_some() {
+        stats.misses = texts.len() as u64 - stats.hits;
+    } else {
+        stats.hits = 0;
+    }
+    Ok((vectors, stats))
 }
 
 fn build_graph(

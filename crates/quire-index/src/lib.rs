@@ -24,6 +24,7 @@
 pub mod ann;
 pub mod bm25;
 mod build;
+pub mod cache;
 pub mod distance;
 mod error;
 mod files;
@@ -37,6 +38,7 @@ pub mod tables;
 mod verify;
 
 pub use build::{BuildRequest, NoProgress, Progress, VECTORS_FILE, build_index, write_manifest};
+pub use cache::EmbedCache;
 pub use error::{IndexError, Result};
 pub use files::{MANIFEST_FILE, artifact_files, sync_tree};
 pub use open::{EXACT_SCAN_FLOATS, OpenIndex};

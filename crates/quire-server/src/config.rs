@@ -1,4 +1,4 @@
-//! `server.toml`: API tokens, limits and TLS, validated into checked types.
+//! `server.toml`: API tokens, limits, TLS and embedding models, validated into checked types.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -76,6 +76,18 @@ struct RawConfig {
     tls: Option<Tls>,
     #[serde(default)]
     release: Release,
+    #[serde(default)]
+    models: Vec<ModelEntry>,
+}
+
+/// A local embedding model registered by name: a sentence-transformers directory.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEntry {
+    /// The name build specs and index manifests use, e.g. `all-minilm-l6-v2`.
+    pub name: String,
+    /// The model directory (relative paths are relative to the config file).
+    pub path: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,6 +120,8 @@ pub struct ServerConfig {
     pub tls: Option<Tls>,
     /// Release and cache settings.
     pub release: Release,
+    /// Local embedding models, in the order listed.
+    pub models: Vec<ModelEntry>,
 }
 
 impl ServerConfig {
@@ -173,11 +187,25 @@ impl ServerConfig {
                 return Err(bad(format!("field `{field}` = 0: must be positive")));
             }
         }
+        let mut model_names = std::collections::BTreeSet::new();
+        for (i, m) in raw.models.iter().enumerate() {
+            if m.name.trim().is_empty()
+                || m.name.contains(char::is_whitespace)
+                || m.name == "hash-v1"
+                || !model_names.insert(m.name.clone())
+            {
+                return Err(bad(format!(
+                    "field `models[{i}].name` = {:?}: must be a unique word other than `hash-v1`",
+                    m.name
+                )));
+            }
+        }
         Ok(Self {
             tokens,
             limits: raw.limits,
             tls: raw.tls,
             release: raw.release,
+            models: raw.models,
         })
     }
 
@@ -220,6 +248,14 @@ mod tests {
             ),
             ("version = 1\n[limits]\nmax_k = 0", "limits.max_k"),
             ("version = 1\nport = 3", "port"),
+            (
+                "version = 1\n[[models]]\nname = \"m\"\npath = \"a\"\n[[models]]\nname = \"m\"\npath = \"b\"",
+                "models[1].name",
+            ),
+            (
+                "version = 1\n[[models]]\nname = \"m\"\npath = \"a\"\ndigest = \"x\"",
+                "digest",
+            ),
         ] {
             let err = ServerConfig::from_toml(text, "server.toml")
                 .err()

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use quire_core::BuildSpec;
+use quire_embed::Models;
 use quire_proto::pb;
 use quire_store::{Access, AliasChange, Store};
 use tokio::net::TcpListener;
@@ -33,6 +34,8 @@ pub struct ServeOptions {
     pub config: ServerConfig,
     /// Import and build this corpus on start and serve it as `handbook`.
     pub demo_corpus: Option<PathBuf>,
+    /// Embedding models besides those `config` registers (which win on a name clash).
+    pub models: Models,
 }
 
 /// Refuse to run without authentication anywhere but on a loopback address.
@@ -47,8 +50,16 @@ pub fn check_exposure(addr: SocketAddr, config: &ServerConfig) -> Result<()> {
 
 /// Open the data dir, prepare the demo if asked, and build the service state.
 pub fn prepare(options: &ServeOptions) -> Result<(Local, Arc<Metrics>)> {
+    let mut models = options.models.clone();
+    for m in &options.config.models {
+        models = models
+            .with_local(&m.name, &m.path)
+            .map_err(|e| ServiceError::InvalidArgument(e.to_string()))?;
+    }
     let store = Arc::new(
-        Store::open(&options.data, Access::Write)?.with_options(options.config.store_options()),
+        Store::open(&options.data, Access::Write)?
+            .with_options(options.config.store_options())
+            .with_models(models),
     );
     if let Some(corpus) = &options.demo_corpus {
         let snapshot = store.import_as(corpus, None, DEMO_ACTOR)?;

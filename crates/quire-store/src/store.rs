@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use quire_core::{BuildSpec, IndexId, Manifest, SnapshotId};
 use quire_embed::Models;
-use quire_index::{BuildRequest, OpenIndex, Progress, Query, Response, Verification};
+use quire_index::{BuildRequest, EmbedCache, OpenIndex, Progress, Query, Response, Verification};
 use serde::Serialize;
 
 use crate::audit::{self, AuditDraft, AuditEvent, AuditVerification};
@@ -23,6 +23,8 @@ const LOCK_FILE: &str = "LOCK";
 const SNAPSHOTS: &str = "snapshots";
 const INDEXES: &str = "indexes";
 const TMP: &str = "tmp";
+/// The embedding cache inside the data dir (see [`quire_index::cache`]).
+pub const EMBED_CACHE: &str = "embed-cache";
 /// Shortest index-id prefix (in hex characters) accepted as a target.
 pub const MIN_PREFIX_HEX: usize = 12;
 
@@ -347,6 +349,12 @@ impl Store {
         &self.models
     }
 
+    /// Use `models` (built-in plus registered local models) for builds and queries from now on.
+    pub fn with_models(mut self, models: Models) -> Self {
+        self.models = models;
+        self
+    }
+
     fn clear_tmp(&self) -> Result<()> {
         let tmp = self.root.join(TMP);
         for entry in std::fs::read_dir(&tmp).at(&tmp)? {
@@ -562,6 +570,12 @@ impl Store {
     ) -> Result<BuildOutcome> {
         self.require_write()?;
         let info = self.snapshot(snapshot)?;
+        // A local model's digest is part of the index identity even when the spec leaves it out.
+        let (embedding, embedder) = self.models.pin(&spec.embedding)?;
+        let spec = &BuildSpec {
+            embedding,
+            ..spec.clone()
+        };
         let index_id = Self::index_id_for(snapshot, spec);
         let target = self.index_dir(&index_id);
         if target.exists() {
@@ -577,16 +591,17 @@ impl Store {
                 reused: true,
             });
         }
-        let embedder = self.models.resolve(&spec.embedding)?;
         let docs =
             snapshot::read_canonical(&self.root.join(SNAPSHOTS).join(snapshot.as_str()), snapshot)?;
         let scratch = self.scratch("build")?;
+        let cache = EmbedCache::new(self.root.join(EMBED_CACHE));
         let request = BuildRequest {
             snapshot_id: snapshot,
             documents: &docs,
             spec,
             embedder: embedder.as_ref(),
             imported_at: &info.imported_at,
+            cache: Some(&cache),
         };
         let manifest = quire_index::build_index(&request, &scratch, progress)?;
         publish(&scratch, &target)?;
@@ -703,6 +718,8 @@ impl Store {
             spec: &stored.spec,
             embedder: embedder.as_ref(),
             imported_at: &info.imported_at,
+            // Cold on purpose: a rebuild check recomputes every vector with the model.
+            cache: None,
         };
         let rebuilt = quire_index::build_index(&request, &scratch, progress);
         std::fs::remove_dir_all(&scratch).at(&scratch)?;

@@ -1,0 +1,212 @@
+//! The real embedding model through the `quire` binary: the shipped specs, thread-count and
+//! cache independence of MiniLM builds, digest pinning. Tests that need the model skip with a
+//! message when `models/all-minilm-l6-v2` is absent (`scripts/fetch-model` fetches it).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{handbook, tree, workspace};
+use quire_core::BuildSpec;
+use tempfile::TempDir;
+
+fn models_dir() -> PathBuf {
+    workspace().join("models")
+}
+
+fn minilm() -> Option<PathBuf> {
+    let dir = models_dir().join("all-minilm-l6-v2");
+    if dir.join("model.safetensors").exists() {
+        Some(dir)
+    } else {
+        eprintln!("skipping: models/all-minilm-l6-v2 is absent (run scripts/fetch-model)");
+        None
+    }
+}
+
+fn spec_path(name: &str) -> PathBuf {
+    workspace().join("specs").join(name)
+}
+
+fn build(data: &Path, spec: &Path, threads: &str) -> common::Run {
+    build_corpus(data, &handbook(), spec, threads)
+}
+
+fn build_corpus(data: &Path, corpus: &Path, spec: &Path, threads: &str) -> common::Run {
+    let out = common::cmd(
+        data,
+        &[
+            "--json",
+            "--models",
+            models_dir().to_str().unwrap(),
+            "build",
+            corpus.to_str().unwrap(),
+            "--spec",
+            spec.to_str().unwrap(),
+        ],
+    )
+    .env("RAYON_NUM_THREADS", threads)
+    .output()
+    .expect("spawn quire");
+    common::Run::from(out)
+}
+
+fn files_without_build_stats(data: &Path, id: &str) -> Vec<(String, Vec<u8>)> {
+    tree(&data.join("indexes").join(id))
+        .into_iter()
+        .map(|(path, bytes)| {
+            if path == "manifest.json" {
+                let mut m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                m["build"] = serde_json::Value::Null;
+                (path, m.to_string().into_bytes())
+            } else {
+                (path, bytes)
+            }
+        })
+        .collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn shipped_specs_parse_and_differ_only_in_the_model() {
+    let default = std::fs::read_to_string(spec_path("default.toml")).unwrap();
+    let minilm = std::fs::read_to_string(spec_path("minilm.toml")).unwrap();
+    let default = BuildSpec::from_toml(&default, "specs/default.toml").unwrap();
+    let minilm = BuildSpec::from_toml(&minilm, "specs/minilm.toml").unwrap();
+    assert_eq!(default, BuildSpec::default());
+    assert_eq!(minilm.embedding.model, "all-minilm-l6-v2");
+    assert!(minilm.embedding.digest.is_some());
+    assert_eq!(
+        BuildSpec {
+            embedding: default.embedding.clone(),
+            ..minilm
+        },
+        default
+    );
+}
+
+/// Cold builds at 1 and 2 threads and a warm (all cached) build are byte-identical, the cache
+/// counts are reported, and a query is embedded by the same model.
+#[test]
+fn minilm_builds_are_identical_across_threads_and_cold_or_warm_cache() {
+    let Some(_) = minilm() else { return };
+    let spec = spec_path("minilm.toml");
+    let (a, b, warm) = (
+        TempDir::new().unwrap(),
+        TempDir::new().unwrap(),
+        TempDir::new().unwrap(),
+    );
+    let ja = build(a.path(), &spec, "1").ok().json();
+    let jb = build(b.path(), &spec, "2").ok().json();
+    let chunks = ja["counts"]["chunks"].as_u64().unwrap();
+    assert!(chunks > 60, "{ja}");
+    assert_eq!(ja["embed_cache"]["misses"].as_u64(), Some(chunks), "{ja}");
+    assert_eq!(ja["embed_cache"]["hits"].as_u64(), Some(0), "{ja}");
+    copy_dir(
+        &a.path().join("embed-cache"),
+        &warm.path().join("embed-cache"),
+    );
+    let jw = build(warm.path(), &spec, "2").ok().json();
+    assert_eq!(jw["embed_cache"]["hits"].as_u64(), Some(chunks), "{jw}");
+    assert_eq!(jw["embed_cache"]["misses"].as_u64(), Some(0), "{jw}");
+    for j in [&jb, &jw] {
+        assert_eq!(ja["index_id"], j["index_id"]);
+        assert_eq!(ja["content_digest"], j["content_digest"]);
+    }
+    let id = ja["index_id"].as_str().unwrap();
+    let fa = files_without_build_stats(a.path(), id);
+    assert_eq!(fa, files_without_build_stats(b.path(), id));
+    assert_eq!(fa, files_without_build_stats(warm.path(), id));
+
+    let query = common::cmd(
+        warm.path(),
+        &[
+            "--json",
+            "--models",
+            models_dir().to_str().unwrap(),
+            "query",
+            id,
+            "how many weeks of leave do new parents get",
+            "--group",
+            "all-staff",
+            "--mode",
+            "vector",
+            "-k",
+            "3",
+        ],
+    )
+    .output()
+    .expect("spawn quire");
+    let response = common::Run::from(query).ok().json();
+    assert_eq!(response["lineage"]["embedding_model"], "all-minilm-l6-v2");
+    let top = response["hits"][0]["doc_id"].as_str().unwrap_or_default();
+    assert!(top.contains("leave"), "top hit {top}: {response}");
+}
+
+/// A spec pinning another digest is refused, naming both digests; so is an index whose model
+/// directory is missing.
+#[test]
+fn a_different_model_digest_or_a_missing_model_is_refused() {
+    let Some(_) = minilm() else { return };
+    let dir = TempDir::new().unwrap();
+    let text = std::fs::read_to_string(spec_path("minilm.toml")).unwrap();
+    let spec = BuildSpec::from_toml(&text, "minilm.toml").unwrap();
+    let real = spec.embedding.digest.clone().unwrap();
+    let wrong = "0".repeat(64);
+    let wrong_spec = dir.path().join("wrong.toml");
+    std::fs::write(&wrong_spec, text.replace(&real, &wrong)).unwrap();
+    // A two-document corpus keeps this test cheap.
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    std::fs::write(corpus.join("leave.md"), "Parental leave is twenty weeks.").unwrap();
+    std::fs::write(corpus.join("sev.md"), "SEV1 is a full outage.").unwrap();
+    let run = build_corpus(&dir.path().join("data"), &corpus, &wrong_spec, "2");
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains(&real) && run.stderr.contains(&wrong),
+        "{}",
+        run.stderr
+    );
+
+    let data = dir.path().join("data2");
+    let built = build_corpus(&data, &corpus, &spec_path("minilm.toml"), "2")
+        .ok()
+        .json();
+    let id = built["index_id"].as_str().unwrap();
+    let empty_models = dir.path().join("no-models");
+    let run = common::Run::from(
+        common::cmd(
+            &data,
+            &[
+                "--models",
+                empty_models.to_str().unwrap(),
+                "query",
+                id,
+                "leave",
+                "--group",
+                "all-staff",
+            ],
+        )
+        .output()
+        .expect("spawn quire"),
+    );
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("`all-minilm-l6-v2` is not available"),
+        "{}",
+        run.stderr
+    );
+}

@@ -1,0 +1,127 @@
+//! all-MiniLM-L6-v2 through the candle backend: pinned digest, sensible similarities,
+//! truncation, and bits that do not depend on batching or threads. Skips with a message when
+//! `models/all-minilm-l6-v2` is absent (`scripts/fetch-model` fetches it).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use quire_core::BuildSpec;
+use quire_core::spec::EmbeddingSpec;
+use quire_embed::{BertEmbedder, Embedder, Models};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn model_dir() -> Option<PathBuf> {
+    let dir = workspace().join("models/all-minilm-l6-v2");
+    if dir.join("model.safetensors").exists() {
+        Some(dir)
+    } else {
+        eprintln!("skipping: models/all-minilm-l6-v2 is absent (run scripts/fetch-model)");
+        None
+    }
+}
+
+fn cos(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[test]
+fn minilm_matches_its_pin_and_embeds_sensibly() {
+    let Some(dir) = model_dir() else { return };
+    let model = BertEmbedder::load("all-minilm-l6-v2", &dir).unwrap();
+    let spec = std::fs::read_to_string(workspace().join("specs/minilm.toml")).unwrap();
+    let spec = BuildSpec::from_toml(&spec, "specs/minilm.toml").unwrap();
+    assert_eq!(
+        Some(model.digest()),
+        spec.embedding.digest.as_deref(),
+        "specs/minilm.toml pins another digest than models/all-minilm-l6-v2 has"
+    );
+    assert_eq!((model.dim(), model.max_seq_length()), (384, 256));
+
+    let texts = [
+        "Parental leave is twenty weeks for every new parent.",
+        "How long can new mothers and fathers stay home after a birth?",
+        "The incident severity matrix ranks outages from SEV1 to SEV4.",
+        "",
+    ];
+    let rows = model.embed_batch(&texts).unwrap();
+    for row in rows.rows().into_iter().take(3) {
+        let norm: f32 = row.iter().map(|x| x * x).sum();
+        assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
+    }
+    let r: Vec<Vec<f32>> = rows.rows().into_iter().map(|r| r.to_vec()).collect();
+    let related = cos(&r[0], &r[1]);
+    let unrelated = cos(&r[0], &r[2]);
+    assert!(
+        related > unrelated + 0.2,
+        "related {related}, unrelated {unrelated}"
+    );
+
+    // Alone or in a batch, a text embeds to the same bits.
+    let alone = model.embed_batch(&[texts[1]]).unwrap();
+    assert_eq!(
+        alone.row(0).iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+        r[1].iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+    );
+
+    // Truncation: everything past 256 word pieces is ignored.
+    let long = format!("{} {}", "word ".repeat(300), "zebra ".repeat(50));
+    let longer = format!("{} {}", "word ".repeat(300), "giraffe ".repeat(50));
+    let pair = model.embed_batch(&[&long, &longer]).unwrap();
+    assert_eq!(pair.row(0), pair.row(1));
+}
+
+#[test]
+fn vectors_do_not_depend_on_the_thread_pool() {
+    let Some(dir) = model_dir() else { return };
+    let models = Models::builtin()
+        .with_local("all-minilm-l6-v2", &dir)
+        .unwrap();
+    let spec = EmbeddingSpec {
+        model: "all-minilm-l6-v2".into(),
+        dim: None,
+        digest: None,
+    };
+    let model = models.resolve(&spec).unwrap();
+    // Loaded once: a second resolution shares the same model.
+    let again = models.resolve(&spec).unwrap();
+    assert!(std::ptr::addr_eq(
+        std::sync::Arc::as_ptr(&model),
+        std::sync::Arc::as_ptr(&again)
+    ));
+    let texts: Vec<String> = (0..6)
+        .map(|i| {
+            format!(
+                "Document {i} talks about {} and more.",
+                "leave ".repeat(i * 20)
+            )
+        })
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| model.embed_batch(&refs).unwrap())
+    };
+    let (one, two) = (run(1), run(2));
+    assert!(
+        one.iter()
+            .zip(two.iter())
+            .all(|(a, b)| a.to_bits() == b.to_bits())
+    );
+
+    let wrong = EmbeddingSpec {
+        digest: Some("0".repeat(64)),
+        ..spec
+    };
+    let err = models.resolve(&wrong).err().unwrap().to_string();
+    assert!(
+        err.contains(&"0".repeat(64)) && err.contains(model.digest()),
+        "{err}"
+    );
+}
