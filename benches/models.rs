@@ -6,6 +6,7 @@
 //! cargo bench -p quire-benches --bench models              # everything
 //! cargo bench -p quire-benches --bench models -- speed     # throughput and latency only
 //! cargo bench -p quire-benches --bench models -- quality   # SciFact build and evaluation only
+//! QUIRE_BENCH_DIR=d cargo bench -p quire-benches --bench models -- eval  # evaluate d's build again
 //! ```
 //!
 //! Quality: nDCG@10 of BM25, vector and hybrid retrieval on SciFact's **test** split (the numbers
@@ -172,17 +173,19 @@ fn ndcg(
     evaluate(&run, qrels).1.ndcg_at_10
 }
 
+/// Fused candidates best first (ties by ordinal; retrieval breaks them by chunk id, which only
+/// matters for exactly equal scores).
+fn ranked(mut fused: Vec<fusion::Fused>) -> Vec<u32> {
+    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.ordinal.cmp(&b.ordinal)));
+    fused.iter().map(|f| f.ordinal).collect()
+}
+
 fn rrf(k: u32) -> impl Fn(&Ranked, &Ranked) -> Vec<u32> {
-    move |b, v| fusion::rrf(b, v, k).iter().map(|f| f.ordinal).collect()
+    move |b, v| ranked(fusion::rrf(b, v, k))
 }
 
 fn weighted(alpha: f64) -> impl Fn(&Ranked, &Ranked) -> Vec<u32> {
-    move |b, v| {
-        fusion::weighted(b, v, alpha)
-            .iter()
-            .map(|f| f.ordinal)
-            .collect()
-    }
+    move |b, v| ranked(fusion::weighted(b, v, alpha))
 }
 
 fn report(label: &str, index: &OpenIndex, cands: &Candidates, qrels: &Qrels) {
@@ -199,13 +202,20 @@ fn report(label: &str, index: &OpenIndex, cands: &Candidates, qrels: &Qrels) {
     );
 }
 
-fn quality(models: &Models, dir: &Path, root: &Path) {
+fn quality(models: &Models, dir: &Path, root: &Path, rebuild: bool) {
     let mut spec = minilm_spec();
     // SciFact documents carry no ACL: let every reader see them.
     spec.default_acl = Some(Acl::new(vec![Principal::Public]));
     println!("SciFact build, spec specs/minilm.toml + default_acl [\"*\"]");
     let cold_dir = root.join("cold");
     let warm_dir = root.join("warm");
+    if !rebuild {
+        println!(" reusing the warm build in {}:", warm_dir.display());
+        let (store, id, _) = build(&warm_dir, dir, models, &spec);
+        let id = store.resolve_index(id.split('/').next().unwrap()).unwrap();
+        evaluate_index(&store.open_index(&id).unwrap(), dir);
+        return;
+    }
     for d in [&cold_dir, &warm_dir] {
         if d.exists() {
             make_writable(d);
@@ -225,11 +235,14 @@ fn quality(models: &Models, dir: &Path, root: &Path) {
     let id = store
         .resolve_index(cold_id.split('/').next().unwrap())
         .unwrap();
-    let index = store.open_index(&id).unwrap();
+    evaluate_index(&store.open_index(&id).unwrap(), dir);
+}
+
+fn evaluate_index(index: &OpenIndex, dir: &Path) {
     let depth = 100;
     let test = quire_eval::dataset::load(dir, "test").unwrap();
-    let test_cands = candidates(&index, &test.queries, depth);
-    report("test split (300 queries)", &index, &test_cands, &test.qrels);
+    let test_cands = candidates(index, &test.queries, depth);
+    report("test split (300 queries)", index, &test_cands, &test.qrels);
 
     let train_qrels = quire_eval::dataset::read_qrels(&dir.join("qrels/train.tsv")).unwrap();
     let all = quire_eval::dataset::read_queries(&dir.join("queries_all.jsonl")).unwrap();
@@ -237,10 +250,10 @@ fn quality(models: &Models, dir: &Path, root: &Path) {
         .keys()
         .filter_map(|q| Some((q.clone(), all.get(q)?.clone())))
         .collect();
-    let train_cands = candidates(&index, &train, depth);
+    let train_cands = candidates(index, &train, depth);
     report(
         &format!("train split ({} queries)", train.len()),
-        &index,
+        index,
         &train_cands,
         &train_qrels,
     );
@@ -248,13 +261,13 @@ fn quality(models: &Models, dir: &Path, root: &Path) {
     for k in [5, 10, 20, 40, 60, 100] {
         println!(
             "  rrf k {k:>3}: {:.4}",
-            ndcg(&index, &train_cands, &train_qrels, rrf(k))
+            ndcg(index, &train_cands, &train_qrels, rrf(k))
         );
     }
     for alpha in [0.2, 0.3, 0.4, 0.5, 0.6, 0.7] {
         println!(
             "  weighted alpha {alpha}: {:.4}",
-            ndcg(&index, &train_cands, &train_qrels, weighted(alpha))
+            ndcg(index, &train_cands, &train_qrels, weighted(alpha))
         );
     }
 }
@@ -275,7 +288,10 @@ fn make_writable(dir: &Path) {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let want = |what: &str| {
-        !args.iter().any(|a| a == "speed" || a == "quality") || args.iter().any(|a| a == what)
+        !args
+            .iter()
+            .any(|a| a == "speed" || a == "quality" || a == "eval")
+            || args.iter().any(|a| a == what)
     };
     let Some(dir) = scifact() else {
         println!("skipping: ../shared/datasets/scifact is absent");
@@ -286,6 +302,7 @@ fn main() {
         model: "all-minilm-l6-v2".into(),
         dim: None,
         digest: None,
+        include_title: false,
     };
     let model = match models.resolve(&embedding) {
         Ok(model) => model,
@@ -298,7 +315,9 @@ fn main() {
     if want("speed") {
         speed(model.as_ref(), &dir);
     }
-    if want("quality") {
+    // `eval` evaluates the index an earlier `quality` run left in QUIRE_BENCH_DIR.
+    let eval_only = args.iter().any(|a| a == "eval");
+    if want("quality") || eval_only {
         let (root, _tmp) = match std::env::var_os("QUIRE_BENCH_DIR") {
             Some(d) => (PathBuf::from(d), None),
             None => {
@@ -306,7 +325,7 @@ fn main() {
                 (t.path().to_path_buf(), Some(t))
             }
         };
-        quality(&models, &dir, &root);
+        quality(&models, &dir, &root, !eval_only);
         if let Some(t) = _tmp {
             make_writable(t.path());
         }

@@ -51,12 +51,17 @@ impl TestServer {
                 )
             })
             .collect();
-        let config = ServerConfig {
+        Self::start_config(ServerConfig {
             tokens,
             limits,
             tls,
             ..ServerConfig::default()
-        };
+        })
+        .await
+    }
+
+    /// A server with `config` (no tokens: open, as on loopback) and the demo index.
+    pub async fn start_config(config: ServerConfig) -> Self {
         let dir = TempDir::new().unwrap();
         let options = ServeOptions {
             data: dir.path().join("data"),

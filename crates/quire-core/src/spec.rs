@@ -115,6 +115,12 @@ pub struct EmbeddingSpec {
     /// The model digest the build must find; the build is refused if the model differs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// Embed each chunk as `"<document title> <chunk text>"` rather than the chunk text alone,
+    /// so a chunk carries the context its title gives (how sentence-transformers models are
+    /// usually run on titled corpora). Left out of the canonical spec when false, so specs that
+    /// predate the field keep their index ids.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub include_title: bool,
 }
 
 impl Default for EmbeddingSpec {
@@ -123,6 +129,7 @@ impl Default for EmbeddingSpec {
             model: "hash-v1".into(),
             dim: Some(256),
             digest: None,
+            include_title: false,
         }
     }
 }
@@ -461,6 +468,23 @@ mod tests {
             spec
         );
         assert_eq!(spec.freshness_window_secs(), Some(30 * 86_400));
+        Ok(())
+    }
+
+    #[test]
+    fn include_title_is_hashed_only_when_set() -> Result<()> {
+        let plain = BuildSpec::default().canonical_json();
+        assert!(!String::from_utf8_lossy(&plain).contains("include_title"));
+        let titled = BuildSpec::from_toml(
+            "version = 1\n[embedding]\nmodel = \"hash-v1\"\ndim = 256\ninclude_title = true",
+            "x.toml",
+        )?;
+        assert!(titled.embedding.include_title);
+        assert_ne!(titled.canonical_json(), plain);
+        assert_eq!(
+            BuildSpec::from_canonical_json(&titled.canonical_json())?,
+            titled
+        );
         Ok(())
     }
 }

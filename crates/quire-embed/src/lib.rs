@@ -218,6 +218,7 @@ impl Models {
             model: model_id.into(),
             dim: Some(dim),
             digest: Some(digest.into()),
+            include_title: false,
         };
         self.resolve(&spec)
     }
@@ -256,6 +257,7 @@ mod tests {
             model: "minilm".into(),
             dim: None,
             digest: None,
+            include_title: false,
         };
         let err = models
             .resolve(&unknown)

@@ -84,6 +84,7 @@ fn vectors_do_not_depend_on_the_thread_pool() {
         model: "all-minilm-l6-v2".into(),
         dim: None,
         digest: None,
+        include_title: false,
     };
     let model = models.resolve(&spec).unwrap();
     // Loaded once: a second resolution shares the same model.
@@ -117,6 +118,7 @@ fn vectors_do_not_depend_on_the_thread_pool() {
 
     let wrong = EmbeddingSpec {
         digest: Some("0".repeat(64)),
+        include_title: false,
         ..spec
     };
     let err = models.resolve(&wrong).err().unwrap().to_string();

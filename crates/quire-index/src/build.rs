@@ -1,5 +1,6 @@
 //! Building an index artifact from a snapshot's documents and a build spec.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
@@ -30,7 +31,9 @@ use crate::{HNSW_RS_VERSION, TANTIVY_VERSION};
 pub const VECTORS_FILE: &str = "vectors.f32";
 
 /// Texts embedded per call; each row depends only on its own text, so this affects speed only.
-const EMBED_BATCH: usize = 64;
+/// Small, so that even a small corpus spreads over every thread (models embed one text at a
+/// time anyway).
+const EMBED_BATCH: usize = 8;
 
 /// Receives build progress: stages in order, then units of work within each.
 pub trait Progress: Sync {
@@ -117,9 +120,11 @@ pub fn build_index(
         .collect();
 
     progress.stage("embed", texts.len() as u64);
-    let hashes: Vec<&str> = chunked.records.iter().map(|c| c.hash.as_str()).collect();
+    let (inputs, keys) = embedding_inputs(req, &chunked.records, &texts);
+    let inputs: Vec<&str> = inputs.iter().map(AsRef::as_ref).collect();
+    let keys: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
     let cache = req.cache.filter(|_| req.embedder.cacheable());
-    let (vectors, cache_stats) = embed_all(req.embedder, &texts, &hashes, cache, progress)?;
+    let (vectors, cache_stats) = embed_all(req.embedder, &inputs, &keys, cache, progress)?;
     if cache.is_some() {
         progress.embed_cache(cache_stats.hits, cache_stats.misses);
     }
@@ -246,6 +251,35 @@ fn chunk_all(req: &BuildRequest<'_>, progress: &dyn Progress) -> Chunked {
 
 /// Embed every chunk, in parallel batches of fixed composition. With a cache, each chunk is looked
 /// up by (model digest, chunk hash) first and only the misses are embedded (and then stored).
+/// What the model embeds for each chunk (the chunk text, or `"<title> <text>"` when the spec
+/// says `include_title`), and each input's cache key: the chunk hash of the exact input, so two
+/// chunks share a cached vector exactly when the model sees the same text.
+fn embedding_inputs<'t>(
+    req: &'t BuildRequest<'_>,
+    records: &'t [ChunkRecord],
+    texts: &[&'t str],
+) -> (Vec<Cow<'t, str>>, Vec<Cow<'t, str>>) {
+    records
+        .iter()
+        .zip(texts)
+        .map(|(record, &text)| {
+            let title = req.documents[record.doc as usize]
+                .title
+                .as_deref()
+                .map(str::trim)
+                .filter(|t| req.spec.embedding.include_title && !t.is_empty());
+            match title {
+                Some(title) => {
+                    let input = format!("{title} {text}");
+                    let key = chunk_hash(&input);
+                    (Cow::Owned(input), Cow::Owned(key))
+                }
+                None => (Cow::Borrowed(text), Cow::Borrowed(record.hash.as_str())),
+            }
+        })
+        .unzip()
+}
+
 fn embed_all(
     embedder: &dyn Embedder,
     texts: &[&str],
@@ -342,4 +376,81 @@ fn source_freshness(documents: &[Document], imported_at: &str) -> String {
 
 fn jiff_now() -> String {
     jiff::Timestamp::now().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quire_embed::Models;
+
+    fn doc(id: &str, title: Option<&str>, text: &str) -> Document {
+        Document {
+            id: id.into(),
+            title: title.map(Into::into),
+            metadata: BTreeMap::new(),
+            acl: None,
+            updated_at: None,
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn titles_join_the_embedding_input_and_its_cache_key_only_when_asked() {
+        let docs = [
+            doc("a", Some("  Parental leave "), "Twenty weeks."),
+            doc("b", None, "No title here."),
+            doc("c", Some(""), "An empty title."),
+        ];
+        let records: Vec<ChunkRecord> = docs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| ChunkRecord {
+                chunk_id: chunk_id(&d.id, 0),
+                doc: i as u32,
+                start: 0,
+                end: d.text.len() as u64,
+                hash: chunk_hash(&d.text),
+            })
+            .collect();
+        let texts: Vec<&str> = docs.iter().map(|d| d.text.as_str()).collect();
+        let snapshot = SnapshotId::from_hash(blake3::hash(b"titles"));
+        let embedder = Models::builtin()
+            .resolve(&BuildSpec::default().embedding)
+            .expect("hash-v1");
+        let mut spec = BuildSpec::default();
+        let inputs_for = |spec: &BuildSpec| {
+            let req = BuildRequest {
+                snapshot_id: &snapshot,
+                documents: &docs,
+                spec,
+                embedder: embedder.as_ref(),
+                imported_at: "2026-01-01T00:00:00Z",
+                cache: None,
+            };
+            let (inputs, keys) = embedding_inputs(&req, &records, &texts);
+            let owned = |v: Vec<Cow<'_, str>>| v.into_iter().map(Cow::into_owned).collect();
+            (owned(inputs), owned(keys), req.index_id())
+        };
+        let (plain, plain_keys, plain_id): (Vec<String>, Vec<String>, _) = inputs_for(&spec);
+        assert_eq!(plain, texts);
+        let hashes: Vec<String> = records.iter().map(|r| r.hash.clone()).collect();
+        assert_eq!(plain_keys, hashes);
+
+        spec.embedding.include_title = true;
+        let (titled, titled_keys, titled_id): (Vec<String>, Vec<String>, _) = inputs_for(&spec);
+        assert_eq!(
+            titled,
+            [
+                "Parental leave Twenty weeks.",
+                "No title here.",
+                "An empty title."
+            ]
+        );
+        assert_eq!(titled_keys[0], chunk_hash("Parental leave Twenty weeks."));
+        assert_eq!(titled_keys[1..], hashes[1..]);
+        assert_ne!(
+            plain_id, titled_id,
+            "include_title must change the index id"
+        );
+    }
 }

@@ -349,6 +349,14 @@ impl Progress for StreamProgress {
                 pb::BuildAdvance { done },
             )));
     }
+
+    fn embed_cache(&self, hits: u64, misses: u64) {
+        let _ = self
+            .tx
+            .blocking_send(Self::event(pb::build_index_event::Event::EmbedCache(
+                pb::BuildEmbedCache { hits, misses },
+            )));
+    }
 }
 
 type EventStream = ReceiverStream<Result<pb::BuildIndexEvent, Status>>;

@@ -180,6 +180,9 @@ impl QuireApi for Remote {
                     progress.advance(a.done.saturating_sub(done));
                     done = done.max(a.done);
                 }
+                Some(pb::build_index_event::Event::EmbedCache(c)) => {
+                    progress.embed_cache(c.hits, c.misses);
+                }
                 Some(pb::build_index_event::Event::Result(r)) => {
                     let manifest = r.manifest.ok_or_else(|| {
                         ServiceError::Internal("build result without a manifest".into())

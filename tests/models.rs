@@ -1,0 +1,124 @@
+//! A real embedding model over gRPC: a server with all-MiniLM-L6-v2 registered in its config
+//! builds with `specs/minilm.toml`, streams the embedding cache's hits and misses, and answers
+//! vector queries with the model the index was built with. Skips with a message when
+//! `models/all-minilm-l6-v2` is absent (`scripts/fetch-model` fetches it).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use quire_index::{Mode, Progress};
+use quire_server::{ModelEntry, QuireApi, ServerConfig};
+use support::{TestServer, query};
+use tempfile::TempDir;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn minilm() -> Option<PathBuf> {
+    let dir = workspace().join("models/all-minilm-l6-v2");
+    if dir.join("model.safetensors").exists() {
+        Some(dir)
+    } else {
+        eprintln!("skipping: models/all-minilm-l6-v2 is absent (run scripts/fetch-model)");
+        None
+    }
+}
+
+/// The cache reports a build streamed, if any.
+#[derive(Default)]
+struct CacheEvents(Mutex<Vec<(u64, u64)>>);
+
+impl Progress for CacheEvents {
+    fn stage(&self, _: &'static str, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn embed_cache(&self, hits: u64, misses: u64) {
+        self.0.lock().unwrap().push((hits, misses));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minilm_builds_stream_cache_stats_and_queries_use_the_model() {
+    let Some(model) = minilm() else { return };
+    let server = TestServer::start_config(ServerConfig {
+        models: vec![ModelEntry {
+            name: "all-minilm-l6-v2".into(),
+            path: model,
+        }],
+        ..ServerConfig::default()
+    })
+    .await;
+    let client = server.client(None).await;
+    let corpus = TempDir::new().unwrap();
+    let docs = [
+        (
+            "leave",
+            "Parental Leave",
+            "Every new parent gets twenty weeks of paid leave.",
+        ),
+        (
+            "sev",
+            "Incident Severity",
+            "SEV1 means the whole product is down for everyone.",
+        ),
+        (
+            "expenses",
+            "Expenses",
+            "Submit receipts for travel within thirty days.",
+        ),
+    ];
+    let lines: String = docs
+        .iter()
+        .map(|(id, title, text)| {
+            format!(
+                "{}\n",
+                serde_json::json!({"id": id, "title": title, "text": text, "acl": ["*"]})
+            )
+        })
+        .collect();
+    let path = corpus.path().join("corpus.jsonl");
+    std::fs::write(&path, lines).unwrap();
+    let snapshot = client.import(&path, None).await.unwrap();
+
+    let spec = std::fs::read_to_string(workspace().join("specs/minilm.toml")).unwrap();
+    let cold = Arc::new(CacheEvents::default());
+    let built = client
+        .build(snapshot.snapshot_id.as_str(), Some(&spec), cold.clone())
+        .await
+        .unwrap();
+    assert_eq!(*cold.0.lock().unwrap(), [(0, 3)]);
+    assert_eq!(built.manifest.build.embed_cache.misses, 3);
+
+    // Other HNSW parameters: a new index, every vector from the cache.
+    let other = spec.replace("m = 16", "m = 8");
+    assert_ne!(other, spec);
+    let warm = Arc::new(CacheEvents::default());
+    let rebuilt = client
+        .build(snapshot.snapshot_id.as_str(), Some(&other), warm.clone())
+        .await
+        .unwrap();
+    assert_eq!(*warm.0.lock().unwrap(), [(3, 0)]);
+    assert_ne!(rebuilt.manifest.index_id, built.manifest.index_id);
+
+    let id = built.manifest.index_id.as_str();
+    let response = client
+        .retrieve(
+            id,
+            query(
+                "how long may mothers and fathers stay home with a baby",
+                &[],
+                Mode::Vector,
+                3,
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.lineage.embedding_model, "all-minilm-l6-v2");
+    assert_eq!(response.hits[0].doc_id, "leave", "{:?}", response.hits);
+    server.stop().await;
+}
