@@ -1,5 +1,6 @@
 //! A real embedding model over gRPC: a server with all-MiniLM-L6-v2 registered in its config
-//! builds with `specs/minilm.toml`, streams the embedding cache's hits and misses, and answers
+//! builds with `specs/minilm.toml`, streams the embedding cache's hits and misses (a new HNSW
+//! setting or a snapshot with one changed document embeds only what it has not seen), and answers
 //! vector queries with the model the index was built with. Skips with a message when
 //! `models/all-minilm-l6-v2` is absent (`scripts/fetch-model` fetches it).
 
@@ -103,6 +104,20 @@ async fn minilm_builds_stream_cache_stats_and_queries_use_the_model() {
         .unwrap();
     assert_eq!(*warm.0.lock().unwrap(), [(3, 0)]);
     assert_ne!(rebuilt.manifest.index_id, built.manifest.index_id);
+
+    // A new snapshot with one document changed: only its chunk is embedded.
+    let changed = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("thirty days", "sixty days");
+    std::fs::write(&path, changed).unwrap();
+    let snapshot2 = client.import(&path, None).await.unwrap();
+    assert_ne!(snapshot2.snapshot_id, snapshot.snapshot_id);
+    let partial = Arc::new(CacheEvents::default());
+    client
+        .build(snapshot2.snapshot_id.as_str(), Some(&spec), partial.clone())
+        .await
+        .unwrap();
+    assert_eq!(*partial.0.lock().unwrap(), [(2, 1)]);
 
     let id = built.manifest.index_id.as_str();
     let response = client
