@@ -176,7 +176,7 @@ fn ndcg(
 /// Fused candidates best first (ties by ordinal; retrieval breaks them by chunk id, which only
 /// matters for exactly equal scores).
 fn ranked(mut fused: Vec<fusion::Fused>) -> Vec<u32> {
-    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.ordinal.cmp(&b.ordinal)));
+    fusion::sort_best_first(&mut fused, |ordinal| ordinal);
     fused.iter().map(|f| f.ordinal).collect()
 }
 

@@ -45,6 +45,16 @@ pub enum Source {
     Vector,
 }
 
+/// Order fused candidates best first: by fused score, ties by `tie_key` of the chunk ordinal
+/// (retrieval breaks ties by chunk id, so equal scores always come out in the same order).
+pub fn sort_best_first<K: Ord>(fused: &mut [Fused], tie_key: impl Fn(u32) -> K) {
+    fused.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| tie_key(a.ordinal).cmp(&tie_key(b.ordinal)))
+    });
+}
+
 /// One retriever alone: the fused score is its own score.
 pub fn single(list: &Ranked, source: Source) -> Vec<Fused> {
     list.iter()

@@ -351,11 +351,7 @@ impl OpenIndex {
                     fusion::weighted(&bm25, &vector, spec.fusion.alpha)
                 }
             };
-            fused.sort_by(|a, b| {
-                b.score
-                    .total_cmp(&a.score)
-                    .then_with(|| self.chunk_id(a.ordinal).cmp(self.chunk_id(b.ordinal)))
-            });
+            fusion::sort_best_first(&mut fused, |ordinal| self.chunk_id(ordinal));
             if by_document {
                 let mut seen = std::collections::HashSet::new();
                 fused.retain(|f| seen.insert(self.chunks[f.ordinal as usize].doc));
