@@ -303,6 +303,7 @@ fn main() {
         dim: None,
         digest: None,
         include_title: false,
+        precision: Default::default(),
     };
     let model = match models.resolve(&embedding) {
         Ok(model) => model,

@@ -377,7 +377,11 @@ async fn dispatch<A: QuireApi + ReleaseApi + EvalApi>(
                 check
                     .differing_files
                     .iter()
-                    .try_for_each(|f| writeln!(o, "  differs: {f}"))
+                    .try_for_each(|f| writeln!(o, "  differs: {f}"))?;
+                check
+                    .notes
+                    .iter()
+                    .try_for_each(|n| writeln!(o, "  note: {n}"))
             })?;
             return Ok(if check.ok {
                 Outcome::Ok
@@ -411,6 +415,9 @@ fn print_manifest(
         m.versions.format, m.versions.quire, m.versions.tantivy, m.versions.hnsw_rs
     )?;
     writeln!(o, "  built at           {}", m.build.built_at)?;
+    if let Some(kernel) = &m.build.embed_kernel {
+        writeln!(o, "  embedding kernel   {kernel}")?;
+    }
     let flag = match stale {
         Some(true) => " (STALE)",
         Some(false) => " (fresh)",

@@ -272,21 +272,7 @@ pub enum Outcome {
     CheckFailed,
 }
 
-/// quire embeds texts in parallel itself (one forward pass per text on each rayon thread), so
-/// candle should run each pass on its calling thread: its own element-wise pool spins and
-/// serialises concurrent callers (SciFact at 2 threads: 1.5 chunks/s with it, 11.5 without).
-fn run_candle_on_the_calling_thread() {
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        // SAFETY: called first thing in `main`, before any other thread exists.
-        #[allow(unsafe_code)]
-        unsafe {
-            std::env::set_var("CANDLE_NUM_THREADS", "1");
-        }
-    }
-}
-
 fn main() -> ExitCode {
-    run_candle_on_the_calling_thread();
     let cli = Cli::parse();
     let default_level = if matches!(cli.command, Command::Serve { .. }) {
         "info,hnsw_rs=warn"

@@ -100,6 +100,10 @@ pub struct BuildInfo {
     /// Chunks whose vectors came from the embedding cache (hits) or were computed (misses).
     #[serde(default)]
     pub embed_cache: EmbedCacheStats,
+    /// The CPU kernel path that computed the vectors (`avx512`, `avx2-fma`, `scalar`), for
+    /// models that have one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embed_kernel: Option<String>,
 }
 
 /// Embedding-cache lookups during one build.

@@ -1,21 +1,23 @@
-//! A sentence-transformers BERT model (e.g. all-MiniLM-L6-v2) run with candle on the CPU.
+//! A sentence-transformers BERT model (e.g. all-MiniLM-L6-v2) run by quire's own encoder on the
+//! CPU.
 //!
-//! **Batching policy**, which is what makes vectors bit-identical across runs, batch sizes and
-//! thread counts: every text is tokenized alone (truncated at the model's `max_seq_length`, never
-//! padded) and goes through the network in a forward pass of its own, so no text's arithmetic
-//! depends on which other texts share its call. Pooling and normalisation are plain sequential
-//! loops over the token vectors. The same text therefore embeds to the same bits whether it is a
-//! chunk in a build or a query.
+//! **Why vectors are bit-identical across runs, batch sizes, thread counts and CPUs**: every text
+//! is tokenized alone (truncated at the model's `max_seq_length`, never padded) and goes through
+//! the [`Encoder`] in a forward pass of its own, whose kernels fix the order of every floating-point
+//! operation (see [`crate::kernels`]). Pooling and normalisation are plain sequential loops over
+//! the token vectors. The same text therefore embeds to the same bits whether it is a chunk in a
+//! build or a query, and whichever [`KernelPath`] the CPU runs.
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
 use ndarray::Array2;
+use quire_core::spec::Precision;
 use tokenizers::{Tokenizer, TruncationParams};
 
+use crate::encoder::{BertConfig, Encoder, Workspace};
+use crate::kernels::KernelPath;
 use crate::local::{ModelFiles, Pooling};
+use crate::weights::Weights;
 use crate::{EmbedError, Embedder};
 
 /// A local BERT sentence-embedding model.
@@ -25,7 +27,9 @@ pub struct BertEmbedder {
     dim: usize,
     max_len: usize,
     pooling: Pooling,
-    model: BertModel,
+    encoder: Encoder,
+    precision: Precision,
+    kernel: KernelPath,
     tokenizer: Tokenizer,
 }
 
@@ -37,6 +41,8 @@ impl std::fmt::Debug for BertEmbedder {
             .field("dim", &self.dim)
             .field("max_len", &self.max_len)
             .field("pooling", &self.pooling)
+            .field("precision", &self.precision)
+            .field("kernel", &self.kernel)
             .finish()
     }
 }
@@ -44,19 +50,28 @@ impl std::fmt::Debug for BertEmbedder {
 impl BertEmbedder {
     /// Load the model in directory `path`, calling it `name`.
     pub fn load(name: &str, path: &Path) -> Result<Self, EmbedError> {
+        Self::load_at(name, path, Precision::Fp32)
+    }
+
+    /// Load the model in directory `path`, calling it `name`, to run at `precision`.
+    pub fn load_at(name: &str, path: &Path, precision: Precision) -> Result<Self, EmbedError> {
         let files = ModelFiles::read(name, path)?;
-        Self::from_files(name, files)
+        Self::from_files(name, files, precision)
     }
 
     /// Build the model from files already read (and hashed).
-    pub fn from_files(name: &str, mut files: ModelFiles) -> Result<Self, EmbedError> {
+    pub fn from_files(
+        name: &str,
+        files: ModelFiles,
+        precision: Precision,
+    ) -> Result<Self, EmbedError> {
         let path = files.path.clone();
         let bad = |reason: String| EmbedError::Load {
             model: name.into(),
             path: path.clone(),
             reason,
         };
-        let config: Config = serde_json::from_slice(files.get("config.json"))
+        let config: BertConfig = serde_json::from_slice(files.get("config.json"))
             .map_err(|e| bad(format!("config.json: {e}")))?;
         let mut tokenizer = Tokenizer::from_bytes(files.get("tokenizer.json"))
             .map_err(|e| bad(format!("tokenizer.json: {e}")))?;
@@ -75,22 +90,36 @@ impl BertEmbedder {
             }))
             .map_err(|e| bad(format!("tokenizer truncation: {e}")))?;
         tokenizer.with_padding(None);
-        let weights = files.take("model.safetensors");
-        // Weights are read into memory rather than memory-mapped: no `unsafe`, and the bytes just
-        // hashed are the bytes used.
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
-            .map_err(|e| bad(format!("model.safetensors: {e}")))?;
-        let model =
-            BertModel::load(vb, &config).map_err(|e| bad(format!("model.safetensors: {e}")))?;
+        // The weights were read into memory, not memory-mapped: the bytes just hashed are the
+        // bytes used.
+        let weights = Weights::parse(files.get("model.safetensors")).map_err(&bad)?;
+        let encoder = Encoder::load(&config, &weights, precision).map_err(&bad)?;
         Ok(Self {
             name: name.into(),
             digest: files.digest.clone(),
-            dim: config.hidden_size,
-            max_len,
+            dim: encoder.hidden_size(),
+            max_len: max_len.min(encoder.max_positions()),
             pooling: files.pooling,
-            model,
+            encoder,
+            precision,
+            kernel: KernelPath::detect(),
             tokenizer,
         })
+    }
+
+    /// The same model running the given kernel path (which must be one this CPU has: see
+    /// [`KernelPath::available`]). The vectors are the same bits on every path.
+    pub fn with_kernel(mut self, kernel: KernelPath) -> Result<Self, EmbedError> {
+        if !KernelPath::available().contains(&kernel) {
+            return Err(self.run_err(format!("this CPU cannot run the {kernel} kernels")));
+        }
+        self.kernel = kernel;
+        Ok(self)
+    }
+
+    /// The kernel path this model runs.
+    pub fn kernel(&self) -> KernelPath {
+        self.kernel
     }
 
     /// The longest input in tokens (special tokens included); longer texts are truncated.
@@ -106,47 +135,35 @@ impl BertEmbedder {
     }
 
     /// Embed one text into `out` (length `dim`).
-    fn embed_one(&self, text: &str, out: &mut [f32]) -> Result<(), EmbedError> {
+    fn embed_one(&self, text: &str, ws: &mut Workspace, out: &mut [f32]) -> Result<(), EmbedError> {
         let encoding = self
             .tokenizer
             .encode(text, true)
             .map_err(|e| self.run_err(format!("tokenizing: {e}")))?;
-        let ids = encoding.get_ids();
-        let types = encoding.get_type_ids();
-        let device = Device::Cpu;
-        let ids = Tensor::new(ids, &device)
-            .and_then(|t| t.unsqueeze(0))
+        let tokens = self
+            .encoder
+            .forward(self.kernel, encoding.get_ids(), encoding.get_type_ids(), ws)
             .map_err(|e| self.run_err(e))?;
-        let types = Tensor::new(types, &device)
-            .and_then(|t| t.unsqueeze(0))
-            .map_err(|e| self.run_err(e))?;
-        let tokens: Vec<Vec<f32>> = self
-            .model
-            .forward(&ids, &types, None)
-            .and_then(|t| t.squeeze(0))
-            .and_then(|t| t.to_dtype(DType::F32))
-            .and_then(|t| t.to_vec2())
-            .map_err(|e| self.run_err(e))?;
-        pool(self.pooling, &tokens, out);
+        pool(self.pooling, tokens.chunks_exact(self.dim), out);
         l2_normalise(out);
         Ok(())
     }
 }
 
 /// Pool token vectors into `out`, summing in token order.
-fn pool(pooling: Pooling, tokens: &[Vec<f32>], out: &mut [f32]) {
+fn pool<'t>(pooling: Pooling, tokens: impl ExactSizeIterator<Item = &'t [f32]>, out: &mut [f32]) {
     out.iter_mut().for_each(|x| *x = 0.0);
     match pooling {
         Pooling::Cls => {
-            if let Some(first) = tokens.first() {
+            if let Some(first) = tokens.into_iter().next() {
                 out.copy_from_slice(&first[..out.len()]);
             }
         }
         Pooling::Mean => {
+            let n = tokens.len().max(1) as f32;
             for token in tokens {
                 out.iter_mut().zip(token).for_each(|(o, t)| *o += t);
             }
-            let n = tokens.len().max(1) as f32;
             out.iter_mut().for_each(|o| *o /= n);
         }
         Pooling::Max => {
@@ -179,13 +196,22 @@ impl Embedder for BertEmbedder {
         self.dim
     }
 
+    fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    fn kernel(&self) -> Option<&'static str> {
+        Some(self.kernel.as_str())
+    }
+
     fn embed_batch(&self, texts: &[&str]) -> Result<Array2<f32>, EmbedError> {
         let mut out = Array2::zeros((texts.len(), self.dim));
+        let mut ws = Workspace::default();
         for (text, mut row) in texts.iter().zip(out.rows_mut()) {
             let slice = row
                 .as_slice_mut()
                 .ok_or_else(|| self.run_err("output rows are not contiguous"))?;
-            self.embed_one(text, slice)?;
+            self.embed_one(text, &mut ws, slice)?;
         }
         Ok(out)
     }
@@ -197,13 +223,13 @@ mod tests {
 
     #[test]
     fn pooling_and_normalisation() {
-        let tokens = vec![vec![1.0, 0.0], vec![3.0, 4.0]];
+        let tokens = [1.0, 0.0, 3.0, 4.0];
         let mut out = [0.0; 2];
-        pool(Pooling::Mean, &tokens, &mut out);
+        pool(Pooling::Mean, tokens.chunks_exact(2), &mut out);
         assert_eq!(out, [2.0, 2.0]);
-        pool(Pooling::Cls, &tokens, &mut out);
+        pool(Pooling::Cls, tokens.chunks_exact(2), &mut out);
         assert_eq!(out, [1.0, 0.0]);
-        pool(Pooling::Max, &tokens, &mut out);
+        pool(Pooling::Max, tokens.chunks_exact(2), &mut out);
         assert_eq!(out, [3.0, 4.0]);
         l2_normalise(&mut out);
         assert_eq!(out, [0.6, 0.8]);

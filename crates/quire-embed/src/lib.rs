@@ -4,7 +4,7 @@
 //!   `embed_batch`).
 //! - [`HashEmbedder`]: the built-in `hash-v1` model, deterministic feature hashing.
 //! - [`BertEmbedder`]: a local sentence-transformers BERT model directory (all-MiniLM-L6-v2 and
-//!   kin) run with candle on the CPU; [`ModelFiles`] says which files it reads and how they are
+//!   kin) run by quire's own encoder on the CPU; [`ModelFiles`] says which files it reads and how they are
 //!   hashed into its digest.
 //! - [`Models`]: the models this process can run (the built-in ones plus local directories
 //!   registered by name), resolved from a build spec's `[embedding]` table and checked against a
@@ -14,28 +14,51 @@
 //! model that embedded it, and queries against that index must be embedded by the same digest.
 
 mod bert;
+mod encoder;
 mod error;
 mod hash;
+mod kernels;
 mod local;
+mod weights;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use ndarray::Array2;
-use quire_core::spec::EmbeddingSpec;
+use quire_core::spec::{EmbeddingSpec, Precision};
 
 pub use bert::BertEmbedder;
 pub use error::EmbedError;
 pub use hash::HashEmbedder;
+pub use kernels::KernelPath;
 pub use local::{ModelFiles, Pooling};
 
 /// An embedding model.
 pub trait Embedder: Send + Sync {
     /// The model's name, e.g. `hash-v1`.
     fn model_id(&self) -> &str;
-    /// blake3 over everything that determines the model's output.
+    /// blake3 over everything that determines the model's output (for local models: the
+    /// files; the [`Precision`] they run at is named separately, in the spec).
     fn digest(&self) -> &str;
+    /// The arithmetic of the model's linear layers.
+    fn precision(&self) -> Precision {
+        Precision::Fp32
+    }
+    /// Where this model's vectors are cached (hex): the digest at `fp32`, else a hash of the
+    /// digest and the precision (vectors of one model at two precisions differ).
+    fn cache_namespace(&self) -> String {
+        match self.precision() {
+            Precision::Fp32 => self.digest().to_owned(),
+            other => {
+                let mut h = blake3::Hasher::new();
+                h.update(self.digest().as_bytes());
+                h.update(b"\0precision\0");
+                h.update(other.as_str().as_bytes());
+                h.finalize().to_hex().to_string()
+            }
+        }
+    }
     /// Output dimension.
     fn dim(&self) -> usize;
     /// Embed `texts`, one L2-normalised row per text. Each row depends only on its own text, so
@@ -46,27 +69,32 @@ pub trait Embedder: Send + Sync {
     fn cacheable(&self) -> bool {
         true
     }
+    /// The CPU code path that computes the vectors (e.g. `avx512`), for models whose speed
+    /// depends on one; recorded with each build so a differing digest can be explained.
+    fn kernel(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// A local model directory registered under a name, loaded on first use.
 #[derive(Debug)]
 struct LocalModel {
     path: PathBuf,
-    loaded: Mutex<Option<Arc<BertEmbedder>>>,
+    loaded: Mutex<BTreeMap<Precision, Arc<BertEmbedder>>>,
 }
 
 impl LocalModel {
-    fn get(&self, name: &str) -> Result<Arc<BertEmbedder>, EmbedError> {
+    fn get(&self, name: &str, precision: Precision) -> Result<Arc<BertEmbedder>, EmbedError> {
         // Held while loading, so concurrent first users wait for one load instead of racing.
         let mut slot = self.loaded.lock().map_err(|_| EmbedError::Run {
             model: name.into(),
             reason: "an earlier load panicked".into(),
         })?;
-        if let Some(model) = slot.as_ref() {
+        if let Some(model) = slot.get(&precision) {
             return Ok(model.clone());
         }
-        let model = Arc::new(BertEmbedder::load(name, &self.path)?);
-        *slot = Some(model.clone());
+        let model = Arc::new(BertEmbedder::load_at(name, &self.path, precision)?);
+        slot.insert(precision, model.clone());
         Ok(model)
     }
 }
@@ -104,7 +132,7 @@ impl Models {
                     k.clone(),
                     LocalModel {
                         path: m.path.clone(),
-                        loaded: Mutex::new(m.loaded.lock().ok().and_then(|g| g.clone())),
+                        loaded: Mutex::new(m.loaded.lock().map(|g| g.clone()).unwrap_or_default()),
                     },
                 )
             })
@@ -161,6 +189,15 @@ impl Models {
     pub fn resolve(&self, spec: &EmbeddingSpec) -> Result<Arc<dyn Embedder>, EmbedError> {
         let model: Arc<dyn Embedder> = match spec.model.as_str() {
             HashEmbedder::MODEL_ID => {
+                if !spec.precision.is_fp32() {
+                    return Err(EmbedError::BadParameter {
+                        model: spec.model.clone(),
+                        reason: format!(
+                            "precision `{}` is for neural models; hash-v1 has only fp32",
+                            spec.precision.as_str()
+                        ),
+                    });
+                }
                 let dim = spec.dim.ok_or_else(|| EmbedError::BadParameter {
                     model: spec.model.clone(),
                     reason: "needs `dim`".into(),
@@ -175,7 +212,7 @@ impl Models {
                         model: name.into(),
                         available: self.names().join(", "),
                     })?;
-                let model = local.get(name)?;
+                let model = local.get(name, spec.precision)?;
                 if let Some(dim) = spec.dim
                     && dim as usize != model.dim()
                 {
@@ -207,18 +244,21 @@ impl Models {
         Ok((pinned, model))
     }
 
-    /// Resolve the model with exactly this name and digest (how an index finds its query model).
+    /// Resolve the model with exactly this name, digest and precision (how an index finds its
+    /// query model).
     pub fn resolve_pinned(
         &self,
         model_id: &str,
         dim: u32,
         digest: &str,
+        precision: Precision,
     ) -> Result<Arc<dyn Embedder>, EmbedError> {
         let spec = EmbeddingSpec {
             model: model_id.into(),
             dim: Some(dim),
             digest: Some(digest.into()),
             include_title: false,
+            precision,
         };
         self.resolve(&spec)
     }
@@ -245,10 +285,10 @@ mod tests {
         let spec = EmbeddingSpec::default();
         let model = models.resolve(&spec)?;
         assert_eq!(model.dim(), 256);
-        let pinned = models.resolve_pinned("hash-v1", 256, model.digest())?;
+        let pinned = models.resolve_pinned("hash-v1", 256, model.digest(), Precision::Fp32)?;
         assert_eq!(pinned.digest(), model.digest());
         let wrong = models
-            .resolve_pinned("hash-v1", 256, "00")
+            .resolve_pinned("hash-v1", 256, "00", Precision::Fp32)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
@@ -258,6 +298,7 @@ mod tests {
             dim: None,
             digest: None,
             include_title: false,
+            precision: Precision::Fp32,
         };
         let err = models
             .resolve(&unknown)

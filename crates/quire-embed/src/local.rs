@@ -25,8 +25,10 @@ use serde::Deserialize;
 use crate::EmbedError;
 
 /// Names the code that turns the files into vectors; part of every local model's digest.
-pub(crate) const BACKEND_TAG: &str =
-    "quire sentence-transformers bert v1: f32 cpu, one text per pass, pooled then l2-normalised";
+/// v2: quire's own encoder (fused multiply-add chains in `k` order, fixed-lane reductions),
+/// which computes other bits than v1's candle backend did.
+pub(crate) const BACKEND_TAG: &str = "quire sentence-transformers bert v2: quire encoder, f32 \
+     fma chains in k order, one text per pass, pooled then l2-normalised";
 
 /// Files every model directory must have.
 const REQUIRED: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
@@ -168,11 +170,6 @@ impl ModelFiles {
     /// The contents of a file the model uses.
     pub fn get(&self, rel: &str) -> &[u8] {
         self.files.get(rel).map(Vec::as_slice).unwrap_or_default()
-    }
-
-    /// Take a file's contents out (to hand the weights to candle without a copy).
-    pub fn take(&mut self, rel: &str) -> Vec<u8> {
-        self.files.remove(rel).unwrap_or_default()
     }
 }
 

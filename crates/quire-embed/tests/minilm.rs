@@ -1,5 +1,5 @@
-//! all-MiniLM-L6-v2 through the candle backend: pinned digest, sensible similarities,
-//! truncation, and bits that do not depend on batching or threads. Skips with a message when
+//! all-MiniLM-L6-v2 through quire's encoder: pinned digest, sensible similarities, truncation,
+//! and bits that do not depend on batching, threads or the CPU kernel path. Skips with a message when
 //! `models/all-minilm-l6-v2` is absent (`scripts/fetch-model` fetches it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use quire_core::BuildSpec;
 use quire_core::spec::EmbeddingSpec;
-use quire_embed::{BertEmbedder, Embedder, Models};
+use quire_embed::{BertEmbedder, Embedder, KernelPath, Models};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -85,6 +85,7 @@ fn vectors_do_not_depend_on_the_thread_pool() {
         dim: None,
         digest: None,
         include_title: false,
+        precision: Default::default(),
     };
     let model = models.resolve(&spec).unwrap();
     // Loaded once: a second resolution shares the same model.
@@ -119,6 +120,7 @@ fn vectors_do_not_depend_on_the_thread_pool() {
     let wrong = EmbeddingSpec {
         digest: Some("0".repeat(64)),
         include_title: false,
+        precision: Default::default(),
         ..spec
     };
     let err = models.resolve(&wrong).err().unwrap().to_string();
@@ -126,4 +128,30 @@ fn vectors_do_not_depend_on_the_thread_pool() {
         err.contains(&"0".repeat(64)) && err.contains(model.digest()),
         "{err}"
     );
+}
+
+#[test]
+fn every_kernel_path_gives_the_same_bits() {
+    let Some(dir) = model_dir() else { return };
+    let texts = [
+        "Short query?",
+        "A longer passage about parental leave, incident severity and the on-call rota, which \
+         runs past a few dozen word pieces so that several row tiles are used.",
+        "same length one",
+        "same length two",
+    ];
+    let mut runs = Vec::new();
+    for path in KernelPath::available() {
+        let model = BertEmbedder::load("all-minilm-l6-v2", &dir)
+            .unwrap()
+            .with_kernel(path)
+            .unwrap();
+        assert_eq!(model.kernel(), path);
+        let rows = model.embed_batch(&texts).unwrap();
+        runs.push((path, rows.iter().map(|x| x.to_bits()).collect::<Vec<_>>()));
+    }
+    assert_eq!(runs[0].0, KernelPath::Scalar);
+    for (path, bits) in &runs[1..] {
+        assert!(bits == &runs[0].1, "{path} differs from the scalar path");
+    }
 }

@@ -205,6 +205,7 @@ pub fn build_index(
             timings_ms: timings,
             threads: rayon::current_num_threads() as u32,
             embed_cache: cache_stats,
+            embed_kernel: req.embedder.kernel().map(str::to_owned),
         },
     };
     write_manifest(dir, &manifest)?;
@@ -288,7 +289,8 @@ fn embed_all(
     progress: &dyn Progress,
 ) -> Result<(Vec<f32>, EmbedCacheStats)> {
     let dim = embedder.dim();
-    let digest = embedder.digest();
+    let digest = embedder.cache_namespace();
+    let digest = digest.as_str();
     let mut stats = EmbedCacheStats::default();
     let batches: Vec<(Vec<f32>, u64)> = texts
         .par_chunks(EMBED_BATCH)

@@ -97,7 +97,8 @@ impl OpenIndex {
             )));
         }
         let m = &manifest.embedding;
-        let embedder = models.resolve_pinned(&m.model_id, m.dim, &m.digest)?;
+        let precision = manifest.spec.embedding.precision;
+        let embedder = models.resolve_pinned(&m.model_id, m.dim, &m.digest, precision)?;
         let index = Index::open_in_dir(dir.join(BM25_DIR))?;
         bm25::register_analyzers(&index)?;
         let reader = index

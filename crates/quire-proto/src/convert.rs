@@ -410,6 +410,7 @@ impl From<RebuildCheck> for pb::RebuildCheckResponse {
             content_digest: r.content_digest,
             rebuilt_content_digest: r.rebuilt_content_digest,
             differing_files: r.differing_files,
+            notes: r.notes,
         }
     }
 }
@@ -425,6 +426,7 @@ impl TryFrom<pb::RebuildCheckResponse> for RebuildCheck {
             content_digest: r.content_digest,
             rebuilt_content_digest: r.rebuilt_content_digest,
             differing_files: r.differing_files,
+            notes: r.notes,
         })
     }
 }

@@ -169,6 +169,9 @@ pub struct RebuildCheck {
     pub rebuilt_content_digest: String,
     /// Files whose contents differ between the two.
     pub differing_files: Vec<String>,
+    /// What differed in how the two were built that may explain a difference (e.g. the CPU
+    /// kernel path of the embedding model).
+    pub notes: Vec<String>,
 }
 
 impl Store {
@@ -592,6 +595,7 @@ impl Store {
         std::fs::remove_dir_all(&scratch).at(&scratch)?;
         let rebuilt = rebuilt?;
         let differing_files = diff_files(&stored, &rebuilt);
+        let notes = build_notes(&stored, &rebuilt);
         Ok(RebuildCheck {
             ok: rebuilt.index_id == stored.index_id
                 && rebuilt.content_digest == stored.content_digest,
@@ -600,8 +604,37 @@ impl Store {
             content_digest: stored.content_digest,
             rebuilt_content_digest: rebuilt.content_digest,
             differing_files,
+            notes,
         })
     }
+}
+
+/// Differences in how two builds of one index ran that can explain differing bytes.
+fn build_notes(stored: &Manifest, rebuilt: &Manifest) -> Vec<String> {
+    let mut notes = Vec::new();
+    let (was, now) = (&stored.build.embed_kernel, &rebuilt.build.embed_kernel);
+    if was != now {
+        let name = |k: &Option<String>| k.clone().unwrap_or_else(|| "unrecorded".into());
+        notes.push(format!(
+            "the vectors were computed on the {} kernel path, the rebuild ran {}; quire's \
+             kernels give the same bits on every path, so a vectors.f32 difference points at \
+             the model code (quire {} then, {} now)",
+            name(was),
+            name(now),
+            stored.versions.quire,
+            rebuilt.versions.quire,
+        ));
+    }
+    if stored.versions != rebuilt.versions {
+        notes.push(format!(
+            "built by quire {} (tantivy {}), rebuilt by quire {} (tantivy {})",
+            stored.versions.quire,
+            stored.versions.tantivy,
+            rebuilt.versions.quire,
+            rebuilt.versions.tantivy
+        ));
+    }
+    notes
 }
 
 fn diff_files(a: &Manifest, b: &Manifest) -> Vec<String> {

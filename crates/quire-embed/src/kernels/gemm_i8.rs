@@ -1,0 +1,348 @@
+//! Integer matrix products for the `int8` precision: `C ≈ A·Wᵀ + bias` with `W` quantised per
+//! output channel (symmetric `i8`) and each row of `A` per token (asymmetric `u8`).
+//!
+//! The products are summed in `i32`, which is exact, so the order of summation cannot matter:
+//! the VNNI and scalar paths give the same integers, and the conversion to `f32` afterwards is
+//! a fixed sequence of IEEE operations per element:
+//! `((acc - zero_a·Σw) as f32) * (scale_a * scale_w) + bias`.
+//! Quantisation itself is a pure function of the `f32` values (round half to even), so the
+//! weights quantise the same way at every load.
+
+// The VNNI kernel reads through raw pointers; `gemm_i8` checks every extent before calling it.
+#![allow(unsafe_code)]
+
+use std::cell::RefCell;
+
+use super::KernelPath;
+
+/// Columns per packed panel: two 16-lane registers of `i32`.
+const NR: usize = 32;
+
+/// Rows per tile.
+const MR: usize = 8;
+
+/// A linear layer's weight `W` (`n` outputs × `k` inputs) quantised per output channel.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PackedI8 {
+    k: usize,
+    n: usize,
+    /// Panels of [`NR`] columns; in each, for each group of four inputs, [`NR`] × 4 bytes:
+    /// column `c`'s four weights together (the operand layout of `vpdpbusd`).
+    data: Vec<i8>,
+    scales: Vec<f32>,
+    sums: Vec<i32>,
+}
+
+impl PackedI8 {
+    /// Quantise `w` (`n` rows of `k`): `q = round(w / s)` with `s = max|w| / 127` per row.
+    pub(crate) fn from_weight(w: &[f32], n: usize, k: usize) -> Self {
+        let groups = k.div_ceil(4);
+        let panels = n.div_ceil(NR);
+        let mut data = vec![0i8; panels * groups * NR * 4];
+        let mut scales = Vec::with_capacity(n);
+        let mut sums = Vec::with_capacity(n);
+        for (j, row) in w.chunks_exact(k).take(n).enumerate() {
+            let max = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            let scale = max / 127.0;
+            let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+            let mut sum = 0i32;
+            for (p, &x) in row.iter().enumerate() {
+                let q = round_even(x * inv).clamp(-127.0, 127.0) as i8;
+                sum += i32::from(q);
+                let (panel, c) = (j / NR, j % NR);
+                data[((panel * groups + p / 4) * NR + c) * 4 + p % 4] = q;
+            }
+            scales.push(scale);
+            sums.push(sum);
+        }
+        Self {
+            k,
+            n,
+            data,
+            scales,
+            sums,
+        }
+    }
+}
+
+/// `x` rounded to the nearest integer, ties to even (|x| < 2^22), without a libm call.
+#[inline(always)]
+fn round_even(x: f32) -> f32 {
+    const ROUND: f32 = 12_582_912.0;
+    (x + ROUND) - ROUND
+}
+
+/// One row of `A` quantised: `a ≈ scale · (q - zero)`, with 0 exactly representable.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RowQuant {
+    scale: f32,
+    zero: i32,
+}
+
+/// Quantise `row` to `u8` into `out` (zero-padded to a multiple of four).
+fn quantise_row(path: KernelPath, row: &[f32], out: &mut [u8]) -> RowQuant {
+    let (lo, hi) = min_max(path, row);
+    let scale = (hi - lo) / 255.0;
+    if scale <= 0.0 || !scale.is_finite() {
+        out.iter_mut().for_each(|q| *q = 0);
+        return RowQuant::default();
+    }
+    let inv = 1.0 / scale;
+    let zero = round_even(-lo * inv).clamp(0.0, 255.0);
+    to_u8(path, row, inv, zero, out);
+    out[row.len()..].iter_mut().for_each(|q| *q = 0);
+    RowQuant {
+        scale,
+        zero: zero as i32,
+    }
+}
+
+/// The smallest and largest of 0 and `row` (min and max are exact, so lanes are free).
+fn min_max(path: KernelPath, row: &[f32]) -> (f32, f32) {
+    let mut lo_hi = [0.0f32; 2];
+    min_max_into(path, row, &mut lo_hi);
+    (lo_hi[0], lo_hi[1])
+}
+
+multiversion! {
+    fn min_max_into(row: &[f32], lo_hi: &mut [f32; 2]) {
+        let mut lo = [0.0f32; 16];
+        let mut hi = [0.0f32; 16];
+        let mut chunks = row.chunks_exact(16);
+        for chunk in &mut chunks {
+            for ((l, h), &x) in lo.iter_mut().zip(&mut hi).zip(chunk) {
+                *l = if x < *l { x } else { *l };
+                *h = if x > *h { x } else { *h };
+            }
+        }
+        for ((l, h), &x) in lo.iter_mut().zip(&mut hi).zip(chunks.remainder()) {
+            *l = if x < *l { x } else { *l };
+            *h = if x > *h { x } else { *h };
+        }
+        lo_hi[0] = lo.iter().fold(0.0f32, |a, &b| if b < a { b } else { a });
+        lo_hi[1] = hi.iter().fold(0.0f32, |a, &b| if b > a { b } else { a });
+    }
+}
+
+multiversion! {
+    /// `q = clamp(round(x / scale) + zero, 0, 255)`; the integer is read off the float's
+    /// mantissa after adding 1.5·2^23, which vectorises where a float-to-int cast may not.
+    fn to_u8(row: &[f32], inv: f32, zero: f32, out: &mut [u8]) {
+        const ROUND: f32 = 12_582_912.0;
+        for (q, &x) in out.iter_mut().zip(row) {
+            let v = (round_even(x * inv) + zero).clamp(0.0, 255.0);
+            *q = (v + ROUND).to_bits() as u8;
+        }
+    }
+}
+
+multiversion! {
+    /// `c = ((acc - zero·Σw) as f32) · (scale · scale_w) + bias` for one row of a panel.
+    fn dequantise(
+        out: &mut [f32],
+        acc: &[i32],
+        rq: RowQuant,
+        sums: &[i32],
+        scales: &[f32],
+        bias: &[f32]
+    ) {
+        for ((((o, &a), &s), &w), &b) in out.iter_mut().zip(acc).zip(sums).zip(scales).zip(bias) {
+            *o = (a - rq.zero * s) as f32 * (rq.scale * w) + b;
+        }
+    }
+}
+
+thread_local! {
+    static QUANTISED_A: RefCell<(Vec<u8>, Vec<RowQuant>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// `C = dequantise(quantise(A)·W_qᵀ) + bias`: `A` is `m × w.k` with row stride `lda`, `C` is
+/// `m × w.n` with row stride `ldc`.
+// BLAS's argument list, as `gemm`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_i8(
+    path: KernelPath,
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    w: &PackedI8,
+    bias: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let (k, n) = (w.k, w.n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(lda >= k && ldc >= n && bias.len() >= n);
+    assert!(a.len() >= (m - 1) * lda + k && c.len() >= (m - 1) * ldc + n);
+    let k4 = k.div_ceil(4) * 4;
+    QUANTISED_A.with_borrow_mut(|(qa, quant)| {
+        qa.resize(m * k4, 0);
+        quant.clear();
+        for (i, out) in qa.chunks_exact_mut(k4).take(m).enumerate() {
+            quant.push(quantise_row(path, &a[i * lda..][..k], out));
+        }
+        let mut acc = [[0i32; NR]; MR];
+        for q in 0..n.div_ceil(NR) {
+            let panel = &w.data[q * (k4 / 4) * NR * 4..][..(k4 / 4) * NR * 4];
+            let cols = NR.min(n - q * NR);
+            let mut row = 0;
+            while row < m {
+                let rows = MR.min(m - row);
+                let a_rows = &qa[row * k4..(row + rows) * k4];
+                match path {
+                    #[cfg(target_arch = "x86_64")]
+                    KernelPath::Avx512 if x86::has_vnni() => {
+                        x86::tile_vnni(a_rows, k4, rows, panel, &mut acc);
+                    }
+                    _ => tile_scalar(a_rows, k4, rows, panel, &mut acc),
+                }
+                let span = q * NR..q * NR + cols;
+                for (r, acc) in acc[..rows].iter().enumerate() {
+                    let out = &mut c[(row + r) * ldc + q * NR..][..cols];
+                    dequantise(
+                        path,
+                        out,
+                        acc,
+                        quant[row + r],
+                        &w.sums[span.clone()],
+                        &w.scales[span.clone()],
+                        &bias[span.clone()],
+                    );
+                }
+                row += rows;
+            }
+        }
+    });
+}
+
+/// The reference: exact integer dot products.
+fn tile_scalar(a: &[u8], k4: usize, rows: usize, panel: &[i8], acc: &mut [[i32; NR]; MR]) {
+    for (r, acc) in acc[..rows].iter_mut().enumerate() {
+        *acc = [0; NR];
+        let a_row = &a[r * k4..][..k4];
+        for (group, lines) in a_row.chunks_exact(4).zip(panel.chunks_exact(NR * 4)) {
+            for (slot, w) in acc.iter_mut().zip(lines.chunks_exact(4)) {
+                for (&x, &y) in group.iter().zip(w) {
+                    *slot += i32::from(x) * i32::from(y);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::{MR, NR};
+
+    pub(super) fn has_vnni() -> bool {
+        is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni")
+    }
+
+    /// Up to [`MR`] rows × [`NR`] columns with `vpdpbusd` (u8 × i8, four products per lane).
+    pub(super) fn tile_vnni(
+        a: &[u8],
+        k4: usize,
+        rows: usize,
+        panel: &[i8],
+        acc: &mut [[i32; NR]; MR],
+    ) {
+        assert!((1..=MR).contains(&rows) && a.len() >= rows * k4 && panel.len() >= k4 * NR);
+        assert!(has_vnni() && k4 % 4 == 0);
+        // SAFETY: the CPU has AVX-512F and VNNI (asserted), and the asserts bound every read.
+        unsafe {
+            match rows {
+                1 => vnni_rows::<1>(a.as_ptr(), k4, panel.as_ptr(), acc),
+                2 => vnni_rows::<2>(a.as_ptr(), k4, panel.as_ptr(), acc),
+                3 => vnni_rows::<3>(a.as_ptr(), k4, panel.as_ptr(), acc),
+                4 => vnni_rows::<4>(a.as_ptr(), k4, panel.as_ptr(), acc),
+                5 => vnni_rows::<5>(a.as_ptr(), k4, panel.as_ptr(), acc),
+                6 => vnni_rows::<6>(a.as_ptr(), k4, panel.as_ptr(), acc),
+                7 => vnni_rows::<7>(a.as_ptr(), k4, panel.as_ptr(), acc),
+                _ => vnni_rows::<8>(a.as_ptr(), k4, panel.as_ptr(), acc),
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    unsafe fn vnni_rows<const R: usize>(
+        a: *const u8,
+        k4: usize,
+        panel: *const i8,
+        out: &mut [[i32; NR]; MR],
+    ) {
+        let mut acc = [[_mm512_setzero_si512(); 2]; R];
+        for g in 0..k4 / 4 {
+            // SAFETY: group g < k4 / 4 lies inside the panel and inside each row.
+            let (b0, b1) = unsafe {
+                let line = panel.add(g * NR * 4);
+                (
+                    _mm512_loadu_si512(line.cast()),
+                    _mm512_loadu_si512(line.add(64).cast()),
+                )
+            };
+            for (r, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: as above.
+                let x = unsafe { a.add(r * k4 + g * 4).cast::<i32>().read_unaligned() };
+                let x = _mm512_set1_epi32(x);
+                acc[0] = _mm512_dpbusd_epi32(acc[0], x, b0);
+                acc[1] = _mm512_dpbusd_epi32(acc[1], x, b1);
+            }
+        }
+        for (o, acc) in out.iter_mut().zip(&acc) {
+            // SAFETY: each output row holds NR = 32 i32.
+            unsafe {
+                _mm512_storeu_si512(o.as_mut_ptr().cast(), acc[0]);
+                _mm512_storeu_si512(o.as_mut_ptr().add(16).cast(), acc[1]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int8_products_are_exact_on_every_path_and_close_to_f32() {
+        for &(m, k, n) in &[(1, 3, 1), (9, 37, 45), (14, 384, 64)] {
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 37 % 101) as f32 - 40.0) / 50.0)
+                .collect();
+            let w: Vec<f32> = (0..n * k)
+                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 60.0)
+                .collect();
+            let bias: Vec<f32> = (0..n).map(|j| j as f32 / 10.0).collect();
+            let packed = PackedI8::from_weight(&w, n, k);
+            let run = |path| {
+                let mut c = vec![0.0f32; m * n];
+                gemm_i8(path, &a, k, m, &packed, &bias, &mut c, n);
+                c
+            };
+            let scalar = run(KernelPath::Scalar);
+            for path in KernelPath::available() {
+                let got = run(path);
+                assert!(
+                    got.iter()
+                        .zip(&scalar)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{path} {m}x{k}x{n}"
+                );
+            }
+            for i in 0..m {
+                for j in 0..n {
+                    let exact: f32 =
+                        (0..k).map(|p| a[i * k + p] * w[j * k + p]).sum::<f32>() + bias[j];
+                    let got = scalar[i * n + j];
+                    assert!(
+                        (got - exact).abs() < 0.02 * (k as f32).sqrt(),
+                        "{got} vs {exact}"
+                    );
+                }
+            }
+        }
+    }
+}
