@@ -6,6 +6,7 @@
 //! cargo bench -p quire-benches --bench models              # everything
 //! cargo bench -p quire-benches --bench models -- speed     # throughput and latency only
 //! cargo bench -p quire-benches --bench models -- quality   # SciFact build and evaluation only
+//! cargo bench -p quire-benches --bench models -- quality int8  # the same at precision int8
 //! QUIRE_BENCH_DIR=d cargo bench -p quire-benches --bench models -- eval  # evaluate d's build again
 //! ```
 //!
@@ -13,6 +14,10 @@
 //! the README reports), and a fusion grid (RRF `k`, weighted `alpha`) on the **train** split
 //! (809 queries from `queries_all.jsonl`), which is where the default fusion is chosen; the test
 //! split is never used for tuning. Documents are ranked by their best chunk.
+//!
+//! Speed runs both precisions (`fp32`, `int8`) on the first 256 SciFact abstracts, embedded as
+//! `title + " " + text` (what the MiniLM specs embed), and writes the 1-thread vectors to
+//! `target/embed-compare/quire-<precision>.f32` for `benches/embed_compare.py --quire-vectors`.
 //!
 //! `QUIRE_BENCH_DIR` keeps the data dirs (and so the cache) between runs; by default a temporary
 //! directory is used and removed.
@@ -23,7 +28,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use quire_core::spec::{EmbeddingSpec, FusionMethod};
+use quire_core::spec::{EmbeddingSpec, FusionMethod, Precision};
 use quire_core::{Acl, BuildSpec, Principal, Reader};
 use quire_embed::{Embedder, Models};
 use quire_eval::{Qrels, evaluate};
@@ -56,7 +61,11 @@ fn corpus_texts(dir: &Path, n: usize) -> Vec<String> {
         .take(n)
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).expect("json");
-            v["text"].as_str().unwrap_or_default().to_owned()
+            let text = v["text"].as_str().unwrap_or_default();
+            match v["title"].as_str().map(str::trim).filter(|t| !t.is_empty()) {
+                Some(title) => format!("{title} {text}"),
+                None => text.to_owned(),
+            }
         })
         .collect()
 }
@@ -79,13 +88,22 @@ fn speed(model: &dyn Embedder, dir: &Path) {
         });
         let secs = started.elapsed().as_secs_f64();
         println!(
-            "embed {} SciFact abstracts, {threads} thread(s): {:.1} s, {:.1} chunks/s",
+            "{} embed {} SciFact abstracts, {threads} thread(s): {:.1} s, {:.1} chunks/s",
+            model.precision().as_str(),
             refs.len(),
             secs,
             refs.len() as f64 / secs
         );
         results.push(rows);
     }
+    let out = workspace().join("target/embed-compare");
+    std::fs::create_dir_all(&out).unwrap();
+    let bytes: Vec<u8> = results[0].iter().flat_map(|x| x.to_le_bytes()).collect();
+    std::fs::write(
+        out.join(format!("quire-{}.f32", model.precision().as_str())),
+        bytes,
+    )
+    .unwrap();
     println!(
         "vectors at 1 and 2 threads are bit-identical: {}",
         results[0]
@@ -104,7 +122,8 @@ fn speed(model: &dyn Embedder, dir: &Path) {
         .collect();
     times.sort_by(f64::total_cmp);
     println!(
-        "single-query embedding, {} SciFact queries: p50 {:.1} ms, p99 {:.1} ms",
+        "{} single-query embedding, {} SciFact queries: p50 {:.1} ms, p99 {:.1} ms",
+        model.precision().as_str(),
         times.len(),
         percentile(&times, 0.5),
         percentile(&times, 0.99)
@@ -202,11 +221,15 @@ fn report(label: &str, index: &OpenIndex, cands: &Candidates, qrels: &Qrels) {
     );
 }
 
-fn quality(models: &Models, dir: &Path, root: &Path, rebuild: bool) {
+fn quality(models: &Models, dir: &Path, root: &Path, rebuild: bool, precision: Precision) {
     let mut spec = minilm_spec();
     // SciFact documents carry no ACL: let every reader see them.
     spec.default_acl = Some(Acl::new(vec![Principal::Public]));
-    println!("SciFact build, spec specs/minilm.toml + default_acl [\"*\"]");
+    spec.embedding.precision = precision;
+    println!(
+        "SciFact build, spec specs/minilm.toml + default_acl [\"*\"], precision {}",
+        precision.as_str()
+    );
     let cold_dir = root.join("cold");
     let warm_dir = root.join("warm");
     if !rebuild {
@@ -315,7 +338,17 @@ fn main() {
     println!("model {} digest {}", model.model_id(), model.digest());
     if want("speed") {
         speed(model.as_ref(), &dir);
+        let int8 = EmbeddingSpec {
+            precision: Precision::Int8,
+            ..embedding.clone()
+        };
+        speed(models.resolve(&int8).unwrap().as_ref(), &dir);
     }
+    let precision = if args.iter().any(|a| a == "int8") {
+        Precision::Int8
+    } else {
+        Precision::Fp32
+    };
     // `eval` evaluates the index an earlier `quality` run left in QUIRE_BENCH_DIR.
     let eval_only = args.iter().any(|a| a == "eval");
     if want("quality") || eval_only {
@@ -326,7 +359,7 @@ fn main() {
                 (t.path().to_path_buf(), Some(t))
             }
         };
-        quality(&models, &dir, &root, !eval_only);
+        quality(&models, &dir, &root, !eval_only, precision);
         if let Some(t) = _tmp {
             make_writable(t.path());
         }

@@ -1,7 +1,7 @@
 //! A real embedding model over gRPC: a server with all-MiniLM-L6-v2 registered in its config
 //! builds with `specs/minilm.toml`, streams the embedding cache's hits and misses (a new HNSW
 //! setting or a snapshot with one changed document embeds only what it has not seen), and answers
-//! vector queries with the model the index was built with. Skips with a message when
+//! vector queries with the model the index was built with, at fp32 and at int8. Skips with a message when
 //! `models/all-minilm-l6-v2` is absent (`scripts/fetch-model` fetches it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -93,6 +93,17 @@ async fn minilm_builds_stream_cache_stats_and_queries_use_the_model() {
         .unwrap();
     assert_eq!(*cold.0.lock().unwrap(), [(0, 3)]);
     assert_eq!(built.manifest.build.embed_cache.misses, 3);
+    // The kernel path that computed the vectors is on record (it changes speed, not bits).
+    let kernel = built
+        .manifest
+        .build
+        .embed_kernel
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        ["avx512", "avx2-fma", "scalar"].contains(&kernel.as_str()),
+        "{kernel}"
+    );
 
     // Other HNSW parameters: a new index, every vector from the cache.
     let other = spec.replace("m = 16", "m = 8");
@@ -104,6 +115,35 @@ async fn minilm_builds_stream_cache_stats_and_queries_use_the_model() {
         .unwrap();
     assert_eq!(*warm.0.lock().unwrap(), [(3, 0)]);
     assert_ne!(rebuilt.manifest.index_id, built.manifest.index_id);
+
+    // int8: another index, vectors cached apart from fp32's, queries embedded at int8.
+    let int8_spec = spec.replace("[embedding]\n", "[embedding]\nprecision = \"int8\"\n");
+    assert_ne!(int8_spec, spec);
+    let int8_events = Arc::new(CacheEvents::default());
+    let int8 = client
+        .build(
+            snapshot.snapshot_id.as_str(),
+            Some(&int8_spec),
+            int8_events.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(*int8_events.0.lock().unwrap(), [(0, 3)]);
+    assert_ne!(int8.manifest.index_id, built.manifest.index_id);
+    let response = client
+        .retrieve(
+            int8.manifest.index_id.as_str(),
+            query(
+                "how long may mothers and fathers stay home with a baby",
+                &[],
+                Mode::Vector,
+                3,
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.hits[0].doc_id, "leave", "{:?}", response.hits);
 
     // A new snapshot with one document changed: only its chunk is embedded.
     let changed = std::fs::read_to_string(&path)

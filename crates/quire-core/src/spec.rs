@@ -480,6 +480,10 @@ mod tests {
             ),
             ("version = 1\ndefault_acl = [\"boss\"]", "boss"),
             ("version = 1\n[fusion]\nalpha = 1.5", "`fusion.alpha` = 1.5"),
+            (
+                "version = 1\n[embedding]\nmodel = \"m\"\nprecision = \"int4\"",
+                "unknown variant `int4`, expected `fp32` or `int8`",
+            ),
         ];
         for (text, want) in cases {
             let err = BuildSpec::from_toml(text, "x.toml")
@@ -501,6 +505,18 @@ mod tests {
             spec
         );
         assert_eq!(spec.freshness_window_secs(), Some(30 * 86_400));
+        Ok(())
+    }
+
+    #[test]
+    fn precision_is_hashed_only_when_not_fp32() -> Result<()> {
+        let base = "version = 1\n[embedding]\nmodel = \"m\"\n";
+        let plain = BuildSpec::from_toml(base, "a.toml")?.canonical_json();
+        let fp32 = BuildSpec::from_toml(&format!("{base}precision = \"fp32\""), "b.toml")?;
+        assert_eq!(fp32.canonical_json(), plain);
+        let int8 = BuildSpec::from_toml(&format!("{base}precision = \"int8\""), "c.toml")?;
+        assert_eq!(int8.embedding.precision, Precision::Int8);
+        assert!(String::from_utf8_lossy(&int8.canonical_json()).contains("\"precision\":\"int8\""));
         Ok(())
     }
 

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use quire_core::BuildSpec;
-use quire_core::spec::EmbeddingSpec;
+use quire_core::spec::{EmbeddingSpec, Precision};
 use quire_embed::{BertEmbedder, Embedder, KernelPath, Models};
 
 fn workspace() -> PathBuf {
@@ -154,4 +154,65 @@ fn every_kernel_path_gives_the_same_bits() {
     for (path, bits) in &runs[1..] {
         assert!(bits == &runs[0].1, "{path} differs from the scalar path");
     }
+}
+
+#[test]
+fn int8_is_exact_across_paths_and_batches_and_close_to_fp32() {
+    let Some(dir) = model_dir() else { return };
+    let texts = [
+        "Parental leave is twenty weeks for every new parent.",
+        "How long can new mothers and fathers stay home after a birth?",
+        "The incident severity matrix ranks outages from SEV1 to SEV4.",
+    ];
+    let fp32 = BertEmbedder::load("all-minilm-l6-v2", &dir).unwrap();
+    let want = fp32.embed_batch(&texts).unwrap();
+    let mut runs = Vec::new();
+    for path in KernelPath::available() {
+        let int8 = BertEmbedder::load_at("all-minilm-l6-v2", &dir, Precision::Int8)
+            .unwrap()
+            .with_kernel(path)
+            .unwrap();
+        assert_eq!(
+            (int8.precision(), int8.digest()),
+            (Precision::Int8, fp32.digest())
+        );
+        assert_ne!(int8.cache_namespace(), fp32.cache_namespace());
+        let rows = int8.embed_batch(&texts).unwrap();
+        let alone = int8.embed_batch(&texts[1..2]).unwrap();
+        assert!(
+            alone
+                .row(0)
+                .iter()
+                .zip(rows.row(1))
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
+        for (a, b) in rows.rows().into_iter().zip(want.rows()) {
+            let c = cos(a.as_slice().unwrap(), b.as_slice().unwrap());
+            assert!(c > 0.99, "int8 vs fp32 cosine {c}");
+        }
+        runs.push(rows.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+    }
+    assert!(
+        runs.windows(2).all(|w| w[0] == w[1]),
+        "int8 differs between kernel paths"
+    );
+
+    let models = Models::builtin()
+        .with_local("all-minilm-l6-v2", &dir)
+        .unwrap();
+    let spec = EmbeddingSpec {
+        model: "all-minilm-l6-v2".into(),
+        dim: None,
+        digest: Some(fp32.digest().into()),
+        include_title: false,
+        precision: Precision::Int8,
+    };
+    let resolved = models.resolve(&spec).unwrap();
+    assert_eq!(resolved.precision(), Precision::Int8);
+    let hash = EmbeddingSpec {
+        precision: Precision::Int8,
+        ..EmbeddingSpec::default()
+    };
+    let err = models.resolve(&hash).err().unwrap().to_string();
+    assert!(err.contains("hash-v1 has only fp32"), "{err}");
 }
