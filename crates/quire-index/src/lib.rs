@@ -30,6 +30,7 @@ mod error;
 mod files;
 pub mod fusion;
 pub mod graph;
+pub mod hnsw_build;
 mod open;
 pub mod query;
 #[cfg(test)]

@@ -1,0 +1,149 @@
+//! The per-thread search state of the builder and the two graph primitives every insertion
+//! uses: beam search over one layer and the HNSW neighbour-selection heuristic.
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use super::{Graph, Key, id_of, key};
+use crate::ann::Vectors;
+use crate::distance::dot_distance;
+
+/// Everything a search allocates, kept per thread so a build allocates it once per thread
+/// rather than once per insertion. Its contents never influence a result: the marks are reset
+/// by bumping the epoch, the heaps are cleared before use.
+#[derive(Default)]
+pub(super) struct Scratch {
+    marks: Vec<u32>,
+    epoch: u32,
+    candidates: BinaryHeap<Reverse<Key>>,
+    results: BinaryHeap<Key>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Run `f` with this thread's scratch.
+pub(super) fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
+    SCRATCH.with(|cell| f(&mut cell.borrow_mut()))
+}
+
+impl Scratch {
+    fn new_epoch(&mut self, n: usize) {
+        if self.marks.len() < n {
+            self.marks.resize(n, 0);
+        }
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            // Wrapped: old marks could collide with the new epoch.
+            self.marks.iter_mut().for_each(|m| *m = 0);
+            self.epoch = 1;
+        }
+    }
+
+    /// Mark `id`; true when it was not marked in this epoch.
+    #[inline]
+    fn visit(&mut self, id: u32) -> bool {
+        let slot = &mut self.marks[id as usize];
+        let fresh = *slot != self.epoch;
+        *slot = self.epoch;
+        fresh
+    }
+
+    /// Beam search of width `ef` on `layer`, starting from `entries` (keys relative to `query`),
+    /// which it replaces with the best `ef` nodes found, nearest first. Keys order by distance,
+    /// then id, so equal distances never leave the outcome to heap internals.
+    pub(super) fn search_layer(
+        &mut self,
+        graph: &Graph,
+        vectors: Vectors<'_>,
+        query: &[f32],
+        layer: usize,
+        ef: usize,
+        entries: &mut Vec<Key>,
+    ) {
+        self.new_epoch(graph.levels.len());
+        self.candidates.clear();
+        self.results.clear();
+        for &entry in entries.iter() {
+            if self.visit(id_of(entry)) {
+                self.candidates.push(Reverse(entry));
+                self.results.push(entry);
+            }
+        }
+        while self.results.len() > ef {
+            self.results.pop();
+        }
+        let adjacency = &graph.layers[layer];
+        while let Some(Reverse(nearest)) = self.candidates.pop() {
+            if self.results.len() >= ef && self.results.peek().is_some_and(|&w| nearest > w) {
+                break;
+            }
+            for &nb in adjacency.neighbours(id_of(nearest)) {
+                if !self.visit(nb) {
+                    continue;
+                }
+                let k = key(dot_distance(query, vectors.row(nb)), nb);
+                if self.results.len() < ef || self.results.peek().is_some_and(|&w| k < w) {
+                    self.candidates.push(Reverse(k));
+                    self.results.push(k);
+                    if self.results.len() > ef {
+                        self.results.pop();
+                    }
+                }
+            }
+        }
+        entries.clear();
+        entries.extend(self.results.drain());
+        entries.sort_unstable();
+    }
+}
+
+/// Greedy descent on `layer` from `from`: move to the nearest neighbour while it is nearer.
+pub(super) fn greedy(
+    graph: &Graph,
+    vectors: Vectors<'_>,
+    query: &[f32],
+    layer: usize,
+    from: Key,
+) -> Key {
+    let mut best = from;
+    loop {
+        let before = best;
+        for &nb in graph.layers[layer].neighbours(id_of(before)) {
+            best = best.min(key(dot_distance(query, vectors.row(nb)), nb));
+        }
+        if best == before {
+            return best;
+        }
+    }
+}
+
+/// How much nearer to a kept neighbour than to the base node a candidate must be to be pruned.
+/// The paper's heuristic is 1.0; on 64-d clustered data that leaves layer 0 sparser than
+/// hnsw_rs's graph (14.4 against 15.5 neighbours per node at m 16) and 0.01 to 0.02 behind it in
+/// recall@10 at ef 10, while 1.1 (about 1.05 on Euclidean distance, since `1 - dot` is half the
+/// squared distance of unit vectors; Vamana's alpha relaxes the same rule) puts it 0.03 ahead.
+const PRUNE_ALPHA: f32 = 1.1;
+
+/// The HNSW paper's neighbour-selection heuristic (Malkov & Yashunin, algorithm 4, without
+/// extending candidates or keeping pruned ones, as hnswlib does): walking `candidates` nearest
+/// first, keep one unless it is nearer (by [`PRUNE_ALPHA`]) to an already kept neighbour than to
+/// the base node. That spreads the kept edges over directions instead of spending them all on
+/// one cluster. `candidates` must be sorted ascending; the result is nearest first.
+pub(super) fn select(vectors: Vectors<'_>, candidates: &[Key], max: usize, out: &mut Vec<Key>) {
+    out.clear();
+    for &c in candidates {
+        if out.len() >= max {
+            break;
+        }
+        let (d, row) = (super::dist_of(c), vectors.row(id_of(c)));
+        if out
+            .iter()
+            .all(|&kept| PRUNE_ALPHA * dot_distance(row, vectors.row(id_of(kept))) >= d)
+        {
+            out.push(c);
+        }
+    }
+}
