@@ -7,8 +7,9 @@
 //! node on upper layers and `2 m` on layer 0 (as hnswlib keeps). A node is inserted by greedy
 //! descent from the entry point down to its own level, then a beam search of width
 //! `ef_construction` on each of its layers, keeping `m` neighbours chosen by the paper's
-//! heuristic (algorithm 4). Each chosen neighbour links back; when that overfills its list, the
-//! list is re-chosen by the same heuristic.
+//! heuristic (algorithm 4, keeping pruned connections to fill the list: see [`search::select`]).
+//! Each chosen neighbour links back; when that overfills its list, the list is re-chosen by the
+//! same heuristic.
 //!
 //! Insertion is parallel the way ParlayANN builds its graphs (Manohar et al., PPoPP 2024): nodes
 //! go in by ordinal in batches of sizes 1, 1, 2, 4, ... (prefix doubling) up to

@@ -120,18 +120,15 @@ pub(super) fn greedy(
     }
 }
 
-/// How much nearer to a kept neighbour than to the base node a candidate must be to be pruned.
-/// The paper's heuristic is 1.0; on 64-d clustered data that leaves layer 0 sparser than
-/// hnsw_rs's graph (14.4 against 15.5 neighbours per node at m 16) and 0.01 to 0.02 behind it in
-/// recall@10 at ef 10, while 1.1 (about 1.05 on Euclidean distance, since `1 - dot` is half the
-/// squared distance of unit vectors; Vamana's alpha relaxes the same rule) puts it 0.03 ahead.
-const PRUNE_ALPHA: f32 = 1.1;
-
-/// The HNSW paper's neighbour-selection heuristic (Malkov & Yashunin, algorithm 4, without
-/// extending candidates or keeping pruned ones, as hnswlib does): walking `candidates` nearest
-/// first, keep one unless it is nearer (by [`PRUNE_ALPHA`]) to an already kept neighbour than to
-/// the base node. That spreads the kept edges over directions instead of spending them all on
-/// one cluster. `candidates` must be sorted ascending; the result is nearest first.
+/// The HNSW paper's neighbour-selection heuristic (Malkov & Yashunin, algorithm 4, with
+/// `keepPrunedConnections` and without `extendCandidates`): walking `candidates` nearest first,
+/// keep one unless it is nearer to an already kept neighbour than to the base node, which
+/// spreads the edges over directions instead of spending them all on one cluster; then fill
+/// the remaining places with the nearest pruned candidates. Filling is what hnsw_rs does and
+/// hnswlib does not: measured on hash-v1 vectors (20k, m 16) it lifts recall@10 at ef 16 from
+/// 0.723 to 0.742 (hnswlib: 0.737) for about the same build work, and on 64-d clustered data
+/// from 0.930 to 0.985 at ef 10 (hnsw_rs: 0.941). `candidates` must be sorted ascending and
+/// distinct; the result is nearest first.
 pub(super) fn select(vectors: Vectors<'_>, candidates: &[Key], max: usize, out: &mut Vec<Key>) {
     out.clear();
     for &c in candidates {
@@ -141,9 +138,21 @@ pub(super) fn select(vectors: Vectors<'_>, candidates: &[Key], max: usize, out: 
         let (d, row) = (super::dist_of(c), vectors.row(id_of(c)));
         if out
             .iter()
-            .all(|&kept| PRUNE_ALPHA * dot_distance(row, vectors.row(id_of(kept))) >= d)
+            .all(|&kept| dot_distance(row, vectors.row(id_of(kept))) >= d)
         {
             out.push(c);
         }
+    }
+    if out.len() < max && out.len() < candidates.len() {
+        let diverse = out.len();
+        for &c in candidates {
+            if out.len() >= max {
+                break;
+            }
+            if !out[..diverse].contains(&c) {
+                out.push(c);
+            }
+        }
+        out.sort_unstable();
     }
 }

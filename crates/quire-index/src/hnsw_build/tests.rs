@@ -112,9 +112,7 @@ fn output_is_byte_identical_for_1_2_and_4_threads() {
         );
     }
     let graph = FrozenGraph::from_bytes(&one).expect("parse");
-    // Not checked for reachability: at m 8 a node can lose every in-edge to pruning (as in any
-    // HNSW); the m 16 graph of the recall test is checked.
-    check_invariants(&graph, 8, false);
+    check_invariants(&graph, 8, true);
 }
 
 #[test]
