@@ -18,6 +18,7 @@ pub(super) struct Scratch {
     epoch: u32,
     candidates: BinaryHeap<Reverse<Key>>,
     results: BinaryHeap<Key>,
+    fresh: Vec<u32>,
 }
 
 thread_local! {
@@ -80,10 +81,15 @@ impl Scratch {
             if self.results.len() >= ef && self.results.peek().is_some_and(|&w| nearest > w) {
                 break;
             }
+            let mut fresh = std::mem::take(&mut self.fresh);
+            fresh.clear();
             for &nb in adjacency.neighbours(id_of(nearest)) {
-                if !self.visit(nb) {
-                    continue;
+                if self.visit(nb) {
+                    fresh.push(nb);
                 }
+            }
+            touch(vectors, &fresh);
+            for &nb in &fresh {
                 let k = key(dot_distance(query, vectors.row(nb)), nb);
                 if self.results.len() < ef || self.results.peek().is_some_and(|&w| k < w) {
                     self.candidates.push(Reverse(k));
@@ -93,11 +99,28 @@ impl Scratch {
                     }
                 }
             }
+            self.fresh = fresh;
         }
         entries.clear();
         entries.extend(self.results.drain());
         entries.sort_unstable();
     }
+}
+
+/// Load one float of every cache line (16 floats) of the given rows before any distance needs
+/// them: the loads are independent, so their cache misses overlap instead of stalling one
+/// distance after another (hnswlib issues prefetch instructions, which safe Rust cannot). The
+/// build is memory-bound (a 256-d row is 1 KiB, read at random); on 50k hash-v1 vectors this
+/// took the 1-thread build from 45.1 to 41.0 CPU seconds (one run each, on a loaded machine).
+#[inline]
+fn touch(vectors: Vectors<'_>, ids: &[u32]) {
+    let mut sink = 0u32;
+    for &id in ids {
+        for x in vectors.row(id).iter().step_by(16) {
+            sink |= x.to_bits();
+        }
+    }
+    std::hint::black_box(sink);
 }
 
 /// Greedy descent on `layer` from `from`: move to the nearest neighbour while it is nearer.
