@@ -2,13 +2,15 @@
 //! default spec. Prints chunks/s overall and per stage, and the peak RSS of each build (each
 //! size runs in its own child process so the peak is its own).
 //!
-//! `cargo bench -p quire-benches --bench build_throughput [-- SIZE...]`
+//! `cargo bench -p quire-benches --bench build_throughput [-- [quire] SIZE...]`: with `quire`,
+//! the spec sets `[hnsw] builder = "quire"` (default: hnsw_rs).
 
 #![allow(clippy::print_stdout, clippy::expect_used)]
 
 use std::process::Command;
 use std::time::Instant;
 
+use quire_core::spec::HnswBuilder;
 use quire_core::{BuildSpec, Document, SnapshotId};
 use quire_embed::Models;
 use quire_index::{BuildRequest, NoProgress, build_index};
@@ -57,9 +59,10 @@ fn peak_rss_mib() -> f64 {
 }
 
 /// Build one corpus in this process and print one table row.
-fn run_one(n: usize) {
+fn run_one(n: usize, builder: HnswBuilder) {
     let docs = corpus(n);
-    let spec = BuildSpec::default();
+    let mut spec = BuildSpec::default();
+    spec.hnsw.builder = builder;
     let embedder = Models::builtin().resolve(&spec.embedding).expect("hash-v1");
     let snapshot = SnapshotId::from_hash(blake3::hash(format!("bench-{n}").as_bytes()));
     let dir = tempfile::tempdir().expect("tempdir");
@@ -100,14 +103,17 @@ fn run_one(n: usize) {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    let builder = if args.iter().any(|a| a == "quire") {
+        HnswBuilder::Quire
+    } else {
+        HnswBuilder::HnswRs
+    };
     if let [n] = sizes.as_slice()
         && std::env::var_os("QUIRE_BENCH_CHILD").is_some()
     {
-        run_one(*n);
+        run_one(*n, builder);
         return;
     }
     let sizes = if sizes.is_empty() {
@@ -116,7 +122,7 @@ fn main() {
         sizes
     };
     println!(
-        "build throughput, default spec (markdown/256, hash-v1 dim 256, HNSW m 16 efc 200), {} threads",
+        "build throughput, default spec (markdown/256, hash-v1 dim 256, HNSW m 16 efc 200, builder {builder:?}), {} threads",
         rayon::current_num_threads()
     );
     println!(
@@ -129,6 +135,7 @@ fn main() {
     for n in sizes {
         let status = Command::new(&exe)
             .arg(n.to_string())
+            .args((builder == HnswBuilder::Quire).then_some("quire"))
             .env("QUIRE_BENCH_CHILD", "1")
             .status()
             .expect("spawn");

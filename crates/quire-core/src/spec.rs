@@ -177,6 +177,10 @@ pub struct HnswSpec {
     pub ef_construction: u32,
     /// Default beam width while searching.
     pub ef_search: u32,
+    /// Which builder makes the graph. Left out of the canonical spec when it is `hnsw_rs`, the
+    /// builder every spec used before the field existed, so those specs keep their index ids.
+    #[serde(default, skip_serializing_if = "HnswBuilder::is_hnsw_rs")]
+    pub builder: HnswBuilder,
 }
 
 impl Default for HnswSpec {
@@ -185,7 +189,27 @@ impl Default for HnswSpec {
             m: 16,
             ef_construction: 200,
             ef_search: 64,
+            builder: HnswBuilder::HnswRs,
         }
+    }
+}
+
+/// HNSW graph builders.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HnswBuilder {
+    /// hnsw_rs, inserting serially in ordinal order (its parallel insertion is not
+    /// deterministic); layer 0 keeps `m` neighbours.
+    #[default]
+    HnswRs,
+    /// quire's own builder: parallel batch insertion that gives the same graph for any thread
+    /// count; layer 0 keeps `2 m` neighbours.
+    Quire,
+}
+
+impl HnswBuilder {
+    fn is_hnsw_rs(&self) -> bool {
+        *self == HnswBuilder::HnswRs
     }
 }
 
@@ -350,6 +374,7 @@ impl BuildSpec {
             m,
             ef_construction,
             ef_search,
+            builder: _,
         } = self.hnsw;
         if !(2..=128).contains(&m) {
             return Err(bad("hnsw.m", m.to_string(), "must be between 2 and 128"));
@@ -484,6 +509,10 @@ mod tests {
                 "version = 1\n[embedding]\nmodel = \"m\"\nprecision = \"int4\"",
                 "unknown variant `int4`, expected `fp32` or `int8`",
             ),
+            (
+                "version = 1\n[hnsw]\nm = 16\nef_construction = 200\nef_search = 64\nbuilder = \"faiss\"",
+                "builder = \"faiss\"",
+            ),
         ];
         for (text, want) in cases {
             let err = BuildSpec::from_toml(text, "x.toml")
@@ -533,6 +562,32 @@ mod tests {
         assert_eq!(
             BuildSpec::from_canonical_json(&titled.canonical_json())?,
             titled
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn hnsw_builder_is_hashed_only_when_quire() -> Result<()> {
+        let plain = BuildSpec::default().canonical_json();
+        assert!(!String::from_utf8_lossy(&plain).contains("builder"));
+        let explicit = BuildSpec::from_toml(
+            "version = 1\n[hnsw]\nm = 16\nef_construction = 200\nef_search = 64\nbuilder = \"hnsw_rs\"",
+            "x.toml",
+        )?;
+        assert_eq!(
+            explicit.canonical_json(),
+            plain,
+            "hnsw_rs is what old specs meant"
+        );
+        let quire = BuildSpec::from_toml(
+            "version = 1\n[hnsw]\nm = 16\nef_construction = 200\nef_search = 64\nbuilder = \"quire\"",
+            "x.toml",
+        )?;
+        assert_eq!(quire.hnsw.builder, HnswBuilder::Quire);
+        assert!(String::from_utf8_lossy(&quire.canonical_json()).contains("\"builder\":\"quire\""));
+        assert_eq!(
+            BuildSpec::from_canonical_json(&quire.canonical_json())?,
+            quire
         );
         Ok(())
     }

@@ -9,6 +9,7 @@ use hnsw_rs::hnsw::Hnsw;
 use quire_core::chunk::{ChunkSpan, chunk_hash, chunk_id, chunk_text};
 use quire_core::ids::{context, hash_hex};
 use quire_core::manifest::content_digest;
+use quire_core::spec::HnswBuilder;
 use quire_core::{
     BuildInfo, BuildSpec, Counts, Document, EmbedCacheStats, FORMAT_VERSION, IndexId, Manifest,
     ModelInfo, SnapshotId, Versions,
@@ -16,12 +17,14 @@ use quire_core::{
 use quire_embed::Embedder;
 use rayon::prelude::*;
 
+use crate::ann::Vectors;
 use crate::bm25::{self, BM25_DIR, Bm25Row};
 use crate::cache::EmbedCache;
 use crate::distance::DotDistance;
 use crate::error::{IndexError, Result};
 use crate::files::{MANIFEST_FILE, artifact_files, sync_tree, write_synced};
 use crate::graph::{FrozenGraph, GRAPH_FILE};
+use crate::hnsw_build::{self, HnswParams};
 use crate::tables::{
     ACL_FILE, AclRecord, CHUNKS_FILE, ChunkRecord, DOCS_FILE, DocRecord, to_jsonl,
 };
@@ -348,6 +351,13 @@ fn build_graph(
     let dim = req.embedder.dim();
     let n = vectors.len() / dim.max(1);
     let h = req.spec.hnsw;
+    if h.builder == HnswBuilder::Quire {
+        let params = HnswParams {
+            m: h.m as usize,
+            ef_construction: h.ef_construction as usize,
+        };
+        return hnsw_build::build(Vectors::new(vectors, dim), params, |k| progress.advance(k));
+    }
     let hnsw = Hnsw::<f32, DotDistance>::new(
         h.m as usize,
         n.max(1),
@@ -454,5 +464,55 @@ mod tests {
             plain_id, titled_id,
             "include_title must change the index id"
         );
+    }
+
+    fn build_with(docs: &[Document], spec: &BuildSpec, threads: usize) -> (Manifest, Vec<u8>) {
+        let snapshot = SnapshotId::from_hash(blake3::hash(b"builders"));
+        let embedder = Models::builtin().resolve(&spec.embedding).expect("hash-v1");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let req = BuildRequest {
+            snapshot_id: &snapshot,
+            documents: docs,
+            spec,
+            embedder: embedder.as_ref(),
+            imported_at: "2026-01-01T00:00:00Z",
+            cache: None,
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool");
+        let manifest = pool
+            .install(|| build_index(&req, dir.path(), &NoProgress))
+            .expect("build");
+        let graph = std::fs::read(dir.path().join(GRAPH_FILE)).expect("graph");
+        (manifest, graph)
+    }
+
+    #[test]
+    fn the_spec_chooses_the_graph_builder_and_quire_builds_the_same_bytes_on_any_threads() {
+        let words = [
+            "leave", "salary", "deploy", "rollback", "budget", "privacy", "heron",
+        ];
+        let docs: Vec<Document> = (0..400)
+            .map(|i| {
+                let text: Vec<&str> = (0..12)
+                    .map(|j| words[(i * 7 + j * j) % words.len()])
+                    .collect();
+                doc(&format!("d{i:04}"), None, &text.join(" "))
+            })
+            .collect();
+        let mut spec = BuildSpec::default();
+        let (old, old_graph) = build_with(&docs, &spec, 2);
+        spec.hnsw.builder = HnswBuilder::Quire;
+        let (one, one_graph) = build_with(&docs, &spec, 1);
+        let (two, two_graph) = build_with(&docs, &spec, 2);
+        assert_eq!(one.content_digest, two.content_digest);
+        assert_eq!(one_graph, two_graph);
+        assert_ne!(one.index_id, old.index_id);
+        assert_ne!(one_graph, old_graph);
+        let graph = FrozenGraph::from_bytes(&one_graph).expect("parse");
+        assert_eq!(graph.len(), 400);
+        assert!((0..400).all(|i| graph.layers[0].neighbours_at(i).len() <= 32));
     }
 }

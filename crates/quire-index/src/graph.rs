@@ -1,9 +1,11 @@
-//! The frozen HNSW graph: the graph hnsw_rs builds, exported into flat arrays.
+//! The frozen HNSW graph: flat arrays, whichever builder made the graph.
 //!
-//! hnsw_rs builds the graph (serial insertion, which is deterministic: its level generator has a
-//! fixed seed). quire then stores the graph in its own canonical format (`hnsw.graph`), so the
-//! artifact is byte-identical across builds, trivially hashed, and searchable without hnsw_rs's
-//! reload machinery.
+//! The spec's `hnsw.builder` picks the builder: hnsw_rs (serial insertion, which is
+//! deterministic: its level generator has a fixed seed), exported by [`FrozenGraph::from_hnsw`],
+//! or quire's own parallel builder ([`crate::hnsw_build`]), which produces a `FrozenGraph`
+//! directly. Either way the graph is stored in quire's own canonical format (`hnsw.graph`), so
+//! the artifact is byte-identical across builds, trivially hashed, and searchable without
+//! hnsw_rs's reload machinery.
 //!
 //! Format (little-endian `u32` unless stated):
 //! ```text
@@ -29,7 +31,8 @@ pub struct Layer {
     pub nodes: Vec<u32>,
     /// `neighbours[offsets[i]..offsets[i + 1]]` are the neighbours of the i-th node.
     pub offsets: Vec<u32>,
-    /// Concatenated neighbour lists, each nearest first.
+    /// Concatenated neighbour lists (hnsw_rs: nearest first; quire: pruned lists nearest first,
+    /// others in the order the edges arrived).
     pub neighbours: Vec<u32>,
 }
 

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `bm25/` | a single-segment tantivy index over title and chunk text, with an ACL field |
 //! | `vectors.f32` | one L2-normalised vector per chunk, little-endian f32, row-major |
-//! | `hnsw.graph` | the HNSW graph hnsw_rs built, frozen into flat arrays ([`graph`]) |
+//! | `hnsw.graph` | the HNSW graph (built by hnsw_rs or by [`hnsw_build`], per the spec), in flat arrays ([`graph`]) |
 //! | `chunks.jsonl`, `docs.jsonl`, `acl.jsonl` | the chunk, document and ACL tables ([`tables`]) |
 //! | `manifest.json` | the [`Manifest`](quire_core::Manifest): ids, spec, counts, file hashes |
 //!
@@ -30,6 +30,7 @@ mod error;
 mod files;
 pub mod fusion;
 pub mod graph;
+pub mod hnsw_build;
 mod open;
 pub mod query;
 #[cfg(test)]

@@ -251,7 +251,7 @@ mod x86 {
         acc: &mut [[i32; NR]; MR],
     ) {
         assert!((1..=MR).contains(&rows) && a.len() >= rows * k4 && panel.len() >= k4 * NR);
-        assert!(has_vnni() && k4 % 4 == 0);
+        assert!(has_vnni() && k4.is_multiple_of(4));
         // SAFETY: the CPU has AVX-512F and VNNI (asserted), and the asserts bound every read.
         unsafe {
             match rows {

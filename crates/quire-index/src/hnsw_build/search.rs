@@ -1,0 +1,181 @@
+//! The per-thread search state of the builder and the two graph primitives every insertion
+//! uses: beam search over one layer and the HNSW neighbour-selection heuristic.
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use super::{Graph, Key, id_of, key};
+use crate::ann::Vectors;
+use crate::distance::dot_distance;
+
+/// Everything a search allocates, kept per thread so a build allocates it once per thread
+/// rather than once per insertion. Its contents never influence a result: the marks are reset
+/// by bumping the epoch, the heaps are cleared before use.
+#[derive(Default)]
+pub(super) struct Scratch {
+    marks: Vec<u32>,
+    epoch: u32,
+    candidates: BinaryHeap<Reverse<Key>>,
+    results: BinaryHeap<Key>,
+    fresh: Vec<u32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Run `f` with this thread's scratch.
+pub(super) fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
+    SCRATCH.with(|cell| f(&mut cell.borrow_mut()))
+}
+
+impl Scratch {
+    fn new_epoch(&mut self, n: usize) {
+        if self.marks.len() < n {
+            self.marks.resize(n, 0);
+        }
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            // Wrapped: old marks could collide with the new epoch.
+            self.marks.iter_mut().for_each(|m| *m = 0);
+            self.epoch = 1;
+        }
+    }
+
+    /// Mark `id`; true when it was not marked in this epoch.
+    #[inline]
+    fn visit(&mut self, id: u32) -> bool {
+        let slot = &mut self.marks[id as usize];
+        let fresh = *slot != self.epoch;
+        *slot = self.epoch;
+        fresh
+    }
+
+    /// Beam search of width `ef` on `layer`, starting from `entries` (keys relative to `query`),
+    /// which it replaces with the best `ef` nodes found, nearest first. Keys order by distance,
+    /// then id, so equal distances never leave the outcome to heap internals.
+    pub(super) fn search_layer(
+        &mut self,
+        graph: &Graph,
+        vectors: Vectors<'_>,
+        query: &[f32],
+        layer: usize,
+        ef: usize,
+        entries: &mut Vec<Key>,
+    ) {
+        self.new_epoch(graph.levels.len());
+        self.candidates.clear();
+        self.results.clear();
+        for &entry in entries.iter() {
+            if self.visit(id_of(entry)) {
+                self.candidates.push(Reverse(entry));
+                self.results.push(entry);
+            }
+        }
+        while self.results.len() > ef {
+            self.results.pop();
+        }
+        let adjacency = &graph.layers[layer];
+        while let Some(Reverse(nearest)) = self.candidates.pop() {
+            if self.results.len() >= ef && self.results.peek().is_some_and(|&w| nearest > w) {
+                break;
+            }
+            let mut fresh = std::mem::take(&mut self.fresh);
+            fresh.clear();
+            for &nb in adjacency.neighbours(id_of(nearest)) {
+                if self.visit(nb) {
+                    fresh.push(nb);
+                }
+            }
+            touch(vectors, &fresh);
+            for &nb in &fresh {
+                let k = key(dot_distance(query, vectors.row(nb)), nb);
+                if self.results.len() < ef || self.results.peek().is_some_and(|&w| k < w) {
+                    self.candidates.push(Reverse(k));
+                    self.results.push(k);
+                    if self.results.len() > ef {
+                        self.results.pop();
+                    }
+                }
+            }
+            self.fresh = fresh;
+        }
+        entries.clear();
+        entries.extend(self.results.drain());
+        entries.sort_unstable();
+    }
+}
+
+/// Load one float of every cache line (16 floats) of the given rows before any distance needs
+/// them: the loads are independent, so their cache misses overlap instead of stalling one
+/// distance after another (hnswlib issues prefetch instructions, which safe Rust cannot). The
+/// build is memory-bound (a 256-d row is 1 KiB, read at random); on 50k hash-v1 vectors this
+/// took the 1-thread build from 45.1 to 41.0 CPU seconds (one run each, on a loaded machine).
+#[inline]
+fn touch(vectors: Vectors<'_>, ids: &[u32]) {
+    let mut sink = 0u32;
+    for &id in ids {
+        for x in vectors.row(id).iter().step_by(16) {
+            sink |= x.to_bits();
+        }
+    }
+    std::hint::black_box(sink);
+}
+
+/// Greedy descent on `layer` from `from`: move to the nearest neighbour while it is nearer.
+pub(super) fn greedy(
+    graph: &Graph,
+    vectors: Vectors<'_>,
+    query: &[f32],
+    layer: usize,
+    from: Key,
+) -> Key {
+    let mut best = from;
+    loop {
+        let before = best;
+        for &nb in graph.layers[layer].neighbours(id_of(before)) {
+            best = best.min(key(dot_distance(query, vectors.row(nb)), nb));
+        }
+        if best == before {
+            return best;
+        }
+    }
+}
+
+/// The HNSW paper's neighbour-selection heuristic (Malkov & Yashunin, algorithm 4, with
+/// `keepPrunedConnections` and without `extendCandidates`): walking `candidates` nearest first,
+/// keep one unless it is nearer to an already kept neighbour than to the base node, which
+/// spreads the edges over directions instead of spending them all on one cluster; then fill
+/// the remaining places with the nearest pruned candidates. Filling is what hnsw_rs does and
+/// hnswlib does not: measured on hash-v1 vectors (20k, m 16) it lifts recall@10 at ef 16 from
+/// 0.723 to 0.742 (hnswlib: 0.737) for about the same build work, and on 64-d clustered data
+/// from 0.930 to 0.985 at ef 10 (hnsw_rs: 0.941). `candidates` must be sorted ascending and
+/// distinct; the result is nearest first.
+pub(super) fn select(vectors: Vectors<'_>, candidates: &[Key], max: usize, out: &mut Vec<Key>) {
+    out.clear();
+    for &c in candidates {
+        if out.len() >= max {
+            break;
+        }
+        let (d, row) = (super::dist_of(c), vectors.row(id_of(c)));
+        if out
+            .iter()
+            .all(|&kept| dot_distance(row, vectors.row(id_of(kept))) >= d)
+        {
+            out.push(c);
+        }
+    }
+    if out.len() < max && out.len() < candidates.len() {
+        let diverse = out.len();
+        for &c in candidates {
+            if out.len() >= max {
+                break;
+            }
+            if !out[..diverse].contains(&c) {
+                out.push(c);
+            }
+        }
+        out.sort_unstable();
+    }
+}
