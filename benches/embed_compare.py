@@ -12,7 +12,7 @@ Setup (once; PyPI only, no torch, no Hugging Face hub):
     /work/venv-bench/bin/pip install onnx onnxruntime numpy safetensors tokenizers
     scripts/fetch-model            # only if models/all-minilm-l6-v2/ is missing
 
-Run (about 3 minutes of timing on 2 cores; the machine must be otherwise idle):
+Run (about 5 minutes on 2 cores with the default 3 passes; the machine must be otherwise idle):
 
     /work/venv-bench/bin/python benches/embed_compare.py [--quire-vectors PATH] [--wait-idle 1800]
 
@@ -22,7 +22,7 @@ before each measurement and repeats one that was disturbed (up to 3 times). With
 measurements are only flagged. A 1024^3 fp32 MatMul in onnxruntime on one thread is timed first
 as a calibration, so numbers from different runs or machines can be put side by side.
 
-What it measures, each after a warm-up, every text tokenized alone (truncated to max_seq_length
+What it measures, each after a warm-up and as the median of --repeat passes (default 3), every text tokenized alone (truncated to max_seq_length
 = 256 tokens, special tokens included, never padded) and run as batch 1, exactly like quire:
 
   (a) fp32 throughput, texts/s, one session with intra_op_num_threads=1, sequential;
@@ -568,6 +568,7 @@ def main():
     ap.add_argument("--docs", type=int, default=256, help="first N corpus documents (default 256)")
     ap.add_argument("--quire-vectors", type=Path, help="quire fp32 vectors: little-endian f32, docs x dim, same texts and order")
     ap.add_argument("--quire-int8-vectors", type=Path, help="quire int8-mode vectors, same layout (compared to ORT fp32 and int8)")
+    ap.add_argument("--repeat", type=int, default=3, help="passes per measurement; the median is reported (default 3)")
     ap.add_argument("--layout", choices=("2d", "3d"), default="2d", help="graph layout (see build_graph)")
     ap.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                     help="before each timing, wait up to this long for rustc/cargo/ld to finish")
@@ -596,38 +597,60 @@ def main():
     if min(agree) <= 0.99999:
         sys.exit("ORT graph disagrees with the numpy reference; not timing a wrong model")
 
-    timing, results = Timing(args.wait_idle), {}
+    timing, results, passes = Timing(args.wait_idle), {}, {}
 
-    results["calibration_sgemm_1024_gflops_1thread"] = timing.run("calibration", lambda: sgemm_gflops(args.out_dir))
-    print(f"calibration: onnxruntime fp32 MatMul 1024^3, 1 thread: {results['calibration_sgemm_1024_gflops_1thread']:.0f} GFLOP/s", flush=True)
+    def repeated(label, fn):
+        """fn() args.repeat times, each pass timed (and retried if disturbed) on its own."""
+        return [timing.run(f"{label}#{i + 1}", fn) for i in range(args.repeat)]
 
-    print("(a) fp32, 1 thread ...", flush=True)
+    def throughput(label, fn):
+        """Median texts/s over the passes; vectors of the first pass (all passes must agree)."""
+        runs = repeated(label, fn)  # each: (vectors, seconds) or (texts/s, seconds, vectors)
+        if len(runs[0]) == 2:
+            runs = [(len(docs) / secs, secs, vecs) for vecs, secs in runs]
+        passes[label] = [round(r[0], 3) for r in runs]
+        if not all(np.array_equal(r[2], runs[0][2]) for r in runs):
+            print(f"  NOTE: '{label}' vectors differed between passes", flush=True)
+        results[f"{label}_texts_per_s"] = float(np.median(passes[label]))
+        return runs[0][2]
+
+    def latency(label, sess):
+        runs = repeated(label, lambda: query_latency(sess, tok, queries))
+        passes[label] = runs
+        results[label] = {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
+
+    def calibrate(label):
+        results[label] = timing.run(label, lambda: sgemm_gflops(args.out_dir))
+        print(f"calibration: onnxruntime fp32 MatMul 1024^3, 1 thread: {results[label]:.0f} GFLOP/s", flush=True)
+
+    calibrate("calibration_sgemm_gflops_before")
+
+    print(f"(a) fp32, 1 thread ({args.repeat} passes) ...", flush=True)
     sess1 = session(fp32_path, 1)
-    fp32_vecs, secs = timing.run("fp32_1thread", lambda: embed_all(sess1, tok, docs))
-    results["fp32_1thread_texts_per_s"] = len(docs) / secs
+    fp32_vecs = throughput("fp32_1thread", lambda: embed_all(sess1, tok, docs))
     t = time.perf_counter()
     for d in docs:
         encode(tok, d)
-    tokenize_share = (time.perf_counter() - t) / secs
+    tokenize_share = (time.perf_counter() - t) * results["fp32_1thread_texts_per_s"] / len(docs)
 
     print("(b) fp32, 2 threads: intra-op on one stream, then two 1-thread processes ...", flush=True)
     sess2 = session(fp32_path, 2)
-    intra2_vecs, secs = timing.run("fp32_intra2", lambda: embed_all(sess2, tok, docs))
-    results["fp32_intra2_texts_per_s"] = len(docs) / secs
+    intra2_vecs = throughput("fp32_intra2", lambda: embed_all(sess2, tok, docs))
     del sess2
-    results["fp32_2proc_texts_per_s"], _, proc_vecs = timing.run("fp32_2proc", lambda: two_processes(m, fp32_path, docs))
+    proc_vecs = throughput("fp32_2proc", lambda: two_processes(m, fp32_path, docs))
 
     print("(c) fp32 query latency, 1 thread ...", flush=True)
-    results["fp32_query"] = timing.run("fp32_query", lambda: query_latency(sess1, tok, queries))
+    latency("fp32_query", sess1)
     del sess1
 
     print("(d) int8 ...", flush=True)
     sess8 = session(int8_path, 1)
-    int8_vecs, secs = timing.run("int8_1thread", lambda: embed_all(sess8, tok, docs))
-    results["int8_1thread_texts_per_s"] = len(docs) / secs
-    results["int8_query"] = timing.run("int8_query", lambda: query_latency(sess8, tok, queries))
+    int8_vecs = throughput("int8_1thread", lambda: embed_all(sess8, tok, docs))
+    latency("int8_query", sess8)
     del sess8
-    results["int8_2proc_texts_per_s"], _, int8_proc_vecs = timing.run("int8_2proc", lambda: two_processes(m, int8_path, docs))
+    int8_proc_vecs = throughput("int8_2proc", lambda: two_processes(m, int8_path, docs))
+
+    calibrate("calibration_sgemm_gflops_after")
 
     int8_cos = cosine(int8_vecs, fp32_vecs)
     fp32_vecs.astype("<f4").tofile(args.out_dir / "ort-fp32.f32")
@@ -661,6 +684,9 @@ def main():
     for name, t1, t2, p50, p99 in rows:
         print(f"| {name} | {fmt(t1, 1)} | {fmt(t2, 1)} | {fmt(p50, 2)} | {fmt(p99, 2)} |")
     print()
+    print(f"median of {args.repeat} passes; calibration sgemm {results['calibration_sgemm_gflops_before']:.0f} GFLOP/s before, "
+          f"{results['calibration_sgemm_gflops_after']:.0f} after; per-pass texts/s: "
+          + "; ".join(f"{k} {', '.join(f'{x:.1f}' for x in v)}" for k, v in passes.items() if not k.endswith("query")))
     print(f"{len(docs)} SciFact docs (title + text, mean {np.mean(doc_tokens):.1f} tokens, max {m.max_len}); "
           f"2 threads = two 1-thread processes splitting the texts unless stated; "
           f"{len(queries)} test queries (mean {np.mean(query_tokens):.1f} tokens), tokenization included "
@@ -671,7 +697,8 @@ def main():
     for name, q in quire.items():
         for against in ("ort_fp32", "ort_int8"):
             c = q[against]
-            print(f"quire {name} vs {against.replace('_', ' ')}: mean cosine {c['mean_cosine']:.7f}, min {c['min_cosine']:.7f} (doc {c['min_doc_index']})")
+            print(f"quire {name} vs {against.replace('_', ' ')}: mean cosine {c['mean_cosine']:.7f} (1 - mean {1 - c['mean_cosine']:.1e}), "
+                  f"min {c['min_cosine']:.7f} (doc {c['min_doc_index']})")
     noisy = timing.noisy()
     others = max(e["other_cpu_cores"] for e in timing.log.values())
     print(f"timed on a quiet machine (other processes used at most {others:.2f} cores, no compiler seen)" if not noisy
@@ -690,6 +717,7 @@ def main():
                    "queries": len(queries), "query_tokens_mean": float(np.mean(query_tokens))},
         "reference_check": {"texts": len(agree), "min_cosine_numpy_float64_vs_ort_fp32": min(agree)},
         "results": results,
+        "passes": passes,
         "fp32_tokenization_share_of_doc_time": tokenize_share,
         "int8_vs_fp32_cosine": {"mean": float(int8_cos.mean()), "min": float(int8_cos.min())},
         "consistency": consistency,
