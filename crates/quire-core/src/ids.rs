@@ -15,6 +15,9 @@ use crate::error::{CoreError, Result};
 /// 2: BM25 indexes a chunk's title and text as one field (1 had separate title and body fields).
 pub const FORMAT_VERSION: u32 = 2;
 
+/// Shortest index-id prefix (in hex characters) accepted as a target.
+pub const MIN_PREFIX_HEX: usize = 12;
+
 /// blake3 contexts, one per kind of hash quire computes.
 pub mod context {
     /// The canonical bytes of a corpus snapshot.

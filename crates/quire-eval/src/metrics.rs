@@ -99,6 +99,51 @@ pub fn evaluate(
     (per_query, mean)
 }
 
+/// Persistence of rank-biased overlap: weight of rank `d` is proportional to `p^(d-1)`.
+const RBO_P: f64 = 0.9;
+
+/// Jaccard overlap of two id lists, as sets (1 when both are empty).
+pub fn jaccard(a: &[String], b: &[String]) -> f64 {
+    let a: BTreeSet<&String> = a.iter().collect();
+    let b: BTreeSet<&String> = b.iter().collect();
+    let union = a.union(&b).count();
+    if union == 0 {
+        return 1.0;
+    }
+    a.intersection(&b).count() as f64 / union as f64
+}
+
+/// Extrapolated rank-biased overlap (Webber et al. 2010, eq. 32) of two rankings cut at the
+/// same depth `k`: 1 for identical rankings, 0 for disjoint ones, top ranks weigh most.
+pub fn rbo(a: &[String], b: &[String]) -> f64 {
+    let k = a.len().max(b.len());
+    if k == 0 {
+        return 1.0;
+    }
+    let (mut seen_a, mut seen_b) = (BTreeSet::new(), BTreeSet::new());
+    let mut overlap = 0usize;
+    let mut sum = 0.0;
+    for d in 1..=k {
+        if let Some(x) = a.get(d - 1) {
+            if seen_b.contains(x) {
+                overlap += 1;
+            }
+            seen_a.insert(x);
+        }
+        if let Some(y) = b.get(d - 1) {
+            // Count y once: if a's element at this depth is y, it was just counted above
+            // only if it was already in b, which it was not.
+            if seen_a.contains(y) && !seen_b.contains(y) {
+                overlap += 1;
+            }
+            seen_b.insert(y);
+        }
+        sum += overlap as f64 / d as f64 * RBO_P.powi(d as i32);
+    }
+    let agreement_k = overlap as f64 / k as f64;
+    agreement_k * RBO_P.powi(k as i32) + (1.0 - RBO_P) / RBO_P * sum
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +231,29 @@ mod tests {
         let run = [("q1".to_owned(), ids(&["r"]))].into();
         let (per, mean) = evaluate(&run, &qrels);
         assert!(close(per["q2"].ndcg_at_10, 0.0) && close(mean.ndcg_at_10, 0.5));
+    }
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn overlap_measures_hand_checked() {
+        assert_eq!(jaccard(&words("a b c"), &words("c b a")), 1.0);
+        assert_eq!(jaccard(&words("a b"), &words("b c")), 1.0 / 3.0);
+        assert!((rbo(&words("a b c"), &words("a b c")) - 1.0).abs() < 1e-12);
+        assert_eq!(rbo(&words("a b"), &words("c d")), 0.0);
+        // Same set, different order: below 1, above a half-overlapping ranking.
+        let swapped = rbo(&words("a b c"), &words("c b a"));
+        let half = rbo(&words("a b c d"), &words("a b e f"));
+        assert!(swapped < 1.0 && swapped > 0.5, "{swapped}");
+        // Agreement at the top weighs more than agreement at the bottom.
+        let top = rbo(&words("a b c d"), &words("a x y z"));
+        let bottom = rbo(&words("a b c d"), &words("x y z d"));
+        assert!(top > bottom, "{top} vs {bottom}");
+        assert!(half > top);
+        // k = 2, lists a b / b a: A1 = 0, A2 = 1:
+        // 1 * p^2 + (1-p)/p * (0 * p + 1 * p^2) = 0.81 + 0.1/0.9 * 0.81 = 0.9.
+        assert!((rbo(&words("a b"), &words("b a")) - 0.9).abs() < 1e-12);
     }
 }

@@ -32,7 +32,7 @@ pub mod fusion;
 pub mod graph;
 pub mod hnsw_build;
 mod open;
-pub mod query;
+pub use quire_core::query;
 #[cfg(test)]
 mod retrieval_tests;
 pub mod tables;

@@ -5,21 +5,11 @@ use std::path::Path;
 
 use quire_core::manifest::content_digest;
 use quire_core::{FORMAT_VERSION, IndexId, Manifest};
-use serde::Serialize;
 
 use crate::error::{IndexError, IoContext, Result};
 use crate::files::{MANIFEST_FILE, artifact_files};
 
-/// The outcome of verifying an index directory.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Verification {
-    /// Whether every check passed.
-    pub ok: bool,
-    /// The content digest recomputed from the files on disk.
-    pub content_digest: String,
-    /// Everything that differs, one line each, naming the file or field.
-    pub problems: Vec<String>,
-}
+pub use quire_core::outcome::Verification;
 
 /// Read and parse `dir/manifest.json`.
 pub fn read_manifest(dir: &Path) -> Result<Manifest> {

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use quire_core::spec::FusionMethod;
-use quire_core::{IndexId, Manifest, Reader, SnapshotId};
-use quire_index::{Arm, Hit, Lineage, Mode, Query, Response, RetrieverHit, Timings, Verification};
-use quire_store::{
-    CorpusFormat, IndexInfo, IndexSummary, RebuildCheck, SnapshotInfo, VerifyReport,
+use quire_core::{
+    Arm, CorpusFormat, Hit, IndexId, IndexInfo, IndexSummary, Lineage, Manifest, Mode, Query,
+    Reader, RebuildCheck, Response, RetrieverHit, SnapshotId, SnapshotInfo, Timings, Verification,
+    VerifyReport,
 };
 
 use crate::pb;
@@ -357,7 +357,8 @@ pub fn manifest_to_pb(m: &Manifest, stale: Option<bool>) -> pb::IndexManifest {
         documents: m.counts.documents,
         chunks: m.counts.chunks,
         embedding_model: m.embedding.model_id.clone(),
-        manifest_json: serde_json::to_string(m).unwrap_or_default(),
+        manifest_json: serde_json::to_string(m)
+            .expect("a manifest serialises: plain structs, strings, numbers, string-keyed maps"),
         stale,
     }
 }

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
+use quire_core::Mode;
 use quire_core::Reader;
-use quire_index::Mode;
-use quire_store::ReportRecord;
+use quire_release::ReportRecord;
 
 use crate::convert::{
     InvalidField, invalid, mode_from_pb, mode_to_pb, parse, reader_from_pb, reader_to_pb,

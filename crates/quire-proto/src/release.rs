@@ -2,7 +2,7 @@
 //! into domain values; responses convert both ways so the remote client returns the same
 //! types the local service does.
 
-use quire_store::{
+use quire_release::{
     AliasChangeRequest, AliasRevision, AliasState, AuditEvent, AuditVerification, Canary,
     Distribution, GatePolicy, GcReport, Pin, ShadowReport,
 };

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use crate::shadow::{Shadows, compare};
 use quire_core::BuildSpec;
 use quire_index::{Progress, Query, Response};
-use quire_store::shadow::{Shadows, compare};
 use quire_store::{
     BuildOutcome, CorpusFormat, IndexInfo, IndexSummary, RebuildCheck, SnapshotInfo, Store,
     VerifyReport, Via,

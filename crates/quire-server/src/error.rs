@@ -1,5 +1,6 @@
 //! The error type of quire's services, and its one mapping to gRPC status codes.
 
+use quire_index::IndexError;
 use quire_store::StoreError;
 use thiserror::Error;
 
@@ -58,18 +59,27 @@ impl From<StoreError> for ServiceError {
             | StoreError::Release { .. }
             | StoreError::Gate { .. }
             | StoreError::Live { .. } => ServiceError::FailedPrecondition(message),
-            StoreError::Index(
-                quire_index::IndexError::Embed(_) | quire_index::IndexError::Corrupt { .. },
-            ) => ServiceError::FailedPrecondition(message),
-            StoreError::Index(_) | StoreError::Io { .. } | StoreError::Registry { .. } => {
-                ServiceError::Internal(message)
+            StoreError::Index(IndexError::Embed(_) | IndexError::Corrupt { .. }) => {
+                ServiceError::FailedPrecondition(message)
             }
+            StoreError::Index(
+                IndexError::Io { .. } | IndexError::Tantivy(_) | IndexError::Invalid(_),
+            )
+            | StoreError::Io { .. }
+            | StoreError::Registry { .. }
+            | StoreError::Encode { .. } => ServiceError::Internal(message),
         }
     }
 }
 
-impl From<quire_index::IndexError> for ServiceError {
-    fn from(e: quire_index::IndexError) -> Self {
+impl From<quire_release::ReleaseError> for ServiceError {
+    fn from(e: quire_release::ReleaseError) -> Self {
+        StoreError::from(e).into()
+    }
+}
+
+impl From<IndexError> for ServiceError {
+    fn from(e: IndexError) -> Self {
         StoreError::from(e).into()
     }
 }

@@ -27,6 +27,7 @@ mod remote;
 mod remote_eval;
 mod remote_release;
 pub mod serve;
+pub mod shadow;
 
 pub use api::{Local, QuireApi, SHADOW_SLOTS, SharedProgress, local_actor, parse_spec};
 pub use auth::{Auth, Caller, Role};

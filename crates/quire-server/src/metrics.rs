@@ -187,7 +187,7 @@ impl Metrics {
     }
 
     /// Record one shadow comparison.
-    pub fn record_shadow(&self, alias: &str, c: &quire_store::shadow::Comparison) {
+    pub fn record_shadow(&self, alias: &str, c: &crate::shadow::Comparison) {
         let labels = AliasLabels {
             alias: alias.into(),
         };

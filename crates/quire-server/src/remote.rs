@@ -27,7 +27,8 @@ pub struct Remote {
     token: Option<String>,
 }
 
-pub(crate) fn invalid(e: convert::InvalidField) -> ServiceError {
+/// A response field the server got wrong: our error, not the caller's.
+pub(crate) fn malformed_response(e: convert::InvalidField) -> ServiceError {
     ServiceError::Internal(format!("malformed response: {e}"))
 }
 
@@ -81,7 +82,7 @@ impl Remote {
     ) -> Result<(Vec<u8>, Option<CorpusFormat>)> {
         let format = match format {
             Some(f) => f,
-            None => CorpusFormat::detect(path)?,
+            None => quire_store::import::detect_format(path)?,
         };
         if format == CorpusFormat::Dir {
             let label = path.display().to_string();
@@ -125,7 +126,7 @@ impl QuireApi for Remote {
             .import_snapshot(request)
             .await?
             .into_inner();
-        SnapshotInfo::try_from(snapshot).map_err(invalid)
+        SnapshotInfo::try_from(snapshot).map_err(malformed_response)
     }
 
     async fn snapshot(&self, id: &str) -> Result<SnapshotInfo> {
@@ -138,7 +139,7 @@ impl QuireApi for Remote {
                 .await?
                 .into_inner(),
         )
-        .map_err(invalid)
+        .map_err(malformed_response)
     }
 
     async fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
@@ -150,7 +151,7 @@ impl QuireApi for Remote {
             .into_inner();
         list.snapshots
             .into_iter()
-            .map(|s| SnapshotInfo::try_from(s).map_err(invalid))
+            .map(|s| SnapshotInfo::try_from(s).map_err(malformed_response))
             .collect()
     }
 
@@ -187,7 +188,7 @@ impl QuireApi for Remote {
                     let manifest = r.manifest.ok_or_else(|| {
                         ServiceError::Internal("build result without a manifest".into())
                     })?;
-                    let info = IndexInfo::try_from(manifest).map_err(invalid)?;
+                    let info = IndexInfo::try_from(manifest).map_err(malformed_response)?;
                     return Ok(BuildOutcome {
                         manifest: info.manifest,
                         reused: r.reused,
@@ -210,7 +211,7 @@ impl QuireApi for Remote {
             .into_inner();
         list.indexes
             .into_iter()
-            .map(|i| IndexSummary::try_from(i).map_err(invalid))
+            .map(|i| IndexSummary::try_from(i).map_err(malformed_response))
             .collect()
     }
 
@@ -219,7 +220,7 @@ impl QuireApi for Remote {
             target: target.to_owned(),
         })?;
         IndexInfo::try_from(self.indexes_client().get_index(request).await?.into_inner())
-            .map_err(invalid)
+            .map_err(malformed_response)
     }
 
     async fn verify(&self, target: &str) -> Result<VerifyReport> {
@@ -232,7 +233,7 @@ impl QuireApi for Remote {
                 .await?
                 .into_inner(),
         )
-        .map_err(invalid)
+        .map_err(malformed_response)
     }
 
     async fn rebuild_check(&self, target: &str, _progress: SharedProgress) -> Result<RebuildCheck> {
@@ -245,7 +246,7 @@ impl QuireApi for Remote {
                 .await?
                 .into_inner(),
         )
-        .map_err(invalid)
+        .map_err(malformed_response)
     }
 
     async fn retrieve(
@@ -261,7 +262,7 @@ impl QuireApi for Remote {
             .retrieve(request)
             .await?
             .into_inner();
-        Response::try_from(response).map_err(invalid)
+        Response::try_from(response).map_err(malformed_response)
     }
 }
 

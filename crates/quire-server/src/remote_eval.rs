@@ -8,7 +8,7 @@ use tonic::transport::Channel;
 
 use crate::error::Result;
 use crate::eval_api::{EvalApi, EvalRequest, GateRequest};
-use crate::remote::{Remote, invalid};
+use crate::remote::{Remote, malformed_response};
 
 impl Remote {
     fn eval(&self) -> EvalServiceClient<Channel> {
@@ -23,7 +23,8 @@ fn wire(target: &str, r: &EvalRequest) -> pb::EvaluateRequest {
 impl EvalApi for Remote {
     async fn evaluate(&self, target: &str, request: EvalRequest) -> Result<ReportRecord> {
         let request = self.request(wire(target, &request))?;
-        ReportRecord::try_from(self.eval().evaluate(request).await?.into_inner()).map_err(invalid)
+        ReportRecord::try_from(self.eval().evaluate(request).await?.into_inner())
+            .map_err(malformed_response)
     }
 
     async fn reports(&self, target: Option<&str>) -> Result<Vec<ReportRecord>> {
@@ -36,7 +37,7 @@ impl EvalApi for Remote {
             .into_inner()
             .reports
             .into_iter()
-            .map(|r| ReportRecord::try_from(r).map_err(invalid))
+            .map(|r| ReportRecord::try_from(r).map_err(malformed_response))
             .collect()
     }
 
@@ -48,7 +49,8 @@ impl EvalApi for Remote {
             max_regression: request.max_regression,
             reason: reason.to_owned(),
         })?;
-        AliasRevision::try_from(self.eval().gate(request).await?.into_inner()).map_err(invalid)
+        AliasRevision::try_from(self.eval().gate(request).await?.into_inner())
+            .map_err(malformed_response)
     }
 
     async fn rebaseline(
@@ -63,6 +65,6 @@ impl EvalApi for Remote {
             reason: reason.to_owned(),
         })?;
         AliasRevision::try_from(self.eval().rebaseline(request).await?.into_inner())
-            .map_err(invalid)
+            .map_err(malformed_response)
     }
 }

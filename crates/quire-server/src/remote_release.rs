@@ -11,7 +11,7 @@ use tonic::transport::Channel;
 
 use crate::error::Result;
 use crate::release_api::ReleaseApi;
-use crate::remote::{Remote, invalid};
+use crate::remote::{Remote, malformed_response};
 
 impl Remote {
     fn release(&self) -> ReleaseServiceClient<Channel> {
@@ -33,7 +33,7 @@ impl ReleaseApi for Remote {
     ) -> Result<AliasRevision> {
         let request = self.request(change_alias_request(alias, &change, reason, force))?;
         let r = self.release().change_alias(request).await?.into_inner();
-        AliasRevision::try_from(r).map_err(invalid)
+        AliasRevision::try_from(r).map_err(malformed_response)
     }
 
     async fn alias(&self, alias: &str) -> Result<AliasRevision> {
@@ -41,19 +41,21 @@ impl ReleaseApi for Remote {
             alias: alias.to_owned(),
         })?;
         let r = self.release().get_alias(request).await?.into_inner();
-        AliasRevision::try_from(r).map_err(invalid)
+        AliasRevision::try_from(r).map_err(malformed_response)
     }
 
     async fn alias_history(&self, alias: &str) -> Result<Vec<AliasRevision>> {
         let request = self.request(pb::GetAliasRequest {
             alias: alias.to_owned(),
         })?;
-        revisions(self.release().alias_history(request).await?.into_inner()).map_err(invalid)
+        revisions(self.release().alias_history(request).await?.into_inner())
+            .map_err(malformed_response)
     }
 
     async fn aliases(&self) -> Result<Vec<AliasRevision>> {
         let request = self.request(pb::ListAliasesRequest {})?;
-        revisions(self.release().list_aliases(request).await?.into_inner()).map_err(invalid)
+        revisions(self.release().list_aliases(request).await?.into_inner())
+            .map_err(malformed_response)
     }
 
     async fn shadow_report(&self, alias: &str) -> Result<ShadowReport> {
@@ -61,7 +63,7 @@ impl ReleaseApi for Remote {
             alias: alias.to_owned(),
         })?;
         let r = self.release().shadow_report(request).await?.into_inner();
-        ShadowReport::try_from(r).map_err(invalid)
+        ShadowReport::try_from(r).map_err(malformed_response)
     }
 
     async fn pin(
@@ -77,7 +79,7 @@ impl ReleaseApi for Remote {
             expires: expires.unwrap_or_default().to_owned(),
             reason: reason.to_owned(),
         })?;
-        Pin::try_from(self.release().pin(request).await?.into_inner()).map_err(invalid)
+        Pin::try_from(self.release().pin(request).await?.into_inner()).map_err(malformed_response)
     }
 
     async fn unpin(&self, target: &str, holder: &str, reason: &str) -> Result<Pin> {
@@ -86,7 +88,7 @@ impl ReleaseApi for Remote {
             holder: holder.to_owned(),
             reason: reason.to_owned(),
         })?;
-        Pin::try_from(self.release().unpin(request).await?.into_inner()).map_err(invalid)
+        Pin::try_from(self.release().unpin(request).await?.into_inner()).map_err(malformed_response)
     }
 
     async fn pins(&self) -> Result<Vec<Pin>> {
@@ -97,7 +99,7 @@ impl ReleaseApi for Remote {
             .into_inner()
             .pins
             .into_iter()
-            .map(|p| Pin::try_from(p).map_err(invalid))
+            .map(|p| Pin::try_from(p).map_err(malformed_response))
             .collect()
     }
 
@@ -107,7 +109,7 @@ impl ReleaseApi for Remote {
             reason: reason.to_owned(),
         })?;
         GcReport::try_from(self.release().collect_garbage(request).await?.into_inner())
-            .map_err(invalid)
+            .map_err(malformed_response)
     }
 
     async fn delete_index(&self, target: &str, reason: &str) -> Result<()> {
@@ -127,7 +129,7 @@ impl ReleaseApi for Remote {
             .into_inner()
             .events
             .into_iter()
-            .map(|e| AuditEvent::try_from(e).map_err(invalid))
+            .map(|e| AuditEvent::try_from(e).map_err(malformed_response))
             .collect()
     }
 

@@ -116,6 +116,14 @@ pub enum StoreError {
         /// Why it is live.
         reasons: String,
     },
+    /// A value that is hashed or stored could not be serialised; nothing was written.
+    #[error("cannot serialise {what}: {reason}")]
+    Encode {
+        /// What was being serialised.
+        what: &'static str,
+        /// The serialiser's error.
+        reason: String,
+    },
     /// A stored artifact no longer matches its recorded hashes.
     #[error("{id} fails verification: {problems}")]
     Corrupt {
@@ -124,6 +132,21 @@ pub enum StoreError {
         /// What differs.
         problems: String,
     },
+}
+
+impl From<quire_release::ReleaseError> for StoreError {
+    fn from(e: quire_release::ReleaseError) -> Self {
+        use quire_release::ReleaseError;
+        match e {
+            ReleaseError::Refused { alias, reason } => StoreError::Release { alias, reason },
+            ReleaseError::NotFound { kind, id } => StoreError::NotFound { kind, id },
+            ReleaseError::Invalid { field, reason } => StoreError::Invalid { field, reason },
+            ReleaseError::Encode { what, source } => StoreError::Encode {
+                what,
+                reason: source.to_string(),
+            },
+        }
+    }
 }
 
 /// Shorthand for results in this crate.

@@ -1,77 +1,17 @@
-//! Quality gates: evaluation reports stored in the registry, and the policy an alias may carry
-//! (an eval spec pinned by hash, a minimum nDCG@10, a maximum regression against the primary)
-//! that a promotion must pass.
-//!
-//! Numbers are only ever compared under the same eval spec and retrieval mode: a policy names
-//! both, and a report under any other spec or mode does not count.
+//! Quality gates: evaluation reports stored in the registry, and the check a promotion must pass
+//! run over them ([`quire_release::gate`] holds the policy and the pure check).
 
 use std::path::Path;
 
 use quire_core::IndexId;
+use quire_release::AuditDraft;
+pub use quire_release::gate::{GatePolicy, Headline, ReportRecord};
 use redb::{ReadableTable, WriteTransaction};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::audit::AuditDraft;
 use crate::error::{Result, StoreError};
 use crate::registry::{EVAL_REPORTS, db_err, decode, encode};
 use crate::store::Store;
-
-/// The gate an alias's promotions must pass.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct GatePolicy {
-    /// The eval spec hash reports must be measured under.
-    pub eval_spec: String,
-    /// The retrieval mode reports must be measured with (`hybrid`, `bm25`, `vector`).
-    pub mode: String,
-    /// A candidate's nDCG@10 must reach this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_ndcg10: Option<f64>,
-    /// A candidate's nDCG@10 may fall at most this far below the primary's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_regression: Option<f64>,
-}
-
-/// An evaluation report as the registry keeps it: the headline numbers for gating and listing,
-/// and the full report.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ReportRecord {
-    /// `evr-` + blake3 of the full report (24 hex characters).
-    pub report_id: String,
-    /// The index evaluated.
-    pub index_id: IndexId,
-    /// The eval spec hash.
-    pub eval_spec: String,
-    /// The retrieval mode.
-    pub mode: String,
-    /// nDCG@10.
-    pub ndcg_at_10: f64,
-    /// Recall@10.
-    pub recall_at_10: f64,
-    /// Recall@100.
-    pub recall_at_100: f64,
-    /// MRR@10.
-    pub mrr_at_10: f64,
-    /// When it was stored (RFC 3339).
-    pub created: String,
-    /// Who ran it.
-    pub actor: String,
-    /// The full report (per-query scores and top-10 documents).
-    pub report: Value,
-}
-
-/// The headline numbers of a report to store.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Headline {
-    /// nDCG@10.
-    pub ndcg_at_10: f64,
-    /// Recall@10.
-    pub recall_at_10: f64,
-    /// Recall@100.
-    pub recall_at_100: f64,
-    /// MRR@10.
-    pub mrr_at_10: f64,
-}
 
 fn all_reports(
     table: &impl ReadableTable<&'static str, &'static [u8]>,
@@ -87,20 +27,9 @@ fn all_reports(
     Ok(out)
 }
 
-/// The newest report for `index` under `policy`'s spec and mode.
-fn latest<'a>(
-    reports: &'a [ReportRecord],
-    index: &IndexId,
-    policy: &GatePolicy,
-) -> Option<&'a ReportRecord> {
-    reports
-        .iter()
-        .rev()
-        .find(|r| &r.index_id == index && r.eval_spec == policy.eval_spec && r.mode == policy.mode)
-}
-
-/// Check `candidate` against `policy` (and against `primary`'s report when the policy bounds
-/// regression). `Ok` carries the evidence; `Err` says why the gate refuses.
+/// Check `candidate` against `policy` over the reports stored in `tx`
+/// ([`quire_release::gate::check_reports`]). `Ok` carries the evidence; the inner `Err` says
+/// why the gate refuses.
 pub(crate) fn check(
     tx: &WriteTransaction,
     path: &Path,
@@ -111,38 +40,9 @@ pub(crate) fn check(
     let err = db_err(path);
     let table = tx.open_table(EVAL_REPORTS).map_err(|e| err(e.into()))?;
     let reports = all_reports(&table, path)?;
-    let under = format!("eval spec {} ({} mode)", policy.eval_spec, policy.mode);
-    let Some(report) = latest(&reports, candidate, policy) else {
-        return Ok(Err(format!(
-            "no evaluation report for {candidate} under {under}: run `quire eval` on it first"
-        )));
-    };
-    let mut evidence =
-        json!({ "candidate_report": report.report_id, "candidate_ndcg_at_10": report.ndcg_at_10 });
-    if let Some(min) = policy.min_ndcg10
-        && report.ndcg_at_10 < min
-    {
-        return Ok(Err(format!(
-            "{candidate} has nDCG@10 {:.4} ({}), below the gate's minimum {min}",
-            report.ndcg_at_10, report.report_id
-        )));
-    }
-    if let Some(max) = policy.max_regression {
-        let Some(base) = latest(&reports, primary, policy) else {
-            return Ok(Err(format!(
-                "the primary {primary} has no report under {under} to compare with: run `quire alias rebaseline`"
-            )));
-        };
-        evidence["primary_report"] = json!(base.report_id);
-        evidence["primary_ndcg_at_10"] = json!(base.ndcg_at_10);
-        if report.ndcg_at_10 < base.ndcg_at_10 - max {
-            return Ok(Err(format!(
-                "{candidate} has nDCG@10 {:.4}, more than {max} below the primary's {:.4} ({})",
-                report.ndcg_at_10, base.ndcg_at_10, base.report_id
-            )));
-        }
-    }
-    Ok(Ok(evidence))
+    Ok(quire_release::gate::check_reports(
+        &reports, policy, candidate, primary,
+    ))
 }
 
 impl Store {
@@ -157,7 +57,7 @@ impl Store {
         actor: &str,
     ) -> Result<ReportRecord> {
         self.manifest(index)?;
-        let digest = blake3::hash(&encode(&report)).to_hex();
+        let digest = blake3::hash(&encode(&report)?).to_hex();
         let record = ReportRecord {
             report_id: format!("evr-{}", &digest[..24]),
             index_id: index.clone(),
@@ -176,7 +76,7 @@ impl Store {
             let err = db_err(&path);
             let mut table = tx.open_table(EVAL_REPORTS).map_err(|e| err(e.into()))?;
             table
-                .insert(record.report_id.as_str(), encode(&record).as_slice())
+                .insert(record.report_id.as_str(), encode(&record)?.as_slice())
                 .map_err(|e| err(e.into()))?;
             let draft = AuditDraft {
                 actor: actor.to_owned(),

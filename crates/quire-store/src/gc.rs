@@ -8,55 +8,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use quire_core::{IndexId, SnapshotId};
+use quire_release::AuditDraft;
+pub use quire_release::retention::{GcReport, Pin};
 use redb::ReadableTable;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::audit::AuditDraft;
 use crate::error::{IoContext, Result, StoreError};
 use crate::registry::{PINS, db_err, decode, encode};
 use crate::store::Store;
-
-/// A hold on an index that keeps GC away from it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Pin {
-    /// The pinned index.
-    pub index_id: IndexId,
-    /// Who holds it, e.g. an evaluation run or a team.
-    pub holder: String,
-    /// When it was pinned (RFC 3339).
-    pub created: String,
-    /// When it lapses (RFC 3339); never when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires: Option<String>,
-    /// Who pinned it.
-    pub actor: String,
-    /// Why.
-    pub reason: String,
-}
-
-impl Pin {
-    /// Whether the pin still holds at `now`.
-    pub fn is_live(&self, now: jiff::Timestamp) -> bool {
-        self.expires
-            .as_deref()
-            .and_then(|e| e.parse::<jiff::Timestamp>().ok())
-            .is_none_or(|e| e > now)
-    }
-}
-
-/// What GC did (or, dry, would do).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct GcReport {
-    /// Whether nothing was deleted.
-    pub dry_run: bool,
-    /// Indices deleted (or to delete).
-    pub deleted_indexes: Vec<IndexId>,
-    /// Snapshots deleted (or to delete) because every index built from them went.
-    pub deleted_snapshots: Vec<SnapshotId>,
-    /// Indices kept, with why.
-    pub kept: BTreeMap<IndexId, Vec<String>>,
-}
 
 /// Parse a pin's lifetime such as `30m`, `12h`, `7d` or `2w`.
 pub fn parse_duration(text: &str) -> Result<Duration> {
@@ -111,7 +70,7 @@ impl Store {
         self.registry.write(|tx| {
             let err = db_err(&path);
             let mut pins = tx.open_table(PINS).map_err(|e| err(e.into()))?;
-            pins.insert((index.as_str(), holder), encode(&pin).as_slice())
+            pins.insert((index.as_str(), holder), encode(&pin)?.as_slice())
                 .map_err(|e| err(e.into()))?;
             let draft = AuditDraft {
                 actor: actor.to_owned(),
@@ -178,7 +137,7 @@ impl Store {
     fn liveness(&self) -> Result<BTreeMap<IndexId, Vec<String>>> {
         let mut live: BTreeMap<IndexId, Vec<String>> = BTreeMap::new();
         let keep = self.options.gc_keep_revisions.max(1);
-        for (alias, history) in crate::release::load_all(self)? {
+        for (alias, history) in self.registry.alias_revisions()? {
             for r in history.iter().rev().take(keep) {
                 for index in r.state.indexes() {
                     live.entry(index.clone())

@@ -14,47 +14,27 @@ use serde::Deserialize;
 
 use crate::error::{IoContext, Result, StoreError};
 
-/// Corpus formats quire reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CorpusFormat {
-    /// quire JSONL.
-    Jsonl,
-    /// BEIR `corpus.jsonl`.
-    Beir,
-    /// A directory of `.md` and `.txt` files, with an optional `quire-acl.toml`.
-    Dir,
-}
+pub use quire_core::outcome::CorpusFormat;
 
-impl CorpusFormat {
-    /// The format's name as the CLI spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            CorpusFormat::Jsonl => "jsonl",
-            CorpusFormat::Beir => "beir",
-            CorpusFormat::Dir => "dir",
+/// Guess the format of a corpus at `path`: a directory is `dir`; a file whose first record has `_id` is `beir`;
+/// any other file is `jsonl`.
+pub fn detect_format(path: &Path) -> Result<CorpusFormat> {
+    let meta = std::fs::metadata(path).at(path)?;
+    if meta.is_dir() {
+        return Ok(CorpusFormat::Dir);
+    }
+    let reader = BufReader::new(File::open(path).at(path)?);
+    for line in reader.split(b'\n').take(100) {
+        let line = line.at(path)?;
+        if let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice(&line) {
+            return Ok(if obj.contains_key("_id") {
+                CorpusFormat::Beir
+            } else {
+                CorpusFormat::Jsonl
+            });
         }
     }
-
-    /// Guess the format: a directory is `dir`; a file whose first record has `_id` is `beir`;
-    /// any other file is `jsonl`.
-    pub fn detect(path: &Path) -> Result<Self> {
-        let meta = std::fs::metadata(path).at(path)?;
-        if meta.is_dir() {
-            return Ok(CorpusFormat::Dir);
-        }
-        let reader = BufReader::new(File::open(path).at(path)?);
-        for line in reader.split(b'\n').take(100) {
-            let line = line.at(path)?;
-            if let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice(&line) {
-                return Ok(if obj.contains_key("_id") {
-                    CorpusFormat::Beir
-                } else {
-                    CorpusFormat::Jsonl
-                });
-            }
-        }
-        Ok(CorpusFormat::Jsonl)
-    }
+    Ok(CorpusFormat::Jsonl)
 }
 
 /// A document and where it came from (`file:line` or a path), for error messages.

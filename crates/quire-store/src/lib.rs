@@ -13,13 +13,15 @@
 //!   (primary, canary, shadow); [`Store::resolve_target`] routes `ALIAS`, `ALIAS@REV` or an id
 //!   ([`release::route`]); [`Store::pin`], [`Store::gc`] and [`Store::delete_index`] never
 //!   remove a live index; [`audit`] is the hash-chained log every mutation appends to, in the
-//!   same redb transaction (`registry.redb`); [`shadow`] keeps shadow-comparison statistics.
+//!   same redb transaction (`registry.redb`). The pure release logic (alias changes, routing,
+//!   gate checks, the chain's hashing) is quire-release's; its types are re-exported here.
 //! - Open indices live in an LRU cache with a memory budget ([`CachePolicy`]); alias arms are
 //!   never closed.
 //!
 //! Nothing refused is ever half-stored: imports and builds write to scratch space and publish
 //! with a single rename; a killed process leaves only `tmp/` debris, cleared by the next writer.
 
+mod access;
 pub mod audit;
 mod cache;
 mod error;
@@ -28,9 +30,9 @@ pub mod gc;
 pub mod import;
 mod registry;
 pub mod release;
-pub mod shadow;
 pub mod snapshot;
 mod store;
+mod tables;
 
 pub use audit::{AuditDraft, AuditEvent, AuditVerification};
 pub use cache::CachePolicy;
@@ -38,14 +40,12 @@ pub use error::{Result, StoreError};
 pub use gate::{GatePolicy, Headline, ReportRecord};
 pub use gc::{GcReport, Pin, parse_duration};
 pub use import::CorpusFormat;
+pub use quire_core::outcome::{BuildOutcome, IndexInfo, IndexSummary, RebuildCheck, VerifyReport};
+pub use quire_release::{Distribution, ShadowReport};
 pub use registry::REGISTRY_FILE;
 pub use release::{
     AliasChange, AliasChangeRequest, AliasRevision, AliasState, Canary, Resolved, Via,
     percent_to_basis_points,
 };
-pub use shadow::{Distribution, ShadowReport, Shadows};
 pub use snapshot::SnapshotInfo;
-pub use store::{
-    Access, BuildOutcome, IndexInfo, IndexSummary, MIN_PREFIX_HEX, RebuildCheck, RetrievalService,
-    Store, StoreOptions, VerifyReport,
-};
+pub use store::{Access, MIN_PREFIX_HEX, RetrievalService, Store, StoreOptions};

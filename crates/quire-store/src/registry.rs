@@ -5,34 +5,24 @@
 //! also appends its audit event: a change and its evidence land together or not at all, and a
 //! killed process leaves the last committed state.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use quire_release::AliasRevision;
+
 use redb::{
-    Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
-    WriteTransaction,
+    Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction,
 };
 
+use crate::access::Access;
 use crate::audit::{self, AuditDraft, AuditEvent};
 use crate::error::{Result, StoreError};
-use crate::store::Access;
+pub(crate) use crate::tables::{
+    ALIAS_REVISIONS, AUDIT, EVAL_REPORTS, MANIFESTS, META, PINS, db_err, decode, encode,
+};
 
 /// The registry's file name inside the data dir.
 pub const REGISTRY_FILE: &str = "registry.redb";
-
-/// (alias, revision) -> JSON [`crate::release::AliasRevision`].
-pub(crate) const ALIAS_REVISIONS: TableDefinition<'_, (&str, u64), &[u8]> =
-    TableDefinition::new("alias_revisions");
-/// (index id, holder) -> JSON [`crate::gc::Pin`].
-pub(crate) const PINS: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("pins");
-/// seq -> 32-byte chain hash followed by the canonical event bytes.
-pub(crate) const AUDIT: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("audit");
-/// index id -> manifest JSON.
-pub(crate) const MANIFESTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("manifests");
-/// report id -> evaluation report JSON.
-pub(crate) const EVAL_REPORTS: TableDefinition<'_, &str, &[u8]> =
-    TableDefinition::new("eval_reports");
-/// Small named values: `schema`, `audit_head` (seq as 8 LE bytes, then the 32-byte hash).
-pub(crate) const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 
 const SCHEMA_VERSION: &[u8] = b"1";
 
@@ -54,14 +44,6 @@ impl std::fmt::Debug for Registry {
         f.debug_struct("Registry")
             .field("path", &self.path)
             .finish()
-    }
-}
-
-/// Turn any redb error into a store error naming the registry file.
-pub(crate) fn db_err(path: &Path) -> impl Fn(redb::Error) -> StoreError + '_ {
-    move |e| StoreError::Registry {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
     }
 }
 
@@ -214,18 +196,23 @@ impl Registry {
         };
         f(&tx).map(Some)
     }
-}
 
-/// Decode one JSON value stored in the registry.
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Registry {
-        path: path.to_path_buf(),
-        reason: format!("undecodable record: {e}"),
-    })
-}
-
-/// Encode one value for the registry.
-pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    // Serialising plain structs of strings and numbers cannot fail.
-    serde_json::to_vec(value).unwrap_or_default()
+    /// Every alias revision, grouped per alias, oldest first (empty when there is no registry).
+    pub(crate) fn alias_revisions(&self) -> Result<BTreeMap<String, Vec<AliasRevision>>> {
+        let path = self.path.clone();
+        let out = self.read(|tx| {
+            let err = db_err(&path);
+            let table = tx.open_table(ALIAS_REVISIONS).map_err(|e| err(e.into()))?;
+            let mut out: BTreeMap<String, Vec<AliasRevision>> = BTreeMap::new();
+            for entry in table.iter().map_err(|e| err(e.into()))? {
+                let (_, value) = entry.map_err(|e| err(e.into()))?;
+                let revision: AliasRevision = decode(&path, value.value())?;
+                out.entry(revision.alias.clone())
+                    .or_default()
+                    .push(revision);
+            }
+            Ok(out)
+        })?;
+        Ok(out.unwrap_or_default())
+    }
 }

@@ -5,7 +5,6 @@ use std::path::Path;
 
 use quire_core::ids::{context, hasher};
 use quire_core::{Document, SnapshotId};
-use serde::{Deserialize, Serialize};
 
 use crate::error::{IoContext, Result, StoreError};
 
@@ -14,23 +13,7 @@ pub const DOCUMENTS_FILE: &str = "documents.jsonl";
 /// File holding a snapshot's description.
 pub const SNAPSHOT_FILE: &str = "snapshot.json";
 
-/// What the data dir knows about a snapshot.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SnapshotInfo {
-    /// `snap-` + blake3 of the canonical documents.
-    pub snapshot_id: SnapshotId,
-    /// Number of documents.
-    pub documents: u64,
-    /// Size of the canonical form in bytes.
-    pub bytes: u64,
-    /// When it was first imported (RFC 3339 UTC).
-    pub imported_at: String,
-    /// The path it was first imported from.
-    pub source: String,
-    /// The format it was read as.
-    pub format: String,
-}
+pub use quire_core::outcome::SnapshotInfo;
 
 /// Write `docs` canonically to `path`, returning the snapshot id and byte count.
 pub(crate) fn write_canonical(docs: &[Document], path: &Path) -> Result<(SnapshotId, u64)> {

@@ -1,12 +1,13 @@
 //! The data dir: layout, locking, builds and atomic publishing of indices (importing and
 //! listing snapshots is in [`snapshots`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use quire_core::outcome::{BuildOutcome, IndexInfo, IndexSummary, RebuildCheck};
 use quire_core::{BuildSpec, IndexId, Manifest, SnapshotId};
 use quire_embed::Models;
 use quire_index::{BuildRequest, EmbedCache, OpenIndex, Progress, Query, Response, Verification};
@@ -16,7 +17,10 @@ use crate::audit::{self, AuditDraft, AuditEvent, AuditVerification};
 use crate::cache::{CachePolicy, IndexCache};
 use crate::error::{IoContext, Result, StoreError};
 use crate::registry::{MANIFESTS, Registry, db_err, encode};
-use crate::release::{AliasRevision, AliasTable};
+use quire_release::AliasRevision;
+
+/// The current revision of every alias.
+pub(crate) type AliasTable = Arc<BTreeMap<String, AliasRevision>>;
 use crate::snapshot::{self, SnapshotInfo};
 
 mod snapshots;
@@ -27,17 +31,9 @@ const INDEXES: &str = "indexes";
 const TMP: &str = "tmp";
 /// The embedding cache inside the data dir (see [`quire_index::cache`]).
 pub const EMBED_CACHE: &str = "embed-cache";
-/// Shortest index-id prefix (in hex characters) accepted as a target.
-pub const MIN_PREFIX_HEX: usize = 12;
+pub use quire_core::ids::MIN_PREFIX_HEX;
 
-/// How a process holds the data dir.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// Reading only; other readers may hold it too.
-    Read,
-    /// Importing and building; no one else may hold it.
-    Write,
-}
+pub use crate::access::Access;
 
 /// Tunables of a data dir that are not part of any artifact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,77 +99,6 @@ impl RetrievalService for Store {
     }
 }
 
-/// The result of a build.
-#[derive(Clone, Debug, Serialize)]
-pub struct BuildOutcome {
-    /// The index's manifest.
-    pub manifest: Manifest,
-    /// True when the index already existed, verified, and nothing was built.
-    pub reused: bool,
-}
-
-/// One line of `quire indexes`.
-#[derive(Clone, Debug, Serialize)]
-pub struct IndexSummary {
-    /// The index id.
-    pub index_id: IndexId,
-    /// Its content digest.
-    pub content_digest: String,
-    /// The snapshot it was built from.
-    pub snapshot_id: SnapshotId,
-    /// Documents and chunks.
-    pub documents: u64,
-    /// Chunks indexed.
-    pub chunks: u64,
-    /// Embedding model.
-    pub model: String,
-    /// When it was built.
-    pub built_at: String,
-    /// Newest source document (or import time).
-    pub source_freshness: String,
-    /// Whether the source is older than the spec's freshness window (`None`: no window).
-    pub stale: Option<bool>,
-}
-
-/// An index's manifest and whether its source is stale.
-#[derive(Clone, Debug, Serialize)]
-pub struct IndexInfo {
-    /// The manifest.
-    pub manifest: Manifest,
-    /// Whether the source is older than the spec's freshness window (`None`: no window).
-    pub stale: Option<bool>,
-}
-
-/// The outcome of `verify` for one index.
-#[derive(Clone, Debug, Serialize)]
-pub struct VerifyReport {
-    /// The index verified.
-    pub index_id: IndexId,
-    /// The result.
-    #[serde(flatten)]
-    pub verification: Verification,
-}
-
-/// The outcome of rebuilding an index from its stored snapshot and spec.
-#[derive(Clone, Debug, Serialize)]
-pub struct RebuildCheck {
-    /// Whether id and digest both match.
-    pub ok: bool,
-    /// The stored index id.
-    pub index_id: IndexId,
-    /// The id the rebuild produced.
-    pub rebuilt_index_id: IndexId,
-    /// The stored content digest.
-    pub content_digest: String,
-    /// The digest the rebuild produced.
-    pub rebuilt_content_digest: String,
-    /// Files whose contents differ between the two.
-    pub differing_files: Vec<String>,
-    /// What differed in how the two were built that may explain a difference (e.g. the CPU
-    /// kernel path of the embedding model).
-    pub notes: Vec<String>,
-}
-
 impl Store {
     /// Open the data dir at `root`; a writer creates it if needed, a reader requires it. A writer
     /// also clears `tmp/`, which can only hold debris of builds that were killed.
@@ -228,7 +153,9 @@ impl Store {
         if access == Access::Write {
             store.clear_tmp()?;
         }
-        let current = crate::release::load_all(&store)?
+        let current = store
+            .registry
+            .alias_revisions()?
             .into_iter()
             .filter_map(|(name, mut history)| history.pop().map(|r| (name, r)))
             .collect();
@@ -286,7 +213,7 @@ impl Store {
             let err = db_err(&path);
             let mut manifests = tx.open_table(MANIFESTS).map_err(|e| err(e.into()))?;
             manifests
-                .insert(m.index_id.as_str(), encode(m).as_slice())
+                .insert(m.index_id.as_str(), encode(m)?.as_slice())
                 .map_err(|e| err(e.into()))?;
             let draft = AuditDraft {
                 actor: actor.to_owned(),

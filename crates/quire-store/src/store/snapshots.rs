@@ -76,7 +76,7 @@ impl Store {
         self.require_write()?;
         let format = match format {
             Some(f) => f,
-            None => CorpusFormat::detect(path)?,
+            None => crate::import::detect_format(path)?,
         };
         let docs = canonicalise(read_corpus(path, format, label)?, Path::new(label))?;
         let scratch = self.scratch("import")?;

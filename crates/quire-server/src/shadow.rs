@@ -1,85 +1,22 @@
 //! Shadow comparison: after the primary answers, the same query runs on the alias's shadow
 //! index in the background, and the overlap of their top-k documents and the latency delta
-//! are recorded per alias.
+//! are recorded per alias, in this serving process's memory.
 //!
 //! The queue is bounded by a fixed number of slots: when every slot is busy the shadow query
-//! is dropped and counted, so shadowing never delays or queues behind callers.
+//! is dropped and counted, so shadowing never delays or queues behind callers. The overlap
+//! measures are quire-eval's ([`jaccard`], [`rbo`]); the report is quire-release's
+//! [`ShadowReport`].
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use quire_core::IndexId;
-use serde::Serialize;
+use quire_eval::metrics::{jaccard, rbo};
+use quire_release::{Distribution, ShadowReport};
 
 /// Samples kept per distribution; later ones are counted but not kept.
 const MAX_SAMPLES: usize = 100_000;
-/// Persistence of rank-biased overlap: weight of rank `d` is proportional to `p^(d-1)`.
-const RBO_P: f64 = 0.9;
-
-/// Jaccard overlap of two id lists, as sets (1 when both are empty).
-pub fn jaccard(a: &[String], b: &[String]) -> f64 {
-    let a: std::collections::BTreeSet<&String> = a.iter().collect();
-    let b: std::collections::BTreeSet<&String> = b.iter().collect();
-    let union = a.union(&b).count();
-    if union == 0 {
-        return 1.0;
-    }
-    a.intersection(&b).count() as f64 / union as f64
-}
-
-/// Extrapolated rank-biased overlap (Webber et al. 2010, eq. 32) of two rankings cut at the
-/// same depth `k`: 1 for identical rankings, 0 for disjoint ones, top ranks weigh most.
-pub fn rbo(a: &[String], b: &[String]) -> f64 {
-    let k = a.len().max(b.len());
-    if k == 0 {
-        return 1.0;
-    }
-    let (mut seen_a, mut seen_b) = (
-        std::collections::BTreeSet::new(),
-        std::collections::BTreeSet::new(),
-    );
-    let mut overlap = 0usize;
-    let mut sum = 0.0;
-    for d in 1..=k {
-        if let Some(x) = a.get(d - 1) {
-            if seen_b.contains(x) {
-                overlap += 1;
-            }
-            seen_a.insert(x);
-        }
-        if let Some(y) = b.get(d - 1) {
-            // Count y once: if a's element at this depth is y, it was just counted above
-            // only if it was already in b, which it was not.
-            if seen_a.contains(y) && !seen_b.contains(y) {
-                overlap += 1;
-            }
-            seen_b.insert(y);
-        }
-        sum += overlap as f64 / d as f64 * RBO_P.powi(d as i32);
-    }
-    let agreement_k = overlap as f64 / k as f64;
-    agreement_k * RBO_P.powi(k as i32) + (1.0 - RBO_P) / RBO_P * sum
-}
-
-/// Summary of one distribution.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Distribution {
-    /// Samples summarised.
-    pub count: u64,
-    /// Mean.
-    pub mean: f64,
-    /// Smallest.
-    pub min: f64,
-    /// Median.
-    pub p50: f64,
-    /// 90th percentile.
-    pub p90: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// Largest.
-    pub max: f64,
-}
 
 fn summarise(samples: &[f64]) -> Distribution {
     if samples.is_empty() {
@@ -97,29 +34,6 @@ fn summarise(samples: &[f64]) -> Distribution {
         p99: at(0.99),
         max: sorted[sorted.len() - 1],
     }
-}
-
-/// What `alias shadow-report` shows.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct ShadowReport {
-    /// The alias.
-    pub alias: String,
-    /// The shadow index compared, when the alias has had one since this server started.
-    pub shadow_index: Option<IndexId>,
-    /// RFC 3339 time the comparison of this shadow began.
-    pub since: String,
-    /// Shadow queries compared.
-    pub compared: u64,
-    /// Shadow queries dropped because the queue was full.
-    pub dropped: u64,
-    /// Shadow queries that failed.
-    pub failed: u64,
-    /// Jaccard overlap of the top-k document ids.
-    pub jaccard: Distribution,
-    /// Rank-biased overlap (p = 0.9) of the top-k document ids.
-    pub rbo: Distribution,
-    /// Shadow latency minus primary latency, in microseconds.
-    pub latency_delta_us: Distribution,
 }
 
 #[derive(Default)]
@@ -280,26 +194,6 @@ mod tests {
 
     fn ids(s: &str) -> Vec<String> {
         s.split_whitespace().map(String::from).collect()
-    }
-
-    #[test]
-    fn overlap_measures_hand_checked() {
-        assert_eq!(jaccard(&ids("a b c"), &ids("c b a")), 1.0);
-        assert_eq!(jaccard(&ids("a b"), &ids("b c")), 1.0 / 3.0);
-        assert!((rbo(&ids("a b c"), &ids("a b c")) - 1.0).abs() < 1e-12);
-        assert_eq!(rbo(&ids("a b"), &ids("c d")), 0.0);
-        // Same set, different order: below 1, above a half-overlapping ranking.
-        let swapped = rbo(&ids("a b c"), &ids("c b a"));
-        let half = rbo(&ids("a b c d"), &ids("a b e f"));
-        assert!(swapped < 1.0 && swapped > 0.5, "{swapped}");
-        // Agreement at the top weighs more than agreement at the bottom.
-        let top = rbo(&ids("a b c d"), &ids("a x y z"));
-        let bottom = rbo(&ids("a b c d"), &ids("x y z d"));
-        assert!(top > bottom, "{top} vs {bottom}");
-        assert!(half > top);
-        // k = 2, lists a b / b a: A1 = 0, A2 = 1:
-        // 1 * p^2 + (1-p)/p * (0 * p + 1 * p^2) = 0.81 + 0.1/0.9 * 0.81 = 0.9.
-        assert!((rbo(&ids("a b"), &ids("b a")) - 0.9).abs() < 1e-12);
     }
 
     #[test]

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use quire_core::spec::FusionMethod;
-use quire_core::{IndexId, Reader, SnapshotId};
+use crate::spec::FusionMethod;
+use crate::{IndexId, Reader, SnapshotId};
 use serde::Serialize;
 
 /// Which retrievers answer a query.
