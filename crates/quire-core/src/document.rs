@@ -139,8 +139,10 @@ impl Document {
 
     /// The canonical one-line JSON form, without the trailing newline.
     pub fn canonical_json(&self) -> Vec<u8> {
-        // Serialising a struct of strings, maps with sorted keys and sets cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+        // These bytes are hashed into the snapshot id: never let a failure hash empty bytes.
+        serde_json::to_vec(self).expect(
+            "a document serialises: strings, string-keyed maps and sets, no custom Serialize",
+        )
     }
 }
 

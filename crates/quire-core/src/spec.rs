@@ -301,8 +301,9 @@ impl BuildSpec {
 
     /// The canonical bytes hashed into the index id.
     pub fn canonical_json(&self) -> Vec<u8> {
-        // Plain structs, enums and finite numbers: serialisation cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+        // These bytes are hashed into the index id: never let a failure hash empty bytes.
+        serde_json::to_vec(self)
+            .expect("a build spec serialises: plain structs, enums and numbers, string-keyed maps")
     }
 
     /// The ACL a document ends up with: its own, else the default, else nobody.

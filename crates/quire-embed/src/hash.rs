@@ -53,7 +53,9 @@ impl HashEmbedder {
 
     fn add(&self, v: &mut [f32], feature: &[u8], weight: f32) {
         let h = blake3::keyed_hash(&self.key, feature);
-        let bits = u64::from_le_bytes(h.as_bytes()[..8].try_into().unwrap_or_default());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&h.as_bytes()[..8]);
+        let bits = u64::from_le_bytes(first);
         let bucket = (bits % self.dim as u64) as usize;
         v[bucket] += if bits >> 63 == 1 { -weight } else { weight };
     }

@@ -80,8 +80,10 @@ impl EvalSpec {
 
     /// The spec's hash: blake3 (derive-key mode) over its canonical JSON, in hex.
     pub fn hash(&self) -> String {
-        // Struct fields serialise in declaration order and maps in key order: canonical.
-        let json = serde_json::to_vec(self).unwrap_or_default();
+        // Struct fields serialise in declaration order and maps in key order: canonical. These
+        // bytes are the spec's identity: never let a failure hash empty bytes.
+        let json = serde_json::to_vec(self)
+            .expect("an eval spec serialises: strings, numbers and string-keyed maps");
         blake3::Hasher::new_derive_key(EVAL_SPEC_CONTEXT)
             .update(&json)
             .finalize()

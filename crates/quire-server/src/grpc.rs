@@ -167,7 +167,8 @@ pub(crate) fn reason(text: String) -> Result<String> {
     Ok(text)
 }
 
-pub(crate) fn invalid(e: convert::InvalidField) -> ServiceError {
+/// A request field the client got wrong: the caller's error.
+pub(crate) fn invalid_request(e: convert::InvalidField) -> ServiceError {
     ServiceError::InvalidArgument(e.to_string())
 }
 
@@ -182,7 +183,7 @@ impl pb::retrieval_service_server::RetrievalService for Grpc {
             Role::Reader,
             request,
             |s, _caller, message| async move {
-                let params = RetrieveParams::try_from(message).map_err(invalid)?;
+                let params = RetrieveParams::try_from(message).map_err(invalid_request)?;
                 if params.query.k > s.limits.max_k as usize {
                     return Err(ServiceError::InvalidArgument(format!(
                         "field `k`: {} exceeds this server's limit of {}",
@@ -238,7 +239,7 @@ impl pb::snapshot_service_server::SnapshotService for Grpc {
                     ));
                 }
             };
-            let format = convert::corpus_format(header.format).map_err(invalid)?;
+            let format = convert::corpus_format(header.format).map_err(invalid_request)?;
             if !header.server_path.is_empty() {
                 return local
                     .import(std::path::Path::new(&header.server_path), format)

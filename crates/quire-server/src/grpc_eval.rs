@@ -7,11 +7,11 @@ use tonic::{Request, Response, Status};
 use crate::auth::Role;
 use crate::error::ServiceError;
 use crate::eval_api::{EvalApi, EvalRequest, GateRequest};
-use crate::grpc::{Grpc, invalid, reason};
+use crate::grpc::{Grpc, invalid_request, reason};
 
 fn eval_request(m: Option<pb::EvaluateRequest>) -> crate::Result<(String, EvalRequest)> {
     let m = m.ok_or_else(|| ServiceError::InvalidArgument("field `eval`: is missing".into()))?;
-    let p = EvaluateParams::try_from(m).map_err(invalid)?;
+    let p = EvaluateParams::try_from(m).map_err(invalid_request)?;
     Ok((
         p.target,
         EvalRequest {

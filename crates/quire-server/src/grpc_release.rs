@@ -5,7 +5,7 @@ use quire_proto::release::ChangeAliasParams;
 use tonic::{Request, Response, Status};
 
 use crate::auth::Role;
-use crate::grpc::{Grpc, invalid, reason};
+use crate::grpc::{Grpc, invalid_request, reason};
 use crate::release_api::ReleaseApi;
 
 #[tonic::async_trait]
@@ -19,7 +19,7 @@ impl pb::release_service_server::ReleaseService for Grpc {
             Role::Releaser,
             request,
             |s, caller, m| async move {
-                let p = ChangeAliasParams::try_from(m).map_err(invalid)?;
+                let p = ChangeAliasParams::try_from(m).map_err(invalid_request)?;
                 if p.force && caller.role < Role::Admin {
                     return Err(crate::ServiceError::PermissionDenied(format!(
                         "token `{}` has role {:?}; overriding a quality gate (force) needs Admin",
