@@ -120,11 +120,9 @@ mod tests {
 
     #[test]
     fn scifact_test_split_loads_when_present() -> Result<(), EvalError> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/scifact");
-        if !dir.join("queries.jsonl").exists() {
-            eprintln!("skipping: ../shared/datasets/scifact is absent");
+        let Some(dir) = quire_testkit::scifact() else {
             return Ok(());
-        }
+        };
         let d = load(&dir, "test")?;
         assert_eq!(d.queries.len(), 300);
         assert_eq!(d.qrels.values().map(BTreeMap::len).sum::<usize>(), 339);

@@ -15,13 +15,7 @@ fn workspace() -> PathBuf {
 }
 
 fn model_dir() -> Option<PathBuf> {
-    let dir = workspace().join("models/all-minilm-l6-v2");
-    if dir.join("model.safetensors").exists() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: models/all-minilm-l6-v2 is absent (run scripts/fetch-model)");
-        None
-    }
+    quire_testkit::minilm()
 }
 
 fn cos(a: &[f32], b: &[f32]) -> f32 {

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use quire_testkit::server as support;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -1,11 +1,9 @@
-//! A quire server on an ephemeral loopback port, with one token per role, for the end-to-end
-//! tests.
-
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! A quire server on an ephemeral loopback port, with one token per role (the token of a role
+//! is `t-<role>`), for the end-to-end tests. [`TestServer::stop`] shuts it down.
+#![allow(missing_docs)]
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 
 use quire_core::Reader;
 use quire_index::{Mode, Query};
@@ -22,9 +20,7 @@ pub const TOKENS: [(&str, Role); 4] = [
     ("t-admin", Role::Admin),
 ];
 
-pub fn handbook() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/handbook")
-}
+pub use crate::paths::handbook;
 
 pub struct TestServer {
     pub addr: SocketAddr,

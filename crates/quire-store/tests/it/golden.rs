@@ -4,16 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use quire_core::BuildSpec;
 use quire_index::NoProgress;
 use quire_store::{Access, CorpusFormat, Store};
 use tempfile::TempDir;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use quire_testkit::workspace;
 
 /// Import `corpus` and build it under the spec file `spec`: (index id, content digest).
 fn build(corpus: &Path, format: CorpusFormat, spec: &str) -> (String, String) {
@@ -42,15 +40,9 @@ fn handbook_under_the_default_spec_keeps_its_ids() {
 
 #[test]
 fn scifact_under_the_public_spec_keeps_its_ids() {
-    let dir = workspace().join("../shared/datasets/scifact");
-    if !dir.join("corpus.jsonl").exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true: ../shared/datasets/scifact is missing"
-        );
-        eprintln!("skipping: ../shared/datasets/scifact is absent");
+    let Some(dir) = quire_testkit::scifact() else {
         return;
-    }
+    };
     let got = build(
         &dir.join("corpus.jsonl"),
         CorpusFormat::Beir,

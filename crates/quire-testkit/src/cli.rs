@@ -1,47 +1,26 @@
-//! Helpers for driving the `quire` binary.
+//! Driving the `quire` binary: run it against a data dir, read its output, snapshot a data dir.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-#![allow(dead_code)]
-
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-
-/// The workspace root.
-pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The bundled handbook corpus.
-pub fn handbook() -> PathBuf {
-    workspace().join("corpora/handbook")
-}
-
-/// SciFact from the shared datasets, when present.
-pub fn scifact() -> Option<PathBuf> {
-    let path = workspace().join("../shared/datasets/scifact");
-    if path.join("corpus.jsonl").exists() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipping: ../shared/datasets/scifact is absent (SciFact tests need the shared datasets)"
-        );
-        None
-    }
-}
 
 /// A finished `quire` run.
 pub struct Run {
+    /// The exit code (-1 when killed by a signal).
     pub code: i32,
+    /// Standard output.
     pub stdout: String,
+    /// Standard error.
     pub stderr: String,
 }
 
 impl Run {
+    /// Standard output parsed as JSON (panics, showing it, when it is not).
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
     }
 
+    /// Assert the run succeeded.
     pub fn ok(self) -> Self {
         assert_eq!(self.code, 0, "quire failed: {}{}", self.stdout, self.stderr);
         self
@@ -58,23 +37,24 @@ impl From<Output> for Run {
     }
 }
 
-/// A command for `quire --data DATA ARGS...`.
-pub fn cmd(data: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_quire"));
+/// A command for `BIN --data DATA ARGS...` (`BIN` is the `quire` binary under test, e.g.
+/// `env!("CARGO_BIN_EXE_quire")`).
+pub fn cmd(bin: &Path, data: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(bin);
     c.arg("--data").arg(data).args(args);
     c.env_remove("QUIRE_DATA");
     c
 }
 
-/// Run `quire --data DATA ARGS...`.
-pub fn quire(data: &Path, args: &[&str]) -> Run {
-    cmd(data, args).output().expect("spawn quire").into()
+/// Run `BIN --data DATA ARGS...`.
+pub fn quire(bin: &Path, data: &Path, args: &[&str]) -> Run {
+    cmd(bin, data, args).output().expect("spawn quire").into()
 }
 
 /// Every file under `dir` with its bytes, sorted by relative path. The registry database is
 /// represented by what it holds (the audit log, aliases and pins as `quire` prints them), not
 /// its bytes: redb rewrites its own bookkeeping pages whenever a writer closes it.
-pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+pub fn tree(bin: &Path, dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     walk(dir, dir, &mut out);
     if dir.join("registry.redb").exists() {
@@ -84,7 +64,7 @@ pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
             &["--json", "alias", "list"],
             &["--json", "pins"],
         ] {
-            let run = quire(dir, args);
+            let run = quire(bin, dir, args);
             assert_eq!(run.code, 0, "quire {args:?}: {}", run.stderr);
             out.push((
                 format!("registry.redb: {}", args.join(" ")),

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
@@ -17,13 +17,7 @@ fn models_dir() -> PathBuf {
 }
 
 fn minilm() -> Option<PathBuf> {
-    let dir = models_dir().join("all-minilm-l6-v2");
-    if dir.join("model.safetensors").exists() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: models/all-minilm-l6-v2 is absent (run scripts/fetch-model)");
-        None
-    }
+    quire_testkit::minilm()
 }
 
 fn spec_path(name: &str) -> PathBuf {

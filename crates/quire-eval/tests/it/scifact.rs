@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use quire_core::{Acl, BuildSpec, Reader};
@@ -13,15 +13,7 @@ use quire_store::{Access, CorpusFormat, Store};
 use tempfile::TempDir;
 
 fn scifact() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/scifact");
-    if dir.join("corpus.jsonl").exists() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipping: ../shared/datasets/scifact is absent (SciFact tests need the shared datasets)"
-        );
-        None
-    }
+    quire_testkit::scifact()
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use quire_testkit::server as support;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -21,13 +21,7 @@ fn workspace() -> PathBuf {
 }
 
 fn minilm() -> Option<PathBuf> {
-    let dir = workspace().join("models/all-minilm-l6-v2");
-    if dir.join("model.safetensors").exists() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: models/all-minilm-l6-v2 is absent (run scripts/fetch-model)");
-        None
-    }
+    quire_testkit::minilm()
 }
 
 /// The cache reports a build streamed, if any.

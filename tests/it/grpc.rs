@@ -12,7 +12,7 @@ use quire_server::{Limits, QuireApi, Remote, Role, ServerConfig, Tls};
 use tempfile::TempDir;
 use tonic::Code;
 
-mod support;
+use quire_testkit::server as support;
 
 use support::{TOKENS, TestServer, code, handbook, query};
 

@@ -1,0 +1,30 @@
+//! The `quire` binary under test, driven through quire-testkit's CLI driver.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::Command;
+
+pub use quire_testkit::cli::Run;
+pub use quire_testkit::{handbook, scifact, workspace};
+
+/// The `quire` binary cargo built for these tests.
+pub fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_quire"))
+}
+
+/// A command for `quire --data DATA ARGS...`.
+pub fn cmd(data: &Path, args: &[&str]) -> Command {
+    quire_testkit::cli::cmd(bin(), data, args)
+}
+
+/// Run `quire --data DATA ARGS...`.
+pub fn quire(data: &Path, args: &[&str]) -> Run {
+    quire_testkit::cli::quire(bin(), data, args)
+}
+
+/// Every file under `dir` with its bytes, the registry by what it holds
+/// ([`quire_testkit::cli::tree`]).
+pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    quire_testkit::cli::tree(bin(), dir)
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the `quire` binary: one test binary for the crate.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod build;
+mod common;
+mod eval;
+mod import;
+mod models;
+mod serve;

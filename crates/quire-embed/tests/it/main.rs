@@ -1,0 +1,3 @@
+//! Integration tests of quire-embed: one test binary for the crate.
+
+mod minilm;

@@ -1,0 +1,3 @@
+//! Integration tests of quire-eval: one test binary for the crate.
+
+mod scifact;

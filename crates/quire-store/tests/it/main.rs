@@ -1,0 +1,6 @@
+//! Integration tests of quire-store: one test binary for the crate.
+
+mod golden;
+mod release;
+mod reproducible;
+mod retrieval;

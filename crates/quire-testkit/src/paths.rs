@@ -1,0 +1,56 @@
+//! Where fixtures live, and what a test does when one is missing.
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The bundled handbook corpus (a directory with `quire-acl.toml`).
+pub fn handbook() -> PathBuf {
+    workspace().join("corpora/handbook")
+}
+
+/// Whether this run is CI (`CI=true`), where a missing fixture fails instead of skipping.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// `path` when `probe` (a file inside it) exists. Otherwise: under CI a panic naming it, else a
+/// "skipping" message and `None`.
+pub fn required(path: PathBuf, probe: &str, what: &str) -> Option<PathBuf> {
+    if path.join(probe).exists() {
+        return Some(path);
+    }
+    assert!(
+        !in_ci(),
+        "CI=true: {what} is absent at {} (a CI run must not skip it)",
+        path.display()
+    );
+    eprintln!("skipping: {what} is absent");
+    None
+}
+
+/// SciFact (BEIR) from `../shared/datasets/scifact`.
+pub fn scifact() -> Option<PathBuf> {
+    required(
+        workspace().join("../shared/datasets/scifact"),
+        "corpus.jsonl",
+        "../shared/datasets/scifact (SciFact tests need the shared datasets)",
+    )
+}
+
+/// The directory local models live in (`scripts/fetch-model` fills it).
+pub fn models_dir() -> PathBuf {
+    workspace().join("models")
+}
+
+/// all-MiniLM-L6-v2 under `models/`.
+pub fn minilm() -> Option<PathBuf> {
+    required(
+        models_dir().join("all-minilm-l6-v2"),
+        "model.safetensors",
+        "models/all-minilm-l6-v2 (run scripts/fetch-model)",
+    )
+}
