@@ -94,7 +94,7 @@ pub(crate) fn verify(tx: &ReadTransaction, path: &Path) -> Result<AuditVerificat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::Registry;
+    use crate::redb_registry::RedbRegistry as Registry;
     use crate::store::Access;
 
     fn log(n: u64) -> (tempfile::TempDir, Registry) {

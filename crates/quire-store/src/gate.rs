@@ -1,49 +1,14 @@
 //! Quality gates: evaluation reports stored in the registry, and the check a promotion must pass
 //! run over them ([`quire_release::gate`] holds the policy and the pure check).
 
-use std::path::Path;
-
 use quire_core::IndexId;
 use quire_release::AuditDraft;
 pub use quire_release::gate::{GatePolicy, Headline, ReportRecord};
-use redb::{ReadableTable, WriteTransaction};
 use serde_json::{Value, json};
 
 use crate::error::{Result, StoreError};
-use crate::registry::{EVAL_REPORTS, db_err, decode, encode};
 use crate::store::Store;
-
-fn all_reports(
-    table: &impl ReadableTable<&'static str, &'static [u8]>,
-    path: &Path,
-) -> Result<Vec<ReportRecord>> {
-    let err = db_err(path);
-    let mut out: Vec<ReportRecord> = Vec::new();
-    for entry in table.iter().map_err(|e| err(e.into()))? {
-        let (_, v) = entry.map_err(|e| err(e.into()))?;
-        out.push(decode(path, v.value())?);
-    }
-    out.sort_by(|a, b| (&a.created, &a.report_id).cmp(&(&b.created, &b.report_id)));
-    Ok(out)
-}
-
-/// Check `candidate` against `policy` over the reports stored in `tx`
-/// ([`quire_release::gate::check_reports`]). `Ok` carries the evidence; the inner `Err` says
-/// why the gate refuses.
-pub(crate) fn check(
-    tx: &WriteTransaction,
-    path: &Path,
-    policy: &GatePolicy,
-    candidate: &IndexId,
-    primary: &IndexId,
-) -> Result<std::result::Result<Value, String>> {
-    let err = db_err(path);
-    let table = tx.open_table(EVAL_REPORTS).map_err(|e| err(e.into()))?;
-    let reports = all_reports(&table, path)?;
-    Ok(quire_release::gate::check_reports(
-        &reports, policy, candidate, primary,
-    ))
-}
+use crate::tables::encode;
 
 impl Store {
     /// Store an evaluation report of `index` (under `eval_spec`, with `mode`), audited.
@@ -71,37 +36,21 @@ impl Store {
             actor: actor.to_owned(),
             report,
         };
-        let path = self.registry.path().to_path_buf();
-        self.registry.write(|tx| {
-            let err = db_err(&path);
-            let mut table = tx.open_table(EVAL_REPORTS).map_err(|e| err(e.into()))?;
-            table
-                .insert(record.report_id.as_str(), encode(&record)?.as_slice())
-                .map_err(|e| err(e.into()))?;
-            let draft = AuditDraft {
-                actor: actor.to_owned(),
-                action: "eval.report".into(),
-                target: index.to_string(),
-                after: json!({ "report_id": record.report_id, "ndcg_at_10": record.ndcg_at_10 }),
-                evidence: json!({ "eval_spec": eval_spec, "mode": mode }),
-                ..AuditDraft::default()
-            };
-            Ok(((), draft))
-        })?;
+        let draft = AuditDraft {
+            actor: actor.to_owned(),
+            action: "eval.report".into(),
+            target: index.to_string(),
+            after: json!({ "report_id": record.report_id, "ndcg_at_10": record.ndcg_at_10 }),
+            evidence: json!({ "eval_spec": eval_spec, "mode": mode }),
+            ..AuditDraft::default()
+        };
+        self.registry.put_eval_report(&record, draft)?;
         Ok(record)
     }
 
     /// Stored reports, oldest first; only `index`'s when given.
     pub fn eval_reports(&self, index: Option<&IndexId>) -> Result<Vec<ReportRecord>> {
-        let path = self.registry.path().to_path_buf();
-        let all = self
-            .registry
-            .read(|tx| {
-                let err = db_err(&path);
-                let table = tx.open_table(EVAL_REPORTS).map_err(|e| err(e.into()))?;
-                all_reports(&table, &path)
-            })?
-            .unwrap_or_default();
+        let all = self.registry.eval_reports()?;
         Ok(all
             .into_iter()
             .filter(|r| index.is_none_or(|i| &r.index_id == i))

@@ -10,11 +10,9 @@ use std::time::Duration;
 use quire_core::{IndexId, SnapshotId};
 use quire_release::AuditDraft;
 pub use quire_release::retention::{GcReport, Pin};
-use redb::ReadableTable;
 use serde_json::json;
 
 use crate::error::{IoContext, Result, StoreError};
-use crate::registry::{PINS, db_err, decode, encode};
 use crate::store::Store;
 
 /// Parse a pin's lifetime such as `30m`, `12h`, `7d` or `2w`.
@@ -65,71 +63,38 @@ impl Store {
             actor: actor.to_owned(),
             reason: reason.to_owned(),
         };
-        let path = self.registry.path().to_path_buf();
         let _guard = self.release_lock();
-        self.registry.write(|tx| {
-            let err = db_err(&path);
-            let mut pins = tx.open_table(PINS).map_err(|e| err(e.into()))?;
-            pins.insert((index.as_str(), holder), encode(&pin)?.as_slice())
-                .map_err(|e| err(e.into()))?;
-            let draft = AuditDraft {
-                actor: actor.to_owned(),
-                action: "pin".into(),
-                target: index.to_string(),
-                after: json!({ "holder": holder, "expires": pin.expires }),
-                reason: reason.to_owned(),
-                ..AuditDraft::default()
-            };
-            Ok((pin.clone(), draft))
-        })?;
+        let draft = AuditDraft {
+            actor: actor.to_owned(),
+            action: "pin".into(),
+            target: index.to_string(),
+            after: json!({ "holder": holder, "expires": pin.expires }),
+            reason: reason.to_owned(),
+            ..AuditDraft::default()
+        };
+        self.registry.put_pin(&pin, draft)?;
         Ok(pin)
     }
 
     /// Remove `holder`'s pin on `index`.
     pub fn unpin(&self, index: &IndexId, holder: &str, actor: &str, reason: &str) -> Result<Pin> {
-        let path = self.registry.path().to_path_buf();
         let _guard = self.release_lock();
-        let (pin, _) = self.registry.write(|tx| {
-            let err = db_err(&path);
-            let mut pins = tx.open_table(PINS).map_err(|e| err(e.into()))?;
-            let removed = pins
-                .remove((index.as_str(), holder))
-                .map_err(|e| err(e.into()))?
-                .map(|v| decode::<Pin>(&path, v.value()))
-                .transpose()?;
-            let pin = removed.ok_or_else(|| StoreError::NotFound {
-                kind: "pin",
-                id: format!("{index} held by {holder}"),
-            })?;
-            let draft = AuditDraft {
+        let (pin, _) = self
+            .registry
+            .remove_pin(index, holder, &mut |pin| AuditDraft {
                 actor: actor.to_owned(),
                 action: "unpin".into(),
                 target: index.to_string(),
                 before: json!({ "holder": holder, "expires": pin.expires }),
                 reason: reason.to_owned(),
                 ..AuditDraft::default()
-            };
-            Ok((pin, draft))
-        })?;
+            })?;
         Ok(pin)
     }
 
     /// Every pin, expired ones included, by index and holder.
     pub fn pins(&self) -> Result<Vec<Pin>> {
-        let path = self.registry.path().to_path_buf();
-        Ok(self
-            .registry
-            .read(|tx| {
-                let err = db_err(&path);
-                let pins = tx.open_table(PINS).map_err(|e| err(e.into()))?;
-                let mut out = Vec::new();
-                for entry in pins.iter().map_err(|e| err(e.into()))? {
-                    let (_, v) = entry.map_err(|e| err(e.into()))?;
-                    out.push(decode(&path, v.value())?);
-                }
-                Ok(out)
-            })?
-            .unwrap_or_default())
+        self.registry.pins()
     }
 
     /// Why each live index must stay: alias arms in the last `keep_revisions` revisions,

@@ -13,7 +13,8 @@
 //!   (primary, canary, shadow); [`Store::resolve_target`] routes `ALIAS`, `ALIAS@REV` or an id
 //!   ([`release::route`]); [`Store::pin`], [`Store::gc`] and [`Store::delete_index`] never
 //!   remove a live index; [`audit`] is the hash-chained log every mutation appends to, in the
-//!   same redb transaction (`registry.redb`). The pure release logic (alias changes, routing,
+//!   same transaction. All of it goes through the [`Registry`] trait (redb's `registry.redb`
+//!   by default); [`registry::conformance::run`] is the suite every backend must pass. The pure release logic (alias changes, routing,
 //!   gate checks, the chain's hashing) is quire-release's; its types are re-exported here.
 //! - Open indices live in an LRU cache with a memory budget ([`CachePolicy`]); alias arms are
 //!   never closed.
@@ -28,7 +29,8 @@ mod error;
 pub mod gate;
 pub mod gc;
 pub mod import;
-mod registry;
+mod redb_registry;
+pub mod registry;
 pub mod release;
 pub mod snapshot;
 mod store;
@@ -42,7 +44,8 @@ pub use gc::{GcReport, Pin, parse_duration};
 pub use import::CorpusFormat;
 pub use quire_core::outcome::{BuildOutcome, IndexInfo, IndexSummary, RebuildCheck, VerifyReport};
 pub use quire_release::{Distribution, ShadowReport};
-pub use registry::REGISTRY_FILE;
+pub use redb_registry::REGISTRY_FILE;
+pub use registry::Registry;
 pub use release::{
     AliasChange, AliasChangeRequest, AliasRevision, AliasState, Canary, Resolved, Via,
     percent_to_basis_points,

@@ -1,218 +1,69 @@
-//! The registry: a redb database in the data dir (`registry.redb`) holding alias revisions,
-//! pins, the audit log, manifests and evaluation reports.
+//! The registry behind a trait: aliases and their revisions, pins, manifests, evaluation
+//! reports and the audit log, where every mutation and its audit event commit as one
+//! transaction.
 //!
-//! Every mutation is one redb write transaction, committed with immediate durability, that
-//! also appends its audit event: a change and its evidence land together or not at all, and a
-//! killed process leaves the last committed state.
+//! [`Registry`] is what the store needs of a backend; the redb one (`registry.redb` in the data
+//! dir) is the default. Any backend must pass [`conformance::run`].
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
-use quire_release::AliasRevision;
+use quire_core::{IndexId, Manifest};
+use quire_release::{AliasRevision, AuditDraft, AuditEvent, AuditVerification, Pin, ReportRecord};
 
-use redb::{
-    Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction,
-};
+use crate::error::Result;
 
-use crate::access::Access;
-use crate::audit::{self, AuditDraft, AuditEvent};
-use crate::error::{Result, StoreError};
-pub(crate) use crate::tables::{
-    ALIAS_REVISIONS, AUDIT, EVAL_REPORTS, MANIFESTS, META, PINS, db_err, decode, encode,
-};
+pub mod conformance;
 
-/// The registry's file name inside the data dir.
-pub const REGISTRY_FILE: &str = "registry.redb";
+/// Every stored evaluation report (oldest first), read inside the transaction on demand.
+pub type Reports<'a> = &'a dyn Fn() -> Result<Vec<ReportRecord>>;
 
-const SCHEMA_VERSION: &[u8] = b"1";
+/// The decision of an alias change, made inside the registry's transaction from the alias's
+/// history (oldest first) and, when a gate needs them, the stored reports: the revision to
+/// store and its audit event. An error aborts the transaction and nothing is written.
+pub type Decide<'a> =
+    &'a mut dyn FnMut(&[AliasRevision], Reports<'_>) -> Result<(AliasRevision, AuditDraft)>;
 
-enum Db {
-    Write(Database),
-    Read(ReadOnlyDatabase),
-    /// A reader of a data dir that has never had a registry: everything is empty.
-    Absent,
-}
+/// A registry backend. Every method that changes something appends exactly one audit event in
+/// the same transaction, and either both land or neither does.
+pub trait Registry: Send + Sync + std::fmt::Debug {
+    /// Every alias revision, grouped per alias, oldest first.
+    fn alias_revisions(&self) -> Result<BTreeMap<String, Vec<AliasRevision>>>;
 
-/// The open registry.
-pub(crate) struct Registry {
-    path: PathBuf,
-    db: Db,
-}
+    /// Every revision of `alias`, oldest first (empty when it does not exist).
+    fn alias_history(&self, alias: &str) -> Result<Vec<AliasRevision>>;
 
-impl std::fmt::Debug for Registry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry")
-            .field("path", &self.path)
-            .finish()
-    }
-}
+    /// Store the revision `decide` makes of `alias`'s history, with its audit event.
+    fn commit_alias(&self, alias: &str, decide: Decide<'_>) -> Result<(AliasRevision, AuditEvent)>;
 
-/// Open read-only. A registry last held by a process that was killed needs redb's repair,
-/// which a read-only open refuses; the caller holds the data dir's shared lock, so no writer
-/// is running, and repairing (opening writable once, then closing cleanly) changes no
-/// committed data. Another reader repairing at the same moment holds redb's file lock: wait
-/// for it briefly.
-fn open_read_only(path: &Path) -> std::result::Result<ReadOnlyDatabase, redb::Error> {
-    let mut attempts = 0;
-    loop {
-        match ReadOnlyDatabase::open(path) {
-            Ok(db) => return Ok(db),
-            Err(redb::DatabaseError::RepairAborted)
-            | Err(redb::DatabaseError::DatabaseAlreadyOpen)
-                if attempts < 50 =>
-            {
-                attempts += 1;
-                match Database::open(path) {
-                    Ok(db) => drop(db),
-                    Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
-                        std::thread::sleep(std::time::Duration::from_millis(20));
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
+    /// Store `pin`, replacing its holder's earlier pin on the same index.
+    fn put_pin(&self, pin: &Pin, draft: AuditDraft) -> Result<AuditEvent>;
 
-impl Registry {
-    /// Open (a writer: create) the registry of the data dir at `root`.
-    pub(crate) fn open(root: &Path, access: Access) -> Result<Self> {
-        let path = root.join(REGISTRY_FILE);
-        let err = |e: redb::Error| StoreError::Registry {
-            path: root.join(REGISTRY_FILE),
-            reason: e.to_string(),
-        };
-        let db = match access {
-            Access::Write => {
-                let db = Database::create(&path).map_err(|e| err(e.into()))?;
-                let registry = Self {
-                    path: path.clone(),
-                    db: Db::Write(db),
-                };
-                registry.init()?;
-                return Ok(registry);
-            }
-            Access::Read if path.exists() => Db::Read(open_read_only(&path).map_err(err)?),
-            Access::Read => Db::Absent,
-        };
-        Ok(Self { path, db })
-    }
-
-    /// Create every table, so readers never meet a missing one, and check the schema. A
-    /// registry that has them is not written to.
-    fn init(&self) -> Result<()> {
-        let ready = self.read(|tx| {
-            let meta = match tx.open_table(META) {
-                Ok(meta) => meta,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
-                Err(e) => return Err(db_err(&self.path)(e.into())),
-            };
-            let schema = meta
-                .get("schema")
-                .map_err(|e| db_err(&self.path)(e.into()))?
-                .map(|v| v.value().to_vec());
-            Ok(schema.as_deref() == Some(SCHEMA_VERSION))
-        })?;
-        if ready == Some(true) {
-            return Ok(());
-        }
-        self.write_raw(|tx| {
-            let err = db_err(&self.path);
-            tx.open_table(ALIAS_REVISIONS).map_err(|e| err(e.into()))?;
-            tx.open_table(PINS).map_err(|e| err(e.into()))?;
-            tx.open_table(AUDIT).map_err(|e| err(e.into()))?;
-            tx.open_table(MANIFESTS).map_err(|e| err(e.into()))?;
-            tx.open_table(EVAL_REPORTS).map_err(|e| err(e.into()))?;
-            let mut meta = tx.open_table(META).map_err(|e| err(e.into()))?;
-            let schema = meta
-                .get("schema")
-                .map_err(|e| err(e.into()))?
-                .map(|v| v.value().to_vec());
-            match schema {
-                None => {
-                    meta.insert("schema", SCHEMA_VERSION)
-                        .map_err(|e| err(e.into()))?;
-                }
-                Some(v) if v.as_slice() == SCHEMA_VERSION => {}
-                Some(v) => {
-                    return Err(StoreError::Registry {
-                        path: self.path.clone(),
-                        reason: format!(
-                            "schema version {:?} is not the supported {:?}",
-                            String::from_utf8_lossy(&v),
-                            String::from_utf8_lossy(SCHEMA_VERSION)
-                        ),
-                    });
-                }
-            }
-            Ok(())
-        })
-    }
-
-    /// The registry's path.
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Run `f` in one write transaction and commit it durably; nothing is written if `f` fails.
-    pub(crate) fn write_raw<T>(&self, f: impl FnOnce(&WriteTransaction) -> Result<T>) -> Result<T> {
-        let err = db_err(&self.path);
-        let Db::Write(db) = &self.db else {
-            return Err(StoreError::ReadOnly {
-                path: self.path.clone(),
-            });
-        };
-        let tx = db.begin_write().map_err(|e| err(e.into()))?;
-        let value = f(&tx)?;
-        tx.commit().map_err(|e| err(e.into()))?;
-        Ok(value)
-    }
-
-    /// Run `f` in one write transaction that also appends the audit event `draft` returns
-    /// alongside the value.
-    pub(crate) fn write<T>(
+    /// Remove `holder`'s pin on `index` (not found is an error); `draft` describes the removal.
+    fn remove_pin(
         &self,
-        f: impl FnOnce(&WriteTransaction) -> Result<(T, AuditDraft)>,
-    ) -> Result<(T, AuditEvent)> {
-        self.write_raw(|tx| {
-            let (value, draft) = f(tx)?;
-            let event = audit::append(tx, &self.path, draft)?;
-            Ok((value, event))
-        })
-    }
+        index: &IndexId,
+        holder: &str,
+        draft: &mut dyn FnMut(&Pin) -> AuditDraft,
+    ) -> Result<(Pin, AuditEvent)>;
 
-    /// Run `f` over a consistent read view; `None` when the registry does not exist (a reader
-    /// of a data dir that never had one).
-    pub(crate) fn read<T>(
-        &self,
-        f: impl FnOnce(&ReadTransaction) -> Result<T>,
-    ) -> Result<Option<T>> {
-        let err = db_err(&self.path);
-        let tx = match &self.db {
-            Db::Write(db) => db.begin_read().map_err(|e| err(e.into()))?,
-            Db::Read(db) => db.begin_read().map_err(|e| err(e.into()))?,
-            Db::Absent => return Ok(None),
-        };
-        f(&tx).map(Some)
-    }
+    /// Every pin, by index and holder.
+    fn pins(&self) -> Result<Vec<Pin>>;
 
-    /// Every alias revision, grouped per alias, oldest first (empty when there is no registry).
-    pub(crate) fn alias_revisions(&self) -> Result<BTreeMap<String, Vec<AliasRevision>>> {
-        let path = self.path.clone();
-        let out = self.read(|tx| {
-            let err = db_err(&path);
-            let table = tx.open_table(ALIAS_REVISIONS).map_err(|e| err(e.into()))?;
-            let mut out: BTreeMap<String, Vec<AliasRevision>> = BTreeMap::new();
-            for entry in table.iter().map_err(|e| err(e.into()))? {
-                let (_, value) = entry.map_err(|e| err(e.into()))?;
-                let revision: AliasRevision = decode(&path, value.value())?;
-                out.entry(revision.alias.clone())
-                    .or_default()
-                    .push(revision);
-            }
-            Ok(out)
-        })?;
-        Ok(out.unwrap_or_default())
-    }
+    /// Record a newly built index's manifest.
+    fn put_manifest(&self, manifest: &Manifest, draft: AuditDraft) -> Result<AuditEvent>;
+
+    /// Store an evaluation report.
+    fn put_eval_report(&self, record: &ReportRecord, draft: AuditDraft) -> Result<AuditEvent>;
+
+    /// Every stored report, oldest first (by creation time, then report id).
+    fn eval_reports(&self) -> Result<Vec<ReportRecord>>;
+
+    /// Append one audit event on its own.
+    fn append_audit(&self, draft: AuditDraft) -> Result<AuditEvent>;
+
+    /// Every audit event in sequence order, with its chain hash.
+    fn audit_events(&self) -> Result<Vec<AuditEvent>>;
+
+    /// Check the audit chain end to end, and its head.
+    fn verify_audit(&self) -> Result<AuditVerification>;
 }

@@ -7,7 +7,7 @@
 //! their audit event.
 
 use quire_core::IndexId;
-use redb::ReadableTable;
+use quire_release::gate::check_reports;
 use serde_json::json;
 
 pub use quire_release::alias::{
@@ -18,16 +18,14 @@ pub use quire_release::routing::{BUCKETS, Resolved, Via, bucket, route};
 use quire_release::{AuditDraft, GatePolicy};
 
 use crate::error::{Result, StoreError};
-use crate::gate;
-use crate::registry::{ALIAS_REVISIONS, db_err, decode, encode};
+use crate::registry::Reports;
 use crate::store::Store;
 
 /// Run the gate a change must pass, if any: a new primary on a gated alias (set, promote), or
 /// a rebaseline (the primary must have a report under the new spec). Returns the evidence for
 /// the audit event; a failing gate refuses unless `force`, which is recorded.
 fn gate_evidence(
-    tx: &redb::WriteTransaction,
-    path: &std::path::Path,
+    reports: Reports<'_>,
     alias: &str,
     change: &AliasChange,
     previous: Option<&AliasRevision>,
@@ -50,7 +48,7 @@ fn gate_evidence(
                 min_ndcg10: None,
                 ..p.clone()
             };
-            let outcome = gate::check(tx, path, &p, &next.primary, &next.primary)?;
+            let outcome = check_reports(&reports()?, &p, &next.primary, &next.primary);
             return match outcome {
                 Ok(evidence) => Ok(evidence),
                 Err(why) => Err(StoreError::Release {
@@ -61,7 +59,7 @@ fn gate_evidence(
         }
         _ => return Ok(serde_json::Value::Null),
     };
-    match gate::check(tx, path, policy, candidate, baseline)? {
+    match check_reports(&reports()?, policy, candidate, baseline) {
         Ok(evidence) => Ok(evidence),
         Err(why) if force => Ok(json!({ "forced": true, "refusal": why })),
         Err(why) => Err(StoreError::Gate {
@@ -69,23 +67,6 @@ fn gate_evidence(
             reason: why,
         }),
     }
-}
-
-fn history_in(
-    table: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
-    path: &std::path::Path,
-    alias: &str,
-) -> Result<Vec<AliasRevision>> {
-    let err = db_err(path);
-    let mut out = Vec::new();
-    for entry in table
-        .range((alias, 0)..=(alias, u64::MAX))
-        .map_err(|e| err(e.into()))?
-    {
-        let (_, value) = entry.map_err(|e| err(e.into()))?;
-        out.push(decode(path, value.value())?);
-    }
-    Ok(out)
 }
 
 impl Store {
@@ -125,16 +106,11 @@ impl Store {
             self.manifest(index)?;
         }
         let _guard = self.release_lock();
-        let path = self.registry.path().to_path_buf();
-        let result = self.registry.write(|tx| {
-            let err = db_err(&path);
-            let mut table = tx.open_table(ALIAS_REVISIONS).map_err(|e| err(e.into()))?;
-            let history = history_in(&table, &path, alias)?;
+        let result = self.registry.commit_alias(alias, &mut |history, reports| {
             let time = jiff::Timestamp::now().to_string();
-            let revision = change.revise(alias, &history, time, actor, reason)?;
+            let revision = change.revise(alias, history, time, actor, reason)?;
             let evidence = gate_evidence(
-                tx,
-                &path,
+                reports,
                 alias,
                 change,
                 history.last(),
@@ -145,9 +121,6 @@ impl Store {
                 .last()
                 .map(|r| json!(r.state))
                 .unwrap_or(json!(null));
-            table
-                .insert((alias, revision.revision), encode(&revision)?.as_slice())
-                .map_err(|e| err(e.into()))?;
             let draft = AuditDraft {
                 actor: actor.to_owned(),
                 action: format!("alias.{}", change.action()),
@@ -192,15 +165,7 @@ impl Store {
 
     /// Every revision of `alias`, oldest first.
     pub fn alias_history(&self, alias: &str) -> Result<Vec<AliasRevision>> {
-        let path = self.registry.path().to_path_buf();
-        let history = self
-            .registry
-            .read(|tx| {
-                let err = db_err(&path);
-                let table = tx.open_table(ALIAS_REVISIONS).map_err(|e| err(e.into()))?;
-                history_in(&table, &path, alias)
-            })?
-            .unwrap_or_default();
+        let history = self.registry.alias_history(alias)?;
         if history.is_empty() {
             return Err(StoreError::NotFound {
                 kind: "alias",

@@ -13,10 +13,11 @@ use quire_embed::Models;
 use quire_index::{BuildRequest, EmbedCache, OpenIndex, Progress, Query, Response, Verification};
 use serde::Serialize;
 
-use crate::audit::{self, AuditDraft, AuditEvent, AuditVerification};
+use crate::audit::{AuditDraft, AuditEvent, AuditVerification};
 use crate::cache::{CachePolicy, IndexCache};
 use crate::error::{IoContext, Result, StoreError};
-use crate::registry::{MANIFESTS, Registry, db_err, encode};
+use crate::redb_registry::RedbRegistry;
+use crate::registry::Registry;
 use quire_release::AliasRevision;
 
 /// The current revision of every alias.
@@ -67,7 +68,7 @@ pub struct Store {
     access: Access,
     models: Models,
     pub(crate) options: StoreOptions,
-    pub(crate) registry: Registry,
+    pub(crate) registry: Box<dyn Registry>,
     /// The current revision of every alias; replaced whole after each committed change.
     aliases: RwLock<AliasTable>,
     /// Serialises release mutations (alias changes, pins, GC, deletes) within this process.
@@ -137,7 +138,7 @@ impl Store {
                 });
             }
         }
-        let registry = Registry::open(&root, access)?;
+        let registry = Box::new(RedbRegistry::open(&root, access)?);
         let options = StoreOptions::default();
         let store = Self {
             root,
@@ -202,37 +203,28 @@ impl Store {
 
     /// Append one event to the audit log on its own.
     pub fn audit(&self, draft: AuditDraft) -> Result<AuditEvent> {
-        Ok(self.registry.write(|_| Ok(((), draft)))?.1)
+        self.registry.append_audit(draft)
     }
 
     /// Record a new index in the registry, with its audit event.
     fn record_build(&self, outcome: &BuildOutcome, actor: &str) -> Result<AuditEvent> {
         let m = &outcome.manifest;
-        let path = self.registry.path().to_path_buf();
-        let ((), event) = self.registry.write(|tx| {
-            let err = db_err(&path);
-            let mut manifests = tx.open_table(MANIFESTS).map_err(|e| err(e.into()))?;
-            manifests
-                .insert(m.index_id.as_str(), encode(m)?.as_slice())
-                .map_err(|e| err(e.into()))?;
-            let draft = AuditDraft {
-                actor: actor.to_owned(),
-                action: "index.build".into(),
-                target: m.index_id.to_string(),
-                before: serde_json::Value::Null,
-                after: serde_json::json!({ "content_digest": m.content_digest }),
-                reason: String::new(),
-                evidence: serde_json::json!({
-                    "snapshot_id": m.snapshot_id,
-                    "spec": m.spec,
-                    "embedding_digest": m.embedding.digest,
-                    "permission_digest": m.permission_digest,
-                    "chunks": m.counts.chunks,
-                }),
-            };
-            Ok(((), draft))
-        })?;
-        Ok(event)
+        let draft = AuditDraft {
+            actor: actor.to_owned(),
+            action: "index.build".into(),
+            target: m.index_id.to_string(),
+            before: serde_json::Value::Null,
+            after: serde_json::json!({ "content_digest": m.content_digest }),
+            reason: String::new(),
+            evidence: serde_json::json!({
+                "snapshot_id": m.snapshot_id,
+                "spec": m.spec,
+                "embedding_digest": m.embedding.digest,
+                "permission_digest": m.permission_digest,
+                "chunks": m.counts.chunks,
+            }),
+        };
+        self.registry.put_manifest(m, draft)
     }
 
     /// Record a new snapshot in the audit log.
@@ -248,27 +240,12 @@ impl Store {
 
     /// Every audit event, oldest first.
     pub fn audit_events(&self) -> Result<Vec<AuditEvent>> {
-        let path = self.registry.path().to_path_buf();
-        Ok(self
-            .registry
-            .read(|tx| audit::events(tx, &path))?
-            .unwrap_or_default())
+        self.registry.audit_events()
     }
 
     /// Check the audit log's hash chain.
     pub fn audit_verify(&self) -> Result<AuditVerification> {
-        let path = self.registry.path().to_path_buf();
-        Ok(self
-            .registry
-            .read(|tx| audit::verify(tx, &path))?
-            .unwrap_or(AuditVerification {
-                ok: true,
-                events: 0,
-                head_seq: 0,
-                head_hash: blake3::Hash::from_bytes([0; 32]).to_hex().to_string(),
-                first_bad_seq: None,
-                problem: None,
-            }))
+        self.registry.verify_audit()
     }
 
     /// The data dir's path.

@@ -1,0 +1,420 @@
+//! The redb [`Registry`]: a database in the data dir (`registry.redb`) holding alias
+//! revisions, pins, the audit log, manifests and evaluation reports.
+//!
+//! Every mutation is one redb write transaction, committed with immediate durability, that
+//! also appends its audit event: a change and its evidence land together or not at all, and a
+//! killed process leaves the last committed state.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use quire_core::{IndexId, Manifest};
+use quire_release::{AliasRevision, AuditVerification, Pin, ReportRecord};
+use redb::{
+    Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction,
+};
+
+use crate::access::Access;
+use crate::audit::{self, AuditDraft, AuditEvent};
+use crate::error::{Result, StoreError};
+use crate::registry::{Decide, Registry};
+use crate::tables::{
+    ALIAS_REVISIONS, AUDIT, EVAL_REPORTS, MANIFESTS, META, PINS, db_err, decode, encode,
+};
+
+/// The registry's file name inside the data dir.
+pub const REGISTRY_FILE: &str = "registry.redb";
+
+const SCHEMA_VERSION: &[u8] = b"1";
+
+enum Db {
+    Write(Database),
+    Read(ReadOnlyDatabase),
+    /// A reader of a data dir that has never had a registry: everything is empty.
+    Absent,
+}
+
+/// The open registry.
+pub(crate) struct RedbRegistry {
+    path: PathBuf,
+    db: Db,
+}
+
+impl std::fmt::Debug for RedbRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbRegistry")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// Open read-only. A registry last held by a process that was killed needs redb's repair,
+/// which a read-only open refuses; the caller holds the data dir's shared lock, so no writer
+/// is running, and repairing (opening writable once, then closing cleanly) changes no
+/// committed data. Another reader repairing at the same moment holds redb's file lock: wait
+/// for it briefly.
+fn open_read_only(path: &Path) -> std::result::Result<ReadOnlyDatabase, redb::Error> {
+    let mut attempts = 0;
+    loop {
+        match ReadOnlyDatabase::open(path) {
+            Ok(db) => return Ok(db),
+            Err(redb::DatabaseError::RepairAborted)
+            | Err(redb::DatabaseError::DatabaseAlreadyOpen)
+                if attempts < 50 =>
+            {
+                attempts += 1;
+                match Database::open(path) {
+                    Ok(db) => drop(db),
+                    Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+impl RedbRegistry {
+    /// Open (a writer: create) the registry of the data dir at `root`.
+    pub(crate) fn open(root: &Path, access: Access) -> Result<Self> {
+        let path = root.join(REGISTRY_FILE);
+        let err = |e: redb::Error| StoreError::Registry {
+            path: root.join(REGISTRY_FILE),
+            reason: e.to_string(),
+        };
+        let db = match access {
+            Access::Write => {
+                let db = Database::create(&path).map_err(|e| err(e.into()))?;
+                let registry = Self {
+                    path: path.clone(),
+                    db: Db::Write(db),
+                };
+                registry.init()?;
+                return Ok(registry);
+            }
+            Access::Read if path.exists() => Db::Read(open_read_only(&path).map_err(err)?),
+            Access::Read => Db::Absent,
+        };
+        Ok(Self { path, db })
+    }
+
+    /// Create every table, so readers never meet a missing one, and check the schema. A
+    /// registry that has them is not written to.
+    fn init(&self) -> Result<()> {
+        let ready = self.read(|tx| {
+            let meta = match tx.open_table(META) {
+                Ok(meta) => meta,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+                Err(e) => return Err(db_err(&self.path)(e.into())),
+            };
+            let schema = meta
+                .get("schema")
+                .map_err(|e| db_err(&self.path)(e.into()))?
+                .map(|v| v.value().to_vec());
+            Ok(schema.as_deref() == Some(SCHEMA_VERSION))
+        })?;
+        if ready == Some(true) {
+            return Ok(());
+        }
+        self.write_raw(|tx| {
+            let err = db_err(&self.path);
+            tx.open_table(ALIAS_REVISIONS).map_err(|e| err(e.into()))?;
+            tx.open_table(PINS).map_err(|e| err(e.into()))?;
+            tx.open_table(AUDIT).map_err(|e| err(e.into()))?;
+            tx.open_table(MANIFESTS).map_err(|e| err(e.into()))?;
+            tx.open_table(EVAL_REPORTS).map_err(|e| err(e.into()))?;
+            let mut meta = tx.open_table(META).map_err(|e| err(e.into()))?;
+            let schema = meta
+                .get("schema")
+                .map_err(|e| err(e.into()))?
+                .map(|v| v.value().to_vec());
+            match schema {
+                None => {
+                    meta.insert("schema", SCHEMA_VERSION)
+                        .map_err(|e| err(e.into()))?;
+                }
+                Some(v) if v.as_slice() == SCHEMA_VERSION => {}
+                Some(v) => {
+                    return Err(StoreError::Registry {
+                        path: self.path.clone(),
+                        reason: format!(
+                            "schema version {:?} is not the supported {:?}",
+                            String::from_utf8_lossy(&v),
+                            String::from_utf8_lossy(SCHEMA_VERSION)
+                        ),
+                    });
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The registry's path.
+    #[cfg(test)]
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Run `f` in one write transaction and commit it durably; nothing is written if `f` fails.
+    pub(crate) fn write_raw<T>(&self, f: impl FnOnce(&WriteTransaction) -> Result<T>) -> Result<T> {
+        let err = db_err(&self.path);
+        let Db::Write(db) = &self.db else {
+            return Err(StoreError::ReadOnly {
+                path: self.path.clone(),
+            });
+        };
+        let tx = db.begin_write().map_err(|e| err(e.into()))?;
+        let value = f(&tx)?;
+        tx.commit().map_err(|e| err(e.into()))?;
+        Ok(value)
+    }
+
+    /// Run `f` in one write transaction that also appends the audit event `draft` returns
+    /// alongside the value.
+    pub(crate) fn write<T>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<(T, AuditDraft)>,
+    ) -> Result<(T, AuditEvent)> {
+        self.write_raw(|tx| {
+            let (value, draft) = f(tx)?;
+            let event = audit::append(tx, &self.path, draft)?;
+            Ok((value, event))
+        })
+    }
+
+    /// Run `f` over a consistent read view; `None` when the registry does not exist (a reader
+    /// of a data dir that never had one).
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&ReadTransaction) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let err = db_err(&self.path);
+        let tx = match &self.db {
+            Db::Write(db) => db.begin_read().map_err(|e| err(e.into()))?,
+            Db::Read(db) => db.begin_read().map_err(|e| err(e.into()))?,
+            Db::Absent => return Ok(None),
+        };
+        f(&tx).map(Some)
+    }
+}
+
+/// Every revision of `alias` in `table`, oldest first.
+fn history_in(
+    table: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
+    path: &Path,
+    alias: &str,
+) -> Result<Vec<AliasRevision>> {
+    let err = db_err(path);
+    let mut out = Vec::new();
+    for entry in table
+        .range((alias, 0)..=(alias, u64::MAX))
+        .map_err(|e| err(e.into()))?
+    {
+        let (_, value) = entry.map_err(|e| err(e.into()))?;
+        out.push(decode(path, value.value())?);
+    }
+    Ok(out)
+}
+
+/// Every stored report, oldest first (by creation time, then id).
+fn all_reports(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    path: &Path,
+) -> Result<Vec<ReportRecord>> {
+    let err = db_err(path);
+    let mut out: Vec<ReportRecord> = Vec::new();
+    for entry in table.iter().map_err(|e| err(e.into()))? {
+        let (_, v) = entry.map_err(|e| err(e.into()))?;
+        out.push(decode(path, v.value())?);
+    }
+    out.sort_by(|a, b| (&a.created, &a.report_id).cmp(&(&b.created, &b.report_id)));
+    Ok(out)
+}
+
+impl Registry for RedbRegistry {
+    /// Every alias revision, grouped per alias, oldest first (empty when there is no registry).
+    fn alias_revisions(&self) -> Result<BTreeMap<String, Vec<AliasRevision>>> {
+        let path = self.path.clone();
+        let out = self.read(|tx| {
+            let err = db_err(&path);
+            let table = tx.open_table(ALIAS_REVISIONS).map_err(|e| err(e.into()))?;
+            let mut out: BTreeMap<String, Vec<AliasRevision>> = BTreeMap::new();
+            for entry in table.iter().map_err(|e| err(e.into()))? {
+                let (_, value) = entry.map_err(|e| err(e.into()))?;
+                let revision: AliasRevision = decode(&path, value.value())?;
+                out.entry(revision.alias.clone())
+                    .or_default()
+                    .push(revision);
+            }
+            Ok(out)
+        })?;
+        Ok(out.unwrap_or_default())
+    }
+
+    fn alias_history(&self, alias: &str) -> Result<Vec<AliasRevision>> {
+        let path = self.path.clone();
+        Ok(self
+            .read(|tx| {
+                let err = db_err(&path);
+                let table = tx.open_table(ALIAS_REVISIONS).map_err(|e| err(e.into()))?;
+                history_in(&table, &path, alias)
+            })?
+            .unwrap_or_default())
+    }
+
+    fn commit_alias(&self, alias: &str, decide: Decide<'_>) -> Result<(AliasRevision, AuditEvent)> {
+        let path = self.path.clone();
+        self.write(|tx| {
+            let err = db_err(&path);
+            let mut table = tx.open_table(ALIAS_REVISIONS).map_err(|e| err(e.into()))?;
+            let history = history_in(&table, &path, alias)?;
+            let reports = || {
+                let reports = tx.open_table(EVAL_REPORTS).map_err(|e| err(e.into()))?;
+                all_reports(&reports, &path)
+            };
+            let (revision, draft) = decide(&history, &reports)?;
+            table
+                .insert((alias, revision.revision), encode(&revision)?.as_slice())
+                .map_err(|e| err(e.into()))?;
+            Ok((revision, draft))
+        })
+    }
+
+    fn put_pin(&self, pin: &Pin, draft: AuditDraft) -> Result<AuditEvent> {
+        let path = self.path.clone();
+        let ((), event) = self.write(|tx| {
+            let err = db_err(&path);
+            let mut pins = tx.open_table(PINS).map_err(|e| err(e.into()))?;
+            pins.insert(
+                (pin.index_id.as_str(), pin.holder.as_str()),
+                encode(pin)?.as_slice(),
+            )
+            .map_err(|e| err(e.into()))?;
+            Ok(((), draft))
+        })?;
+        Ok(event)
+    }
+
+    fn remove_pin(
+        &self,
+        index: &IndexId,
+        holder: &str,
+        draft: &mut dyn FnMut(&Pin) -> AuditDraft,
+    ) -> Result<(Pin, AuditEvent)> {
+        let path = self.path.clone();
+        self.write(|tx| {
+            let err = db_err(&path);
+            let mut pins = tx.open_table(PINS).map_err(|e| err(e.into()))?;
+            let removed = pins
+                .remove((index.as_str(), holder))
+                .map_err(|e| err(e.into()))?
+                .map(|v| decode::<Pin>(&path, v.value()))
+                .transpose()?;
+            let pin = removed.ok_or_else(|| StoreError::NotFound {
+                kind: "pin",
+                id: format!("{index} held by {holder}"),
+            })?;
+            let draft = draft(&pin);
+            Ok((pin, draft))
+        })
+    }
+
+    fn pins(&self) -> Result<Vec<Pin>> {
+        let path = self.path.clone();
+        Ok(self
+            .read(|tx| {
+                let err = db_err(&path);
+                let pins = tx.open_table(PINS).map_err(|e| err(e.into()))?;
+                let mut out = Vec::new();
+                for entry in pins.iter().map_err(|e| err(e.into()))? {
+                    let (_, v) = entry.map_err(|e| err(e.into()))?;
+                    out.push(decode(&path, v.value())?);
+                }
+                Ok(out)
+            })?
+            .unwrap_or_default())
+    }
+
+    fn put_manifest(&self, manifest: &Manifest, draft: AuditDraft) -> Result<AuditEvent> {
+        let path = self.path.clone();
+        let ((), event) = self.write(|tx| {
+            let err = db_err(&path);
+            let mut manifests = tx.open_table(MANIFESTS).map_err(|e| err(e.into()))?;
+            manifests
+                .insert(manifest.index_id.as_str(), encode(manifest)?.as_slice())
+                .map_err(|e| err(e.into()))?;
+            Ok(((), draft))
+        })?;
+        Ok(event)
+    }
+
+    fn put_eval_report(&self, record: &ReportRecord, draft: AuditDraft) -> Result<AuditEvent> {
+        let path = self.path.clone();
+        let ((), event) = self.write(|tx| {
+            let err = db_err(&path);
+            let mut table = tx.open_table(EVAL_REPORTS).map_err(|e| err(e.into()))?;
+            table
+                .insert(record.report_id.as_str(), encode(record)?.as_slice())
+                .map_err(|e| err(e.into()))?;
+            Ok(((), draft))
+        })?;
+        Ok(event)
+    }
+
+    fn eval_reports(&self) -> Result<Vec<ReportRecord>> {
+        let path = self.path.clone();
+        Ok(self
+            .read(|tx| {
+                let err = db_err(&path);
+                let table = tx.open_table(EVAL_REPORTS).map_err(|e| err(e.into()))?;
+                all_reports(&table, &path)
+            })?
+            .unwrap_or_default())
+    }
+
+    fn append_audit(&self, draft: AuditDraft) -> Result<AuditEvent> {
+        Ok(self.write(|_| Ok(((), draft)))?.1)
+    }
+
+    fn audit_events(&self) -> Result<Vec<AuditEvent>> {
+        let path = self.path.clone();
+        Ok(self
+            .read(|tx| audit::events(tx, &path))?
+            .unwrap_or_default())
+    }
+
+    fn verify_audit(&self) -> Result<AuditVerification> {
+        let path = self.path.clone();
+        Ok(self
+            .read(|tx| audit::verify(tx, &path))?
+            .unwrap_or(AuditVerification {
+                ok: true,
+                events: 0,
+                head_seq: 0,
+                head_hash: quire_release::audit::hex(quire_release::audit::GENESIS),
+                first_bad_seq: None,
+                problem: None,
+            }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[test]
+    fn redb_passes_the_registry_conformance_suite() {
+        // Each registry lives in its own directory, removed when the suite ends.
+        let dirs = Mutex::new(Vec::new());
+        crate::registry::conformance::run(&|| {
+            let dir = tempfile::TempDir::new().expect("temp dir");
+            let registry = RedbRegistry::open(dir.path(), Access::Write).expect("open registry");
+            dirs.lock().expect("dirs").push(dir);
+            Box::new(registry)
+        });
+    }
+}

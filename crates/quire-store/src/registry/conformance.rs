@@ -1,0 +1,199 @@
+//! The conformance suite every [`Registry`] backend must pass: call [`run`] with a factory of
+//! fresh, empty, writable registries (redb's runs in this crate's tests; another backend runs it
+//! from its own).
+
+#![allow(clippy::expect_used)]
+
+use quire_core::IndexId;
+use quire_release::{AliasChange, AuditDraft, Pin, ReportRecord};
+use serde_json::json;
+
+use super::Registry;
+use crate::error::StoreError;
+
+/// Run every check against registries made by `fresh`; panics naming the first that fails.
+pub fn run(fresh: &dyn Fn() -> Box<dyn Registry>) {
+    empty_registry_is_empty_and_verifies(&*fresh());
+    alias_changes_commit_with_their_audit_event(&*fresh());
+    a_refused_decision_writes_nothing(&*fresh());
+    pins_replace_list_and_remove(&*fresh());
+    reports_are_stored_oldest_first_and_audited(&*fresh());
+    the_audit_chain_links_every_mutation(&*fresh());
+}
+
+fn idx(n: u8) -> IndexId {
+    format!("idx-{}", format!("{n:02x}").repeat(32))
+        .parse()
+        .expect("a well-formed index id")
+}
+
+fn draft(action: &str, target: &str) -> AuditDraft {
+    AuditDraft {
+        actor: "conformance".into(),
+        action: action.into(),
+        target: target.into(),
+        reason: "test".into(),
+        ..AuditDraft::default()
+    }
+}
+
+fn change(registry: &dyn Registry, alias: &str, change: &AliasChange) -> crate::Result<u64> {
+    let (revision, event) = registry.commit_alias(alias, &mut |history, _| {
+        let revision = change.revise(alias, history, "t".into(), "conformance", "test")?;
+        Ok((
+            revision,
+            draft(&format!("alias.{}", change.action()), alias),
+        ))
+    })?;
+    assert_eq!(event.target, alias, "the audit event names the alias");
+    Ok(revision.revision)
+}
+
+fn empty_registry_is_empty_and_verifies(r: &dyn Registry) {
+    assert!(r.alias_revisions().expect("alias revisions").is_empty());
+    assert!(r.alias_history("a").expect("history").is_empty());
+    assert!(r.pins().expect("pins").is_empty());
+    assert!(r.eval_reports().expect("reports").is_empty());
+    assert!(r.audit_events().expect("events").is_empty());
+    let v = r.verify_audit().expect("verify");
+    assert!(v.ok && v.events == 0 && v.head_seq == 0, "{v:?}");
+}
+
+fn alias_changes_commit_with_their_audit_event(r: &dyn Registry) {
+    assert_eq!(change(r, "a", &AliasChange::Set(idx(1))).expect("set"), 1);
+    assert_eq!(
+        change(r, "a", &AliasChange::Canary(idx(2), 500)).expect("canary"),
+        2
+    );
+    assert_eq!(change(r, "b", &AliasChange::Set(idx(3))).expect("set b"), 1);
+    assert_eq!(change(r, "a", &AliasChange::Promote).expect("promote"), 3);
+    let history = r.alias_history("a").expect("history");
+    let revisions: Vec<u64> = history.iter().map(|h| h.revision).collect();
+    assert_eq!(revisions, [1, 2, 3]);
+    assert_eq!(history[2].state.primary, idx(2));
+    let all = r.alias_revisions().expect("all");
+    assert_eq!(all.keys().collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(all["b"].len(), 1);
+    let actions: Vec<String> = r
+        .audit_events()
+        .expect("events")
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        ["alias.set", "alias.canary", "alias.set", "alias.promote"]
+    );
+}
+
+fn a_refused_decision_writes_nothing(r: &dyn Registry) {
+    change(r, "a", &AliasChange::Set(idx(1))).expect("set");
+    let refused = change(r, "a", &AliasChange::Promote);
+    assert!(
+        matches!(refused, Err(StoreError::Release { .. })),
+        "{refused:?}"
+    );
+    let failed = r.commit_alias("a", &mut |_, _| {
+        Err(StoreError::Invalid {
+            field: "test",
+            reason: "refused".into(),
+        })
+    });
+    assert!(failed.is_err());
+    assert_eq!(r.alias_history("a").expect("history").len(), 1);
+    assert_eq!(r.audit_events().expect("events").len(), 1);
+    assert!(r.verify_audit().expect("verify").ok);
+}
+
+fn pin(index: IndexId, holder: &str, reason: &str) -> Pin {
+    Pin {
+        index_id: index,
+        holder: holder.into(),
+        created: "2026-01-01T00:00:00Z".into(),
+        expires: None,
+        actor: "conformance".into(),
+        reason: reason.into(),
+    }
+}
+
+fn pins_replace_list_and_remove(r: &dyn Registry) {
+    r.put_pin(&pin(idx(1), "eval", "first"), draft("pin", "1"))
+        .expect("pin");
+    r.put_pin(&pin(idx(1), "eval", "second"), draft("pin", "1"))
+        .expect("re-pin");
+    r.put_pin(&pin(idx(2), "team", "x"), draft("pin", "2"))
+        .expect("pin 2");
+    let pins = r.pins().expect("pins");
+    assert_eq!(pins.len(), 2, "a holder's second pin replaces its first");
+    assert_eq!(pins[0].reason, "second");
+    let (removed, event) = r
+        .remove_pin(&idx(1), "eval", &mut |p| {
+            draft("unpin", p.index_id.as_str())
+        })
+        .expect("unpin");
+    assert_eq!(removed.reason, "second");
+    assert_eq!(event.action, "unpin");
+    let missing = r.remove_pin(&idx(1), "eval", &mut |_| draft("unpin", "1"));
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { .. })),
+        "{missing:?}"
+    );
+    assert_eq!(r.pins().expect("pins").len(), 1);
+    assert_eq!(r.audit_events().expect("events").len(), 4);
+}
+
+fn report(id: &str, created: &str) -> ReportRecord {
+    ReportRecord {
+        report_id: id.into(),
+        index_id: idx(1),
+        eval_spec: "spec".into(),
+        mode: "bm25".into(),
+        ndcg_at_10: 0.5,
+        recall_at_10: 0.5,
+        recall_at_100: 0.9,
+        mrr_at_10: 0.5,
+        created: created.into(),
+        actor: "conformance".into(),
+        report: json!({ "per_query": [] }),
+    }
+}
+
+fn reports_are_stored_oldest_first_and_audited(r: &dyn Registry) {
+    r.put_eval_report(
+        &report("evr-b", "2026-01-02T00:00:00Z"),
+        draft("eval.report", "1"),
+    )
+    .expect("report");
+    r.put_eval_report(
+        &report("evr-a", "2026-01-01T00:00:00Z"),
+        draft("eval.report", "1"),
+    )
+    .expect("report");
+    let ids: Vec<String> = r
+        .eval_reports()
+        .expect("reports")
+        .into_iter()
+        .map(|x| x.report_id)
+        .collect();
+    assert_eq!(ids, ["evr-a", "evr-b"], "oldest first");
+    assert_eq!(
+        r.eval_reports().expect("reports")[0],
+        report("evr-a", "2026-01-01T00:00:00Z")
+    );
+    assert_eq!(r.audit_events().expect("events").len(), 2);
+}
+
+fn the_audit_chain_links_every_mutation(r: &dyn Registry) {
+    for i in 0..5 {
+        r.append_audit(draft("test", &format!("t{i}")))
+            .expect("append");
+    }
+    change(r, "a", &AliasChange::Set(idx(1))).expect("set");
+    let events = r.audit_events().expect("events");
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+    let v = r.verify_audit().expect("verify");
+    assert!(v.ok, "{v:?}");
+    assert_eq!((v.events, v.head_seq), (6, 6));
+    assert_eq!(v.head_hash, events[5].hash);
+}
