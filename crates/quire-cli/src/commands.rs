@@ -14,12 +14,12 @@ use quire_index::Query;
 use quire_server::{
     EvalApi, Local, QuireApi, ReleaseApi, Remote, ServerConfig, local_actor, serve,
 };
-use quire_store::{Access, IndexInfo, Store, StoreOptions};
-use serde::Serialize;
+use quire_store::{IndexInfo, Store, StoreOptions};
 use serde_json::json;
 
+use crate::args::{Cli, Command, FusionArg, SpecCommand, TokenCommand};
+use crate::output::{Outcome, emit};
 use crate::progress::Bars;
-use crate::{Cli, Command, FusionArg, Outcome, SpecCommand, TokenCommand};
 
 /// Run one command, against the server named by `--server` or the local data dir.
 pub async fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
@@ -65,19 +65,7 @@ pub async fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
             .with_context(|| format!("connecting to {url}"))?;
         dispatch(&remote, cli, progress, out).await
     } else {
-        let access = match &cli.command {
-            Command::Import { .. }
-            | Command::Build { .. }
-            | Command::RebuildCheck { .. }
-            | Command::Pin { .. }
-            | Command::Unpin { .. }
-            | Command::Gc { .. }
-            | Command::Delete { .. } => Access::Write,
-            Command::Alias { command } if command.changes() => Access::Write,
-            Command::Eval(args) if args.command.is_none() => Access::Write,
-            Command::Compare { .. } => Access::Write,
-            _ => Access::Read,
-        };
+        let access = cli.command.access();
         let mut options = StoreOptions::default();
         if let Command::Gc { keep_revisions, .. } = &cli.command {
             options.gc_keep_revisions = usize::try_from(*keep_revisions).unwrap_or(usize::MAX);
@@ -203,7 +191,9 @@ async fn dispatch<A: QuireApi + ReleaseApi + EvalApi>(
         | Command::Pins
         | Command::Gc { .. }
         | Command::Delete { .. } => {
-            return crate::release::maintenance(api, &cli.command, cli.json, out).await;
+            if let Some(m) = cli.command.maintenance() {
+                return crate::release::maintenance(api, m, cli.json, out).await;
+            }
         }
         Command::Import { path, format } => {
             // Errors already name the file (and line) at fault.
@@ -476,19 +466,4 @@ fn print_response(o: &mut dyn Write, r: &quire_index::Response) -> std::io::Resu
         "timings (us): embed {} bm25 {} vector {} fusion {} total {}",
         t.embed, t.bm25, t.vector, t.fusion, t.total
     )
-}
-
-pub(crate) fn emit<T: Serialize>(
-    out: &mut dyn Write,
-    json: bool,
-    value: &T,
-    text: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<()> {
-    if json {
-        serde_json::to_writer_pretty(&mut *out, value)?;
-        writeln!(out)?;
-    } else {
-        text(out)?;
-    }
-    Ok(())
 }

@@ -1,75 +1,14 @@
 //! `quire eval`, `quire eval list`, `quire compare`, and the gate options of `quire alias`.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::{Args, Subcommand};
-use quire_core::Reader;
 use quire_eval::{EvalReport, compare as compare_reports};
-use quire_server::{EvalApi, EvalRequest};
+use quire_server::EvalApi;
 use quire_store::ReportRecord;
 
-use crate::commands::emit;
-use crate::{Outcome, QueryMode};
-
-/// Dataset, split, mode and reader of an evaluation.
-#[derive(Debug, Args)]
-pub struct EvalOptions {
-    /// A BEIR dataset directory (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv); with
-    /// --server, a path on the server.
-    #[arg(long)]
-    pub dataset: PathBuf,
-    /// The qrels split.
-    #[arg(long, default_value = "test")]
-    pub split: String,
-    /// Retrievers to use.
-    #[arg(long, value_enum, default_value_t = QueryMode::Hybrid)]
-    pub mode: QueryMode,
-    /// The reader's user id.
-    #[arg(long)]
-    pub user: Option<String>,
-    /// A group the reader belongs to (repeatable).
-    #[arg(long = "group")]
-    pub groups: Vec<String>,
-}
-
-impl EvalOptions {
-    /// The request these options describe.
-    pub fn request(&self) -> Result<EvalRequest> {
-        // A relative path means the caller's directory; the server must get it absolute.
-        let dataset = std::path::absolute(&self.dataset)
-            .with_context(|| format!("dataset path {}", self.dataset.display()))?;
-        Ok(EvalRequest {
-            dataset,
-            split: self.split.clone(),
-            mode: self.mode.into(),
-            reader: Reader::new(self.user.as_deref(), &self.groups)?,
-        })
-    }
-}
-
-#[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
-pub struct EvalArgs {
-    #[command(subcommand)]
-    pub command: Option<EvalCommand>,
-    /// Index id, unique prefix, alias (resolved to its primary once, at the start) or
-    /// alias@revision.
-    #[arg(required = true)]
-    pub target: Option<String>,
-    #[command(flatten)]
-    pub options: Option<EvalOptions>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum EvalCommand {
-    /// Stored evaluation reports, oldest first.
-    List {
-        /// Only this index's reports (id, prefix or alias).
-        target: Option<String>,
-    },
-}
+use crate::args::{EvalArgs, EvalCommand, EvalOptions};
+use crate::output::{Outcome, emit};
 
 fn print_record(o: &mut dyn Write, r: &ReportRecord) -> std::io::Result<()> {
     writeln!(

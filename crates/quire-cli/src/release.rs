@@ -3,158 +3,11 @@
 use std::io::Write;
 
 use anyhow::{Result, bail};
-use clap::Subcommand;
 use quire_server::{EvalApi, GateRequest, ReleaseApi};
 use quire_store::{AliasChangeRequest, AliasRevision, Distribution};
 
-use crate::commands::emit;
-use crate::eval::EvalOptions;
-use crate::{Command, Outcome};
-
-#[derive(Debug, Subcommand)]
-pub enum AliasCommand {
-    /// Create an alias or repoint its primary.
-    Set {
-        /// The alias.
-        name: String,
-        /// Index id or unique prefix.
-        index: String,
-        /// Why (recorded in the revision and the audit log).
-        #[arg(long)]
-        reason: String,
-        /// Override a failing quality gate (admins; recorded in the audit log).
-        #[arg(long)]
-        force: bool,
-    },
-    /// Send a share of routing keys to a canary index (or remove the canary with --clear).
-    Canary {
-        /// The alias.
-        name: String,
-        /// Index id or unique prefix.
-        #[arg(required_unless_present = "clear")]
-        index: Option<String>,
-        /// Share of routing keys, 0.01 to 100.
-        #[arg(long, required_unless_present = "clear")]
-        percent: Option<f64>,
-        /// Remove the canary.
-        #[arg(long, conflicts_with_all = ["index", "percent"])]
-        clear: bool,
-        /// Why.
-        #[arg(long)]
-        reason: String,
-    },
-    /// Shadow the primary with another index (or remove the shadow with --clear).
-    Shadow {
-        /// The alias.
-        name: String,
-        /// Index id or unique prefix.
-        #[arg(required_unless_present = "clear")]
-        index: Option<String>,
-        /// Remove the shadow.
-        #[arg(long, conflicts_with = "index")]
-        clear: bool,
-        /// Why.
-        #[arg(long)]
-        reason: String,
-    },
-    /// Make the canary the primary (a gated alias needs a passing evaluation report).
-    Promote {
-        /// The alias.
-        name: String,
-        /// Why.
-        #[arg(long)]
-        reason: String,
-        /// Override a failing quality gate (admins; recorded in the audit log).
-        #[arg(long)]
-        force: bool,
-    },
-    /// Go back to the previous primary, or to exactly what a revision served.
-    Rollback {
-        /// The alias.
-        name: String,
-        /// Restore this revision's primary, canary and shadow.
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-        to_revision: Option<u64>,
-        /// Why.
-        #[arg(long)]
-        reason: String,
-    },
-    /// Gate promotions on an evaluation: `alias promote` (and `alias set` to a new primary)
-    /// then needs a stored report for the candidate under this eval spec and mode that reaches
-    /// --min-ndcg10 and falls at most --max-regression below the primary. Evaluates the
-    /// primary first when needed. Retuning keeps the eval spec; changing it is `rebaseline`.
-    Gate {
-        /// The alias.
-        name: String,
-        #[command(flatten)]
-        eval: EvalOptions,
-        /// A candidate's nDCG@10 must reach this.
-        #[arg(long)]
-        min_ndcg10: Option<f64>,
-        /// A candidate's nDCG@10 may fall at most this far below the primary's.
-        #[arg(long)]
-        max_regression: Option<f64>,
-        /// Why.
-        #[arg(long)]
-        reason: String,
-    },
-    /// Remove an alias's quality gate.
-    Ungate {
-        /// The alias.
-        name: String,
-        /// Why.
-        #[arg(long)]
-        reason: String,
-    },
-    /// Move an alias's gate to another dataset, split or mode, re-evaluating the primary.
-    Rebaseline {
-        /// The alias.
-        name: String,
-        #[command(flatten)]
-        eval: EvalOptions,
-        /// Why.
-        #[arg(long)]
-        reason: String,
-    },
-    /// Show an alias's current revision.
-    Show {
-        /// The alias.
-        name: String,
-    },
-    /// Every revision of an alias.
-    History {
-        /// The alias.
-        name: String,
-    },
-    /// Every alias.
-    List,
-    /// Overlap and latency of the shadow against the primary since the shadow began (kept by
-    /// the server that runs the queries).
-    ShadowReport {
-        /// The alias.
-        name: String,
-    },
-}
-
-impl AliasCommand {
-    /// Whether the command changes the alias.
-    pub fn changes(&self) -> bool {
-        !matches!(
-            self,
-            Self::Show { .. } | Self::History { .. } | Self::List | Self::ShadowReport { .. }
-        )
-    }
-}
-
-#[derive(Debug, Subcommand)]
-pub enum AuditCommand {
-    /// Print the log.
-    Log,
-    /// Check the hash chain; exit code 3 names the first bad event.
-    Verify,
-    /// Print the log as JSON lines.
-    Export,
-}
+use crate::args::{AliasCommand, AuditCommand, Maintenance};
+use crate::output::{Outcome, emit};
 
 fn percent(bp: u32) -> String {
     format!("{}%", f64::from(bp) / 100.0)
@@ -209,59 +62,47 @@ pub async fn alias<A: ReleaseApi + EvalApi>(
         command,
         AliasCommand::Set { force: true, .. } | AliasCommand::Promote { force: true, .. }
     );
-    let request = match command {
+    let (name, change, reason) = match command {
         AliasCommand::Set {
             name,
             index,
             reason,
             ..
-        } => Some(change(name, AliasChangeRequest::Set(index.clone()), reason)),
+        } => change(name, AliasChangeRequest::Set(index.clone()), reason),
         AliasCommand::Canary {
             name,
             index,
             percent,
             clear,
             reason,
-        } => Some(match (clear, index, percent) {
+        } => match (clear, index, percent) {
             (true, _, _) => change(name, AliasChangeRequest::ClearCanary, reason),
             (false, Some(index), Some(p)) => {
                 change(name, AliasChangeRequest::Canary(index.clone(), *p), reason)
             }
             _ => bail!("alias canary needs INDEX and --percent, or --clear"),
-        }),
+        },
         AliasCommand::Shadow {
             name,
             index,
             clear,
             reason,
-        } => Some(match (clear, index) {
+        } => match (clear, index) {
             (true, _) => change(name, AliasChangeRequest::ClearShadow, reason),
             (false, Some(index)) => change(name, AliasChangeRequest::Shadow(index.clone()), reason),
             _ => bail!("alias shadow needs INDEX or --clear"),
-        }),
+        },
         AliasCommand::Promote { name, reason, .. } => {
-            Some(change(name, AliasChangeRequest::Promote, reason))
+            change(name, AliasChangeRequest::Promote, reason)
         }
         AliasCommand::Ungate { name, reason } => {
-            Some(change(name, AliasChangeRequest::ClearGate, reason))
+            change(name, AliasChangeRequest::ClearGate, reason)
         }
         AliasCommand::Rollback {
             name,
             to_revision,
             reason,
-        } => Some(change(
-            name,
-            AliasChangeRequest::Rollback(*to_revision),
-            reason,
-        )),
-        _ => None,
-    };
-    if let Some((name, change, reason)) = request {
-        let revision = api.change_alias(&name, change, &reason, force).await?;
-        emit(out, json, &revision, |o| print_revision(o, &revision))?;
-        return Ok(Outcome::Ok);
-    }
-    match command {
+        } => change(name, AliasChangeRequest::Rollback(*to_revision), reason),
         AliasCommand::Gate {
             name,
             eval,
@@ -276,20 +117,24 @@ pub async fn alias<A: ReleaseApi + EvalApi>(
             };
             let r = api.gate(name, gate, reason).await?;
             emit(out, json, &r, |o| print_revision(o, &r))?;
+            return Ok(Outcome::Ok);
         }
         AliasCommand::Rebaseline { name, eval, reason } => {
             let r = api.rebaseline(name, eval.request()?, reason).await?;
             emit(out, json, &r, |o| print_revision(o, &r))?;
+            return Ok(Outcome::Ok);
         }
         AliasCommand::Show { name } => {
             let r = api.alias(name).await?;
             emit(out, json, &r, |o| print_revision(o, &r))?;
+            return Ok(Outcome::Ok);
         }
         AliasCommand::History { name } => {
             let history = api.alias_history(name).await?;
             emit(out, json, &history, |o| {
                 history.iter().try_for_each(|r| print_revision(o, r))
             })?;
+            return Ok(Outcome::Ok);
         }
         AliasCommand::List => {
             let aliases = api.aliases().await?;
@@ -299,6 +144,7 @@ pub async fn alias<A: ReleaseApi + EvalApi>(
                 }
                 aliases.iter().try_for_each(|r| print_revision(o, r))
             })?;
+            return Ok(Outcome::Ok);
         }
         AliasCommand::ShadowReport { name } => {
             let r = api.shadow_report(name).await?;
@@ -316,33 +162,35 @@ pub async fn alias<A: ReleaseApi + EvalApi>(
                 print_distribution(o, "rbo@k", &r.rbo)?;
                 print_distribution(o, "latency delta us", &r.latency_delta_us)
             })?;
+            return Ok(Outcome::Ok);
         }
-        _ => unreachable!("changes are handled above"),
-    }
+    };
+    let revision = api.change_alias(&name, change, &reason, force).await?;
+    emit(out, json, &revision, |o| print_revision(o, &revision))?;
     Ok(Outcome::Ok)
 }
 
 /// `quire pin`, `unpin`, `pins`, `gc`, `delete`.
 pub async fn maintenance<A: ReleaseApi>(
     api: &A,
-    command: &Command,
+    command: Maintenance<'_>,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<Outcome> {
     match command {
-        Command::Pin {
+        Maintenance::Pin {
             index,
             holder,
             expires,
             reason,
         } => {
-            let pin = api.pin(index, holder, expires.as_deref(), reason).await?;
+            let pin = api.pin(index, holder, expires, reason).await?;
             emit(out, json, &pin, |o| {
                 let until = pin.expires.as_deref().unwrap_or("never expires");
                 writeln!(o, "pinned {} for {} ({until})", pin.index_id, pin.holder)
             })?;
         }
-        Command::Unpin {
+        Maintenance::Unpin {
             index,
             holder,
             reason,
@@ -352,7 +200,7 @@ pub async fn maintenance<A: ReleaseApi>(
                 writeln!(o, "unpinned {} for {}", pin.index_id, pin.holder)
             })?;
         }
-        Command::Pins => {
+        Maintenance::Pins => {
             let pins = api.pins().await?;
             emit(out, json, &pins, |o| {
                 if pins.is_empty() {
@@ -368,11 +216,8 @@ pub async fn maintenance<A: ReleaseApi>(
                 })
             })?;
         }
-        Command::Gc {
-            dry_run, reason, ..
-        } => {
-            let reason = reason.clone().unwrap_or_else(|| "dry run".into());
-            let report = api.gc(*dry_run, &reason).await?;
+        Maintenance::Gc { dry_run, reason } => {
+            let report = api.gc(dry_run, &reason).await?;
             emit(out, json, &report, |o| {
                 let verb = if report.dry_run {
                     "would delete"
@@ -391,13 +236,12 @@ pub async fn maintenance<A: ReleaseApi>(
                 Ok(())
             })?;
         }
-        Command::Delete { index, reason } => {
+        Maintenance::Delete { index, reason } => {
             api.delete_index(index, reason).await?;
             emit(out, json, &serde_json::json!({ "deleted": index }), |o| {
                 writeln!(o, "deleted {index}")
             })?;
         }
-        _ => unreachable!("only maintenance commands are dispatched here"),
     }
     Ok(Outcome::Ok)
 }

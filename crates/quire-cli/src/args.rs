@@ -1,0 +1,551 @@
+//! Every clap type of the `quire` command line, and the checked values they parse into
+//! ([`EvalOptions::request`], [`Format`] to a corpus format, [`QueryMode`] to a retrieval mode).
+//! Nothing else in the binary derives a clap trait.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use quire_core::Reader;
+use quire_server::EvalRequest;
+use quire_store::Access;
+
+/// Reproducible index builds and retrieval for RAG.
+#[derive(Debug, Parser)]
+#[command(name = "quire", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    /// The data dir holding snapshots and indices.
+    #[arg(long, global = true, env = "QUIRE_DATA", default_value = "quire-data")]
+    pub(crate) data: PathBuf,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// Talk to this quire server instead of a local data dir, e.g. http://127.0.0.1:50051.
+    #[arg(long, global = true, env = "QUIRE_SERVER")]
+    pub(crate) server: Option<String>,
+    /// API token for the server (sent as `authorization: Bearer`).
+    #[arg(long, global = true, env = "QUIRE_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+    /// PEM file of the CA to trust for an https:// server.
+    #[arg(long, global = true, env = "QUIRE_CA")]
+    pub(crate) ca: Option<PathBuf>,
+    /// Directory of local embedding models, one sentence-transformers directory per model, named
+    /// after its subdirectory (`scripts/fetch-model` fills `models/all-minilm-l6-v2`).
+    #[arg(long, global = true, env = "QUIRE_MODELS", default_value = "models")]
+    pub(crate) models: PathBuf,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Import a corpus as a snapshot and print its id.
+    Import {
+        /// A JSONL file, a BEIR corpus.jsonl, or a directory of .md/.txt files.
+        path: PathBuf,
+        /// The corpus format (detected when omitted).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
+    /// Build an index from a snapshot (or a corpus path, imported first) and print its id.
+    Build {
+        /// A snapshot id (or unique prefix), or a corpus path.
+        source: String,
+        /// The build spec (TOML); the default spec when omitted.
+        #[arg(long)]
+        spec: Option<PathBuf>,
+        /// The corpus format when SOURCE is a path.
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
+    /// List published indices.
+    Indexes,
+    /// List stored snapshots.
+    Snapshots,
+    /// Show an index's manifest.
+    Show {
+        /// Index id or unique prefix (at least 12 hex characters).
+        id: String,
+    },
+    /// Recompute an index's digest and compare it with the manifest.
+    Verify {
+        /// Index id or unique prefix.
+        id: String,
+    },
+    /// Rebuild an index from its stored snapshot and spec and compare id and digest.
+    RebuildCheck {
+        /// Index id or unique prefix.
+        id: String,
+    },
+    /// Retrieve from an index as a reader with the given user and groups.
+    Query {
+        /// An alias (`NAME`, or `NAME@REVISION` for exactly what served then), an index id, or
+        /// a unique id prefix (at least 12 hex characters).
+        target: String,
+        /// The query text.
+        text: String,
+        /// The reader's user id.
+        #[arg(long)]
+        user: Option<String>,
+        /// A group the reader belongs to (repeatable).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// Hits to return.
+        #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        k: u32,
+        /// Retrievers to use.
+        #[arg(long, value_enum, default_value_t = QueryMode::Hybrid)]
+        mode: QueryMode,
+        /// Fusion method for hybrid queries (the index's spec decides when omitted).
+        #[arg(long, value_enum)]
+        fusion: Option<FusionArg>,
+        /// Candidates per retriever before fusion (the index's spec decides when omitted).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10000))]
+        candidates: Option<u32>,
+        /// Sticks this caller to one arm of an alias's canary (e.g. a user id); without one,
+        /// each request is routed on its own.
+        #[arg(long)]
+        routing_key: Option<String>,
+    },
+    /// Release aliases: set, canary, shadow, promote, rollback, history.
+    Alias {
+        #[command(subcommand)]
+        command: AliasCommand,
+    },
+    /// Pin an index so GC keeps it.
+    Pin {
+        /// Index id or unique prefix.
+        index: String,
+        /// Who holds the pin (an evaluation run, a team).
+        #[arg(long)]
+        holder: String,
+        /// Lapse after this long, e.g. 30m, 12h, 7d, 2w (never when omitted).
+        #[arg(long)]
+        expires: Option<String>,
+        /// Why (recorded in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Remove a holder's pin.
+    Unpin {
+        /// Index id or unique prefix.
+        index: String,
+        /// The holder whose pin to remove.
+        #[arg(long)]
+        holder: String,
+        /// Why (recorded in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// List pins.
+    Pins,
+    /// Delete indices no alias (in its last N revisions), live pin or query holds.
+    Gc {
+        /// Only report what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+        /// Why (recorded in the audit log; required unless --dry-run).
+        #[arg(long, required_unless_present = "dry_run")]
+        reason: Option<String>,
+        /// Keep indices an alias used in its last this-many revisions (local mode; a server
+        /// uses its config).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        keep_revisions: u64,
+    },
+    /// Delete one index; refused while an alias, a pin or a query holds it.
+    Delete {
+        /// Index id or unique prefix.
+        index: String,
+        /// Why (recorded in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Evaluate an index on a BEIR dataset (`quire eval TARGET --dataset DIR`), or list stored
+    /// reports (`quire eval list [TARGET]`).
+    Eval(EvalArgs),
+    /// Evaluate two indices on the same dataset and compare them query by query.
+    Compare {
+        /// The baseline: index id, prefix or alias.
+        a: String,
+        /// The candidate: index id, prefix or alias.
+        b: String,
+        #[command(flatten)]
+        eval: EvalOptions,
+    },
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Build specs.
+    Spec {
+        #[command(subcommand)]
+        command: SpecCommand,
+    },
+    /// Run the gRPC server.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        addr: std::net::SocketAddr,
+        /// Server configuration (tokens, limits, TLS); without one the server runs open on
+        /// loopback only.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Import and build the bundled handbook on start and serve it as `handbook`.
+        #[arg(long)]
+        demo: bool,
+        /// Serve Prometheus metrics at http://ADDR/metrics.
+        #[arg(long)]
+        metrics_addr: Option<std::net::SocketAddr>,
+    },
+    /// API tokens for server.toml.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Print a new random token and the blake3 hash to put in server.toml.
+    New,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SpecCommand {
+    /// Print the default spec, with comments.
+    Default,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum QueryMode {
+    Hybrid,
+    Bm25,
+    Vector,
+}
+
+impl From<QueryMode> for quire_index::Mode {
+    fn from(m: QueryMode) -> Self {
+        match m {
+            QueryMode::Hybrid => Self::Hybrid,
+            QueryMode::Bm25 => Self::Bm25,
+            QueryMode::Vector => Self::Vector,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum FusionArg {
+    Rrf,
+    Weighted,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum Format {
+    Jsonl,
+    Beir,
+    Dir,
+}
+
+impl From<Format> for quire_store::CorpusFormat {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Jsonl => quire_store::CorpusFormat::Jsonl,
+            Format::Beir => quire_store::CorpusFormat::Beir,
+            Format::Dir => quire_store::CorpusFormat::Dir,
+        }
+    }
+}
+
+/// Dataset, split, mode and reader of an evaluation.
+#[derive(Debug, Args)]
+pub struct EvalOptions {
+    /// A BEIR dataset directory (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv); with
+    /// --server, a path on the server.
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// The qrels split.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Retrievers to use.
+    #[arg(long, value_enum, default_value_t = QueryMode::Hybrid)]
+    pub mode: QueryMode,
+    /// The reader's user id.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// A group the reader belongs to (repeatable).
+    #[arg(long = "group")]
+    pub groups: Vec<String>,
+}
+
+impl EvalOptions {
+    /// The request these options describe.
+    pub fn request(&self) -> Result<EvalRequest> {
+        // A relative path means the caller's directory; the server must get it absolute.
+        let dataset = std::path::absolute(&self.dataset)
+            .with_context(|| format!("dataset path {}", self.dataset.display()))?;
+        Ok(EvalRequest {
+            dataset,
+            split: self.split.clone(),
+            mode: self.mode.into(),
+            reader: Reader::new(self.user.as_deref(), &self.groups)?,
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct EvalArgs {
+    #[command(subcommand)]
+    pub command: Option<EvalCommand>,
+    /// Index id, unique prefix, alias (resolved to its primary once, at the start) or
+    /// alias@revision.
+    #[arg(required = true)]
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub options: Option<EvalOptions>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Stored evaluation reports, oldest first.
+    List {
+        /// Only this index's reports (id, prefix or alias).
+        target: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AliasCommand {
+    /// Create an alias or repoint its primary.
+    Set {
+        /// The alias.
+        name: String,
+        /// Index id or unique prefix.
+        index: String,
+        /// Why (recorded in the revision and the audit log).
+        #[arg(long)]
+        reason: String,
+        /// Override a failing quality gate (admins; recorded in the audit log).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Send a share of routing keys to a canary index (or remove the canary with --clear).
+    Canary {
+        /// The alias.
+        name: String,
+        /// Index id or unique prefix.
+        #[arg(required_unless_present = "clear")]
+        index: Option<String>,
+        /// Share of routing keys, 0.01 to 100.
+        #[arg(long, required_unless_present = "clear")]
+        percent: Option<f64>,
+        /// Remove the canary.
+        #[arg(long, conflicts_with_all = ["index", "percent"])]
+        clear: bool,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Shadow the primary with another index (or remove the shadow with --clear).
+    Shadow {
+        /// The alias.
+        name: String,
+        /// Index id or unique prefix.
+        #[arg(required_unless_present = "clear")]
+        index: Option<String>,
+        /// Remove the shadow.
+        #[arg(long, conflicts_with = "index")]
+        clear: bool,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Make the canary the primary (a gated alias needs a passing evaluation report).
+    Promote {
+        /// The alias.
+        name: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// Override a failing quality gate (admins; recorded in the audit log).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Go back to the previous primary, or to exactly what a revision served.
+    Rollback {
+        /// The alias.
+        name: String,
+        /// Restore this revision's primary, canary and shadow.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        to_revision: Option<u64>,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Gate promotions on an evaluation: `alias promote` (and `alias set` to a new primary)
+    /// then needs a stored report for the candidate under this eval spec and mode that reaches
+    /// --min-ndcg10 and falls at most --max-regression below the primary. Evaluates the
+    /// primary first when needed. Retuning keeps the eval spec; changing it is `rebaseline`.
+    Gate {
+        /// The alias.
+        name: String,
+        #[command(flatten)]
+        eval: EvalOptions,
+        /// A candidate's nDCG@10 must reach this.
+        #[arg(long)]
+        min_ndcg10: Option<f64>,
+        /// A candidate's nDCG@10 may fall at most this far below the primary's.
+        #[arg(long)]
+        max_regression: Option<f64>,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Remove an alias's quality gate.
+    Ungate {
+        /// The alias.
+        name: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Move an alias's gate to another dataset, split or mode, re-evaluating the primary.
+    Rebaseline {
+        /// The alias.
+        name: String,
+        #[command(flatten)]
+        eval: EvalOptions,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Show an alias's current revision.
+    Show {
+        /// The alias.
+        name: String,
+    },
+    /// Every revision of an alias.
+    History {
+        /// The alias.
+        name: String,
+    },
+    /// Every alias.
+    List,
+    /// Overlap and latency of the shadow against the primary since the shadow began (kept by
+    /// the server that runs the queries).
+    ShadowReport {
+        /// The alias.
+        name: String,
+    },
+}
+
+impl AliasCommand {
+    /// Whether the command changes the alias.
+    pub fn changes(&self) -> bool {
+        !matches!(
+            self,
+            Self::Show { .. } | Self::History { .. } | Self::List | Self::ShadowReport { .. }
+        )
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Print the log.
+    Log,
+    /// Check the hash chain; exit code 3 names the first bad event.
+    Verify,
+    /// Print the log as JSON lines.
+    Export,
+}
+
+/// `pin`, `unpin`, `pins`, `gc` and `delete`, taken out of a [`Command`] with their defaults
+/// applied.
+#[derive(Debug)]
+pub(crate) enum Maintenance<'a> {
+    /// Pin an index for a holder.
+    Pin {
+        index: &'a str,
+        holder: &'a str,
+        expires: Option<&'a str>,
+        reason: &'a str,
+    },
+    /// Remove a holder's pin.
+    Unpin {
+        index: &'a str,
+        holder: &'a str,
+        reason: &'a str,
+    },
+    /// List pins.
+    Pins,
+    /// Collect garbage (a dry run's reason is "dry run").
+    Gc { dry_run: bool, reason: String },
+    /// Delete one index.
+    Delete { index: &'a str, reason: &'a str },
+}
+
+impl Command {
+    /// How the command holds a local data dir: writers take the exclusive lock.
+    pub(crate) fn access(&self) -> Access {
+        match self {
+            Command::Import { .. }
+            | Command::Build { .. }
+            | Command::RebuildCheck { .. }
+            | Command::Pin { .. }
+            | Command::Unpin { .. }
+            | Command::Gc { .. }
+            | Command::Delete { .. }
+            | Command::Compare { .. } => Access::Write,
+            Command::Alias { command } if command.changes() => Access::Write,
+            Command::Eval(args) if args.command.is_none() => Access::Write,
+            Command::Alias { .. }
+            | Command::Eval(_)
+            | Command::Indexes
+            | Command::Snapshots
+            | Command::Show { .. }
+            | Command::Verify { .. }
+            | Command::Query { .. }
+            | Command::Pins
+            | Command::Audit { .. }
+            | Command::Spec { .. }
+            | Command::Serve { .. }
+            | Command::Token { .. } => Access::Read,
+        }
+    }
+
+    /// The maintenance command this is, if it is one.
+    pub(crate) fn maintenance(&self) -> Option<Maintenance<'_>> {
+        Some(match self {
+            Command::Pin {
+                index,
+                holder,
+                expires,
+                reason,
+            } => Maintenance::Pin {
+                index,
+                holder,
+                expires: expires.as_deref(),
+                reason,
+            },
+            Command::Unpin {
+                index,
+                holder,
+                reason,
+            } => Maintenance::Unpin {
+                index,
+                holder,
+                reason,
+            },
+            Command::Pins => Maintenance::Pins,
+            Command::Gc {
+                dry_run, reason, ..
+            } => Maintenance::Gc {
+                dry_run: *dry_run,
+                reason: reason.clone().unwrap_or_else(|| "dry run".into()),
+            },
+            Command::Delete { index, reason } => Maintenance::Delete { index, reason },
+            _ => return None,
+        })
+    }
+}
