@@ -18,7 +18,7 @@ use quire_store::{IndexInfo, Store, StoreOptions};
 use serde_json::json;
 
 use crate::args::{Cli, Command, FusionArg, SpecCommand, TokenCommand};
-use crate::output::{Outcome, emit};
+use crate::output::{BuildOutput, Outcome, TokenOutput, emit};
 use crate::progress::Bars;
 
 /// Run one command, against the server named by `--server` or the local data dir.
@@ -36,7 +36,10 @@ pub async fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
         } => {
             let token = new_token()?;
             let hash = blake3::hash(token.as_bytes()).to_hex().to_string();
-            let value = json!({ "token": token, "blake3": hash });
+            let value = TokenOutput {
+                blake3: &hash,
+                token: &token,
+            };
             emit(out, cli.json, &value, |o| {
                 writeln!(o, "token   {token}")?;
                 writeln!(o, "blake3  {hash}")?;
@@ -236,15 +239,15 @@ async fn dispatch<A: QuireApi + ReleaseApi + EvalApi>(
                 .with_context(|| format!("building {snapshot}"))?;
             bars.finish();
             let m = &built.manifest;
-            let value = json!({
-                "index_id": m.index_id,
-                "content_digest": m.content_digest,
-                "snapshot_id": m.snapshot_id,
-                "reused": built.reused,
-                "counts": m.counts,
-                "timings_ms": m.build.timings_ms,
-                "embed_cache": m.build.embed_cache,
-            });
+            let value = BuildOutput {
+                content_digest: &m.content_digest,
+                counts: serde_json::to_value(m.counts)?,
+                embed_cache: m.build.embed_cache,
+                index_id: &m.index_id,
+                reused: built.reused,
+                snapshot_id: &m.snapshot_id,
+                timings_ms: &m.build.timings_ms,
+            };
             emit(out, cli.json, &value, |o| {
                 writeln!(o, "{}", m.index_id)?;
                 writeln!(o, "  content digest  {}", m.content_digest)?;

@@ -7,7 +7,7 @@ use quire_server::{EvalApi, GateRequest, ReleaseApi};
 use quire_store::{AliasChangeRequest, AliasRevision, Distribution};
 
 use crate::args::{AliasCommand, AuditCommand, Maintenance};
-use crate::output::{Outcome, emit};
+use crate::output::{DeleteOutput, Outcome, emit};
 
 fn percent(bp: u32) -> String {
     format!("{}%", f64::from(bp) / 100.0)
@@ -238,7 +238,7 @@ pub async fn maintenance<A: ReleaseApi>(
         }
         Maintenance::Delete { index, reason } => {
             api.delete_index(index, reason).await?;
-            emit(out, json, &serde_json::json!({ "deleted": index }), |o| {
+            emit(out, json, &DeleteOutput { deleted: index }, |o| {
                 writeln!(o, "deleted {index}")
             })?;
         }
