@@ -31,6 +31,7 @@ mod files;
 pub mod fusion;
 pub mod graph;
 pub mod hnsw_build;
+pub mod kernel;
 mod open;
 pub mod query;
 #[cfg(test)]
