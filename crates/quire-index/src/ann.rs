@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::distance::{dot, dot_distance, dot_distances, prefetch_row};
+use crate::distance::{dot, dot_distance, dot_distances, dots, prefetch_row};
 use crate::graph::FrozenGraph;
 
 /// Row-major vectors, `dim` floats per row.
@@ -113,29 +113,47 @@ fn finish(mut hits: Vec<(u32, f32)>, k: usize) -> Vec<(u32, f32)> {
 }
 
 /// Exact top-`k` by dot product over the allowed rows: (ordinal, similarity).
+///
+/// Rows go through in blocks: each block's rows are prefetched, their dot products computed
+/// four at a time, then offered to the heap in ordinal order (the result is that of one row at
+/// a time).
 pub fn exact(
     vectors: Vectors<'_>,
     query: &[f32],
     allowed: Option<&Allowed>,
     k: usize,
 ) -> Vec<(u32, f32)> {
+    const BLOCK: usize = 64;
     // Max-heap on (distance, ordinal) keeps the k best; ties resolve to the lower ordinal.
     let mut heap: BinaryHeap<(OrdF32, u32)> = BinaryHeap::with_capacity(k + 1);
+    let (mut block, mut sims) = (Vec::with_capacity(BLOCK), Vec::with_capacity(BLOCK));
+    let mut flush = |block: &mut Vec<u32>| {
+        block.iter().for_each(|&i| prefetch_row(vectors, i));
+        dots(query, vectors, block, &mut sims);
+        for (&i, &sim) in block.iter().zip(&sims) {
+            let d = OrdF32(1.0 - sim);
+            if heap.len() < k {
+                heap.push((d, i));
+            } else if let Some(&worst) = heap.peek()
+                && (d, i) < worst
+            {
+                heap.pop();
+                heap.push((d, i));
+            }
+        }
+        block.clear();
+    };
     let mut consider = |i: u32| {
-        let d = OrdF32(1.0 - dot(query, vectors.row(i)));
-        if heap.len() < k {
-            heap.push((d, i));
-        } else if let Some(&worst) = heap.peek()
-            && (d, i) < worst
-        {
-            heap.pop();
-            heap.push((d, i));
+        block.push(i);
+        if block.len() == BLOCK {
+            flush(&mut block);
         }
     };
     match allowed {
         Some(a) => a.iter().for_each(&mut consider),
         None => (0..vectors.len() as u32).for_each(&mut consider),
     }
+    flush(&mut block);
     finish(
         heap.into_iter()
             .map(|(_, i)| (i, dot(query, vectors.row(i))))

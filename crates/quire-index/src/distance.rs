@@ -34,24 +34,25 @@ pub fn dot_distance4(path: Path, query: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
     kernel::dot4_on(path, query, rows).map(|d| (1.0 - d).max(0.0))
 }
 
-/// `out[i] = dot_distance(query, row(ids[i]))`, four rows at a time; same bits as
-/// [`dot_distance`] on each row.
-pub fn dot_distances(query: &[f32], vectors: Vectors<'_>, ids: &[u32], out: &mut Vec<f32>) {
+/// `out[i] = dot(query, row(ids[i]))`, four rows at a time; same bits as [`dot`] on each row.
+pub fn dots(query: &[f32], vectors: Vectors<'_>, ids: &[u32], out: &mut Vec<f32>) {
     let path = Path::detect();
     out.clear();
     let mut quads = ids.chunks_exact(4);
     for q in &mut quads {
-        let rows = [
-            vectors.row(q[0]),
-            vectors.row(q[1]),
-            vectors.row(q[2]),
-            vectors.row(q[3]),
-        ];
-        out.extend(dot_distance4(path, query, rows));
+        let rows = [0, 1, 2, 3].map(|i| vectors.row(q[i]));
+        out.extend(kernel::dot4_on(path, query, rows));
     }
     for &id in quads.remainder() {
-        out.push((1.0 - kernel::dot_on(path, query, vectors.row(id))).max(0.0));
+        out.push(kernel::dot_on(path, query, vectors.row(id)));
     }
+}
+
+/// `out[i] = dot_distance(query, row(ids[i]))`, four rows at a time; same bits as
+/// [`dot_distance`] on each row.
+pub fn dot_distances(query: &[f32], vectors: Vectors<'_>, ids: &[u32], out: &mut Vec<f32>) {
+    dots(query, vectors, ids, out);
+    out.iter_mut().for_each(|d| *d = (1.0 - *d).max(0.0));
 }
 
 /// `1 - dot`, clamped at 0 (rounding can push the dot of a vector with itself above 1).
