@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 EFS = [16, 32, 64, 128]
-SWEEP = [10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 192, 256]
+SWEEP = [10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 192, 256, 384, 512, 768, 1024]
 
 
 def load(args):
@@ -153,7 +153,7 @@ def main():
                 print(f"| {name:<22} | {str(ef) + '*':>4} | {recall:>9.3f} | {p50:>7.0f} | {mean_us:>7.0f} |")
                 break
         else:
-            print(f"| {name:<22} | >256 |         - |       - |       - |")
+            print(f"| {name:<22} | >1024 |        - |       - |       - |")
     print(f"\nfiltered: {args.filter_percent}% allowed (p50 of hnswlib includes a Python call per visited node)")
     print("| index                  |   ef | recall@10 | p50 us  |")
     print("|------------------------|------|-----------|---------|")
