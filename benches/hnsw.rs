@@ -12,6 +12,7 @@
 //!                                                             # SciFact's, embedded by its model
 //! QUIRE_BENCH_PYTHON=/path/to/venv/bin/python  adds hnswlib and faiss (pip install numpy hnswlib faiss-cpu)
 //! QUIRE_BENCH_HNSW_RS=0                        skips hnsw_rs (5 minutes at 100k)
+//! QUIRE_BENCH_THREADS=1,2                      thread counts of the quire builds
 //! ```
 //!
 //! The vectors, queries and exact top-10 are written to `target/quire-bench/hnsw-<set>/` for
@@ -38,7 +39,9 @@ use synthetic::{Rng, topic_corpus};
 const M: usize = 16;
 const EF_CONSTRUCTION: usize = 200;
 const EFS: [usize; 4] = [16, 32, 64, 128];
-const SWEEP: [usize; 14] = [10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 192, 256];
+const SWEEP: [usize; 18] = [
+    10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 192, 256, 384, 512, 768, 1024,
+];
 const QUERIES: usize = 300;
 const QUERY_WORDS: usize = 64;
 
@@ -172,8 +175,69 @@ fn report(name: &str, graph: &FrozenGraph, set: &Set, truth: &[Vec<u32>]) {
             "| {name:<22} | {:>4} | {recall:>9.3} | {p50:>7.0} | {mean_us:>7.0} |",
             format!("{ef}*")
         ),
-        None => println!("| {name:<22} | >256 |         - |       - |       - |"),
+        None => println!("| {name:<22} | >1024 |        - |       - |       - |"),
     }
+}
+
+/// Chunk `i` of the synthetic corpus is readable by bucket group `i * 7919 mod 1000`
+/// (`synthetic::topic_corpus`); the retrieval bench's reader of 300 buckets reads 30% of it.
+const FILTER_PERCENT: usize = 30;
+
+/// A search run per query vector: (ordinal, similarity) hits.
+type Search<'a> = dyn Fn(&[f32]) -> Vec<(u32, f32)> + 'a;
+
+/// Recall@10 and latency of the filtered walk with the beam `OpenIndex::vector` uses for this
+/// selectivity (ef 64 x sqrt(1 / selectivity), capped at 4x), at 2x to 4x that beam, and of the
+/// exact scan of the allowed rows.
+fn report_filtered(name: &str, graph: &FrozenGraph, set: &Set) {
+    let vectors = Vectors::new(&set.vectors, set.dim);
+    let n = vectors.len();
+    let allowed = ann::Allowed::from_fn(n, |i| (i as usize * 7919) % 1000 < FILTER_PERCENT * 10);
+    let widen = (1.0 / allowed.selectivity()).sqrt().min(4.0);
+    let policy = (64.0 * widen).ceil() as usize;
+    let truth: Vec<Vec<(u32, f32)>> = set
+        .queries
+        .chunks_exact(set.dim)
+        .map(|q| ann::exact(vectors, q, Some(&allowed), 10))
+        .collect();
+    let row = |label: String, run: &Search<'_>| {
+        let (mut found, mut wanted, mut times) = (0usize, 0usize, Vec::new());
+        for (q, t) in set.queries.chunks_exact(set.dim).zip(&truth) {
+            let started = Instant::now();
+            let got = run(q);
+            times.push(started.elapsed().as_secs_f64() * 1e6);
+            found += got.iter().filter(|g| t.iter().any(|x| x.0 == g.0)).count();
+            wanted += t.len();
+        }
+        let mean_us = mean(&times);
+        times.sort_by(f64::total_cmp);
+        let recall = found as f64 / wanted.max(1) as f64;
+        println!(
+            "| {name:<22} | {label:>6} | {recall:>9.3} | {:>7.0} | {mean_us:>7.0} |",
+            times[times.len() / 2]
+        );
+    };
+    for ef in [policy, 2 * policy, 3 * policy, 4 * policy] {
+        row(ef.to_string(), &|q| {
+            ann::search(graph, vectors, q, 10, ef, Some(&allowed))
+        });
+    }
+    row("exact".into(), &|q| {
+        ann::exact(vectors, q, Some(&allowed), 10)
+    });
+}
+
+/// Thread counts of the quire builds: `QUIRE_BENCH_THREADS=1,2` (the default).
+fn thread_counts() -> Vec<usize> {
+    std::env::var("QUIRE_BENCH_THREADS")
+        .unwrap_or_else(|_| "1,2".into())
+        .split(',')
+        .map(|t| {
+            t.trim()
+                .parse()
+                .expect("QUIRE_BENCH_THREADS: thread counts")
+        })
+        .collect()
 }
 
 fn build_quire(set: &Set, threads: usize) -> (FrozenGraph, f64, f64) {
@@ -248,7 +312,7 @@ fn main() {
     println!("|------------------------|---------|----------|-----------|---------|");
     let mut graphs = Vec::new();
     let mut first: Option<Vec<u8>> = None;
-    for threads in [1, 2] {
+    for threads in thread_counts() {
         let (graph, secs, cpu) = build_quire(&set, threads);
         println!(
             "| quire                  | {threads:>7} | {secs:>8.1} | {:>9.0} | {cpu:>7.1} |",
@@ -289,6 +353,15 @@ fn main() {
             n1 as f64 / c1.max(1) as f64
         );
         report(&format!("{name} (frozen search)"), graph, &set, &truth);
+    }
+    println!(
+        "\nfiltered: {FILTER_PERCENT}% allowed (the retrieval bench's readers of buckets 0..{}), the first ef is the one OpenIndex::vector picks, then 2x to 4x it and the exact scan",
+        FILTER_PERCENT * 10
+    );
+    println!("| index                  |     ef | recall@10 | p50 us  | mean us |");
+    println!("|------------------------|--------|-----------|---------|---------|");
+    for (name, graph) in &graphs {
+        report_filtered(&format!("{name} (frozen search)"), graph, &set);
     }
     if let Ok(python) = std::env::var("QUIRE_BENCH_PYTHON") {
         run_python(&python, &out);

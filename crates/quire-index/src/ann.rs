@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::distance::{dot, dot_distance};
+use crate::distance::{dot, dot_distance, dot_distances, dots, prefetch_row};
 use crate::graph::FrozenGraph;
 
 /// Row-major vectors, `dim` floats per row.
@@ -113,29 +113,47 @@ fn finish(mut hits: Vec<(u32, f32)>, k: usize) -> Vec<(u32, f32)> {
 }
 
 /// Exact top-`k` by dot product over the allowed rows: (ordinal, similarity).
+///
+/// Rows go through in blocks: each block's rows are prefetched, their dot products computed
+/// four at a time, then offered to the heap in ordinal order (the result is that of one row at
+/// a time).
 pub fn exact(
     vectors: Vectors<'_>,
     query: &[f32],
     allowed: Option<&Allowed>,
     k: usize,
 ) -> Vec<(u32, f32)> {
+    const BLOCK: usize = 64;
     // Max-heap on (distance, ordinal) keeps the k best; ties resolve to the lower ordinal.
     let mut heap: BinaryHeap<(OrdF32, u32)> = BinaryHeap::with_capacity(k + 1);
+    let (mut block, mut sims) = (Vec::with_capacity(BLOCK), Vec::with_capacity(BLOCK));
+    let mut flush = |block: &mut Vec<u32>| {
+        block.iter().for_each(|&i| prefetch_row(vectors, i));
+        dots(query, vectors, block, &mut sims);
+        for (&i, &sim) in block.iter().zip(&sims) {
+            let d = OrdF32(1.0 - sim);
+            if heap.len() < k {
+                heap.push((d, i));
+            } else if let Some(&worst) = heap.peek()
+                && (d, i) < worst
+            {
+                heap.pop();
+                heap.push((d, i));
+            }
+        }
+        block.clear();
+    };
     let mut consider = |i: u32| {
-        let d = OrdF32(1.0 - dot(query, vectors.row(i)));
-        if heap.len() < k {
-            heap.push((d, i));
-        } else if let Some(&worst) = heap.peek()
-            && (d, i) < worst
-        {
-            heap.pop();
-            heap.push((d, i));
+        block.push(i);
+        if block.len() == BLOCK {
+            flush(&mut block);
         }
     };
     match allowed {
         Some(a) => a.iter().for_each(&mut consider),
         None => (0..vectors.len() as u32).for_each(&mut consider),
     }
+    flush(&mut block);
     finish(
         heap.into_iter()
             .map(|(_, i)| (i, dot(query, vectors.row(i))))
@@ -189,13 +207,41 @@ impl Visited {
     }
 }
 
+/// A candidate as one sortable word, the distance's bits above the node id: distances are never
+/// negative, so comparing words compares (distance, id), the order every tie follows.
+type Key = u64;
+
+#[inline]
+fn key(distance: f32, id: u32) -> Key {
+    (u64::from((distance + 0.0).to_bits()) << 32) | u64::from(id)
+}
+
+#[inline]
+fn dist_of(key: Key) -> f32 {
+    f32::from_bits((key >> 32) as u32)
+}
+
+/// Per-thread search state, reused across queries: visited marks and the buffers of the beam.
+#[derive(Default)]
+struct Scratch {
+    visited: Visited,
+    candidates: BinaryHeap<Reverse<Key>>,
+    results: BinaryHeap<Key>,
+    fresh: Vec<u32>,
+    dists: Vec<f32>,
+}
+
 thread_local! {
-    static VISITED: RefCell<Visited> = RefCell::new(Visited::default());
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 /// HNSW beam search: greedy descent through the upper layers, then a beam of width `ef` on
 /// layer 0. With a filter, every node still guides the search but only allowed nodes enter the
 /// results, so a restrictive filter widens the search instead of starving it.
+///
+/// A node's unvisited neighbours are gathered first, their rows prefetched, and their distances
+/// computed four at a time; the beam then takes them in list order, so the result is what a
+/// one-at-a-time walk gives.
 pub fn search(
     graph: &FrozenGraph,
     vectors: Vectors<'_>,
@@ -208,64 +254,95 @@ pub fn search(
         return Vec::new();
     }
     let ef = ef.max(k);
-    let dist = |i: u32| OrdF32(dot_distance(query, vectors.row(i)));
-    let mut ep = graph.entry_point;
-    let mut d_ep = dist(ep);
-    for layer in graph.layers.iter().skip(1).rev() {
-        loop {
-            let mut moved = false;
-            for &nb in layer.neighbours_of(ep) {
-                let d = dist(nb);
-                if (d, nb) < (d_ep, ep) {
-                    (ep, d_ep, moved) = (nb, d, true);
-                }
-            }
-            if !moved {
-                break;
-            }
-        }
-    }
-    let admitted = |i: u32| allowed.is_none_or(|a| a.contains(i));
-    VISITED.with(|cell| {
-        let mut visited = cell.borrow_mut();
-        visited.reset(graph.len());
-        let mut candidates = BinaryHeap::new();
-        let mut results: BinaryHeap<(OrdF32, u32)> = BinaryHeap::new();
-        visited.insert(ep);
-        candidates.push(Reverse((d_ep, ep)));
-        if admitted(ep) {
-            results.push((d_ep, ep));
-        }
-        let layer0 = &graph.layers[0];
-        while let Some(Reverse((d, node))) = candidates.pop() {
-            if results.len() >= ef && results.peek().is_some_and(|&(worst, _)| d > worst) {
-                break;
-            }
-            for &nb in layer0.neighbours_at(node as usize) {
-                if !visited.insert(nb) {
-                    continue;
-                }
-                let dn = dist(nb);
-                let worst = results.peek().map(|&(w, _)| w);
-                if results.len() < ef || worst.is_some_and(|w| dn < w) {
-                    candidates.push(Reverse((dn, nb)));
-                    if admitted(nb) {
-                        results.push((dn, nb));
-                        if results.len() > ef {
-                            results.pop();
-                        }
-                    }
-                }
-            }
-        }
+    SCRATCH.with(|cell| {
+        let s = &mut *cell.borrow_mut();
+        let entry = descend(graph, vectors, query, &mut s.dists);
+        beam(s, graph, vectors, query, ef, allowed, entry);
+        let mut best: Vec<Key> = s.results.drain().collect();
+        best.sort_unstable();
+        // Similarity falls as the distance grows, so the best `k` by similarity are among the
+        // nodes no farther than the k-th; only those need their dot product.
+        let cutoff = best.get(k - 1).map_or(f32::INFINITY, |&kth| dist_of(kth));
         finish(
-            results
-                .into_iter()
-                .map(|(_, i)| (i, dot(query, vectors.row(i))))
+            best.iter()
+                .take_while(|&&b| dist_of(b) <= cutoff)
+                .map(|&b| (b as u32, dot(query, vectors.row(b as u32))))
                 .collect(),
             k,
         )
     })
+}
+
+/// Greedy descent from the entry point through the upper layers: the layer-0 entry, as a key.
+fn descend(graph: &FrozenGraph, vectors: Vectors<'_>, query: &[f32], dists: &mut Vec<f32>) -> Key {
+    let ep = graph.entry_point;
+    let mut best = key(dot_distance(query, vectors.row(ep)), ep);
+    for layer in graph.layers.iter().skip(1).rev() {
+        loop {
+            let before = best;
+            let list = layer.neighbours_of(before as u32);
+            dot_distances(query, vectors, list, dists);
+            for (&nb, &d) in list.iter().zip(dists.iter()) {
+                best = best.min(key(d, nb));
+            }
+            if best == before {
+                break;
+            }
+        }
+    }
+    best
+}
+
+/// The beam of width `ef` on layer 0 from `entry`; leaves the best `ef` allowed nodes in
+/// `s.results`.
+fn beam(
+    s: &mut Scratch,
+    graph: &FrozenGraph,
+    vectors: Vectors<'_>,
+    query: &[f32],
+    ef: usize,
+    allowed: Option<&Allowed>,
+    entry: Key,
+) {
+    let admitted = |i: u32| allowed.is_none_or(|a| a.contains(i));
+    s.visited.reset(graph.len());
+    s.candidates.clear();
+    s.results.clear();
+    s.visited.insert(entry as u32);
+    s.candidates.push(Reverse(entry));
+    if admitted(entry as u32) {
+        s.results.push(entry);
+    }
+    let layer0 = &graph.layers[0];
+    while let Some(Reverse(nearest)) = s.candidates.pop() {
+        if s.results.len() >= ef && s.results.peek().is_some_and(|&worst| nearest > worst) {
+            break;
+        }
+        if let Some(Reverse(next)) = s.candidates.peek() {
+            // Most often the next node to expand: fetch its list while this one computes.
+            layer0.prefetch_at(*next as u32 as usize);
+        }
+        s.fresh.clear();
+        for &nb in layer0.neighbours_at(nearest as u32 as usize) {
+            if s.visited.insert(nb) {
+                s.fresh.push(nb);
+                prefetch_row(vectors, nb);
+            }
+        }
+        dot_distances(query, vectors, &s.fresh, &mut s.dists);
+        for (&nb, &d) in s.fresh.iter().zip(&s.dists) {
+            let kn = key(d, nb);
+            if s.results.len() < ef || s.results.peek().is_some_and(|&worst| kn < worst) {
+                s.candidates.push(Reverse(kn));
+                if admitted(nb) {
+                    s.results.push(kn);
+                    if s.results.len() > ef {
+                        s.results.pop();
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

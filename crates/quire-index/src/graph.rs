@@ -42,6 +42,16 @@ impl Layer {
         &self.neighbours[self.offsets[pos] as usize..self.offsets[pos + 1] as usize]
     }
 
+    /// Start loading the list of the node at position `pos` (a hint; changes no result).
+    #[inline]
+    pub fn prefetch_at(&self, pos: usize) {
+        if let Some(&start) = self.offsets.get(pos)
+            && let Some(first) = self.neighbours.get(start as usize)
+        {
+            crate::kernel::prefetch(first);
+        }
+    }
+
     /// Neighbours of node `id` in an upper layer (binary search over `nodes`).
     pub fn neighbours_of(&self, id: u32) -> &[u32] {
         match self.nodes.binary_search(&id) {

@@ -31,6 +31,7 @@ mod files;
 pub mod fusion;
 pub mod graph;
 pub mod hnsw_build;
+pub mod kernel;
 mod open;
 pub use quire_core::query;
 #[cfg(test)]
@@ -42,7 +43,7 @@ pub use build::{BuildRequest, NoProgress, Progress, VECTORS_FILE, build_index, w
 pub use cache::EmbedCache;
 pub use error::{IndexError, Result};
 pub use files::{MANIFEST_FILE, artifact_files, sync_tree};
-pub use open::{EXACT_SCAN_FLOATS, OpenIndex};
+pub use open::{EXACT_SCAN_FLOATS, FILTERED_EXACT_SCAN_FACTOR, OpenIndex};
 pub use query::{Arm, Hit, Lineage, Mode, Query, Response, RetrieverHit, Timings};
 pub use verify::{Verification, read_manifest, verify_dir};
 

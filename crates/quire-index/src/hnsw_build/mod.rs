@@ -41,7 +41,7 @@ mod tests;
 use rayon::prelude::*;
 
 use crate::ann::Vectors;
-use crate::distance::dot_distance;
+use crate::distance::{dot_distance, dot_distances, prefetch_row};
 use crate::error::{IndexError, Result};
 use crate::graph::{FrozenGraph, Layer};
 use search::{greedy, select, with_scratch};
@@ -154,6 +154,14 @@ impl Adjacency {
     #[inline]
     fn neighbours(&self, id: u32) -> &[u32] {
         self.slot(id).map_or(&[], |s| self.at(s))
+    }
+
+    /// Start loading the list of `id` (a hint; see [`crate::kernel::prefetch`]).
+    #[inline]
+    fn prefetch_list(&self, id: u32) {
+        if let Some(first) = self.slot(id).and_then(|s| self.links.get(s * self.cap)) {
+            crate::kernel::prefetch(first);
+        }
     }
 
     fn set(&mut self, id: u32, list: &[u32]) {
@@ -349,9 +357,14 @@ fn relink(graph: &Graph, vectors: Vectors<'_>, group: &[(u8, u32, Key)]) -> Vec<
             .collect();
     }
     let row = vectors.row(target);
+    // The old neighbours are rarely in cache: start every load before the first distance.
+    old.iter().for_each(|&id| prefetch_row(vectors, id));
+    let mut distances = Vec::with_capacity(old.len());
+    dot_distances(row, vectors, old, &mut distances);
     let mut candidates: Vec<Key> = old
         .iter()
-        .map(|&id| key(dot_distance(row, vectors.row(id)), id))
+        .zip(&distances)
+        .map(|(&id, &d)| key(d, id))
         .chain(group.iter().map(|e| e.2))
         .collect();
     candidates.sort_unstable();

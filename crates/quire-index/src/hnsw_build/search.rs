@@ -7,7 +7,8 @@ use std::collections::BinaryHeap;
 
 use super::{Graph, Key, id_of, key};
 use crate::ann::Vectors;
-use crate::distance::dot_distance;
+use crate::distance::{dot_distance, dot_distance4, dot_distances, prefetch_row};
+use crate::kernel::Path;
 
 /// Everything a search allocates, kept per thread so a build allocates it once per thread
 /// rather than once per insertion. Its contents never influence a result: the marks are reset
@@ -19,6 +20,7 @@ pub(super) struct Scratch {
     candidates: BinaryHeap<Reverse<Key>>,
     results: BinaryHeap<Key>,
     fresh: Vec<u32>,
+    dists: Vec<f32>,
 }
 
 thread_local! {
@@ -77,20 +79,26 @@ impl Scratch {
             self.results.pop();
         }
         let adjacency = &graph.layers[layer];
+        let (mut fresh, mut dists) = (std::mem::take(&mut self.fresh), Vec::new());
+        std::mem::swap(&mut dists, &mut self.dists);
         while let Some(Reverse(nearest)) = self.candidates.pop() {
             if self.results.len() >= ef && self.results.peek().is_some_and(|&w| nearest > w) {
                 break;
             }
-            let mut fresh = std::mem::take(&mut self.fresh);
+            if let Some(Reverse(next)) = self.candidates.peek() {
+                // Most often the next node to expand: fetch its list while this one computes.
+                adjacency.prefetch_list(id_of(*next));
+            }
             fresh.clear();
             for &nb in adjacency.neighbours(id_of(nearest)) {
                 if self.visit(nb) {
                     fresh.push(nb);
+                    prefetch_row(vectors, nb);
                 }
             }
-            touch(vectors, &fresh);
-            for &nb in &fresh {
-                let k = key(dot_distance(query, vectors.row(nb)), nb);
+            dot_distances(query, vectors, &fresh, &mut dists);
+            for (&nb, &d) in fresh.iter().zip(&dists) {
+                let k = key(d, nb);
                 if self.results.len() < ef || self.results.peek().is_some_and(|&w| k < w) {
                     self.candidates.push(Reverse(k));
                     self.results.push(k);
@@ -99,28 +107,13 @@ impl Scratch {
                     }
                 }
             }
-            self.fresh = fresh;
         }
+        self.fresh = fresh;
+        self.dists = dists;
         entries.clear();
         entries.extend(self.results.drain());
         entries.sort_unstable();
     }
-}
-
-/// Load one float of every cache line (16 floats) of the given rows before any distance needs
-/// them: the loads are independent, so their cache misses overlap instead of stalling one
-/// distance after another (hnswlib issues prefetch instructions, which safe Rust cannot). The
-/// build is memory-bound (a 256-d row is 1 KiB, read at random); on 50k hash-v1 vectors this
-/// took the 1-thread build from 45.1 to 41.0 CPU seconds (one run each, on a loaded machine).
-#[inline]
-fn touch(vectors: Vectors<'_>, ids: &[u32]) {
-    let mut sink = 0u32;
-    for &id in ids {
-        for x in vectors.row(id).iter().step_by(16) {
-            sink |= x.to_bits();
-        }
-    }
-    std::hint::black_box(sink);
 }
 
 /// Greedy descent on `layer` from `from`: move to the nearest neighbour while it is nearer.
@@ -131,11 +124,13 @@ pub(super) fn greedy(
     layer: usize,
     from: Key,
 ) -> Key {
-    let mut best = from;
+    let (mut best, mut dists) = (from, Vec::new());
     loop {
         let before = best;
-        for &nb in graph.layers[layer].neighbours(id_of(before)) {
-            best = best.min(key(dot_distance(query, vectors.row(nb)), nb));
+        let list = graph.layers[layer].neighbours(id_of(before));
+        dot_distances(query, vectors, list, &mut dists);
+        for (&nb, &d) in list.iter().zip(&dists) {
+            best = best.min(key(d, nb));
         }
         if best == before {
             return best;
@@ -158,11 +153,7 @@ pub(super) fn select(vectors: Vectors<'_>, candidates: &[Key], max: usize, out: 
         if out.len() >= max {
             break;
         }
-        let (d, row) = (super::dist_of(c), vectors.row(id_of(c)));
-        if out
-            .iter()
-            .all(|&kept| dot_distance(row, vectors.row(id_of(kept))) >= d)
-        {
+        if is_diverse(vectors, c, out) {
             out.push(c);
         }
     }
@@ -178,4 +169,22 @@ pub(super) fn select(vectors: Vectors<'_>, candidates: &[Key], max: usize, out: 
         }
         out.sort_unstable();
     }
+}
+
+/// Whether candidate `c` is at least as far from every kept neighbour as from the base node
+/// (distances four at a time: the kept rows are in cache, so this is arithmetic-bound).
+fn is_diverse(vectors: Vectors<'_>, c: Key, kept: &[Key]) -> bool {
+    let (d, row) = (super::dist_of(c), vectors.row(id_of(c)));
+    let path = Path::detect();
+    let mut quads = kept.chunks_exact(4);
+    for q in &mut quads {
+        let rows = [0, 1, 2, 3].map(|i| vectors.row(id_of(q[i])));
+        if dot_distance4(path, row, rows).iter().any(|&x| x < d) {
+            return false;
+        }
+    }
+    quads
+        .remainder()
+        .iter()
+        .all(|&k| dot_distance(row, vectors.row(id_of(k))) >= d)
 }
