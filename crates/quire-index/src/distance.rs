@@ -7,7 +7,7 @@
 
 use hnsw_rs::anndists::dist::Distance;
 
-use crate::ann::Vectors;
+use crate::vectors::Vectors;
 use crate::kernel::{self, Path};
 
 /// Dot product with a fixed summation order (see [`kernel`]: every CPU path gives these bits).

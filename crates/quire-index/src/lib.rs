@@ -37,6 +37,7 @@ pub use quire_core::query;
 #[cfg(test)]
 mod retrieval_tests;
 pub mod tables;
+mod vectors;
 mod verify;
 
 pub use build::{BuildRequest, NoProgress, Progress, VECTORS_FILE, build_index, write_manifest};
