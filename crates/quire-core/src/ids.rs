@@ -34,6 +34,12 @@ pub mod context {
     pub const MODEL: &str = "quire 2026-11 model v1";
     /// A table of per-document permissions.
     pub const PERMISSIONS: &str = "quire 2026-11 permissions v1";
+    /// The inputs of an index's vectors: model, precision, and each chunk's embedding input.
+    pub const STAGE_VECTORS: &str = "quire 2026-12 stage vectors v1";
+    /// The inputs of an index's graph: the vectors' file hash and the graph parameters.
+    pub const STAGE_GRAPH: &str = "quire 2026-12 stage graph v1";
+    /// The inputs of an index's BM25 segment: analyzer, and each chunk's title, text and ACL.
+    pub const STAGE_BM25: &str = "quire 2026-12 stage bm25 v1";
 }
 
 /// A fresh hasher for `context`.

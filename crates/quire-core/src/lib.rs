@@ -28,7 +28,9 @@ pub use acl::{Acl, Principal, Reader};
 pub use document::{Document, JsonDialect};
 pub use error::{CoreError, Result};
 pub use ids::{FORMAT_VERSION, IndexId, SnapshotId};
-pub use manifest::{BuildInfo, Counts, EmbedCacheStats, FileEntry, Manifest, ModelInfo, Versions};
+pub use manifest::{
+    BuildInfo, Counts, EmbedCacheStats, FileEntry, Manifest, ModelInfo, StageRecord, Versions,
+};
 pub use outcome::{
     BuildOutcome, CorpusFormat, IndexInfo, IndexSummary, RebuildCheck, SnapshotInfo, Verification,
     VerifyReport,

@@ -104,6 +104,21 @@ pub struct BuildInfo {
     /// models that have one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embed_kernel: Option<String>,
+    /// The reusable stages (`vectors`, `graph`, `bm25`) by name: each one's key, a hash of
+    /// exactly its inputs, and the index its files were taken from when the build reused them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stages: BTreeMap<String, StageRecord>,
+}
+
+/// One reusable stage of a build.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageRecord {
+    /// Hash of exactly the stage's inputs: two builds with equal keys write equal files.
+    pub key: String,
+    /// The index whose verified files this build linked instead of computing them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<IndexId>,
 }
 
 /// Embedding-cache lookups during one build.

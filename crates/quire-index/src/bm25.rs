@@ -108,6 +108,84 @@ pub struct Bm25Row<'a> {
     pub acl: &'a Acl,
 }
 
+/// Writes one deterministic segment into an empty directory, a row at a time, so a build can
+/// stream chunks from its snapshot instead of holding them all.
+pub struct Bm25Writer {
+    dir: std::path::PathBuf,
+    index: Index,
+    fields: Fields,
+    segment: tantivy::Segment,
+    writer: SegmentWriter,
+    rows: u64,
+}
+
+impl Bm25Writer {
+    /// Start a segment named after `index_id` in the (created if missing) directory `dir`.
+    pub fn create(dir: &Path, index_id: &IndexId, analyzer: Analyzer) -> Result<Self> {
+        std::fs::create_dir_all(dir).at(dir)?;
+        let (schema, fields) = schema(analyzer);
+        let index = Index::builder()
+            .schema(schema)
+            .settings(IndexSettings::default())
+            .create_in_dir(dir)?;
+        register_analyzers(&index)?;
+        let segment = index.segment(index.new_segment_meta(segment_id(index_id)?, 0));
+        // The arena grows as needed; the budget only matters to IndexWriter's flushing, unused here.
+        let writer = SegmentWriter::for_segment(256 << 20, segment.clone())?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            index,
+            fields,
+            segment,
+            writer,
+            rows: 0,
+        })
+    }
+
+    /// Add the next chunk (tantivy doc id = chunk ordinal).
+    pub fn add(&mut self, row: Bm25Row<'_>) -> Result<()> {
+        let mut doc = TantivyDocument::default();
+        // Two values of one field: term frequencies add up and the field length is the sum.
+        if let Some(title) = row.title {
+            doc.add_text(self.fields.text, title);
+        }
+        doc.add_text(self.fields.text, row.body);
+        doc.add_text(self.fields.body, row.body);
+        for principal in row.acl.principals() {
+            doc.add_text(self.fields.acl, principal.token());
+        }
+        self.writer.add_document(AddOperation {
+            opstamp: self.rows,
+            document: doc,
+        })?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Write the segment and `meta.json`, and remove tantivy's ephemeral files.
+    pub fn finish(self) -> Result<()> {
+        let max_doc = self.writer.max_doc();
+        self.writer.finalize()?;
+        let segment = self.segment.with_max_doc(max_doc);
+        let mut meta = self.index.load_metas()?;
+        meta.segments = vec![segment.meta().clone()];
+        meta.opstamp = u64::from(max_doc);
+        let mut json =
+            serde_json::to_vec_pretty(&meta).map_err(|e| IndexError::Invalid(e.to_string()))?;
+        json.push(b'\n');
+        let meta_path = self.dir.join("meta.json");
+        std::fs::write(&meta_path, json).at(&meta_path)?;
+        drop(self.index);
+        for name in EPHEMERAL_FILES {
+            let path = self.dir.join(name);
+            if path.exists() {
+                std::fs::remove_file(&path).at(&path)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Write `rows` as a single deterministic segment into the empty directory `dir`.
 pub fn write<'a>(
     dir: &Path,
@@ -116,52 +194,63 @@ pub fn write<'a>(
     rows: impl Iterator<Item = Bm25Row<'a>>,
     mut on_row: impl FnMut(),
 ) -> Result<()> {
-    std::fs::create_dir_all(dir).at(dir)?;
-    let (schema, fields) = schema(analyzer);
-    let index = Index::builder()
-        .schema(schema)
-        .settings(IndexSettings::default())
-        .create_in_dir(dir)?;
-    register_analyzers(&index)?;
-    let segment_id = SegmentId::from_uuid_string(&index_id.hex()[..32])
-        .map_err(|e| IndexError::Invalid(format!("segment id from index id: {e}")))?;
-    let segment = index.segment(index.new_segment_meta(segment_id, 0));
-    // The arena grows as needed; the budget only matters to IndexWriter's flushing, unused here.
-    let mut writer = SegmentWriter::for_segment(256 << 20, segment.clone())?;
-    for (opstamp, row) in rows.enumerate() {
-        let mut doc = TantivyDocument::default();
-        // Two values of one field: term frequencies add up and the field length is the sum.
-        if let Some(title) = row.title {
-            doc.add_text(fields.text, title);
-        }
-        doc.add_text(fields.text, row.body);
-        doc.add_text(fields.body, row.body);
-        for principal in row.acl.principals() {
-            doc.add_text(fields.acl, principal.token());
-        }
-        writer.add_document(AddOperation {
-            opstamp: opstamp as u64,
-            document: doc,
-        })?;
+    let mut writer = Bm25Writer::create(dir, index_id, analyzer)?;
+    for row in rows {
+        writer.add(row)?;
         on_row();
     }
-    let max_doc = writer.max_doc();
-    writer.finalize()?;
-    let segment = segment.with_max_doc(max_doc);
-    let mut meta = index.load_metas()?;
-    meta.segments = vec![segment.meta().clone()];
-    meta.opstamp = u64::from(max_doc);
-    let mut json =
-        serde_json::to_vec_pretty(&meta).map_err(|e| IndexError::Invalid(e.to_string()))?;
-    json.push(b'\n');
-    let meta_path = dir.join("meta.json");
-    std::fs::write(&meta_path, json).at(&meta_path)?;
-    drop(index);
-    for name in EPHEMERAL_FILES {
-        let path = dir.join(name);
-        if path.exists() {
-            std::fs::remove_file(&path).at(&path)?;
-        }
+    writer.finish()
+}
+
+fn segment_id(index_id: &IndexId) -> Result<SegmentId> {
+    SegmentId::from_uuid_string(&index_id.hex()[..32])
+        .map_err(|e| IndexError::Invalid(format!("segment id from index id: {e}")))
+}
+
+/// Files of a segment written for `index_id`: `(name it has, name it gets for `new_id`)`.
+///
+/// The segment id (derived from the index id) appears only in file names and `meta.json`;
+/// the files' bytes depend on the rows alone. So another index's segment over the same rows
+/// becomes this index's segment by renaming, which is what stage reuse does.
+pub fn rename_segment(
+    names: &[String],
+    from_id: &IndexId,
+    to_id: &IndexId,
+) -> Result<Vec<(String, String)>> {
+    let (from, to) = (segment_id(from_id)?, segment_id(to_id)?);
+    let (from_files, to_files) = (from.uuid_string(), to.uuid_string());
+    names
+        .iter()
+        .map(|name| match name.strip_prefix(&from_files) {
+            Some(ext) => Ok((name.clone(), format!("{to_files}{ext}"))),
+            None if name == "meta.json" => Ok((name.clone(), name.clone())),
+            None => Err(IndexError::Corrupt {
+                file: format!("{BM25_DIR}/{name}"),
+                reason: format!("not a file of segment {from_files}"),
+            }),
+        })
+        .collect()
+}
+
+/// `meta.json` of a segment written for `from_id`, rewritten to name the segment of `to_id`.
+pub fn rename_segment_meta(meta: &str, from_id: &IndexId, to_id: &IndexId) -> Result<String> {
+    let hyphenated = |id: SegmentId| {
+        let hex = id.uuid_string();
+        format!(
+            "\"{}-{}-{}-{}-{}\"",
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..]
+        )
+    };
+    let (from, to) = (hyphenated(segment_id(from_id)?), hyphenated(segment_id(to_id)?));
+    if meta.matches(&from).count() != 1 {
+        return Err(IndexError::Corrupt {
+            file: format!("{BM25_DIR}/meta.json"),
+            reason: format!("does not name segment {from} exactly once"),
+        });
     }
-    Ok(())
+    Ok(meta.replace(&from, &to))
 }
