@@ -73,6 +73,7 @@ fn run_one(n: usize, builder: HnswBuilder) {
         embedder: embedder.as_ref(),
         imported_at: "2026-01-01T00:00:00Z",
         cache: None,
+        donors: &[],
     };
     let started = Instant::now();
     let manifest = build_index(&request, dir.path(), &NoProgress).expect("build");

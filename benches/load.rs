@@ -460,7 +460,10 @@ fn main() {
                             let id = result.manifest.map(|m| m.index_id).unwrap_or_default();
                             return Ok((Instant::now(), id, result.reused, stages));
                         }
-                        Event::Queued(_) | Event::Advance(_) | Event::EmbedCache(_) => {}
+                        Event::Queued(_)
+                        | Event::Advance(_)
+                        | Event::EmbedCache(_)
+                        | Event::Reused(_) => {}
                     },
                     Ok(Some(_)) => {}
                     Ok(None) => return Err("the stream ended without a result".to_owned()),

@@ -54,6 +54,14 @@ impl Progress for Bars {
         }
     }
 
+    fn reused(&self, stage: &'static str, from: &quire_core::IndexId) {
+        if let Some(bar) = self.bar.lock().ok().as_ref().and_then(|b| b.as_ref()) {
+            bar.println(format!(
+                " {stage}: reused from {from} (same inputs, files verified)"
+            ));
+        }
+    }
+
     fn advance(&self, n: u64) {
         if let Some(bar) = self.bar.lock().ok().as_ref().and_then(|b| b.as_ref()) {
             bar.inc(n);

@@ -113,7 +113,7 @@ pub struct Bm25Row<'a> {
 pub struct Bm25Writer {
     dir: std::path::PathBuf,
     index: Index,
-    fields: Fields,
+    fields: Bm25Fields,
     segment: tantivy::Segment,
     writer: SegmentWriter,
     rows: u64,
@@ -245,7 +245,10 @@ pub fn rename_segment_meta(meta: &str, from_id: &IndexId, to_id: &IndexId) -> Re
             &hex[20..]
         )
     };
-    let (from, to) = (hyphenated(segment_id(from_id)?), hyphenated(segment_id(to_id)?));
+    let (from, to) = (
+        hyphenated(segment_id(from_id)?),
+        hyphenated(segment_id(to_id)?),
+    );
     if meta.matches(&from).count() != 1 {
         return Err(IndexError::Corrupt {
             file: format!("{BM25_DIR}/meta.json"),

@@ -12,7 +12,7 @@ use quire_core::manifest::content_digest;
 use quire_core::spec::HnswBuilder;
 use quire_core::{
     BuildInfo, BuildSpec, Counts, Document, EmbedCacheStats, FORMAT_VERSION, IndexId, Manifest,
-    ModelInfo, SnapshotId, Versions,
+    ModelInfo, SnapshotId, StageRecord, Versions,
 };
 use quire_embed::Embedder;
 use rayon::prelude::*;
@@ -21,10 +21,12 @@ use crate::ann::Vectors;
 use crate::bm25::{self, BM25_DIR, Bm25Row};
 use crate::cache::EmbedCache;
 use crate::distance::DotDistance;
+use crate::error::IoContext;
 use crate::error::{IndexError, Result};
 use crate::files::{MANIFEST_FILE, artifact_files, sync_tree, write_synced};
 use crate::graph::{FrozenGraph, GRAPH_FILE};
 use crate::hnsw_build::{self, HnswParams};
+use crate::stages::{self, Donor, KeyHasher};
 use crate::tables::{
     ACL_FILE, AclRecord, CHUNKS_FILE, ChunkRecord, DOCS_FILE, DocRecord, to_jsonl,
 };
@@ -48,6 +50,11 @@ pub trait Progress: Sync {
     /// computed. Not called when the build used no cache.
     fn embed_cache(&self, hits: u64, misses: u64) {
         let _ = (hits, misses);
+    }
+    /// The stage that just began took its files from the index `from` instead of computing
+    /// them (see [`crate::stages`]).
+    fn reused(&self, stage: &'static str, from: &IndexId) {
+        let _ = (stage, from);
     }
 }
 
@@ -75,6 +82,9 @@ pub struct BuildRequest<'a> {
     /// Vectors computed before, reused by chunk hash (never changes the result); `None` computes
     /// every vector.
     pub cache: Option<&'a EmbedCache>,
+    /// Published indices whose stages may be reused when their inputs are the same (never
+    /// changes the result); empty computes every stage.
+    pub donors: &'a [Donor],
 }
 
 impl BuildRequest<'_> {
@@ -126,11 +136,35 @@ pub fn build_index(
     let (inputs, keys) = embedding_inputs(req, &chunked.records, &texts);
     let inputs: Vec<&str> = inputs.iter().map(AsRef::as_ref).collect();
     let keys: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
-    let cache = req.cache.filter(|_| req.embedder.cacheable());
-    let (vectors, cache_stats) = embed_all(req.embedder, &inputs, &keys, cache, progress)?;
-    if cache.is_some() {
-        progress.embed_cache(cache_stats.hits, cache_stats.misses);
-    }
+    let mut stages = BTreeMap::new();
+    let vectors_key = vectors_key(req.embedder, &keys);
+    let reused = stages::reuse(req.donors, stages::VECTORS, &vectors_key, dir, &index_id)?;
+    let (vectors, vectors_file, cache_stats) = match &reused {
+        Some(from) => {
+            progress.reused(stages::VECTORS, from);
+            let bytes = std::fs::read(dir.join(VECTORS_FILE)).at(dir.join(VECTORS_FILE))?;
+            let vectors = bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            (
+                vectors,
+                stages::file_hash(&bytes),
+                EmbedCacheStats::default(),
+            )
+        }
+        None => {
+            let cache = req.cache.filter(|_| req.embedder.cacheable());
+            let (vectors, stats) = embed_all(req.embedder, &inputs, &keys, cache, progress)?;
+            if cache.is_some() {
+                progress.embed_cache(stats.hits, stats.misses);
+            }
+            let bytes = vectors_bytes(&vectors);
+            write_synced(dir, VECTORS_FILE, &bytes)?;
+            (vectors, stages::file_hash(&bytes), stats)
+        }
+    };
+    stages.insert(stages::VECTORS.to_owned(), record(vectors_key, reused));
     lap("embed", &mut timings);
 
     progress.stage("bm25", texts.len() as u64);
@@ -144,22 +178,37 @@ pub fn build_index(
         body: text,
         acl: &acls[c.doc as usize],
     });
-    bm25::write(
-        &dir.join(BM25_DIR),
-        &index_id,
-        req.spec.bm25.analyzer,
-        rows,
-        || progress.advance(1),
-    )?;
+    let bm25_key = bm25_key(req, rows.clone());
+    let reused = stages::reuse(req.donors, stages::BM25, &bm25_key, dir, &index_id)?;
+    match &reused {
+        Some(from) => progress.reused(stages::BM25, from),
+        None => bm25::write(
+            &dir.join(BM25_DIR),
+            &index_id,
+            req.spec.bm25.analyzer,
+            rows,
+            || progress.advance(1),
+        )?,
+    }
+    stages.insert(stages::BM25.to_owned(), record(bm25_key, reused));
     lap("bm25", &mut timings);
 
     progress.stage("hnsw", texts.len() as u64);
-    let graph = build_graph(req, &vectors, progress)?;
+    let graph_key = graph_key(req, &vectors_file);
+    let reused = stages::reuse(req.donors, stages::GRAPH, &graph_key, dir, &index_id)?;
+    match &reused {
+        Some(from) => progress.reused(stages::GRAPH, from),
+        None => write_synced(
+            dir,
+            GRAPH_FILE,
+            &build_graph(req, &vectors, progress)?.to_bytes(),
+        )?,
+    }
+    drop(vectors);
+    stages.insert(stages::GRAPH.to_owned(), record(graph_key, reused));
     lap("hnsw", &mut timings);
 
     progress.stage("write", 5);
-    write_synced(dir, VECTORS_FILE, &vectors_bytes(&vectors))?;
-    write_synced(dir, GRAPH_FILE, &graph.to_bytes())?;
     write_synced(dir, CHUNKS_FILE, &to_jsonl(&chunked.records))?;
     write_synced(dir, DOCS_FILE, &to_jsonl(&chunked.docs))?;
     let acl_table: Vec<_> = req
@@ -187,7 +236,7 @@ pub fn build_index(
         counts: Counts {
             documents: req.documents.len() as u64,
             chunks: chunked.records.len() as u64,
-            vectors: (vectors.len() / req.embedder.dim().max(1)) as u64,
+            vectors: chunked.records.len() as u64,
         },
         embedding: ModelInfo {
             model_id: req.embedder.model_id().into(),
@@ -209,6 +258,7 @@ pub fn build_index(
             threads: rayon::current_num_threads() as u32,
             embed_cache: cache_stats,
             embed_kernel: req.embedder.kernel().map(str::to_owned),
+            stages,
         },
     };
     write_manifest(dir, &manifest)?;
@@ -373,6 +423,57 @@ fn build_graph(
     FrozenGraph::from_hnsw(&hnsw, n)
 }
 
+fn record(key: String, reused_from: Option<IndexId>) -> StageRecord {
+    StageRecord { key, reused_from }
+}
+
+/// The vectors' stage key: the model as the embedding cache names it, and every input's hash.
+fn vectors_key(embedder: &dyn Embedder, input_keys: &[&str]) -> String {
+    let mut key = KeyHasher::new(context::STAGE_VECTORS);
+    key.field(embedder.model_id())
+        .field(embedder.cache_namespace())
+        .field((embedder.dim() as u64).to_le_bytes())
+        .field((input_keys.len() as u64).to_le_bytes());
+    for input in input_keys {
+        key.field(input);
+    }
+    key.finish()
+}
+
+/// The BM25 stage key: what the segment's bytes depend on, row by row.
+fn bm25_key<'a>(req: &BuildRequest<'_>, rows: impl Iterator<Item = Bm25Row<'a>>) -> String {
+    let mut key = KeyHasher::new(context::STAGE_BM25);
+    key.field(FORMAT_VERSION.to_le_bytes())
+        .field(TANTIVY_VERSION)
+        .field(format!("{:?}", req.spec.bm25.analyzer));
+    for row in rows {
+        key.optional(row.title).field(row.body);
+        let principals: Vec<String> = row.acl.principals().map(|p| p.token()).collect();
+        key.field((principals.len() as u64).to_le_bytes());
+        for p in principals {
+            key.field(p);
+        }
+    }
+    key.finish()
+}
+
+/// The graph stage key: the vectors file and every parameter of the builder.
+fn graph_key(req: &BuildRequest<'_>, vectors_file: &str) -> String {
+    let h = req.spec.hnsw;
+    let mut key = KeyHasher::new(context::STAGE_GRAPH);
+    key.field(vectors_file)
+        .field((req.embedder.dim() as u64).to_le_bytes())
+        .field(h.m.to_le_bytes())
+        .field(h.ef_construction.to_le_bytes());
+    match h.builder {
+        HnswBuilder::Quire => key
+            .field("quire")
+            .field(hnsw_build::BUILDER_VERSION.to_le_bytes()),
+        HnswBuilder::HnswRs => key.field("hnsw_rs").field(HNSW_RS_VERSION),
+    };
+    key.finish()
+}
+
 fn vectors_bytes(vectors: &[f32]) -> Vec<u8> {
     vectors.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
@@ -438,6 +539,7 @@ mod tests {
                 embedder: embedder.as_ref(),
                 imported_at: "2026-01-01T00:00:00Z",
                 cache: None,
+                donors: &[],
             };
             let (inputs, keys) = embedding_inputs(&req, &records, &texts);
             let owned = |v: Vec<Cow<'_, str>>| v.into_iter().map(Cow::into_owned).collect();
@@ -477,6 +579,7 @@ mod tests {
             embedder: embedder.as_ref(),
             imported_at: "2026-01-01T00:00:00Z",
             cache: None,
+            donors: &[],
         };
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -514,5 +617,100 @@ mod tests {
         let graph = FrozenGraph::from_bytes(&one_graph).expect("parse");
         assert_eq!(graph.len(), 400);
         assert!((0..400).all(|i| graph.layers[0].neighbours_at(i).len() <= 32));
+    }
+
+    /// Build `docs` as snapshot `snapshot` with `spec` into a fresh directory, reusing `donors`.
+    fn build_into(
+        snapshot: &[u8],
+        docs: &[Document],
+        spec: &BuildSpec,
+        donors: &[Donor],
+    ) -> (tempfile::TempDir, Manifest) {
+        let snapshot = SnapshotId::from_hash(blake3::hash(snapshot));
+        let embedder = Models::builtin().resolve(&spec.embedding).expect("hash-v1");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let req = BuildRequest {
+            snapshot_id: &snapshot,
+            documents: docs,
+            spec,
+            embedder: embedder.as_ref(),
+            imported_at: "2026-01-01T00:00:00Z",
+            cache: None,
+            donors,
+        };
+        let manifest = build_index(&req, dir.path(), &NoProgress).expect("build");
+        (dir, manifest)
+    }
+
+    fn donor(dir: &tempfile::TempDir, manifest: &Manifest) -> Donor {
+        Donor {
+            dir: dir.path().to_owned(),
+            manifest: manifest.clone(),
+        }
+    }
+
+    fn reused_from(m: &Manifest, stage: &str) -> Option<IndexId> {
+        m.build.stages[stage].reused_from.clone()
+    }
+
+    #[test]
+    fn reused_stages_give_the_bytes_of_a_cold_build() {
+        let docs: Vec<Document> = (0..120)
+            .map(|i| {
+                doc(
+                    &format!("d{i:03}"),
+                    Some("Handbook"),
+                    &format!("leave policy {i} days"),
+                )
+            })
+            .collect();
+        let mut spec = BuildSpec::default();
+        spec.hnsw.builder = HnswBuilder::Quire;
+        let (first_dir, first) = build_into(b"s1", &docs, &spec, &[]);
+        let donors = [donor(&first_dir, &first)];
+
+        // ACL-only change: a new snapshot with the same texts. Vectors and graph are reused.
+        let mut restricted = docs.clone();
+        restricted[3].acl = Some(quire_core::Acl::parse(["group:hr"]).expect("acl"));
+        let (_, warm) = build_into(b"s2", &restricted, &spec, &donors);
+        let (_, cold) = build_into(b"s2", &restricted, &spec, &[]);
+        assert_eq!(warm.index_id, cold.index_id);
+        assert_eq!(warm.files, cold.files);
+        assert_eq!(warm.content_digest, cold.content_digest);
+        assert_eq!(
+            reused_from(&warm, stages::VECTORS),
+            Some(first.index_id.clone())
+        );
+        assert_eq!(
+            reused_from(&warm, stages::GRAPH),
+            Some(first.index_id.clone())
+        );
+        assert_eq!(reused_from(&warm, stages::BM25), None);
+        for stage in [stages::VECTORS, stages::GRAPH, stages::BM25] {
+            assert_eq!(warm.build.stages[stage].key, cold.build.stages[stage].key);
+        }
+
+        // A graph parameter change: vectors and BM25 (renamed to the new segment) are reused.
+        let mut wider = spec.clone();
+        wider.hnsw.m = 8;
+        let (_, warm) = build_into(b"s1", &docs, &wider, &donors);
+        let (_, cold) = build_into(b"s1", &docs, &wider, &[]);
+        assert_eq!(warm.content_digest, cold.content_digest);
+        assert_eq!(
+            reused_from(&warm, stages::BM25),
+            Some(first.index_id.clone())
+        );
+        assert_eq!(reused_from(&warm, stages::GRAPH), None);
+
+        // A donor whose file no longer matches its manifest is skipped, not trusted.
+        let vectors = first_dir.path().join(VECTORS_FILE);
+        let mut bytes = std::fs::read(&vectors).expect("vectors");
+        bytes[0] ^= 1;
+        std::fs::write(&vectors, bytes).expect("tamper");
+        let (_, warm) = build_into(b"s2", &restricted, &spec, &donors);
+        let (_, cold) = build_into(b"s2", &restricted, &spec, &[]);
+        assert_eq!(warm.content_digest, cold.content_digest);
+        assert_eq!(reused_from(&warm, stages::VECTORS), None);
+        assert_eq!(reused_from(&warm, stages::GRAPH), Some(first.index_id));
     }
 }

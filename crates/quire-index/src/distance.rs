@@ -7,8 +7,8 @@
 
 use hnsw_rs::anndists::dist::Distance;
 
-use crate::vectors::Vectors;
 use crate::kernel::{self, Path};
+use crate::vectors::Vectors;
 
 /// Dot product with a fixed summation order (see [`kernel`]: every CPU path gives these bits).
 #[inline]

@@ -36,6 +36,7 @@ mod open;
 pub use quire_core::query;
 #[cfg(test)]
 mod retrieval_tests;
+pub mod stages;
 pub mod tables;
 mod vectors;
 mod verify;
@@ -46,6 +47,7 @@ pub use error::{IndexError, Result};
 pub use files::{MANIFEST_FILE, artifact_files, sync_tree};
 pub use open::{EXACT_SCAN_FLOATS, FILTERED_EXACT_SCAN_FACTOR, OpenIndex};
 pub use query::{Arm, Hit, Lineage, Mode, Query, Response, RetrieverHit, Timings};
+pub use stages::Donor;
 pub use verify::{Verification, read_manifest, verify_dir};
 
 /// The tantivy release that writes the BM25 index (checked against Cargo.lock by a test).

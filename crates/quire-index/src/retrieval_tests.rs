@@ -109,6 +109,7 @@ fn build(case: &Case, dir: &std::path::Path) -> (Vec<Vec<&'static str>>, OpenInd
         embedder: embedder.as_ref(),
         imported_at: "2026-01-01T00:00:00Z",
         cache: None,
+        donors: &[],
     };
     build_index(&req, dir, &NoProgress).unwrap();
     std::fs::rename(dir, dir.with_file_name(req.index_id().as_str())).unwrap();

@@ -358,6 +358,17 @@ impl Progress for StreamProgress {
                 pb::BuildEmbedCache { hits, misses },
             )));
     }
+
+    fn reused(&self, stage: &'static str, from: &quire_core::IndexId) {
+        let _ = self
+            .tx
+            .blocking_send(Self::event(pb::build_index_event::Event::Reused(
+                pb::BuildReused {
+                    stage: stage.into(),
+                    from_index: from.to_string(),
+                },
+            )));
+    }
 }
 
 type EventStream = ReceiverStream<Result<pb::BuildIndexEvent, Status>>;

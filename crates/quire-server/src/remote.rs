@@ -184,6 +184,11 @@ impl QuireApi for Remote {
                 Some(pb::build_index_event::Event::EmbedCache(c)) => {
                     progress.embed_cache(c.hits, c.misses);
                 }
+                Some(pb::build_index_event::Event::Reused(r)) => {
+                    if let Ok(from) = r.from_index.parse() {
+                        progress.reused(static_stage_name(&r.stage), &from);
+                    }
+                }
                 Some(pb::build_index_event::Event::Result(r)) => {
                     let manifest = r.manifest.ok_or_else(|| {
                         ServiceError::Internal("build result without a manifest".into())
@@ -275,6 +280,8 @@ fn static_stage_name(name: &str) -> &'static str {
         "bm25" => "bm25",
         "hnsw" => "hnsw",
         "write" => "write",
+        "vectors" => "vectors",
+        "graph" => "graph",
         _ => "build",
     }
 }

@@ -10,7 +10,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use quire_core::outcome::{BuildOutcome, IndexInfo, IndexSummary, RebuildCheck};
 use quire_core::{BuildSpec, IndexId, Manifest, SnapshotId};
 use quire_embed::Models;
-use quire_index::{BuildRequest, EmbedCache, OpenIndex, Progress, Query, Response, Verification};
+use quire_index::{
+    BuildRequest, Donor, EmbedCache, OpenIndex, Progress, Query, Response, Verification,
+};
 use serde::Serialize;
 
 use crate::audit::{AuditDraft, AuditEvent, AuditVerification};
@@ -369,6 +371,7 @@ impl Store {
             snapshot::read_canonical(&self.root.join(SNAPSHOTS).join(snapshot.as_str()), snapshot)?;
         let scratch = self.scratch("build")?;
         let cache = EmbedCache::new(self.root.join(EMBED_CACHE));
+        let donors = self.donors()?;
         let request = BuildRequest {
             snapshot_id: snapshot,
             documents: &docs,
@@ -376,6 +379,7 @@ impl Store {
             embedder: embedder.as_ref(),
             imported_at: &info.imported_at,
             cache: Some(&cache),
+            donors: &donors,
         };
         let manifest = quire_index::build_index(&request, &scratch, progress)?;
         publish(&scratch, &target)?;
@@ -441,6 +445,23 @@ impl Store {
     }
 
     /// Every published index id.
+    /// Published indices whose stages a build may reuse: those with stage keys in their
+    /// manifest. One whose manifest does not read is left out (the build computes instead).
+    fn donors(&self) -> Result<Vec<Donor>> {
+        let mut donors = Vec::new();
+        for id in self.list_indexes()? {
+            let dir = self.index_dir(&id);
+            match quire_index::read_manifest(&dir) {
+                Ok(manifest) if !manifest.build.stages.is_empty() => {
+                    donors.push(Donor { dir, manifest });
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(index = %id, "not a reuse candidate: {e}"),
+            }
+        }
+        Ok(donors)
+    }
+
     pub(crate) fn list_indexes(&self) -> Result<Vec<IndexId>> {
         self.list_ids(INDEXES)
     }
@@ -494,6 +515,7 @@ impl Store {
             imported_at: &info.imported_at,
             // Cold on purpose: a rebuild check recomputes every vector with the model.
             cache: None,
+            donors: &[],
         };
         let rebuilt = quire_index::build_index(&request, &scratch, progress);
         std::fs::remove_dir_all(&scratch).at(&scratch)?;
