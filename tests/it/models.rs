@@ -99,7 +99,8 @@ async fn minilm_builds_stream_cache_stats_and_queries_use_the_model() {
         "{kernel}"
     );
 
-    // Other HNSW parameters: a new index, every vector from the cache.
+    // Other HNSW parameters: a new index whose vectors (and BM25) are the first index's, taken
+    // whole by stage reuse: nothing is embedded, not even a cache lookup; the graph is rebuilt.
     let other = spec.replace("m = 16", "m = 8");
     assert_ne!(other, spec);
     let warm = Arc::new(CacheEvents::default());
@@ -107,8 +108,17 @@ async fn minilm_builds_stream_cache_stats_and_queries_use_the_model() {
         .build(snapshot.snapshot_id.as_str(), Some(&other), warm.clone())
         .await
         .unwrap();
-    assert_eq!(*warm.0.lock().unwrap(), [(3, 0)]);
+    assert_eq!(*warm.0.lock().unwrap(), []);
     assert_ne!(rebuilt.manifest.index_id, built.manifest.index_id);
+    let stages = &rebuilt.manifest.build.stages;
+    let first = Some(built.manifest.index_id.clone());
+    assert_eq!(stages["vectors"].reused_from, first);
+    assert_eq!(stages["bm25"].reused_from, first);
+    assert_eq!(stages["graph"].reused_from, None);
+    assert_eq!(
+        stages["vectors"].key,
+        built.manifest.build.stages["vectors"].key
+    );
 
     // int8: another index, vectors cached apart from fp32's, queries embedded at int8.
     let int8_spec = spec.replace("[embedding]\n", "[embedding]\nprecision = \"int8\"\n");

@@ -103,7 +103,7 @@ struct Chunked {
     docs: Vec<DocRecord>,
 }
 
-/// Build the index into `dir`, which must exist and be empty, and return its manifest (also
+/// Build the index into `dir`, which must be empty or absent (it is created), and return its manifest (also
 /// written to `dir/manifest.json`). Every file is fsynced; publishing is the caller's job.
 pub fn build_index(
     req: &BuildRequest<'_>,
@@ -116,6 +116,7 @@ pub fn build_index(
             "documents must be sorted by id and unique".into(),
         ));
     }
+    std::fs::create_dir_all(dir).at(dir)?;
     let mut timings = BTreeMap::new();
     let mut clock = Instant::now();
     let mut lap = |name: &str, timings: &mut BTreeMap<String, u64>| {
