@@ -570,25 +570,11 @@ mod tests {
     }
 
     fn build_with(docs: &[Document], spec: &BuildSpec, threads: usize) -> (Manifest, Vec<u8>) {
-        let snapshot = SnapshotId::from_hash(blake3::hash(b"builders"));
-        let embedder = Models::builtin().resolve(&spec.embedding).expect("hash-v1");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let req = BuildRequest {
-            snapshot_id: &snapshot,
-            documents: docs,
-            spec,
-            embedder: embedder.as_ref(),
-            imported_at: "2026-01-01T00:00:00Z",
-            cache: None,
-            donors: &[],
-        };
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .expect("pool");
-        let manifest = pool
-            .install(|| build_index(&req, dir.path(), &NoProgress))
-            .expect("build");
+        let (dir, manifest) = pool.install(|| build_into(b"builders", docs, spec, &[]));
         let graph = std::fs::read(dir.path().join(GRAPH_FILE)).expect("graph");
         (manifest, graph)
     }
