@@ -29,6 +29,9 @@ pub enum IndexError {
         /// What is wrong.
         reason: String,
     },
+    /// A build could not read its documents (the source's own error, boxed).
+    #[error("{0}")]
+    Source(Box<dyn std::error::Error + Send + Sync>),
     /// The build inputs are inconsistent.
     #[error("{0}")]
     Invalid(String),

@@ -75,3 +75,17 @@ pub fn write_synced(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     file.write_all(bytes).at(&path)?;
     file.sync_all().at(&path)
 }
+
+/// Map `path` into memory, read-only.
+#[allow(unsafe_code)]
+pub(crate) fn map_file(path: &Path) -> Result<memmap2::Mmap> {
+    let file = File::open(path).at(path)?;
+    // SAFETY: a memory map is sound as long as no one truncates or rewrites the file while it is
+    // mapped. Two kinds of files are mapped. Published index files are immutable by contract:
+    // they are written once in tmp/, made read-only, renamed into place and never modified;
+    // garbage collection removes whole directories (unlinking keeps the mapped pages valid). A
+    // build maps its own `vectors.f32` in its private scratch directory after writing and
+    // closing it, and writes nothing to it while the map lives. Only a process deliberately
+    // violating the data dir's contract could change either.
+    unsafe { memmap2::Mmap::map(&file) }.at(path)
+}

@@ -10,6 +10,9 @@
 //! | `chunks.jsonl`, `docs.jsonl`, `acl.jsonl` | the chunk, document and ACL tables ([`tables`]) |
 //! | `manifest.json` | the [`Manifest`](quire_core::Manifest): ids, spec, counts, file hashes |
 //!
+//! A build reads its documents from a [`DocumentSource`] in passes, a block at a time, so the
+//! corpus never has to fit in memory; the graph is built from a memory map of the vectors file.
+//!
 //! Chunk ordinal `i` is line `i` of `chunks.jsonl`, tantivy doc `i`, vector row `i` and graph
 //! node `i`. Every file is a pure function of the snapshot and the spec: [`build_index`] writes
 //! them in a fixed order with fixed summation orders and no hash-map iteration, so the same
@@ -36,6 +39,7 @@ mod open;
 pub use quire_core::query;
 #[cfg(test)]
 mod retrieval_tests;
+pub mod source;
 pub mod stages;
 pub mod tables;
 mod vectors;
@@ -47,6 +51,7 @@ pub use error::{IndexError, Result};
 pub use files::{MANIFEST_FILE, artifact_files, sync_tree};
 pub use open::{EXACT_SCAN_FLOATS, FILTERED_EXACT_SCAN_FACTOR, OpenIndex};
 pub use query::{Arm, Hit, Lineage, Mode, Query, Response, RetrieverHit, Timings};
+pub use source::DocumentSource;
 pub use stages::Donor;
 pub use verify::{Verification, read_manifest, verify_dir};
 

@@ -17,6 +17,7 @@ use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, TantivyDocument, Ter
 use crate::ann::{self, Allowed, Vectors};
 use crate::bm25::{self, BM25_DIR, Bm25Fields};
 use crate::error::{IndexError, IoContext, Result};
+use crate::files::map_file;
 use crate::fusion;
 use crate::graph::{FrozenGraph, GRAPH_FILE};
 use crate::query::{Hit, Lineage, Mode, Query, Response, RetrieverHit, Timings};
@@ -454,15 +455,4 @@ impl OpenIndex {
             arm: None,
         }
     }
-}
-
-#[allow(unsafe_code)]
-fn map_file(path: &Path) -> Result<Mmap> {
-    let file = std::fs::File::open(path).at(path)?;
-    // SAFETY: a memory map is sound as long as no one truncates or rewrites the file while it is
-    // mapped. Published index files are immutable by contract: they are written once in tmp/,
-    // made read-only, renamed into place and never modified; garbage collection removes whole
-    // directories (unlinking keeps the mapped pages valid). Only a process deliberately violating
-    // the data dir's contract could change them.
-    unsafe { Mmap::map(&file) }.at(path)
 }

@@ -16,6 +16,8 @@
 //! the segment id only in their names and `meta.json`, which are renamed for the new index (see
 //! [`bm25::rename_segment`]). A reused stage gives byte-identical files to a computed one.
 
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use quire_core::ids::{context, hasher, update_field};
@@ -65,29 +67,50 @@ impl KeyHasher {
     }
 }
 
-/// The hash an artifact file entry records for `bytes`.
-pub(crate) fn file_hash(bytes: &[u8]) -> String {
-    let mut h = hasher(context::FILE);
-    h.update(bytes);
-    h.finalize().to_hex().to_string()
+/// A stage taken from a donor.
+#[derive(Debug)]
+pub(crate) struct Reused {
+    /// The donor's id.
+    pub index_id: IndexId,
+    /// The stage's files as the donor's manifest records them (verified when copied).
+    pub files: Vec<FileEntry>,
+}
+
+impl Reused {
+    /// The recorded hash of the stage's file `path`.
+    pub(crate) fn hash_of(&self, path: &str) -> Result<String> {
+        self.files
+            .iter()
+            .find(|f| f.path == path)
+            .map(|f| f.blake3.clone())
+            .ok_or_else(|| IndexError::Invalid(format!("reused stage has no {path}")))
+    }
 }
 
 /// Copy `stage` from the first donor whose key for it is `key` and whose files verify, into
-/// `dir` (the build of `index_id`). Returns that donor's id, or `None` when no donor has it.
+/// `dir` (the build of `index_id`). Returns what was reused, or `None` when no donor has it.
 pub(crate) fn reuse(
     donors: &[Donor],
     stage: &str,
     key: &str,
     dir: &Path,
     index_id: &IndexId,
-) -> Result<Option<IndexId>> {
+) -> Result<Option<Reused>> {
     for donor in donors {
         let record = donor.manifest.build.stages.get(stage);
         if record.is_none_or(|r| r.key != key) || donor.manifest.index_id == *index_id {
             continue;
         }
         match copy_stage(donor, stage, dir, index_id) {
-            Ok(()) => return Ok(Some(donor.manifest.index_id.clone())),
+            Ok(()) => {
+                return Ok(Some(Reused {
+                    index_id: donor.manifest.index_id.clone(),
+                    files: stage_files(&donor.manifest, stage)
+                        .into_iter()
+                        .cloned()
+                        .collect(),
+                }));
+            }
             Err(e) => {
                 tracing::warn!(donor = %donor.manifest.index_id, stage, "not reused: {e}");
                 remove_stage(stage, dir)?;
@@ -115,45 +138,73 @@ fn copy_stage(donor: &Donor, stage: &str, dir: &Path, index_id: &IndexId) -> Res
     if files.is_empty() {
         return Err(IndexError::Invalid(format!("no files for stage {stage}")));
     }
-    let mut copies = Vec::with_capacity(files.len());
-    for entry in &files {
-        let bytes = std::fs::read(donor.dir.join(&entry.path)).at(donor.dir.join(&entry.path))?;
-        if bytes.len() as u64 != entry.bytes || file_hash(&bytes) != entry.blake3 {
-            return Err(IndexError::Corrupt {
-                file: entry.path.clone(),
-                reason: "does not match its manifest".into(),
-            });
+    if stage != BM25 {
+        for entry in files {
+            copy_verified(&donor.dir, entry, &dir.join(&entry.path))?;
         }
-        copies.push((entry.path.clone(), bytes));
+        return Ok(());
     }
-    if stage == BM25 {
-        rename_bm25(&mut copies, &donor.manifest.index_id, index_id)?;
-        std::fs::create_dir_all(dir.join(BM25_DIR)).at(dir.join(BM25_DIR))?;
-    }
-    for (path, bytes) in copies {
-        let target = dir.join(&path);
-        std::fs::write(&target, bytes).at(&target)?;
+    let prefix = format!("{BM25_DIR}/");
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.path.trim_start_matches(&prefix).to_owned())
+        .collect();
+    let (from, to) = (&donor.manifest.index_id, index_id);
+    std::fs::create_dir_all(dir.join(BM25_DIR)).at(dir.join(BM25_DIR))?;
+    for (entry, (_, new_name)) in files.iter().zip(bm25::rename_segment(&names, from, to)?) {
+        let target = dir.join(BM25_DIR).join(&new_name);
+        if new_name != "meta.json" {
+            copy_verified(&donor.dir, entry, &target)?;
+            continue;
+        }
+        let bytes = read_verified(&donor.dir, entry)?;
+        let meta = String::from_utf8(bytes).map_err(|_| IndexError::Corrupt {
+            file: entry.path.clone(),
+            reason: "not utf-8".into(),
+        })?;
+        let meta = bm25::rename_segment_meta(&meta, from, to)?;
+        std::fs::write(&target, meta).at(&target)?;
     }
     Ok(())
 }
 
-fn rename_bm25(copies: &mut [(String, Vec<u8>)], from: &IndexId, to: &IndexId) -> Result<()> {
-    let prefix = format!("{BM25_DIR}/");
-    let names: Vec<String> = copies
-        .iter()
-        .map(|(p, _)| p.trim_start_matches(&prefix).to_owned())
-        .collect();
-    let renamed = bm25::rename_segment(&names, from, to)?;
-    for ((path, bytes), (_, new_name)) in copies.iter_mut().zip(renamed) {
-        if new_name == "meta.json" {
-            let meta =
-                String::from_utf8(std::mem::take(bytes)).map_err(|_| IndexError::Corrupt {
-                    file: path.clone(),
-                    reason: "not utf-8".into(),
-                })?;
-            *bytes = bm25::rename_segment_meta(&meta, from, to)?.into_bytes();
+/// Copy the donor's file `entry` to `target` a buffer at a time, failing if its bytes do not
+/// match the donor's manifest (`target` is then left for the caller to remove).
+fn copy_verified(donor_dir: &Path, entry: &FileEntry, target: &Path) -> Result<()> {
+    let source = donor_dir.join(&entry.path);
+    let mut reader = File::open(&source).at(&source)?;
+    let mut writer = BufWriter::new(File::create(target).at(target)?);
+    let mut h = hasher(context::FILE);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut copied = 0u64;
+    loop {
+        let n = reader.read(&mut buf).at(&source)?;
+        if n == 0 {
+            break;
         }
-        *path = format!("{prefix}{new_name}");
+        h.update(&buf[..n]);
+        writer.write_all(&buf[..n]).at(target)?;
+        copied += n as u64;
+    }
+    writer.flush().at(target)?;
+    check_entry(entry, copied, &h)
+}
+
+fn read_verified(donor_dir: &Path, entry: &FileEntry) -> Result<Vec<u8>> {
+    let source = donor_dir.join(&entry.path);
+    let bytes = std::fs::read(&source).at(&source)?;
+    let mut h = hasher(context::FILE);
+    h.update(&bytes);
+    check_entry(entry, bytes.len() as u64, &h)?;
+    Ok(bytes)
+}
+
+fn check_entry(entry: &FileEntry, bytes: u64, h: &blake3::Hasher) -> Result<()> {
+    if bytes != entry.bytes || h.finalize().to_hex().as_str() != entry.blake3 {
+        return Err(IndexError::Corrupt {
+            file: entry.path.clone(),
+            reason: "does not match its manifest".into(),
+        });
     }
     Ok(())
 }

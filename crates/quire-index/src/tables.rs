@@ -4,9 +4,15 @@
 //! the row of `vectors.f32` and the node id in `hnsw.graph`.
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
 
 use quire_core::Acl;
+use quire_core::ids::hasher;
 use serde::{Deserialize, Serialize};
+
+use crate::error::{IndexError, IoContext, Result};
 
 /// File name of the chunk table.
 pub const CHUNKS_FILE: &str = "chunks.jsonl";
@@ -59,14 +65,52 @@ pub struct AclRecord {
     pub acl: Acl,
 }
 
-/// Serialise rows as JSON lines.
-pub fn to_jsonl<T: Serialize>(rows: &[T]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for row in rows {
-        // Plain records of strings, integers and sorted collections always serialise.
-        if serde_json::to_writer(&mut out, row).is_ok() {
-            out.push(b'\n');
-        }
+/// Writes rows as JSON lines to a file, optionally hashing exactly the bytes written.
+pub(crate) struct JsonlWriter {
+    path: PathBuf,
+    out: BufWriter<File>,
+    line: Vec<u8>,
+    hash: Option<blake3::Hasher>,
+}
+
+impl JsonlWriter {
+    /// Create (or truncate) `path`.
+    pub(crate) fn create(path: PathBuf) -> Result<Self> {
+        let file = File::create(&path).at(&path)?;
+        Ok(Self {
+            path,
+            out: BufWriter::new(file),
+            line: Vec::new(),
+            hash: None,
+        })
     }
-    out
+
+    /// Also hash the written bytes under `context`.
+    pub(crate) fn hashed(mut self, context: &str) -> Self {
+        self.hash = Some(hasher(context));
+        self
+    }
+
+    /// Append one row and a newline.
+    pub(crate) fn write<T: Serialize>(&mut self, row: &T) -> Result<()> {
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, row)
+            .map_err(|e| IndexError::Invalid(format!("{}: {e}", self.path.display())))?;
+        self.line.push(b'\n');
+        if let Some(h) = &mut self.hash {
+            h.update(&self.line);
+        }
+        self.out.write_all(&self.line).at(&self.path)
+    }
+
+    /// Flush and fsync the file; returns the hash of its bytes when [`Self::hashed`].
+    pub(crate) fn finish(self) -> Result<Option<String>> {
+        let file = self
+            .out
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)
+            .at(&self.path)?;
+        file.sync_all().at(&self.path)?;
+        Ok(self.hash.map(|h| h.finalize().to_hex().to_string()))
+    }
 }

@@ -63,7 +63,10 @@ impl From<StoreError> for ServiceError {
                 ServiceError::FailedPrecondition(message)
             }
             StoreError::Index(
-                IndexError::Io { .. } | IndexError::Tantivy(_) | IndexError::Invalid(_),
+                IndexError::Io { .. }
+                | IndexError::Tantivy(_)
+                | IndexError::Invalid(_)
+                | IndexError::Source(_),
             )
             | StoreError::Io { .. }
             | StoreError::Registry { .. }

@@ -1,10 +1,12 @@
 //! Corpus snapshots: canonical, hash-addressed, stored in the data dir.
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use quire_core::ids::{context, hasher};
 use quire_core::{Document, SnapshotId};
+use quire_index::source::BlockBuffer;
+use quire_index::{DocumentSource, IndexError, Result as IndexResult};
 
 use crate::error::{IoContext, Result, StoreError};
 
@@ -33,33 +35,83 @@ pub(crate) fn write_canonical(docs: &[Document], path: &Path) -> Result<(Snapsho
     Ok((SnapshotId::from_hash(h.finalize()), bytes))
 }
 
-/// Read a stored snapshot back, checking that its bytes still hash to its id.
-pub(crate) fn read_canonical(dir: &Path, id: &SnapshotId) -> Result<Vec<Document>> {
-    let path = dir.join(DOCUMENTS_FILE);
-    let mut reader = BufReader::new(std::fs::File::open(&path).at(&path)?);
-    let mut h = hasher(context::SNAPSHOT);
-    let mut docs = Vec::new();
-    let mut line = Vec::new();
-    let mut line_no = 0;
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line).at(&path)? == 0 {
-            break;
+/// A stored snapshot as a build's document source: parsed again on every pass, a block at a
+/// time, its bytes checked against its id at the end of each pass.
+pub(crate) struct SnapshotDocuments {
+    path: PathBuf,
+    id: SnapshotId,
+    count: u64,
+}
+
+impl SnapshotDocuments {
+    /// The documents of snapshot `info`, stored in `dir`.
+    pub(crate) fn new(dir: &Path, info: &SnapshotInfo) -> Self {
+        Self {
+            path: dir.join(DOCUMENTS_FILE),
+            id: info.snapshot_id.clone(),
+            count: info.documents,
         }
-        line_no += 1;
-        h.update(&line);
-        let doc: Document = serde_json::from_slice(&line).map_err(|e| StoreError::Corrupt {
-            id: id.to_string(),
-            problems: format!("{}:{line_no}: {e}", path.display()),
-        })?;
-        docs.push(doc);
     }
-    let actual = SnapshotId::from_hash(h.finalize());
-    if &actual != id {
-        return Err(StoreError::Corrupt {
-            id: id.to_string(),
-            problems: format!("{} hashes to {actual}", path.display()),
-        });
+
+    fn corrupt(&self, problems: String) -> StoreError {
+        StoreError::Corrupt {
+            id: self.id.to_string(),
+            problems,
+        }
     }
-    Ok(docs)
+
+    fn read(
+        &self,
+        visit: &mut dyn FnMut(&[Document]) -> IndexResult<()>,
+    ) -> Result<IndexResult<()>> {
+        let path = &self.path;
+        let mut reader = BufReader::new(std::fs::File::open(path).at(path)?);
+        let mut h = hasher(context::SNAPSHOT);
+        let mut blocks = BlockBuffer::default();
+        let mut line = Vec::new();
+        let mut line_no = 0;
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line).at(path)? == 0 {
+                break;
+            }
+            line_no += 1;
+            h.update(&line);
+            let doc: Document = serde_json::from_slice(&line)
+                .map_err(|e| self.corrupt(format!("{}:{line_no}: {e}", path.display())))?;
+            if let Err(e) = blocks.push(doc, visit) {
+                return Ok(Err(e));
+            }
+        }
+        let actual = SnapshotId::from_hash(h.finalize());
+        if actual != self.id {
+            return Err(self.corrupt(format!("{} hashes to {actual}", path.display())));
+        }
+        Ok(blocks.flush(visit))
+    }
+}
+
+impl DocumentSource for SnapshotDocuments {
+    fn document_count(&self) -> u64 {
+        self.count
+    }
+
+    fn for_each_block(
+        &self,
+        visit: &mut dyn FnMut(&[Document]) -> IndexResult<()>,
+    ) -> IndexResult<()> {
+        self.read(visit)
+            .map_err(|e| IndexError::Source(Box::new(e)))?
+    }
+}
+
+/// A build's error, with a failure of [`SnapshotDocuments`] given back as the store error it was.
+pub(crate) fn build_error(e: IndexError) -> StoreError {
+    match e {
+        IndexError::Source(inner) => match inner.downcast::<StoreError>() {
+            Ok(store) => *store,
+            Err(other) => StoreError::Index(IndexError::Source(other)),
+        },
+        e => StoreError::Index(e),
+    }
 }

@@ -24,7 +24,7 @@ use quire_release::AliasRevision;
 
 /// The current revision of every alias.
 pub(crate) type AliasTable = Arc<BTreeMap<String, AliasRevision>>;
-use crate::snapshot::{self, SnapshotInfo};
+use crate::snapshot::{self, SnapshotDocuments, SnapshotInfo};
 
 mod snapshots;
 
@@ -367,21 +367,22 @@ impl Store {
                 reused: true,
             });
         }
-        let docs =
-            snapshot::read_canonical(&self.root.join(SNAPSHOTS).join(snapshot.as_str()), snapshot)?;
+        let documents =
+            SnapshotDocuments::new(&self.root.join(SNAPSHOTS).join(snapshot.as_str()), &info);
         let scratch = self.scratch("build")?;
         let cache = EmbedCache::new(self.root.join(EMBED_CACHE));
         let donors = self.donors()?;
         let request = BuildRequest {
             snapshot_id: snapshot,
-            documents: &docs,
+            documents: &documents,
             spec,
             embedder: embedder.as_ref(),
             imported_at: &info.imported_at,
             cache: Some(&cache),
             donors: &donors,
         };
-        let manifest = quire_index::build_index(&request, &scratch, progress)?;
+        let manifest = quire_index::build_index(&request, &scratch, progress)
+            .map_err(snapshot::build_error)?;
         publish(&scratch, &target)?;
         Ok(BuildOutcome {
             manifest,
@@ -502,14 +503,14 @@ impl Store {
         let stored = self.manifest(id)?;
         let info = self.snapshot(&stored.snapshot_id)?;
         let embedder = self.models.resolve(&stored.spec.embedding)?;
-        let docs = snapshot::read_canonical(
+        let documents = SnapshotDocuments::new(
             &self.root.join(SNAPSHOTS).join(stored.snapshot_id.as_str()),
-            &stored.snapshot_id,
-        )?;
+            &info,
+        );
         let scratch = self.scratch("rebuild")?;
         let request = BuildRequest {
             snapshot_id: &stored.snapshot_id,
-            documents: &docs,
+            documents: &documents,
             spec: &stored.spec,
             embedder: embedder.as_ref(),
             imported_at: &info.imported_at,
@@ -519,7 +520,7 @@ impl Store {
         };
         let rebuilt = quire_index::build_index(&request, &scratch, progress);
         std::fs::remove_dir_all(&scratch).at(&scratch)?;
-        let rebuilt = rebuilt?;
+        let rebuilt = rebuilt.map_err(snapshot::build_error)?;
         let differing_files = diff_files(&stored, &rebuilt);
         let notes = build_notes(&stored, &rebuilt);
         Ok(RebuildCheck {

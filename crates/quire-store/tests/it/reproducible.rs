@@ -66,3 +66,50 @@ proptest! {
         prop_assert_eq!(&results[0], &results[1]);
     }
 }
+
+#[test]
+fn a_snapshot_edited_on_disk_is_refused_by_the_build_and_nothing_is_published() {
+    let dir = TempDir::new().unwrap();
+    let docs: Vec<(String, String, Vec<String>)> = (0..5000)
+        .map(|i| {
+            (
+                format!("d{i:05}"),
+                format!("note {i} about leave"),
+                vec!["*".into()],
+            )
+        })
+        .collect();
+    write_jsonl(&dir.path().join("in.jsonl"), &docs);
+    let store = Store::open(dir.path().join("data"), Access::Write).unwrap();
+    let snap = store
+        .import(&dir.path().join("in.jsonl"), Some(CorpusFormat::Jsonl))
+        .unwrap();
+    // More documents than one block holds: the build streams the snapshot in blocks.
+    assert!(snap.documents as usize > quire_index::source::BLOCK_DOCS);
+    let stored = dir
+        .path()
+        .join("data/snapshots")
+        .join(snap.snapshot_id.as_str())
+        .join("documents.jsonl");
+    let mut bytes = std::fs::read(&stored).unwrap();
+    let at = bytes.len() - 20;
+    bytes[at] = if bytes[at] == b'1' { b'2' } else { b'1' };
+    let mut permissions = std::fs::metadata(&stored).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    permissions.set_readonly(false);
+    std::fs::set_permissions(&stored, permissions).unwrap();
+    std::fs::write(&stored, bytes).unwrap();
+
+    let err = store
+        .build(&snap.snapshot_id, &spec(0), &NoProgress)
+        .unwrap_err();
+    assert!(
+        matches!(err, quire_store::StoreError::Corrupt { .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("documents.jsonl hashes to snap-"),
+        "{err}"
+    );
+    assert!(store.indexes().unwrap().is_empty());
+}

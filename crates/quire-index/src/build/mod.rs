@@ -1,0 +1,328 @@
+//! Building an index artifact from a snapshot's documents and a build spec.
+//!
+//! A build streams its documents ([`DocumentSource`]) in passes and keeps only a few bytes per
+//! chunk between them:
+//!
+//! 1. `chunk` ([`scan`]): chunk every document, write the chunk, document and ACL tables, and
+//!    hash the keys of the later stages.
+//! 2. `embed` ([`embed`]): read the chunks again and append their vectors to `vectors.f32`.
+//! 3. `bm25`: read the chunks again into one tantivy segment.
+//! 4. `hnsw`: build the graph from a memory map of `vectors.f32`.
+//!
+//! Each of 2-4 is taken from a donor index instead when its key matches ([`crate::stages`]).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use hnsw_rs::hnsw::Hnsw;
+use quire_core::ids::context;
+use quire_core::manifest::content_digest;
+use quire_core::spec::HnswBuilder;
+use quire_core::{
+    BuildInfo, BuildSpec, Counts, EmbedCacheStats, FORMAT_VERSION, IndexId, Manifest, ModelInfo,
+    SnapshotId, StageRecord, Versions,
+};
+use quire_embed::Embedder;
+
+use crate::ann::Vectors;
+use crate::bm25::{BM25_DIR, Bm25Row, Bm25Writer};
+use crate::cache::EmbedCache;
+use crate::distance::DotDistance;
+use crate::error::{IndexError, Result};
+use crate::files::{MANIFEST_FILE, artifact_files, map_file, sync_tree, write_synced};
+use crate::graph::{FrozenGraph, GRAPH_FILE};
+use crate::hnsw_build::{self, HnswParams};
+use crate::source::DocumentSource;
+use crate::stages::{self, Donor, KeyHasher};
+use crate::{HNSW_RS_VERSION, TANTIVY_VERSION};
+
+mod embed;
+mod scan;
+#[cfg(test)]
+mod tests;
+
+use embed::{embed_to_file, rescan};
+use scan::{Scan, scan};
+
+/// File name of the vectors: `chunks x dim` little-endian f32, row-major.
+pub const VECTORS_FILE: &str = "vectors.f32";
+
+/// Receives build progress: stages in order, then units of work within each.
+pub trait Progress: Sync {
+    /// A stage begins, with `total` units of work.
+    fn stage(&self, name: &'static str, total: u64);
+    /// `n` more units of the current stage are done.
+    fn advance(&self, n: u64);
+    /// The embed stage is done: `hits` chunks came from the embedding cache, `misses` were
+    /// computed. Not called when the build used no cache.
+    fn embed_cache(&self, hits: u64, misses: u64) {
+        let _ = (hits, misses);
+    }
+    /// The stage that just began took its files from the index `from` instead of computing
+    /// them (see [`crate::stages`]).
+    fn reused(&self, stage: &'static str, from: &IndexId) {
+        let _ = (stage, from);
+    }
+}
+
+/// Progress that goes nowhere.
+#[derive(Debug, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn stage(&self, _: &'static str, _: u64) {}
+    fn advance(&self, _: u64) {}
+}
+
+/// What to build.
+pub struct BuildRequest<'a> {
+    /// The snapshot the documents come from.
+    pub snapshot_id: &'a SnapshotId,
+    /// The snapshot's documents, sorted by id (a slice of them, or a streaming reader).
+    pub documents: &'a dyn DocumentSource,
+    /// The validated spec.
+    pub spec: &'a BuildSpec,
+    /// The model named by the spec.
+    pub embedder: &'a dyn Embedder,
+    /// When the snapshot was imported (freshness for documents without `updated_at`).
+    pub imported_at: &'a str,
+    /// Vectors computed before, reused by chunk hash (never changes the result); `None` computes
+    /// every vector.
+    pub cache: Option<&'a EmbedCache>,
+    /// Published indices whose stages may be reused when their inputs are the same (never
+    /// changes the result); empty computes every stage.
+    pub donors: &'a [Donor],
+}
+
+impl BuildRequest<'_> {
+    /// The id the index will have.
+    pub fn index_id(&self) -> IndexId {
+        IndexId::derive(
+            self.snapshot_id,
+            &self.spec.canonical_json(),
+            FORMAT_VERSION,
+        )
+    }
+}
+
+/// Build the index into `dir`, which must be empty or absent (it is created), and return its manifest (also
+/// written to `dir/manifest.json`). Every file is fsynced; publishing is the caller's job.
+pub fn build_index(
+    req: &BuildRequest<'_>,
+    dir: &Path,
+    progress: &dyn Progress,
+) -> Result<Manifest> {
+    let index_id = req.index_id();
+    std::fs::create_dir_all(dir).map_err(|source| IndexError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut timings = BTreeMap::new();
+    let mut clock = Instant::now();
+    let mut lap = |name: &str, timings: &mut BTreeMap<String, u64>| {
+        timings.insert(name.to_owned(), clock.elapsed().as_millis() as u64);
+        clock = Instant::now();
+    };
+
+    progress.stage("chunk", req.documents.document_count());
+    let scan = scan(req, dir, progress)?;
+    lap("chunk", &mut timings);
+    let chunks = scan.spans.len() as u64;
+    let mut stages = BTreeMap::new();
+
+    progress.stage("embed", chunks);
+    let reused = stages::reuse(
+        req.donors,
+        stages::VECTORS,
+        &scan.vectors_key,
+        dir,
+        &index_id,
+    )?;
+    let (vectors_file, cache_stats) = match &reused {
+        Some(donor) => {
+            progress.reused(stages::VECTORS, &donor.index_id);
+            (donor.hash_of(VECTORS_FILE)?, EmbedCacheStats::default())
+        }
+        None => embed_to_file(req, &scan.spans, dir, progress)?,
+    };
+    let reused = reused.map(|d| d.index_id);
+    stages.insert(
+        stages::VECTORS.to_owned(),
+        record(&scan.vectors_key, reused),
+    );
+    lap("embed", &mut timings);
+
+    progress.stage("bm25", chunks);
+    let reused = stages::reuse(req.donors, stages::BM25, &scan.bm25_key, dir, &index_id)?;
+    match &reused {
+        Some(donor) => progress.reused(stages::BM25, &donor.index_id),
+        None => write_bm25(req, &scan, dir, &index_id, progress)?,
+    }
+    let reused = reused.map(|d| d.index_id);
+    stages.insert(stages::BM25.to_owned(), record(&scan.bm25_key, reused));
+    lap("bm25", &mut timings);
+
+    progress.stage("hnsw", chunks);
+    let graph_key = graph_key(req, &vectors_file);
+    let reused = stages::reuse(req.donors, stages::GRAPH, &graph_key, dir, &index_id)?;
+    match &reused {
+        Some(donor) => progress.reused(stages::GRAPH, &donor.index_id),
+        None => {
+            let graph = build_graph(req, dir, scan.spans.len(), progress)?;
+            write_synced(dir, GRAPH_FILE, &graph.to_bytes())?;
+        }
+    }
+    let reused = reused.map(|d| d.index_id);
+    stages.insert(stages::GRAPH.to_owned(), record(&graph_key, reused));
+    lap("hnsw", &mut timings);
+
+    progress.stage("write", 2);
+    sync_tree(dir)?;
+    progress.advance(1);
+    let files = artifact_files(dir)?;
+    progress.advance(1);
+    lap("write", &mut timings);
+
+    let manifest = Manifest {
+        index_id,
+        content_digest: content_digest(&files),
+        snapshot_id: req.snapshot_id.clone(),
+        spec: req.spec.clone(),
+        counts: Counts {
+            documents: scan.documents,
+            chunks,
+            vectors: chunks,
+        },
+        embedding: ModelInfo {
+            model_id: req.embedder.model_id().into(),
+            digest: req.embedder.digest().into(),
+            dim: req.embedder.dim() as u32,
+        },
+        permission_digest: scan.permission_digest,
+        versions: Versions {
+            format: FORMAT_VERSION,
+            quire: env!("CARGO_PKG_VERSION").into(),
+            tantivy: TANTIVY_VERSION.into(),
+            hnsw_rs: HNSW_RS_VERSION.into(),
+        },
+        files,
+        build: BuildInfo {
+            built_at: jiff::Timestamp::now().to_string(),
+            source_freshness: scan
+                .newest_update
+                .map_or_else(|| req.imported_at.to_owned(), |ts| ts.to_string()),
+            timings_ms: timings,
+            threads: rayon::current_num_threads() as u32,
+            embed_cache: cache_stats,
+            embed_kernel: req.embedder.kernel().map(str::to_owned),
+            stages,
+        },
+    };
+    write_manifest(dir, &manifest)?;
+    Ok(manifest)
+}
+
+/// Write `manifest.json` (pretty JSON, trailing newline), fsynced.
+pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<()> {
+    let mut json =
+        serde_json::to_vec_pretty(manifest).map_err(|e| IndexError::Invalid(e.to_string()))?;
+    json.push(b'\n');
+    write_synced(dir, MANIFEST_FILE, &json)
+}
+
+/// Read the chunks again into one BM25 segment.
+fn write_bm25(
+    req: &BuildRequest<'_>,
+    scan: &Scan,
+    dir: &Path,
+    index_id: &IndexId,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let mut writer = Bm25Writer::create(&dir.join(BM25_DIR), index_id, req.spec.bm25.analyzer)?;
+    rescan(req.documents, &scan.spans, &mut |chunks| {
+        // A block holds whole documents, so their ACLs are resolved once per block.
+        let mut current: Option<(&quire_core::Document, quire_core::Acl)> = None;
+        for chunk in chunks {
+            if current
+                .as_ref()
+                .is_none_or(|(doc, _)| !std::ptr::eq(*doc, chunk.doc))
+            {
+                current = Some((chunk.doc, req.spec.effective_acl(chunk.doc.acl.as_ref())));
+            }
+            if let Some((doc, acl)) = &current {
+                writer.add(Bm25Row {
+                    title: doc.title.as_deref(),
+                    body: chunk.text,
+                    acl,
+                })?;
+            }
+        }
+        progress.advance(chunks.len() as u64);
+        Ok(())
+    })?;
+    writer.finish()
+}
+
+/// Build the graph over `dir/vectors.f32`, read through a memory map.
+fn build_graph(
+    req: &BuildRequest<'_>,
+    dir: &Path,
+    n: usize,
+    progress: &dyn Progress,
+) -> Result<FrozenGraph> {
+    let dim = req.embedder.dim();
+    let map = map_file(&dir.join(VECTORS_FILE))?;
+    let vectors: &[f32] = bytemuck::try_cast_slice(&map)
+        .ok()
+        .filter(|v: &&[f32]| v.len() == n * dim)
+        .ok_or_else(|| IndexError::Corrupt {
+            file: VECTORS_FILE.into(),
+            reason: format!("not {n} rows of {dim} f32"),
+        })?;
+    let h = req.spec.hnsw;
+    if h.builder == HnswBuilder::Quire {
+        let params = HnswParams {
+            m: h.m as usize,
+            ef_construction: h.ef_construction as usize,
+        };
+        return hnsw_build::build(Vectors::new(vectors, dim), params, |k| progress.advance(k));
+    }
+    let hnsw = Hnsw::<f32, DotDistance>::new(
+        h.m as usize,
+        n.max(1),
+        16,
+        h.ef_construction as usize,
+        DotDistance,
+    );
+    // Serial insertion in ordinal order: hnsw_rs's parallel insert is not deterministic.
+    for (i, v) in vectors.chunks_exact(dim).enumerate() {
+        hnsw.insert_slice((v, i));
+        progress.advance(1);
+    }
+    FrozenGraph::from_hnsw(&hnsw, n)
+}
+
+fn record(key: &str, reused_from: Option<IndexId>) -> StageRecord {
+    StageRecord {
+        key: key.to_owned(),
+        reused_from,
+    }
+}
+
+/// The graph stage key: the vectors file and every parameter of the builder.
+fn graph_key(req: &BuildRequest<'_>, vectors_file: &str) -> String {
+    let h = req.spec.hnsw;
+    let mut key = KeyHasher::new(context::STAGE_GRAPH);
+    key.field(vectors_file)
+        .field((req.embedder.dim() as u64).to_le_bytes())
+        .field(h.m.to_le_bytes())
+        .field(h.ef_construction.to_le_bytes());
+    match h.builder {
+        HnswBuilder::Quire => key
+            .field("quire")
+            .field(hnsw_build::BUILDER_VERSION.to_le_bytes()),
+        HnswBuilder::HnswRs => key.field("hnsw_rs").field(HNSW_RS_VERSION),
+    };
+    key.finish()
+}
