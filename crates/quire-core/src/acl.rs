@@ -23,7 +23,7 @@ pub enum Principal {
 }
 
 impl Principal {
-    /// The token as written in corpora and indexed in BM25's ACL field.
+    /// The token as written in corpora and in `acl.jsonl`.
     pub fn token(&self) -> String {
         self.to_string()
     }

@@ -13,7 +13,8 @@ use crate::error::{CoreError, Result};
 /// Version of quire's on-disk index format; part of every index id.
 ///
 /// 2: BM25 indexes a chunk's title and text as one field (1 had separate title and body fields).
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: the BM25 segment holds no ACL field; permissions filter by the allowed set.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Shortest index-id prefix (in hex characters) accepted as a target.
 pub const MIN_PREFIX_HEX: usize = 12;

@@ -7,6 +7,11 @@
 //! lock files are ignored by verification. Within the single segment, tantivy's doc id equals
 //! quire's chunk ordinal.
 //!
+//! Permissions are not in the segment: a search filters by the reader's allowed set of chunk
+//! ordinals inside tantivy's top-k loop ([`crate::OpenIndex::bm25`]), so the segment depends on
+//! titles and texts only, and an ACL change leaves it as it was. Format 2 indices also hold an
+//! `acl` field, which is ignored.
+//!
 //! A chunk's title and text are indexed as two values of one field, `text`, so BM25 scores them
 //! as one bag of words with one length normalisation (as Anserini and BEIR index
 //! `title + text`). Separate title and body fields, their BM25 scores summed, count every term
@@ -15,11 +20,11 @@
 
 use std::path::Path;
 
+use quire_core::IndexId;
 use quire_core::spec::Analyzer;
-use quire_core::{Acl, IndexId};
 use tantivy::index::SegmentId;
 use tantivy::indexer::{AddOperation, SegmentWriter};
-use tantivy::schema::{Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions};
+use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions};
 use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
 };
@@ -44,8 +49,6 @@ pub struct Bm25Fields {
     pub text: Field,
     /// The chunk text as stored for hits; not indexed.
     pub body: Field,
-    /// Principal tokens allowed to read the chunk (raw, indexed, not stored).
-    pub acl: Field,
 }
 
 /// The tokenizer name registered for an analyzer.
@@ -84,8 +87,7 @@ pub fn schema(analyzer: Analyzer) -> (Schema, Bm25Fields) {
         TextOptions::default().set_indexing_options(indexing),
     );
     let body = builder.add_text_field("body", TextOptions::default().set_stored());
-    let acl = builder.add_text_field("acl", STRING);
-    (builder.build(), Bm25Fields { text, body, acl })
+    (builder.build(), Bm25Fields { text, body })
 }
 
 /// Register quire's analyzers on an opened or created index.
@@ -104,8 +106,6 @@ pub struct Bm25Row<'a> {
     pub title: Option<&'a str>,
     /// The chunk text.
     pub body: &'a str,
-    /// The document's effective ACL.
-    pub acl: &'a Acl,
 }
 
 /// Writes one deterministic segment into an empty directory, a row at a time, so a build can
@@ -151,9 +151,6 @@ impl Bm25Writer {
         }
         doc.add_text(self.fields.text, row.body);
         doc.add_text(self.fields.body, row.body);
-        for principal in row.acl.principals() {
-            doc.add_text(self.fields.acl, principal.token());
-        }
         self.writer.add_document(AddOperation {
             opstamp: self.rows,
             document: doc,

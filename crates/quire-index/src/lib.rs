@@ -4,7 +4,7 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `bm25/` | a single-segment tantivy index over title and chunk text, with an ACL field |
+//! | `bm25/` | a single-segment tantivy index over title and chunk text |
 //! | `vectors.f32` | one L2-normalised vector per chunk, little-endian f32, row-major |
 //! | `hnsw.graph` | the HNSW graph (built by hnsw_rs or by [`hnsw_build`], per the spec), in flat arrays ([`graph`]) |
 //! | `chunks.jsonl`, `docs.jsonl`, `acl.jsonl` | the chunk, document and ACL tables ([`tables`]) |
@@ -20,9 +20,9 @@
 //!
 //! Main entry points: [`build_index`], [`verify_dir`], [`read_manifest`], and [`OpenIndex`],
 //! which answers a [`Query`] with a [`Response`]: BM25 and vector search, each filtered by the
-//! reader's permissions inside the search (a zero-scoring ACL clause in BM25; an allowed-set
-//! bitset inside the graph walk, or an exact scan when few chunks are allowed), fused by
-//! reciprocal rank or weighted scores ([`fusion`]).
+//! reader's permissions inside the search (the reader's allowed set of chunks, a bitset, inside
+//! BM25's top-k loop and inside the graph walk, or an exact scan when few chunks are allowed),
+//! fused by reciprocal rank or weighted scores ([`fusion`]).
 
 pub mod ann;
 pub mod bm25;
@@ -54,6 +54,11 @@ pub use query::{Arm, Hit, Lineage, Mode, Query, Response, RetrieverHit, Timings}
 pub use source::DocumentSource;
 pub use stages::Donor;
 pub use verify::{Verification, read_manifest, verify_dir};
+
+/// Index formats this quire opens. Format 3 dropped the ACL field from the BM25 segment
+/// (permissions are filtered by the allowed set instead); a format 2 segment's ACL field is
+/// ignored, so format 2 indices still serve.
+pub const READABLE_FORMATS: std::ops::RangeInclusive<u32> = 2..=quire_core::FORMAT_VERSION;
 
 /// The tantivy release that writes the BM25 index (checked against Cargo.lock by a test).
 pub const TANTIVY_VERSION: &str = "0.27.0";

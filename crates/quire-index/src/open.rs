@@ -1,18 +1,18 @@
 //! Opening an index for queries: memory-mapped, shared, safe for concurrent readers.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use memmap2::Mmap;
 use quire_core::spec::FusionMethod;
-use quire_core::{Acl, FORMAT_VERSION, Manifest, Principal, Reader};
+use quire_core::{Acl, Manifest, Principal, Reader};
 use quire_embed::{Embedder, Models};
-use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, TermQuery, TermSetQuery};
+use tantivy::query::{BooleanQuery, EnableScoring, Occur, Query as _, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
-use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{DocAddress, DocId, Index, IndexReader, ReloadPolicy, Score, TantivyDocument, Term};
 
 use crate::ann::{self, Allowed, Vectors};
 use crate::bm25::{self, BM25_DIR, Bm25Fields};
@@ -22,7 +22,7 @@ use crate::fusion;
 use crate::graph::{FrozenGraph, GRAPH_FILE};
 use crate::query::{Hit, Lineage, Mode, Query, Response, RetrieverHit, Timings};
 use crate::tables::{ACL_FILE, AclRecord, CHUNKS_FILE, ChunkRecord, DOCS_FILE, DocRecord};
-use crate::{VECTORS_FILE, read_manifest};
+use crate::{READABLE_FORMATS, VECTORS_FILE, read_manifest};
 
 /// Vector search scans the allowed rows exactly while they hold at most this many floats (4M:
 /// 16k chunks at 256 dimensions, about 1.5 ms here); past that it walks the graph. Measured in
@@ -97,10 +97,13 @@ impl OpenIndex {
                 });
             }
         }
-        if manifest.versions.format != FORMAT_VERSION {
+        if !READABLE_FORMATS.contains(&manifest.versions.format) {
             return Err(IndexError::Invalid(format!(
-                "index {} has format {}, this quire reads format {FORMAT_VERSION}: rebuild it",
-                manifest.index_id, manifest.versions.format
+                "index {} has format {}, this quire reads formats {}-{}: rebuild it",
+                manifest.index_id,
+                manifest.versions.format,
+                READABLE_FORMATS.start(),
+                READABLE_FORMATS.end()
             )));
         }
         let m = &manifest.embedding;
@@ -215,14 +218,19 @@ impl OpenIndex {
 
     /// BM25 top-`depth` among the chunks `reader` may read: (ordinal, score), best first.
     pub fn bm25(&self, text: &str, reader: &Reader, depth: usize) -> Result<Vec<(u32, f32)>> {
-        self.bm25_query(text, Some(reader), depth)
+        self.bm25_filtered(text, Some(&self.allowed(reader)), depth)
     }
 
-    /// BM25 with an optional ACL filter; unfiltered only for reference checks in tests.
-    pub(crate) fn bm25_query(
+    /// BM25 top-`depth` among the `allowed` chunks (`None`: every chunk, for reference checks).
+    ///
+    /// The filter runs inside tantivy's top-k loop: a chunk outside the set is skipped before it
+    /// enters the heap, so the pruning threshold (block-max WAND) is the `depth`-th best score
+    /// among allowed chunks and scores are those of the text alone. When every chunk is allowed
+    /// there is no filter at all.
+    pub(crate) fn bm25_filtered(
         &self,
         text: &str,
-        reader: Option<&Reader>,
+        allowed: Option<&Allowed>,
         depth: usize,
     ) -> Result<Vec<(u32, f32)>> {
         // A disjunction of the query's distinct analysed terms. Counting repeated query terms
@@ -233,36 +241,32 @@ impl OpenIndex {
         while let Some(token) = stream.next() {
             terms.insert(token.text.clone());
         }
-        if terms.is_empty() || depth == 0 {
+        let allowed = allowed.filter(|a| a.count() < self.chunks.len());
+        if terms.is_empty() || depth == 0 || allowed.is_some_and(|a| a.count() == 0) {
             return Ok(Vec::new());
         }
-        let mut should: Vec<(Occur, Box<dyn tantivy::query::Query>)> = Vec::new();
-        for term in &terms {
-            should.push((
-                Occur::Should,
-                Box::new(TermQuery::new(
+        let should: Vec<(Occur, Box<dyn tantivy::query::Query>)> = terms
+            .iter()
+            .map(|term| {
+                let query = TermQuery::new(
                     Term::from_field_text(self.fields.text, term),
                     IndexRecordOption::WithFreqs,
-                )) as Box<dyn tantivy::query::Query>,
-            ));
-        }
-        let mut clauses: Vec<(Occur, Box<dyn tantivy::query::Query>)> =
-            vec![(Occur::Must, Box::new(BooleanQuery::new(should)))];
-        if let Some(reader) = reader {
-            let acl_terms = reader
-                .tokens()
-                .map(|p| Term::from_field_text(self.fields.acl, &p.token()));
-            // The ACL clause must match but scores zero: BM25 scores are those of the text alone.
-            let filter = ConstScoreQuery::new(Box::new(TermSetQuery::new(acl_terms)), 0.0);
-            clauses.push((Occur::Must, Box::new(filter)));
-        }
-        let query = BooleanQuery::new(clauses);
-        let searcher = self.reader.searcher();
-        let top = searcher.search(&query, &TopDocs::with_limit(depth).order_by_score())?;
-        let mut hits: Vec<(u32, f32)> = top
-            .into_iter()
-            .map(|(score, addr)| (addr.doc_id, score))
+                );
+                (
+                    Occur::Should,
+                    Box::new(query) as Box<dyn tantivy::query::Query>,
+                )
+            })
             .collect();
+        let query = BooleanQuery::new(should);
+        let searcher = self.reader.searcher();
+        let weight = query.weight(EnableScoring::enabled_from_searcher(&searcher))?;
+        let mut top = TopAllowed::new(depth, allowed);
+        for segment in searcher.segment_readers() {
+            weight
+                .for_each_pruning(Score::MIN, segment, &mut |doc, score| top.offer(doc, score))?;
+        }
+        let mut hits = top.into_hits();
         hits.sort_by(|a, b| {
             b.1.total_cmp(&a.1).then_with(|| {
                 self.chunks[a.0 as usize]
@@ -340,7 +344,7 @@ impl OpenIndex {
             let bm25 = if q.mode != Mode::Vector {
                 let _span = tracing::debug_span!("bm25", depth).entered();
                 let t = Instant::now();
-                let hits = self.bm25(&q.text, &q.reader, depth)?;
+                let hits = self.bm25_filtered(&q.text, Some(allowed.as_ref()), depth)?;
                 timings.bm25 += t.elapsed().as_micros() as u64;
                 hits
             } else {
@@ -454,5 +458,104 @@ impl OpenIndex {
             revision: None,
             arm: None,
         }
+    }
+}
+
+/// The best `k` (doc, score) pairs offered, among allowed docs: higher score first and, as in
+/// tantivy's `TopDocs`, the lower doc id on equal scores (docs arrive in ascending order and a
+/// doc must beat the threshold strictly to be offered).
+struct TopAllowed<'a> {
+    k: usize,
+    allowed: Option<&'a Allowed>,
+    heap: BinaryHeap<Reverse<ScoredDoc>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ScoredDoc {
+    score: Score,
+    doc: DocId,
+}
+
+impl PartialEq for ScoredDoc {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for ScoredDoc {}
+
+impl PartialOrd for ScoredDoc {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ScoredDoc {
+    /// Greater is better: a higher score, then a lower doc id.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.score
+            .total_cmp(&other.score)
+            .then_with(|| other.doc.cmp(&self.doc))
+    }
+}
+
+impl<'a> TopAllowed<'a> {
+    fn new(k: usize, allowed: Option<&'a Allowed>) -> Self {
+        Self {
+            k,
+            allowed,
+            heap: BinaryHeap::with_capacity(k + 1),
+        }
+    }
+
+    /// Offer a doc; returns the score a later doc must exceed to be offered.
+    fn offer(&mut self, doc: DocId, score: Score) -> Score {
+        if self.allowed.is_none_or(|a| a.contains(doc)) {
+            self.heap.push(Reverse(ScoredDoc { score, doc }));
+            if self.heap.len() > self.k {
+                self.heap.pop();
+            }
+        }
+        match self.heap.peek() {
+            Some(Reverse(worst)) if self.heap.len() == self.k => worst.score,
+            _ => Score::MIN,
+        }
+    }
+
+    fn into_hits(self) -> Vec<(u32, f32)> {
+        self.heap
+            .into_iter()
+            .map(|Reverse(s)| (s.doc, s.score))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_allowed_keeps_the_best_allowed_docs_and_the_lower_doc_on_ties() {
+        let allowed = Allowed::from_fn(10, |i| i != 3);
+        let mut top = TopAllowed::new(3, Some(&allowed));
+        let mut threshold = Score::MIN;
+        for (doc, score) in [
+            (0, 1.0),
+            (1, 2.0),
+            (2, 2.0),
+            (3, 9.0),
+            (4, 2.0),
+            (5, 0.5),
+            (6, 3.0),
+        ] {
+            // As tantivy's pruning loop does: only a score above the threshold is offered.
+            if score > threshold {
+                threshold = top.offer(doc, score);
+            }
+        }
+        let mut hits = top.into_hits();
+        hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        assert_eq!(hits, [(6, 3.0), (1, 2.0), (2, 2.0)]);
+        assert_eq!(threshold, 2.0);
     }
 }

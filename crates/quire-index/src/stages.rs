@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | `vectors` | `vectors.f32` | model id, cache namespace (digest and precision), dim, every chunk's embedding input hash |
 //! | `graph` | `hnsw.graph` | the vectors file's hash, dim, M, ef_construction, builder and its version |
-//! | `bm25` | `bm25/` | format version, tantivy version, analyzer, every chunk's title, text and ACL |
+//! | `bm25` | `bm25/` | format version, tantivy version, analyzer, every chunk's title and text (not ACLs: the segment holds none) |
 //!
 //! Keys are recorded in the manifest's build section. A donor's files are hashed and checked
 //! against the donor's manifest before they are copied; a donor that fails the check is skipped

@@ -52,10 +52,14 @@ pub fn verify_dir(dir: &Path) -> Result<Verification> {
             "{MANIFEST_FILE}: content_digest does not match its own file list"
         ));
     }
+    // An index is checked against the format it was built in, if this quire reads it.
+    let format = Some(manifest.versions.format)
+        .filter(|f| crate::READABLE_FORMATS.contains(f))
+        .unwrap_or(FORMAT_VERSION);
     let derived = IndexId::derive(
         &manifest.snapshot_id,
         &manifest.spec.canonical_json(),
-        FORMAT_VERSION,
+        format,
     );
     if derived != manifest.index_id {
         problems.push(format!("{MANIFEST_FILE}: index_id does not follow from snapshot_id and spec (expected {derived})"));

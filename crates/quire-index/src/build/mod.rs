@@ -241,22 +241,11 @@ fn write_bm25(
 ) -> Result<()> {
     let mut writer = Bm25Writer::create(&dir.join(BM25_DIR), index_id, req.spec.bm25.analyzer)?;
     rescan(req.documents, &scan.spans, &mut |chunks| {
-        // A block holds whole documents, so their ACLs are resolved once per block.
-        let mut current: Option<(&quire_core::Document, quire_core::Acl)> = None;
         for chunk in chunks {
-            if current
-                .as_ref()
-                .is_none_or(|(doc, _)| !std::ptr::eq(*doc, chunk.doc))
-            {
-                current = Some((chunk.doc, req.spec.effective_acl(chunk.doc.acl.as_ref())));
-            }
-            if let Some((doc, acl)) = &current {
-                writer.add(Bm25Row {
-                    title: doc.title.as_deref(),
-                    body: chunk.text,
-                    acl,
-                })?;
-            }
+            writer.add(Bm25Row {
+                title: chunk.doc.title.as_deref(),
+                body: chunk.text,
+            })?;
         }
         progress.advance(chunks.len() as u64);
         Ok(())

@@ -94,21 +94,15 @@ pub(super) fn scan(req: &BuildRequest<'_>, dir: &Path, progress: &dyn Progress) 
                 first_chunk,
                 chunks: chunks.len() as u32,
             })?;
-            let acl = req.spec.effective_acl(doc.acl.as_ref());
-            let principals: Vec<String> = acl.principals().map(|p| p.token()).collect();
             acl_out.write(&AclRecord {
                 doc_id: doc.id.clone(),
-                acl,
+                acl: req.spec.effective_acl(doc.acl.as_ref()),
             })?;
             for chunk in chunks {
                 vectors_key.field(chunk.titled_key.as_deref().unwrap_or(&chunk.hash));
                 bm25_key
                     .optional(doc.title.as_deref())
-                    .field(&doc.text[chunk.start..chunk.end])
-                    .field((principals.len() as u64).to_le_bytes());
-                for p in &principals {
-                    bm25_key.field(p);
-                }
+                    .field(&doc.text[chunk.start..chunk.end]);
                 chunks_out.write(&ChunkRecord {
                     chunk_id: chunk_id(&doc.id, chunk.ordinal),
                     doc: ordinal,

@@ -150,7 +150,8 @@ fn reused_stages_give_the_bytes_of_a_cold_build() {
     let (first_dir, first) = build_into(b"s1", &docs, &spec, &[]);
     let donors = [donor(&first_dir, &first)];
 
-    // ACL-only change: a new snapshot with the same texts. Vectors and graph are reused.
+    // ACL-only change: a new snapshot with the same texts. Vectors, graph and BM25 (which holds
+    // no ACLs) are reused; only the tables are written.
     let mut restricted = docs.clone();
     restricted[3].acl = Some(quire_core::Acl::parse(["group:hr"]).expect("acl"));
     let (_, warm) = build_into(b"s2", &restricted, &spec, &donors);
@@ -166,10 +167,20 @@ fn reused_stages_give_the_bytes_of_a_cold_build() {
         reused_from(&warm, stages::GRAPH),
         Some(first.index_id.clone())
     );
-    assert_eq!(reused_from(&warm, stages::BM25), None);
+    assert_eq!(
+        reused_from(&warm, stages::BM25),
+        Some(first.index_id.clone())
+    );
+    assert_ne!(warm.permission_digest, first.permission_digest);
     for stage in [stages::VECTORS, stages::GRAPH, stages::BM25] {
         assert_eq!(warm.build.stages[stage].key, cold.build.stages[stage].key);
     }
+
+    // A text change: every stage is computed again.
+    let mut edited = docs.clone();
+    edited[5].text = "leave policy rewritten".into();
+    let (_, warm) = build_into(b"s3", &edited, &spec, &donors);
+    assert!(warm.build.stages.values().all(|r| r.reused_from.is_none()));
 
     // A graph parameter change: vectors and BM25 (renamed to the new segment) are reused.
     let mut wider = spec.clone();
