@@ -218,16 +218,16 @@ impl OpenIndex {
 
     /// BM25 top-`depth` among the chunks `reader` may read: (ordinal, score), best first.
     pub fn bm25(&self, text: &str, reader: &Reader, depth: usize) -> Result<Vec<(u32, f32)>> {
-        self.bm25_filtered(text, Some(&self.allowed(reader)), depth)
+        self.bm25_in(text, Some(&self.allowed(reader)), depth)
     }
 
-    /// BM25 top-`depth` among the `allowed` chunks (`None`: every chunk, for reference checks).
+    /// BM25 top-`depth` among the `allowed` chunks (`None`: every chunk).
     ///
     /// The filter runs inside tantivy's top-k loop: a chunk outside the set is skipped before it
     /// enters the heap, so the pruning threshold (block-max WAND) is the `depth`-th best score
     /// among allowed chunks and scores are those of the text alone. When every chunk is allowed
     /// there is no filter at all.
-    pub(crate) fn bm25_filtered(
+    pub fn bm25_in(
         &self,
         text: &str,
         allowed: Option<&Allowed>,
@@ -344,7 +344,7 @@ impl OpenIndex {
             let bm25 = if q.mode != Mode::Vector {
                 let _span = tracing::debug_span!("bm25", depth).entered();
                 let t = Instant::now();
-                let hits = self.bm25_filtered(&q.text, Some(allowed.as_ref()), depth)?;
+                let hits = self.bm25_in(&q.text, Some(allowed.as_ref()), depth)?;
                 timings.bm25 += t.elapsed().as_micros() as u64;
                 hits
             } else {

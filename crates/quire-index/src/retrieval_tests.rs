@@ -149,7 +149,7 @@ proptest! {
                 }
                 // BM25: the filtered list equals the unfiltered list restricted to readable chunks.
                 let filtered = index.bm25(&text, &reader, n).unwrap();
-                let reference: Vec<(u32, f32)> = index.bm25_filtered(&text, None, n).unwrap().into_iter().filter(|&(o, _)| chunk_ok(o)).collect();
+                let reference: Vec<(u32, f32)> = index.bm25_in(&text, None, n).unwrap().into_iter().filter(|&(o, _)| chunk_ok(o)).collect();
                 prop_assert_eq!(&filtered, &reference);
                 // Documents: BM25's best chunk of each of the best 5 readable documents, even
                 // though 5 candidates hold fewer than 5 documents; every mode, distinct documents.

@@ -10,27 +10,63 @@ use common::{handbook, quire, scifact, tree};
 use tempfile::TempDir;
 
 fn build_json(data: &Path, corpus: &Path, threads: &str) -> serde_json::Value {
-    let out = common::cmd(
-        data,
-        &["--json", "build", corpus.to_str().unwrap_or_default()],
-    )
-    .env("RAYON_NUM_THREADS", threads)
-    .output()
-    .expect("spawn quire");
+    build_with_spec(data, corpus, None, threads)
+}
+
+fn build_with_spec(
+    data: &Path,
+    corpus: &Path,
+    spec: Option<&Path>,
+    threads: &str,
+) -> serde_json::Value {
+    let mut args = vec!["--json", "build", corpus.to_str().unwrap_or_default()];
+    if let Some(spec) = spec {
+        args.extend(["--spec", spec.to_str().unwrap_or_default()]);
+    }
+    let out = common::cmd(data, &args)
+        .env("RAYON_NUM_THREADS", threads)
+        .output()
+        .expect("spawn quire");
     common::Run::from(out).ok().json()
 }
 
-/// Builds of the same corpus in two data dirs with 1 and 2 threads are byte-identical, except
-/// for the manifest's `build` section.
+/// The default spec with quire's own HNSW builder.
+const QUIRE_BUILDER_SPEC: &str =
+    "version = 1\n[hnsw]\nm = 16\nef_construction = 200\nef_search = 64\nbuilder = \"quire\"\n";
+
+/// Builds of the same corpus in two data dirs with 1 and 2 threads (and, with quire's builder,
+/// a third with 4) are byte-identical, except for the manifest's `build` section.
 fn assert_reproducible(corpus: &Path) {
-    let (a, b) = (TempDir::new().unwrap(), TempDir::new().unwrap());
-    let ja = build_json(a.path(), corpus, "1");
-    let jb = build_json(b.path(), corpus, "2");
+    assert_reproducible_with(corpus, None, &["1", "2"]);
+    let specs = TempDir::new().unwrap();
+    let spec = specs.path().join("quire-builder.toml");
+    std::fs::write(&spec, QUIRE_BUILDER_SPEC).unwrap();
+    assert_reproducible_with(corpus, Some(&spec), &["1", "2", "4"]);
+}
+
+fn assert_reproducible_with(corpus: &Path, spec: Option<&Path>, threads: &[&str]) {
+    let first = TempDir::new().unwrap();
+    let reference = build_with_spec(first.path(), corpus, spec, threads[0]);
+    if spec.is_some() {
+        let id = reference["index_id"].as_str().unwrap_or_default();
+        let manifest = first.path().join("indexes").join(id).join("manifest.json");
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
+        assert_eq!(manifest["spec"]["hnsw"]["builder"], "quire");
+    }
+    for other_threads in &threads[1..] {
+        let other = TempDir::new().unwrap();
+        let built = build_with_spec(other.path(), corpus, spec, other_threads);
+        assert_same_index(first.path(), &reference, other.path(), &built);
+    }
+}
+
+fn assert_same_index(a: &Path, ja: &serde_json::Value, b: &Path, jb: &serde_json::Value) {
     assert_eq!(ja["index_id"], jb["index_id"]);
     assert_eq!(ja["content_digest"], jb["content_digest"]);
     let id = ja["index_id"].as_str().unwrap_or_default();
-    let ta = tree(&a.path().join("indexes").join(id));
-    let tb = tree(&b.path().join("indexes").join(id));
+    let ta = tree(&a.join("indexes").join(id));
+    let tb = tree(&b.join("indexes").join(id));
     assert_eq!(
         ta.iter().map(|f| &f.0).collect::<Vec<_>>(),
         tb.iter().map(|f| &f.0).collect::<Vec<_>>()

@@ -1,5 +1,6 @@
 //! Property: the same input gives the same snapshot id, index id and content digest, whatever
-//! the order of the documents and whichever data dir builds it.
+//! the order of the documents, whichever data dir builds it and on how many threads, with either
+//! HNSW builder.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -47,20 +48,26 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
     #[test]
-    fn same_input_same_ids_and_digest(docs in corpus(), seed in any::<u64>(), strategy in 0u8..3) {
+    fn same_input_same_ids_and_digest(docs in corpus(), seed in any::<u64>(), strategy in 0u8..3, quire_builder in any::<bool>()) {
         let (a, b) = (TempDir::new().unwrap(), TempDir::new().unwrap());
         let mut shuffled = docs.clone();
         // A deterministic permutation driven by the seed.
         shuffled.sort_by_key(|d| blake3::hash(format!("{seed}{}", d.0).as_bytes()).to_hex().to_string());
         write_jsonl(&a.path().join("in.jsonl"), &docs);
         write_jsonl(&b.path().join("in.jsonl"), &shuffled);
-        let spec = spec(strategy);
+        let mut spec = spec(strategy);
+        if quire_builder {
+            spec.hnsw.builder = quire_core::spec::HnswBuilder::Quire;
+        }
         let mut results = Vec::new();
-        for dir in [&a, &b] {
+        // Different data dirs, document orders and thread counts (the quire builder is parallel).
+        for (dir, threads) in [(&a, 1), (&b, 4)] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             let store = Store::open(dir.path().join("data"), Access::Write).unwrap();
             let snap = store.import(&dir.path().join("in.jsonl"), Some(CorpusFormat::Jsonl)).unwrap();
-            let built = store.build(&snap.snapshot_id, &spec, &NoProgress).unwrap();
+            let built = pool.install(|| store.build(&snap.snapshot_id, &spec, &NoProgress)).unwrap();
             prop_assert!(!built.reused);
+            prop_assert_eq!(built.manifest.build.threads, threads as u32);
             results.push((snap.snapshot_id, built.manifest.index_id, built.manifest.content_digest, built.manifest.permission_digest));
         }
         prop_assert_eq!(&results[0], &results[1]);

@@ -1,0 +1,75 @@
+//! BM25 latency on a built index, one query thread, k 10: a reader who may read every chunk
+//! (no filter runs), and allowed sets of 50%, 10% and 1% of the chunks (the filter runs inside
+//! tantivy's top-k loop).
+//!
+//! `cargo bench -p quire-benches --bench bm25 -- DIR [QUERIES.jsonl]`: `DIR` is an index
+//! directory; queries default to SciFact's (`../shared/datasets/scifact/queries.jsonl`).
+
+#![allow(clippy::print_stdout, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use quire_embed::Models;
+use quire_index::OpenIndex;
+use quire_index::ann::Allowed;
+
+const ROUNDS: usize = 5;
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let Some(dir) = args.first() else {
+        println!("usage: cargo bench -p quire-benches --bench bm25 -- INDEX_DIR [QUERIES.jsonl]");
+        return;
+    };
+    let queries_file = args.get(1).map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/datasets/scifact/queries.jsonl")
+    });
+    let text = std::fs::read_to_string(&queries_file).expect("queries");
+    let queries: Vec<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["text"].as_str().map(str::to_owned))
+        .collect();
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let models = Models::from_dir(&workspace.join("models")).expect("models");
+    let index = OpenIndex::open(dir.as_ref(), &models).expect("open the index");
+    let n = index.chunks().len();
+    println!(
+        "BM25, {} ({n} chunks), {} queries x {ROUNDS} rounds, k 10, one thread",
+        index.manifest().index_id,
+        queries.len()
+    );
+    println!("| readable chunks | p50 us | p99 us | mean hits |");
+    println!("|---|---|---|---|");
+    for percent in [100u64, 50, 10, 1] {
+        // A fixed pseudo-random subset: chunk i is allowed when its hash lands in the percent.
+        let allowed = (percent < 100).then(|| {
+            Allowed::from_fn(n, |i| {
+                u64::from(blake3::hash(&i.to_le_bytes()).as_bytes()[0]) * 100 / 256 < percent
+            })
+        });
+        let mut times = Vec::new();
+        let mut hits = 0usize;
+        for _ in 0..ROUNDS {
+            for q in &queries {
+                let started = Instant::now();
+                let found = index.bm25_in(q, allowed.as_ref(), 10).expect("bm25");
+                times.push(started.elapsed().as_secs_f64() * 1e6);
+                hits += found.len();
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        let at = |p: f64| times[((times.len() - 1) as f64 * p) as usize];
+        println!(
+            "| {percent}% | {:.0} | {:.0} | {:.1} |",
+            at(0.5),
+            at(0.99),
+            hits as f64 / times.len() as f64
+        );
+    }
+}
