@@ -137,17 +137,22 @@ multiversion! {
 }
 
 multiversion! {
-    /// `c = ((acc - zero·Σw) as f32) · (scale · scale_w) + bias` for one row of a panel.
+    /// `c = ((acc - zero·Σw) as f32) · (scale · scale_w) + bias` for the rows of one tile of a
+    /// panel (`columns`: `Σw`, `scale_w` and `bias` of each of its columns): row `r` of `acc`,
+    /// quantised as `quant[r]`, into `out[r·ldo..]`.
     fn dequantise(
         out: &mut [f32],
-        acc: &[i32],
-        rq: RowQuant,
-        sums: &[i32],
-        scales: &[f32],
-        bias: &[f32]
+        ldo: usize,
+        acc: &[[i32; NR]],
+        quant: &[RowQuant],
+        columns: (&[i32], &[f32], &[f32])
     ) {
-        for ((((o, &a), &s), &w), &b) in out.iter_mut().zip(acc).zip(sums).zip(scales).zip(bias) {
-            *o = (a - rq.zero * s) as f32 * (rq.scale * w) + b;
+        let (sums, scales, bias) = columns;
+        for ((out, acc), rq) in out.chunks_mut(ldo).zip(acc).zip(quant) {
+            let zipped = out.iter_mut().zip(acc).zip(sums).zip(scales).zip(bias);
+            for ((((o, &a), &s), &w), &b) in zipped {
+                *o = (a - rq.zero * s) as f32 * (rq.scale * w) + b;
+            }
         }
     }
 }
@@ -203,18 +208,14 @@ pub(crate) fn gemm_i8(
                     _ => tile_scalar(a_rows, k4, rows, panel, &mut acc),
                 }
                 let span = q * NR..q * NR + cols;
-                for (r, acc) in acc[..rows].iter().enumerate() {
-                    let out = &mut c[(row + r) * ldc + q * NR..][..cols];
-                    dequantise(
-                        path,
-                        out,
-                        acc,
-                        quant[row + r],
-                        &w.sums[span.clone()],
-                        &w.scales[span.clone()],
-                        &bias[span.clone()],
-                    );
-                }
+                dequantise(
+                    path,
+                    &mut c[row * ldc + q * NR..],
+                    ldc,
+                    &acc[..rows],
+                    &quant[row..row + rows],
+                    (&w.sums[span.clone()], &w.scales[span.clone()], &bias[span]),
+                );
                 row += rows;
             }
         }

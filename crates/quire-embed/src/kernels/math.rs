@@ -328,14 +328,19 @@ multiversion! {
             }
             let inv = lanes[0].map(|sum| 1.0 / sum);
             let inv: [f32; BLOCK] = std::array::from_fn(|i| inv[i % NR]);
-            // Through a block, so that the loop is vectorised along lines (not across them).
-            for group in panel.chunks_mut(LINES * NR) {
-                let mut block = [0.0f32; BLOCK];
-                let len = group.len();
-                block[..len].copy_from_slice(group);
-                each(|i| block[i] *= inv[i]);
-                group.copy_from_slice(&block[..len]);
+            // By blocks, so that the loop is vectorised along lines (not across them).
+            let mut groups = panel.chunks_exact_mut(BLOCK);
+            for group in &mut groups {
+                if let Ok(group) = <&mut [f32; BLOCK]>::try_from(group) {
+                    each(|i| group[i] *= inv[i]);
+                }
             }
+            let rest = groups.into_remainder();
+            let mut block = [0.0f32; BLOCK];
+            let len = rest.len();
+            block[..len].copy_from_slice(rest);
+            each(|i| block[i] *= inv[i]);
+            rest.copy_from_slice(&block[..len]);
         }
     }
 }
