@@ -13,9 +13,9 @@ use quire_core::spec::Precision;
 use serde::Deserialize;
 
 use crate::kernels::KernelPath;
-use crate::kernels::gemm::{PackedB, gemm};
+use crate::kernels::gemm::{PackedA, PackedB, gemm, gemm_to_panels, gemm_transposed};
 use crate::kernels::gemm_i8::{PackedI8, gemm_i8};
-use crate::kernels::math::{Activation, activate, add_layer_norm, softmax_rows};
+use crate::kernels::math::{Activation, activate, add_layer_norm, softmax_columns};
 use crate::weights::Weights;
 
 /// The fields of a BERT `config.json` the encoder uses (others are ignored).
@@ -109,12 +109,14 @@ pub(crate) struct Encoder {
 pub(crate) struct Workspace {
     x: Vec<f32>,
     qkv: Vec<f32>,
-    scores: Vec<f32>,
     context: Vec<f32>,
     tmp: Vec<f32>,
     inter: Vec<f32>,
-    keys_t: PackedB,
-    values: PackedB,
+    /// One head's keys, queries transposed, attention weights transposed, values transposed.
+    keys: PackedA,
+    queries_t: PackedB,
+    weights_t: PackedB,
+    values_t: PackedA,
 }
 
 impl Encoder {
@@ -234,7 +236,6 @@ impl Encoder {
         size(&mut ws.context, n * h);
         size(&mut ws.tmp, n * h);
         size(&mut ws.inter, n * self.inter);
-        size(&mut ws.scores, n * n);
         for layer in &self.layers {
             self.layer(path, layer, n, ws);
         }
@@ -310,6 +311,12 @@ impl Encoder {
     }
 
     /// Scaled dot-product attention of every head, from `ws.qkv` into `ws.context`.
+    ///
+    /// Each head works on transposes, so that no matrix is packed twice: the scores come out as
+    /// `Sᵀ = K·Qᵀ` straight into the panel layout, softmax runs down its columns, and the
+    /// context is `(Vᵀ·Pᵀ)ᵀ`. Every element is still the product of [`gemm`]'s contract (a
+    /// chain of fused multiply-adds over the shared dimension in order; `x·y = y·x` exactly)
+    /// and each column's softmax that of its row, so the bits are those of `softmax(Q·Kᵀ)·V`.
     fn attention(&self, path: KernelPath, n: usize, ws: &mut Workspace) {
         let h = self.hidden;
         let d = h / self.heads;
@@ -317,27 +324,15 @@ impl Encoder {
         let stride = 3 * h;
         for head in 0..self.heads {
             let (q, k, v) = (head * d, h + head * d, 2 * h + head * d);
-            let qkv = &ws.qkv;
-            ws.keys_t.pack_with(d, n, |p, j| qkv[j * stride + k + p]);
-            gemm(
+            ws.keys.pack_rows(&ws.qkv[k..], stride, n, d);
+            ws.queries_t.pack_transposed(&ws.qkv[q..], stride, d, n);
+            gemm_to_panels(path, &ws.keys, &ws.queries_t, &mut ws.weights_t);
+            softmax_columns(path, ws.weights_t.panels_mut(), n, scale);
+            ws.values_t.pack_columns(&ws.qkv[v..], stride, d, n);
+            gemm_transposed(
                 path,
-                &qkv[q..],
-                stride,
-                n,
-                &ws.keys_t,
-                None,
-                &mut ws.scores,
-                n,
-            );
-            softmax_rows(path, &mut ws.scores[..n * n], n, scale);
-            ws.values.pack_with(n, d, |p, j| qkv[p * stride + v + j]);
-            gemm(
-                path,
-                &ws.scores,
-                n,
-                n,
-                &ws.values,
-                None,
+                &ws.values_t,
+                &ws.weights_t,
                 &mut ws.context[head * d..],
                 h,
             );

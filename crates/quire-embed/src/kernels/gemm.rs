@@ -20,7 +20,7 @@ use super::KernelPath;
 
 thread_local! {
     /// `A` packed for the current call; reused, so a forward pass does not allocate per product.
-    static PACKED_A: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static PACKED_A: RefCell<PackedA> = RefCell::new(PackedA::default());
 }
 
 /// Columns per packed panel of `B`.
@@ -60,8 +60,110 @@ impl PackedB {
         packed
     }
 
-    fn panel(&self, q: usize) -> &[f32] {
+    /// Pack `B = Sᵀ` for a row-major `S` (`n` rows of at least `k` values, row stride `ld`):
+    /// `B[p][j] = src[j·ld + p]`, reusing this buffer.
+    pub(crate) fn pack_transposed(&mut self, src: &[f32], ld: usize, k: usize, n: usize) {
+        assert!(
+            n == 0 || src.len() >= (n - 1) * ld + k,
+            "pack_transposed: source is too short"
+        );
+        let panels = n.div_ceil(NR);
+        self.k = k;
+        self.n = n;
+        self.data.clear();
+        self.data.resize(panels * k * NR, 0.0);
+        for (j, row) in src.chunks(ld).take(n).enumerate() {
+            let panel = &mut self.data[(j / NR) * k * NR + j % NR..];
+            for (p, &x) in row[..k].iter().enumerate() {
+                panel[p * NR] = x;
+            }
+        }
+    }
+
+    /// Make this an uninitialised-looking `k × n` matrix (contents unspecified) for
+    /// [`gemm_to_panels`] to fill.
+    fn shape(&mut self, k: usize, n: usize) {
+        self.k = k;
+        self.n = n;
+        let len = n.div_ceil(NR) * k * NR;
+        if self.data.len() < len {
+            self.data.resize(len, 0.0);
+        }
+    }
+
+    /// Panel `q`: `k` lines of [`NR`] values.
+    pub(crate) fn panel(&self, q: usize) -> &[f32] {
         &self.data[q * self.k * NR..(q + 1) * self.k * NR]
+    }
+
+    /// Every panel, mutably, each `k` lines of [`NR`] values.
+    pub(crate) fn panels_mut(&mut self) -> &mut [f32] {
+        let len = self.n.div_ceil(NR) * self.k * NR;
+        &mut self.data[..len]
+    }
+}
+
+/// An `m × k` matrix `A` packed into tiles of [`ROWS_MAX`] rows: tile `t` holds, for each `p` in
+/// `0..k`, the values `A[t·ROWS_MAX + r][p]` for `r = 0..ROWS_MAX` (zero past `m`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PackedA {
+    m: usize,
+    k: usize,
+    data: Vec<f32>,
+}
+
+impl PackedA {
+    fn shape(&mut self, m: usize, k: usize) {
+        self.m = m;
+        self.k = k;
+        let len = m.div_ceil(ROWS_MAX) * ROWS_MAX * k;
+        if self.data.len() < len {
+            self.data.resize(len, 0.0);
+        }
+    }
+
+    /// Pack `A[i][p] = src[i·ld + p]` (`m` rows of a row-major matrix), reusing this buffer.
+    pub(crate) fn pack_rows(&mut self, src: &[f32], ld: usize, m: usize, k: usize) {
+        self.shape(m, k);
+        if m > 0 {
+            assert!(
+                src.len() >= (m - 1) * ld + k,
+                "pack_rows: source is too short"
+            );
+        }
+        pack_a(src, ld, m, k, &mut self.data);
+    }
+
+    /// Pack `A = Sᵀ` for a row-major `S` (`k` rows of at least `m` values, row stride `ld`):
+    /// `A[i][p] = src[p·ld + i]`, reusing this buffer.
+    pub(crate) fn pack_columns(&mut self, src: &[f32], ld: usize, m: usize, k: usize) {
+        self.shape(m, k);
+        if m == 0 {
+            return;
+        }
+        assert!(
+            k == 0 || src.len() >= (k - 1) * ld + m,
+            "pack_columns: source is too short"
+        );
+        for (t, tile) in self
+            .data
+            .chunks_exact_mut(ROWS_MAX * k)
+            .take(m.div_ceil(ROWS_MAX))
+            .enumerate()
+        {
+            let rows = ROWS_MAX.min(m - t * ROWS_MAX);
+            for (p, step) in tile.chunks_exact_mut(ROWS_MAX).enumerate() {
+                let line = &src[p * ld + t * ROWS_MAX..][..rows];
+                step[..rows].copy_from_slice(line);
+                step[rows..].fill(0.0);
+            }
+        }
+    }
+
+    fn tiles(&self) -> impl Iterator<Item = &[f32]> {
+        self.data
+            .chunks_exact(ROWS_MAX * self.k.max(1))
+            .take(self.m.div_ceil(ROWS_MAX))
     }
 }
 
@@ -94,31 +196,18 @@ pub(crate) fn gemm(
         "gemm: bias is too short"
     );
     PACKED_A.with_borrow_mut(|packed| {
-        pack_a(a, lda, m, k, packed);
-        let mut tile = [[0.0f32; NR]; ROWS_MAX];
-        for q in 0..n.div_ceil(NR) {
-            let panel = b.panel(q);
-            let cols = NR.min(n - q * NR);
-            let tiles = m.div_ceil(ROWS_MAX);
-            for (t, a_tile) in packed.chunks_exact(ROWS_MAX * k).take(tiles).enumerate() {
-                let row = t * ROWS_MAX;
-                let rows = ROWS_MAX.min(m - row);
-                #[cfg(target_arch = "x86_64")]
-                if path == KernelPath::Avx512 && cols == NR {
-                    // A whole panel goes straight from registers to C.
-                    let out = &mut c[row * ldc + q * NR..];
-                    let bias = bias.map(|b| &b[q * NR..][..NR]);
-                    x86::tile_avx512_into(a_tile, rows, panel, k, bias, out, ldc);
-                    continue;
-                }
-                match path {
-                    KernelPath::Scalar => tile_scalar(a_tile, rows, panel, k, &mut tile),
-                    #[cfg(target_arch = "x86_64")]
-                    KernelPath::Avx2Fma => x86::tile_avx2(a_tile, rows, panel, k, &mut tile),
-                    #[cfg(target_arch = "x86_64")]
-                    KernelPath::Avx512 => x86::tile_avx512(a_tile, rows, panel, k, &mut tile),
-                }
-                for (r, acc) in tile[..rows].iter().enumerate() {
+        packed.pack_rows(a, lda, m, k);
+        drive(path, packed, b, false, |q, row, rows, tile| match tile {
+            #[cfg(target_arch = "x86_64")]
+            Tile::Registers(a_tile, next) => {
+                // A whole panel goes straight from registers to C.
+                let out = &mut c[row * ldc + q * NR..];
+                let bias = bias.map(|b| &b[q * NR..][..NR]);
+                x86::tile_avx512_into(a_tile, rows, b.panel(q), k, bias, out, ldc, next);
+            }
+            Tile::Values(acc) => {
+                let cols = NR.min(n - q * NR);
+                for (r, acc) in acc[..rows].iter().enumerate() {
                     let out = &mut c[(row + r) * ldc + q * NR..][..cols];
                     match bias {
                         Some(bias) => {
@@ -131,17 +220,151 @@ pub(crate) fn gemm(
                     }
                 }
             }
+        });
+    });
+}
+
+/// `C = A·B` with `A` packed already, written as the panels of `c` (so `C` can be the `B` of a
+/// later product): `c` becomes an `a.m × b.n` matrix. Every element as in [`gemm`] (no bias).
+pub(crate) fn gemm_to_panels(path: KernelPath, a: &PackedA, b: &PackedB, c: &mut PackedB) {
+    assert_eq!(a.k, b.k, "gemm_to_panels: inner dimensions differ");
+    let (m, k) = (a.m, b.k);
+    c.shape(m, b.n);
+    drive(path, a, b, true, |q, row, rows, tile| {
+        // Panel q of C: line `row + r` holds C[row + r][q·NR ..][..NR] (columns past `n` are
+        // products with B's zero padding).
+        let out = &mut c.data[q * m * NR + row * NR..];
+        match tile {
+            #[cfg(target_arch = "x86_64")]
+            Tile::Registers(a_tile, next) => {
+                x86::tile_avx512_into(a_tile, rows, b.panel(q), k, None, out, NR, next);
+            }
+            Tile::Values(acc) => {
+                for (line, acc) in out.chunks_exact_mut(NR).zip(&acc[..rows]) {
+                    line.copy_from_slice(acc);
+                }
+            }
         }
     });
 }
 
+/// `Cᵀ` for `C = A·B` with `A` packed already: `out[j·ldo + i] = C[i][j]`. Every element as in
+/// [`gemm`] (no bias).
+pub(crate) fn gemm_transposed(
+    path: KernelPath,
+    a: &PackedA,
+    b: &PackedB,
+    out: &mut [f32],
+    ldo: usize,
+) {
+    assert_eq!(a.k, b.k, "gemm_transposed: inner dimensions differ");
+    let (m, n) = (a.m, b.n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        ldo >= m && out.len() >= (n - 1) * ldo + m,
+        "gemm_transposed: out is too short"
+    );
+    drive_values(path, a, b, |q, row, rows, acc| {
+        let cols = NR.min(n - q * NR);
+        for (c, line) in out[q * NR * ldo..].chunks_mut(ldo).take(cols).enumerate() {
+            for (slot, acc) in line[row..row + rows].iter_mut().zip(acc) {
+                *slot = acc[c];
+            }
+        }
+    });
+}
+
+/// What [`drive`] hands its sink for one tile of `C`.
+enum Tile<'a> {
+    /// The AVX-512 kernel can write this full-width tile itself, from this packed tile of `A`,
+    /// prefetching the second slice (the next panel of `B`, or empty).
+    #[cfg(target_arch = "x86_64")]
+    Registers(&'a [f32], &'a [f32]),
+    /// The tile's values (rows beyond the tile's row count are unspecified).
+    Values(&'a [[f32; NR]; ROWS_MAX]),
+}
+
+/// Run the kernel of `path` over every (panel of `B`, tile of `A`) pair, panel by panel, and
+/// hand each tile of `C` to `sink(panel, first row, rows, tile)`.
+/// `any_width`: the sink takes registers for partial panels too (its `C` has [`NR`] columns per
+/// panel).
+fn drive(
+    path: KernelPath,
+    a: &PackedA,
+    b: &PackedB,
+    any_width: bool,
+    mut sink: impl FnMut(usize, usize, usize, Tile<'_>),
+) {
+    let (m, k, n) = (a.m, a.k, b.n);
+    let mut tile = [[0.0f32; NR]; ROWS_MAX];
+    for q in 0..n.div_ceil(NR) {
+        let panel = b.panel(q);
+        let cols = NR.min(n - q * NR);
+        for (t, a_tile) in a.tiles().enumerate() {
+            let row = t * ROWS_MAX;
+            let rows = ROWS_MAX.min(m - row);
+            #[cfg(target_arch = "x86_64")]
+            if path == KernelPath::Avx512 && (cols == NR || any_width) {
+                // The first tile of a panel fetches the next one, which may come from memory.
+                let next = match t == 0 && q + 1 < n.div_ceil(NR) {
+                    true => b.panel(q + 1),
+                    false => &[],
+                };
+                sink(q, row, rows, Tile::Registers(a_tile, next));
+                continue;
+            }
+            kernel(path, a_tile, rows, panel, k, &mut tile);
+            sink(q, row, rows, Tile::Values(&tile));
+        }
+    }
+}
+
+/// [`drive`] with every tile as values.
+fn drive_values(
+    path: KernelPath,
+    a: &PackedA,
+    b: &PackedB,
+    mut sink: impl FnMut(usize, usize, usize, &[[f32; NR]; ROWS_MAX]),
+) {
+    let (m, k, n) = (a.m, a.k, b.n);
+    let mut tile = [[0.0f32; NR]; ROWS_MAX];
+    for q in 0..n.div_ceil(NR) {
+        let panel = b.panel(q);
+        for (t, a_tile) in a.tiles().enumerate() {
+            let row = t * ROWS_MAX;
+            let rows = ROWS_MAX.min(m - row);
+            kernel(path, a_tile, rows, panel, k, &mut tile);
+            sink(q, row, rows, &tile);
+        }
+    }
+}
+
+/// One tile of `C` into `tile` by the kernel of `path`.
+fn kernel(
+    path: KernelPath,
+    a_tile: &[f32],
+    rows: usize,
+    panel: &[f32],
+    k: usize,
+    tile: &mut [[f32; NR]; ROWS_MAX],
+) {
+    match path {
+        KernelPath::Scalar => tile_scalar(a_tile, rows, panel, k, tile),
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx2Fma => x86::tile_avx2(a_tile, rows, panel, k, tile),
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx512 => x86::tile_avx512(a_tile, rows, panel, k, tile),
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => tile_scalar(a_tile, rows, panel, k, tile),
+    }
+}
+
 /// Pack `A` (`m × k`, row stride `lda`) into tiles of [`ROWS_MAX`] rows: tile `t` holds, for each
 /// `p`, the values `A[t·ROWS_MAX + r][p]` for `r = 0..ROWS_MAX` (zero past `m`).
-fn pack_a(a: &[f32], lda: usize, m: usize, k: usize, packed: &mut Vec<f32>) {
+fn pack_a(a: &[f32], lda: usize, m: usize, k: usize, packed: &mut [f32]) {
     let tiles = m.div_ceil(ROWS_MAX);
-    if packed.len() < tiles * ROWS_MAX * k {
-        packed.resize(tiles * ROWS_MAX * k, 0.0);
-    }
     for (t, tile) in packed
         .chunks_exact_mut(ROWS_MAX * k)
         .take(tiles)
@@ -237,7 +460,9 @@ mod x86 {
     }
 
     /// [`tile_avx512`] writing `rows` rows of [`NR`] values (plus `bias`) into `out` at row
-    /// stride `ldo`.
+    /// stride `ldo`, and asking the CPU to fetch `next` (the panel the following tiles will
+    /// read, or empty) into the L2 cache meanwhile, a line of it per step of `k`.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn tile_avx512_into(
         a: &[f32],
         rows: usize,
@@ -246,18 +471,36 @@ mod x86 {
         bias: Option<&[f32]>,
         out: &mut [f32],
         ldo: usize,
+        next: &[f32],
     ) {
         check(a, rows, panel, k);
+        let next_lines = (next.len() / NR).min(k);
         assert!(out.len() >= (rows - 1) * ldo + NR && ldo >= NR);
         assert!(bias.is_none_or(|b| b.len() >= NR));
         assert!(is_x86_feature_detected!("avx512f"));
         let (a, panel) = (a.as_ptr(), panel.as_ptr());
         let bias = bias.map_or(std::ptr::null(), <[f32]>::as_ptr);
         let out = out.as_mut_ptr();
-        // SAFETY: as in `tile_avx512`; the asserts above bound every write and the bias read.
-        unsafe { by_rows!(rows, avx512_rows_into, a, panel, k, bias, out, ldo) }
+        let next = next.as_ptr();
+        // SAFETY: as in `tile_avx512`; the asserts above bound every write and the bias read,
+        // and `next` holds `next_lines` lines (prefetches never fault in any case).
+        unsafe {
+            by_rows!(
+                rows,
+                avx512_rows_into,
+                a,
+                panel,
+                k,
+                bias,
+                out,
+                ldo,
+                next,
+                next_lines
+            )
+        }
     }
 
+    #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f")]
     unsafe fn avx512_rows_into<const R: usize>(
         a: *const f32,
@@ -266,9 +509,11 @@ mod x86 {
         bias: *const f32,
         out: *mut f32,
         ldo: usize,
+        next: *const f32,
+        next_lines: usize,
     ) {
         // SAFETY: the caller's contract (see `tile_avx512_into`).
-        let mut acc = unsafe { avx512_accumulate::<R>(a, panel, k) };
+        let mut acc = unsafe { avx512_accumulate::<R>(a, panel, k, next, next_lines) };
         if !bias.is_null() {
             // SAFETY: a non-null bias holds NR values.
             let (b0, b1) = unsafe { (_mm512_loadu_ps(bias), _mm512_loadu_ps(bias.add(16))) };
@@ -287,15 +532,24 @@ mod x86 {
         }
     }
 
-    /// The register tile: `R` rows × [`NR`] columns accumulated over the whole of `k`.
+    /// The register tile: `R` rows × [`NR`] columns accumulated over the whole of `k`, with
+    /// a prefetch of line `p` of `next` at step `p < next_lines`.
     #[target_feature(enable = "avx512f")]
     unsafe fn avx512_accumulate<const R: usize>(
         a: *const f32,
         panel: *const f32,
         k: usize,
+        next: *const f32,
+        next_lines: usize,
     ) -> [[__m512; 2]; R] {
         let mut acc = [[_mm512_setzero_ps(); 2]; R];
         for p in 0..k {
+            if p < next_lines {
+                // A line of NR floats is two cache lines.
+                let line = next.wrapping_add(p * NR).cast::<i8>();
+                _mm_prefetch::<_MM_HINT_T1>(line);
+                _mm_prefetch::<_MM_HINT_T1>(line.wrapping_add(64));
+            }
             // SAFETY: p < k, so line p of the panel and step p of the tile are in bounds.
             let (b0, b1) = unsafe {
                 let line = panel.add(p * NR);
@@ -319,7 +573,7 @@ mod x86 {
         out: &mut [[f32; NR]; ROWS_MAX],
     ) {
         // SAFETY: the caller's contract (see `tile_avx512`).
-        let acc = unsafe { avx512_accumulate::<R>(a, panel, k) };
+        let acc = unsafe { avx512_accumulate::<R>(a, panel, k, std::ptr::null(), 0) };
         for (o, acc) in out.iter_mut().zip(&acc) {
             // SAFETY: each output row holds NR = 32 floats.
             unsafe {
@@ -416,6 +670,40 @@ mod tests {
         xs.iter().map(|x| x.to_bits()).collect()
     }
 
+    /// The products for attention (packed `A`, `C` as panels or transposed) give [`gemm`]'s
+    /// bits on every path, for `A` (`m × k`, row stride `lda`) and `B = Wᵀ`.
+    fn check_attention_products(a: &[f32], lda: usize, m: usize, w: &[f32], n: usize) {
+        let k = w.len() / n;
+        let b = PackedB::from_weight(w, n, k);
+        let mut want = vec![0.0; m * n];
+        gemm(KernelPath::Scalar, a, lda, m, &b, None, &mut want, n);
+        // The same A, packed from its rows and from the columns of its transpose.
+        let at: Vec<f32> = (0..k * m).map(|i| a[(i % m) * lda + i / m]).collect();
+        let mut from_rows = PackedA::default();
+        from_rows.pack_rows(a, lda, m, k);
+        let mut from_columns = PackedA::default();
+        from_columns.pack_columns(&at, m, m, k);
+        // And B packed from Bᵀ.
+        let mut bt = PackedB::default();
+        bt.pack_transposed(w, k, k, n);
+        for path in KernelPath::available() {
+            for packed in [&from_rows, &from_columns] {
+                let mut panels = PackedB::default();
+                gemm_to_panels(path, packed, &bt, &mut panels);
+                let mut t = vec![0.0; n * (m + 1)];
+                gemm_transposed(path, packed, &b, &mut t, m + 1);
+                for (i, want) in want.chunks_exact(n).enumerate() {
+                    for (j, want) in want.iter().enumerate() {
+                        let got = panels.panel(j / NR)[i * NR + j % NR];
+                        assert_eq!(got.to_bits(), want.to_bits(), "{path} panels");
+                        let got = t[j * (m + 1) + i];
+                        assert_eq!(got.to_bits(), want.to_bits(), "{path} transposed");
+                    }
+                }
+            }
+        }
+    }
+
     /// Every available path gives the scalar contract's bits, whatever the shape, and a row's
     /// result does not depend on how many rows share the call.
     #[test]
@@ -426,10 +714,12 @@ mod tests {
             (30, 384, 64),
             (7, 5, 100),
             (25, 64, 33),
+            (12, 32, 240),
         ] {
             let a = matrix(m, k + 3, (m * k) as u32);
             let w = matrix(n, k, n as u32);
             let bias = matrix(1, n, 7);
+            check_attention_products(&a, k + 3, m, &w, n);
             let b = PackedB::from_weight(&w, n, k);
             let mut want = vec![0.0; m * (n + 1)];
             gemm(

@@ -137,17 +137,22 @@ multiversion! {
 }
 
 multiversion! {
-    /// `c = ((acc - zero·Σw) as f32) · (scale · scale_w) + bias` for one row of a panel.
+    /// `c = ((acc - zero·Σw) as f32) · (scale · scale_w) + bias` for the rows of one tile of a
+    /// panel (`columns`: `Σw`, `scale_w` and `bias` of each of its columns): row `r` of `acc`,
+    /// quantised as `quant[r]`, into `out[r·ldo..]`.
     fn dequantise(
         out: &mut [f32],
-        acc: &[i32],
-        rq: RowQuant,
-        sums: &[i32],
-        scales: &[f32],
-        bias: &[f32]
+        ldo: usize,
+        acc: &[[i32; NR]],
+        quant: &[RowQuant],
+        columns: (&[i32], &[f32], &[f32])
     ) {
-        for ((((o, &a), &s), &w), &b) in out.iter_mut().zip(acc).zip(sums).zip(scales).zip(bias) {
-            *o = (a - rq.zero * s) as f32 * (rq.scale * w) + b;
+        let (sums, scales, bias) = columns;
+        for ((out, acc), rq) in out.chunks_mut(ldo).zip(acc).zip(quant) {
+            let zipped = out.iter_mut().zip(acc).zip(sums).zip(scales).zip(bias);
+            for ((((o, &a), &s), &w), &b) in zipped {
+                *o = (a - rq.zero * s) as f32 * (rq.scale * w) + b;
+            }
         }
     }
 }
@@ -184,8 +189,11 @@ pub(crate) fn gemm_i8(
             quant.push(quantise_row(path, &a[i * lda..][..k], out));
         }
         let mut acc = [[0i32; NR]; MR];
+        let panel_len = (k4 / 4) * NR * 4;
         for q in 0..n.div_ceil(NR) {
-            let panel = &w.data[q * (k4 / 4) * NR * 4..][..(k4 / 4) * NR * 4];
+            let panel = &w.data[q * panel_len..][..panel_len];
+            // The first tile of a panel fetches the next one, which may come from memory.
+            let next = w.data.get((q + 1) * panel_len..).unwrap_or_default();
             let cols = NR.min(n - q * NR);
             let mut row = 0;
             while row < m {
@@ -194,23 +202,20 @@ pub(crate) fn gemm_i8(
                 match path {
                     #[cfg(target_arch = "x86_64")]
                     KernelPath::Avx512 if x86::has_vnni() => {
-                        x86::tile_vnni(a_rows, k4, rows, panel, &mut acc);
+                        let next = if row == 0 { next } else { &[] };
+                        x86::tile_vnni(a_rows, k4, rows, panel, &mut acc, next);
                     }
                     _ => tile_scalar(a_rows, k4, rows, panel, &mut acc),
                 }
                 let span = q * NR..q * NR + cols;
-                for (r, acc) in acc[..rows].iter().enumerate() {
-                    let out = &mut c[(row + r) * ldc + q * NR..][..cols];
-                    dequantise(
-                        path,
-                        out,
-                        acc,
-                        quant[row + r],
-                        &w.sums[span.clone()],
-                        &w.scales[span.clone()],
-                        &bias[span.clone()],
-                    );
-                }
+                dequantise(
+                    path,
+                    &mut c[row * ldc + q * NR..],
+                    ldc,
+                    &acc[..rows],
+                    &quant[row..row + rows],
+                    (&w.sums[span.clone()], &w.scales[span.clone()], &bias[span]),
+                );
                 row += rows;
             }
         }
@@ -242,27 +247,32 @@ mod x86 {
         is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni")
     }
 
-    /// Up to [`MR`] rows × [`NR`] columns with `vpdpbusd` (u8 × i8, four products per lane).
+    /// Up to [`MR`] rows × [`NR`] columns with `vpdpbusd` (u8 × i8, four products per lane),
+    /// asking the CPU to fetch `next` (the panel later tiles read, or empty) into L2 meanwhile.
     pub(super) fn tile_vnni(
         a: &[u8],
         k4: usize,
         rows: usize,
         panel: &[i8],
         acc: &mut [[i32; NR]; MR],
+        next: &[i8],
     ) {
         assert!((1..=MR).contains(&rows) && a.len() >= rows * k4 && panel.len() >= k4 * NR);
         assert!(has_vnni() && k4.is_multiple_of(4));
-        // SAFETY: the CPU has AVX-512F and VNNI (asserted), and the asserts bound every read.
+        let next_groups = (next.len() / (NR * 4)).min(k4 / 4);
+        let (a, panel, next) = (a.as_ptr(), panel.as_ptr(), next.as_ptr());
+        // SAFETY: the CPU has AVX-512F and VNNI (asserted), and the asserts bound every read
+        // (`next` holds `next_groups` groups; prefetches never fault in any case).
         unsafe {
             match rows {
-                1 => vnni_rows::<1>(a.as_ptr(), k4, panel.as_ptr(), acc),
-                2 => vnni_rows::<2>(a.as_ptr(), k4, panel.as_ptr(), acc),
-                3 => vnni_rows::<3>(a.as_ptr(), k4, panel.as_ptr(), acc),
-                4 => vnni_rows::<4>(a.as_ptr(), k4, panel.as_ptr(), acc),
-                5 => vnni_rows::<5>(a.as_ptr(), k4, panel.as_ptr(), acc),
-                6 => vnni_rows::<6>(a.as_ptr(), k4, panel.as_ptr(), acc),
-                7 => vnni_rows::<7>(a.as_ptr(), k4, panel.as_ptr(), acc),
-                _ => vnni_rows::<8>(a.as_ptr(), k4, panel.as_ptr(), acc),
+                1 => vnni_rows::<1>(a, k4, panel, acc, next, next_groups),
+                2 => vnni_rows::<2>(a, k4, panel, acc, next, next_groups),
+                3 => vnni_rows::<3>(a, k4, panel, acc, next, next_groups),
+                4 => vnni_rows::<4>(a, k4, panel, acc, next, next_groups),
+                5 => vnni_rows::<5>(a, k4, panel, acc, next, next_groups),
+                6 => vnni_rows::<6>(a, k4, panel, acc, next, next_groups),
+                7 => vnni_rows::<7>(a, k4, panel, acc, next, next_groups),
+                _ => vnni_rows::<8>(a, k4, panel, acc, next, next_groups),
             }
         }
     }
@@ -273,9 +283,17 @@ mod x86 {
         k4: usize,
         panel: *const i8,
         out: &mut [[i32; NR]; MR],
+        next: *const i8,
+        next_groups: usize,
     ) {
         let mut acc = [[_mm512_setzero_si512(); 2]; R];
         for g in 0..k4 / 4 {
+            if g < next_groups {
+                // A group of the panel is two cache lines.
+                let line = next.wrapping_add(g * NR * 4);
+                _mm_prefetch::<_MM_HINT_T1>(line);
+                _mm_prefetch::<_MM_HINT_T1>(line.wrapping_add(64));
+            }
             // SAFETY: group g < k4 / 4 lies inside the panel and inside each row.
             let (b0, b1) = unsafe {
                 let line = panel.add(g * NR * 4);

@@ -14,12 +14,14 @@
 #![allow(unsafe_code)]
 
 use super::KernelPath;
+use super::gemm::NR;
 
 /// Lanes of every reduction; the lane of element `i` is `i % LANES`.
 const LANES: usize = 16;
 
-/// `e^x` to about 1.5 ulp (Cephes' `expf` polynomial), branch-free so it vectorises.
-#[inline(always)]
+/// `e^x` to about 1.5 ulp (Cephes' `expf` polynomial), branch-free so it vectorises. The
+/// reference definition: the kernels run it staged over blocks ([`exp_block`]), tested equal.
+#[cfg(test)]
 pub(crate) fn exp(x: f32) -> f32 {
     // Below -87.3 the result would be subnormal; the clamp keeps 2^n a normal float.
     let x = x.clamp(-87.336_54, 88.376_26);
@@ -45,7 +47,7 @@ pub(crate) fn exp(x: f32) -> f32 {
 }
 
 /// `erfc(z)` for `z >= 0`, relative error below 1e-5 (Numerical Recipes' Chebyshev fit).
-#[inline(always)]
+#[cfg(test)]
 fn erfc_nonnegative(z: f32) -> f32 {
     let t = 1.0 / (1.0 + 0.5 * z);
     let mut p = 0.170_872_77_f32;
@@ -61,19 +63,101 @@ fn erfc_nonnegative(z: f32) -> f32 {
     t * exp(-z * z + p)
 }
 
-/// BERT's exact GELU, `x·Φ(x)` with Φ from `erfc` (accurate for large negative `x` too).
-#[inline(always)]
+/// BERT's exact GELU, `x·Φ(x)` with Φ from `erfc` (accurate for large negative `x` too). The
+/// reference definition, run staged by [`gelu_block`].
+#[cfg(test)]
 pub(crate) fn gelu(x: f32) -> f32 {
     let c = erfc_nonnegative(x.abs() * std::f32::consts::FRAC_1_SQRT_2);
     let phi = if x >= 0.0 { 1.0 - 0.5 * c } else { 0.5 * c };
     x * phi
 }
 
+/// Values per block of the staged functions: eight 16-lane vectors (or sixteen 8-lane ones),
+/// enough independent work to hide the latency of each step.
+const BLOCK: usize = 128;
+
+/// `f(i)` for each `i` in `0..BLOCK`: one step of a staged computation, all of whose vectors are
+/// independent.
+#[inline(always)]
+fn each(mut f: impl FnMut(usize)) {
+    for i in 0..BLOCK {
+        f(i);
+    }
+}
+
+/// [`exp`] of every value, computed step by step over the block (the same operations on each
+/// value as [`exp`], so the same bits; only their schedule differs).
+#[inline(always)]
+fn exp_block(xs: &mut [f32; BLOCK]) {
+    const ROUND: f32 = 12_582_912.0;
+    let mut shifted = [0.0f32; BLOCK];
+    let mut r = [0.0f32; BLOCK];
+    each(|i| {
+        let x = xs[i].clamp(-87.336_54, 88.376_26);
+        shifted[i] = x * std::f32::consts::LOG2_E + ROUND;
+        let n = shifted[i] - ROUND;
+        r[i] = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    });
+    let mut p = [1.987_569_1e-4_f32; BLOCK];
+    each(|i| p[i] = p[i] * r[i] + 1.398_199_9e-3);
+    each(|i| p[i] = p[i] * r[i] + 8.333_452e-3);
+    each(|i| p[i] = p[i] * r[i] + 4.166_579_6e-2);
+    each(|i| p[i] = p[i] * r[i] + 1.666_666_5e-1);
+    each(|i| p[i] = p[i] * r[i] + 0.5);
+    each(|i| {
+        let q = p[i] * (r[i] * r[i]) + r[i] + 1.0;
+        let n_int = shifted[i].to_bits().wrapping_sub(ROUND.to_bits());
+        xs[i] = q * f32::from_bits(n_int.wrapping_add(127) << 23);
+    });
+}
+
+/// [`gelu`] of every value, staged like [`exp_block`].
+#[inline(always)]
+fn gelu_block(xs: &mut [f32; BLOCK]) {
+    let mut z = [0.0f32; BLOCK];
+    let mut t = [0.0f32; BLOCK];
+    each(|i| {
+        z[i] = xs[i].abs() * std::f32::consts::FRAC_1_SQRT_2;
+        t[i] = 1.0 / (1.0 + 0.5 * z[i]);
+    });
+    let mut p = [0.170_872_77_f32; BLOCK];
+    each(|i| p[i] = p[i] * t[i] - 0.822_152_23);
+    each(|i| p[i] = p[i] * t[i] + 1.488_515_9);
+    each(|i| p[i] = p[i] * t[i] - 1.135_204);
+    each(|i| p[i] = p[i] * t[i] + 0.278_868_07);
+    each(|i| p[i] = p[i] * t[i] - 0.186_288_06);
+    each(|i| p[i] = p[i] * t[i] + 0.096_784_18);
+    each(|i| p[i] = p[i] * t[i] + 0.374_091_96);
+    each(|i| p[i] = p[i] * t[i] + 1.000_023_7);
+    each(|i| p[i] = p[i] * t[i] - 1.265_512_2);
+    // `-z·z + p` as the reference writes it (addition commutes exactly).
+    each(|i| p[i] += -z[i] * z[i]);
+    exp_block(&mut p);
+    each(|i| {
+        let c = t[i] * p[i];
+        let phi = if xs[i] >= 0.0 { 1.0 - 0.5 * c } else { 0.5 * c };
+        xs[i] *= phi;
+    });
+}
+
 multiversion! {
     /// Apply an activation to every element.
     fn activate(act: Activation, xs: &mut [f32]) {
         match act {
-            Activation::Gelu => xs.iter_mut().for_each(|x| *x = gelu(*x)),
+            Activation::Gelu => {
+                let mut blocks = xs.chunks_exact_mut(BLOCK);
+                for block in &mut blocks {
+                    if let Ok(block) = block.try_into() {
+                        gelu_block(block);
+                    }
+                }
+                let rest = blocks.into_remainder();
+                let mut block = [0.0f32; BLOCK];
+                block[..rest.len()].copy_from_slice(rest);
+                gelu_block(&mut block);
+                let len = rest.len();
+                rest.copy_from_slice(&block[..len]);
+            }
             Activation::Relu => xs.iter_mut().for_each(|x| *x = x.max(0.0)),
         }
     }
@@ -106,7 +190,7 @@ fn lane_sum(xs: &[f32], f: impl FnMut(f32) -> f32) -> f32 {
 }
 
 /// Replace each `x` by `f(x)` and return the sum of the new values, in the fixed lane order.
-#[inline(always)]
+#[cfg(test)]
 fn lane_sum_mut(xs: &mut [f32], f: impl Fn(f32) -> f32) -> f32 {
     let mut lanes = [0.0f32; LANES];
     let mut chunks = xs.chunks_exact_mut(LANES);
@@ -124,7 +208,7 @@ fn lane_sum_mut(xs: &mut [f32], f: impl Fn(f32) -> f32) -> f32 {
 }
 
 /// Maximum of `f(x)` over the same lanes (max is exact, so the lanes change only the speed).
-#[inline(always)]
+#[cfg(test)]
 fn lane_max(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     let mut lanes = [f32::NEG_INFINITY; LANES];
     let mut chunks = xs.chunks_exact(LANES);
@@ -176,14 +260,87 @@ multiversion! {
     }
 }
 
+#[cfg(test)]
 multiversion! {
-    /// Softmax of `scale * row` in place, for each row of `width` values.
+    /// Softmax of `scale * row` in place, for each row of `width` values: the reference for
+    /// [`softmax_columns`].
     fn softmax_rows(xs: &mut [f32], width: usize, scale: f32) {
         for row in xs.chunks_exact_mut(width) {
             let max = lane_max(row, |x| x * scale);
             let sum = lane_sum_mut(row, |x| exp(x * scale - max));
             let inv = 1.0 / sum;
             row.iter_mut().for_each(|x| *x *= inv);
+        }
+    }
+}
+
+multiversion! {
+    /// Softmax of `scale * column` in place, for each of the [`NR`] columns of each panel of
+    /// `lines` lines (the layout of a [`PackedB`](super::gemm::PackedB)): the same operations
+    /// in the same order, per column, as [`softmax_rows`] does per row, so a column gives the
+    /// bits its row would.
+    fn softmax_columns(panels: &mut [f32], lines: usize, scale: f32) {
+        const LINES: usize = BLOCK / NR;
+        if lines == 0 {
+            return;
+        }
+        for panel in panels.chunks_exact_mut(lines * NR) {
+            // Max is exact, so any order gives the row's maximum.
+            let mut max = [f32::NEG_INFINITY; NR];
+            for line in panel.chunks_exact(NR) {
+                for (m, &x) in max.iter_mut().zip(line) {
+                    let y = x * scale;
+                    *m = if y > *m { y } else { *m };
+                }
+            }
+            // Element j of a row goes to lane j % LANES, lanes summed in order of j.
+            let mut lanes = [[0.0f32; NR]; LANES];
+            for (g, group) in panel.chunks_mut(LINES * NR).enumerate() {
+                let mut block = [0.0f32; BLOCK];
+                for (values, line) in block.chunks_exact_mut(NR).zip(group.chunks_exact(NR)) {
+                    for ((v, &x), &m) in values.iter_mut().zip(line).zip(&max) {
+                        *v = x * scale - m;
+                    }
+                }
+                exp_block(&mut block);
+                for (l, (line, values)) in group
+                    .chunks_exact_mut(NR)
+                    .zip(block.chunks_exact(NR))
+                    .enumerate()
+                {
+                    let lane = &mut lanes[(g * LINES + l) % LANES];
+                    for ((x, &v), s) in line.iter_mut().zip(values).zip(lane.iter_mut()) {
+                        *x = v;
+                        *s += v;
+                    }
+                }
+            }
+            // tree_sum, per column.
+            let mut width = LANES / 2;
+            while width > 0 {
+                let (low, high) = lanes.split_at_mut(width);
+                for (l, h) in low.iter_mut().zip(high.iter()) {
+                    for (a, b) in l.iter_mut().zip(h) {
+                        *a += b;
+                    }
+                }
+                width /= 2;
+            }
+            let inv = lanes[0].map(|sum| 1.0 / sum);
+            let inv: [f32; BLOCK] = std::array::from_fn(|i| inv[i % NR]);
+            // By blocks, so that the loop is vectorised along lines (not across them).
+            let mut groups = panel.chunks_exact_mut(BLOCK);
+            for group in &mut groups {
+                if let Ok(group) = <&mut [f32; BLOCK]>::try_from(group) {
+                    each(|i| group[i] *= inv[i]);
+                }
+            }
+            let rest = groups.into_remainder();
+            let mut block = [0.0f32; BLOCK];
+            let len = rest.len();
+            block[..len].copy_from_slice(rest);
+            each(|i| block[i] *= inv[i]);
+            rest.copy_from_slice(&block[..len]);
         }
     }
 }
@@ -263,6 +420,53 @@ mod tests {
             assert!(run(path) == scalar, "{path}");
         }
         assert!(gelu(-30.0) <= 0.0 && gelu(-30.0) > -1e-30);
+    }
+
+    /// The staged kernels are the reference definitions, value by value and column by row.
+    #[test]
+    fn staged_kernels_give_the_reference_bits() {
+        let mut xs: Vec<f32> = (0..4001).map(|i| (i as f32 - 2000.0) / 53.0).collect();
+        xs.extend([
+            0.0,
+            -0.0,
+            1e-30,
+            -1e-30,
+            88.0,
+            -88.0,
+            1e4,
+            -1e4,
+            f32::MIN_POSITIVE,
+        ]);
+        for path in KernelPath::available() {
+            let mut got = xs.clone();
+            activate(path, Activation::Gelu, &mut got);
+            for (x, g) in xs.iter().zip(&got) {
+                assert_eq!(g.to_bits(), gelu(*x).to_bits(), "{path} gelu({x})");
+            }
+        }
+        // Softmax down the columns of panels (`NR` columns, `lines` lines) against rows.
+        for lines in [1, 5, 16, 37, 130] {
+            let panels = 3;
+            let cols = panels * NR;
+            let matrix: Vec<f32> = (0..lines * cols)
+                .map(|i| ((i * 7919) % 1000) as f32 / 37.0 - 13.0)
+                .collect();
+            // Row `c` of the transpose is column `c`.
+            let mut rows: Vec<f32> = (0..cols)
+                .flat_map(|c| (0..lines).map(move |j| (c, j)))
+                .map(|(c, j)| matrix[(c / NR) * lines * NR + j * NR + c % NR])
+                .collect();
+            softmax_rows(KernelPath::Scalar, &mut rows, lines, 0.37);
+            for path in KernelPath::available() {
+                let mut got = matrix.clone();
+                softmax_columns(path, &mut got, lines, 0.37);
+                for (i, g) in got.iter().enumerate() {
+                    let (q, j, c) = (i / (lines * NR), (i / NR) % lines, i % NR);
+                    let want = rows[(q * NR + c) * lines + j];
+                    assert_eq!(g.to_bits(), want.to_bits(), "{path} {lines} lines, at {i}");
+                }
+            }
+        }
     }
 
     #[test]
