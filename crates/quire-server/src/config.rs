@@ -20,6 +20,8 @@ pub struct Limits {
     pub max_request_bytes: usize,
     /// Largest corpus upload, in bytes.
     pub max_upload_bytes: u64,
+    /// Largest document an import accepts (a JSONL or BEIR line, a directory's file), in bytes.
+    pub max_document_bytes: u64,
     /// Time a unary request may take, in milliseconds.
     pub request_timeout_ms: u64,
     /// Requests served at once; more are refused with RESOURCE_EXHAUSTED.
@@ -35,6 +37,7 @@ impl Default for Limits {
             max_query_bytes: 4096,
             max_request_bytes: 4 << 20,
             max_upload_bytes: 1 << 30,
+            max_document_bytes: quire_store::import::DEFAULT_MAX_DOCUMENT_BYTES,
             request_timeout_ms: 30_000,
             max_concurrent_requests: 64,
             build_queue: 4,
@@ -172,6 +175,7 @@ impl ServerConfig {
             ("limits.max_query_bytes", l.max_query_bytes as u64),
             ("limits.max_request_bytes", l.max_request_bytes as u64),
             ("limits.max_upload_bytes", l.max_upload_bytes),
+            ("limits.max_document_bytes", l.max_document_bytes),
             ("limits.request_timeout_ms", l.request_timeout_ms),
             (
                 "limits.max_concurrent_requests",
@@ -217,6 +221,7 @@ impl ServerConfig {
                 budget_bytes: self.release.cache_budget_mib.saturating_mul(1 << 20),
                 idle: std::time::Duration::from_secs(self.release.cache_idle_secs),
             },
+            max_document_bytes: self.limits.max_document_bytes,
         }
     }
 }

@@ -245,17 +245,24 @@ impl pb::snapshot_service_server::SnapshotService for Grpc {
                     .import(std::path::Path::new(&header.server_path), format)
                     .await;
             }
-            let mut bytes = Vec::new();
+            let name = if header.file_name.is_empty() {
+                "upload".to_owned()
+            } else {
+                header.file_name
+            };
+            let mut upload = local.begin_upload(format, name);
+            let mut received = 0u64;
             while let Some(message) = stream.message().await? {
                 match message.item {
                     Some(pb::import_snapshot_request::Item::Chunk(chunk)) => {
-                        if (bytes.len() + chunk.len()) as u64 > self.0.limits.max_upload_bytes {
+                        received += chunk.len() as u64;
+                        if received > self.0.limits.max_upload_bytes {
                             return Err(ServiceError::ResourceExhausted(format!(
                                 "upload exceeds the limit of {} bytes",
                                 self.0.limits.max_upload_bytes
                             )));
                         }
-                        bytes.extend_from_slice(&chunk);
+                        upload.send(chunk).await?;
                     }
                     _ => {
                         return Err(ServiceError::InvalidArgument(
@@ -264,12 +271,7 @@ impl pb::snapshot_service_server::SnapshotService for Grpc {
                     }
                 }
             }
-            let name = if header.file_name.is_empty() {
-                "upload".to_owned()
-            } else {
-                header.file_name
-            };
-            local.import_upload(bytes, format, name).await
+            upload.finish().await
         }
         .await;
         self.0.metrics.record_request(

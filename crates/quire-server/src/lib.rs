@@ -29,7 +29,7 @@ mod remote_release;
 pub mod serve;
 pub mod shadow;
 
-pub use api::{Local, QuireApi, SHADOW_SLOTS, SharedProgress, local_actor, parse_spec};
+pub use api::{Local, QuireApi, SHADOW_SLOTS, SharedProgress, UploadSink, local_actor, parse_spec};
 pub use auth::{Auth, Caller, Role};
 pub use config::{Limits, ModelEntry, ServerConfig, Tls};
 pub use error::{Result, ServiceError};
