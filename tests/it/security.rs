@@ -58,7 +58,8 @@ async fn still_serving(server: &TestServer) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endless_lines_are_refused_remotely() {
     use quire_server::QuireApi;
-    let server = TestServer::start(Limits::default()).await;
+    // A server that may read server paths under /dev.
+    let server = TestServer::start_with_roots(&[std::path::Path::new("/dev")]).await;
     let header = pb::ImportHeader {
         format: pb::CorpusFormat::Jsonl as i32,
         file_name: String::new(),
@@ -106,5 +107,137 @@ async fn endless_lines_are_refused_remotely() {
         .await
         .unwrap();
     assert_eq!(snap.documents, 2);
+    server.stop().await;
+}
+
+/// Import `path` from the server's filesystem as the builder.
+async fn import_server_path(server: &TestServer, path: &str) -> Result<u64, tonic::Status> {
+    let header = pb::ImportHeader {
+        format: pb::CorpusFormat::Unspecified as i32,
+        file_name: String::new(),
+        server_path: path.into(),
+    };
+    raw_import(server, "t-builder", header, vec![])
+        .await
+        .map(|s| s.documents)
+}
+
+/// Finding 2: `server_path` reads only under the configured `[import] roots` (none by default:
+/// uploads only), checked after resolving symlinks and `..`, and every refusal has the same code
+/// and message (the path aside), whether the path exists or not: no existence oracle. The same
+/// holds for an evaluation's dataset directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_paths_are_confined_to_import_roots_without_an_existence_oracle() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let root = dir.path().join("corpora");
+    let private = dir.path().join("private");
+    std::fs::create_dir_all(root.join("tree")).unwrap();
+    std::fs::create_dir_all(&private).unwrap();
+    let doc = "{\"id\":\"a\",\"text\":\"alpha\",\"acl\":[\"*\"]}\n";
+    std::fs::write(root.join("ok.jsonl"), doc).unwrap();
+    std::fs::write(root.join("tree/a.md"), "# A\nalpha").unwrap();
+    let secret = private.join("secret.jsonl");
+    std::fs::write(
+        &secret,
+        "{\"id\":\"s\",\"text\":\"the secret\",\"acl\":[\"*\"]}\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&secret, root.join("link.jsonl")).unwrap();
+    std::os::unix::fs::symlink(&private, root.join("private-dir")).unwrap();
+    let s = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
+
+    /// Every refusal: PERMISSION_DENIED, one message with the path cut out.
+    fn shape(status: &tonic::Status, path: &str) -> (String, String) {
+        (
+            format!("{:?}", status.code()),
+            status.message().replace(path, "<path>"),
+        )
+    }
+
+    // By default no server path is read, whatever it names.
+    let server = TestServer::start(Limits::default()).await;
+    let mut shapes = std::collections::BTreeSet::new();
+    for path in [
+        s(secret.clone()),
+        s(root.join("ok.jsonl")),
+        s(private.join("missing.jsonl")),
+        "/etc/hostname".into(),
+        "/dev/zero".into(),
+        "relative.jsonl".into(),
+    ] {
+        let status = import_server_path(&server, &path)
+            .await
+            .expect_err("no roots: uploads only");
+        shapes.insert(shape(&status, &path));
+    }
+    assert_eq!(shapes.len(), 1, "{shapes:?}");
+    let (code, message) = shapes.into_iter().next().unwrap();
+    assert_eq!(code, "PermissionDenied", "{message}");
+    assert!(
+        message.contains("<path>") && message.contains("[import] roots"),
+        "{message}"
+    );
+    server.stop().await;
+
+    // With a root: what lies under it (after canonicalisation) is read; nothing else is, and
+    // every refusal looks the same whether the path exists or not.
+    // (Configured as server.toml says it, to check the file's `[import]` table too.)
+    let toml = format!("version = 1\n[import]\nroots = [{:?}]\n", root);
+    let mut config = quire_server::ServerConfig::from_toml(&toml, "server.toml").unwrap();
+    config.tokens = support::role_tokens();
+    let server = TestServer::start_config(config).await;
+    assert_eq!(
+        import_server_path(&server, &s(root.join("ok.jsonl")))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        import_server_path(&server, &s(root.join("tree")))
+            .await
+            .unwrap(),
+        1
+    );
+    let mut shapes = std::collections::BTreeSet::new();
+    for path in [
+        s(secret.clone()),
+        s(private.join("missing.jsonl")),
+        s(root.join("../private/secret.jsonl")),
+        s(root.join("link.jsonl")),
+        s(root.join("private-dir/secret.jsonl")),
+        s(root.join("missing.jsonl")),
+        s(dir.path().to_path_buf()),
+        "/etc/hostname".into(),
+        "corpora/ok.jsonl".into(),
+    ] {
+        let status = import_server_path(&server, &path)
+            .await
+            .expect_err("outside the root");
+        shapes.insert(shape(&status, &path));
+    }
+    assert_eq!(shapes.len(), 1, "{shapes:?}");
+    assert_eq!(shapes.iter().next().unwrap().0, "PermissionDenied");
+
+    // An evaluation's dataset is a server path too.
+    let mut eval = pb::eval_service_client::EvalServiceClient::connect(server.url())
+        .await
+        .unwrap();
+    for dataset in [s(private.clone()), s(dir.path().join("nope"))] {
+        let mut request = tonic::Request::new(pb::EvaluateRequest {
+            target: "handbook".into(),
+            dataset: dataset.clone(),
+            ..Default::default()
+        });
+        request
+            .metadata_mut()
+            .insert("authorization", "Bearer t-builder".parse().unwrap());
+        let status = eval.evaluate(request).await.expect_err("outside the root");
+        assert_eq!(
+            shape(&status, &dataset),
+            shapes.iter().next().unwrap().clone(),
+            "{}",
+            status.message()
+        );
+    }
     server.stop().await;
 }

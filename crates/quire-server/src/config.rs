@@ -81,6 +81,79 @@ struct RawConfig {
     release: Release,
     #[serde(default)]
     models: Vec<ModelEntry>,
+    #[serde(default)]
+    import: RawImport,
+}
+
+/// `[import]`: where on the server's filesystem requests may read.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImport {
+    #[serde(default)]
+    roots: Vec<PathBuf>,
+}
+
+/// The directories whose contents a request may name by path (`ImportSnapshot`'s
+/// `server_path`, an evaluation's dataset), canonical. None by default: corpora are uploaded.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportRoots(Vec<PathBuf>);
+
+/// The longest part of a request's value quoted back in an error message.
+const QUOTED_CHARS: usize = 200;
+
+/// `value` for an error message: Debug-quoted, cut after [`QUOTED_CHARS`] characters.
+pub(crate) fn quoted(value: &str) -> String {
+    match value.char_indices().nth(QUOTED_CHARS) {
+        Some((cut, _)) => format!("{:?}... ({} bytes)", &value[..cut], value.len()),
+        None => format!("{value:?}"),
+    }
+}
+
+impl ImportRoots {
+    /// Roots from absolute directory paths, canonicalised (so a path is checked against where
+    /// the root really is). `origin` names the configuration in errors.
+    pub fn new(roots: &[PathBuf], origin: &str) -> Result<Self> {
+        let mut canonical = Vec::new();
+        for (i, root) in roots.iter().enumerate() {
+            let bad = |reason: String| {
+                ServiceError::InvalidArgument(format!(
+                    "{origin}: field `import.roots[{i}]` = {:?}: {reason}",
+                    root.display().to_string()
+                ))
+            };
+            if !root.is_absolute() {
+                return Err(bad("must be an absolute path".into()));
+            }
+            let resolved = root.canonicalize().map_err(|e| bad(e.to_string()))?;
+            if !resolved.is_dir() {
+                return Err(bad("is not a directory".into()));
+            }
+            canonical.push(resolved);
+        }
+        Ok(Self(canonical))
+    }
+
+    /// Resolve a path a request names: canonicalised (symlinks and `..` resolved), it must lie
+    /// under a root. Every refusal is the same PERMISSION_DENIED with the same message, whether
+    /// the path exists or not, so a refusal tells nothing about the server's filesystem.
+    pub fn resolve(&self, requested: &str) -> Result<PathBuf> {
+        let refused = || {
+            ServiceError::PermissionDenied(format!(
+                "{} is not under one of this server's [import] roots; upload the corpus instead",
+                quoted(requested)
+            ))
+        };
+        let path = std::path::Path::new(requested);
+        if self.0.is_empty() || !path.is_absolute() {
+            return Err(refused());
+        }
+        let canonical = path.canonicalize().map_err(|_| refused())?;
+        if self.0.iter().any(|root| canonical.starts_with(root)) {
+            Ok(canonical)
+        } else {
+            Err(refused())
+        }
+    }
 }
 
 /// A local embedding model registered by name: a sentence-transformers directory.
@@ -125,6 +198,8 @@ pub struct ServerConfig {
     pub release: Release,
     /// Local embedding models, in the order listed.
     pub models: Vec<ModelEntry>,
+    /// Where requests may name server paths (none: uploads only).
+    pub import_roots: ImportRoots,
 }
 
 impl ServerConfig {
@@ -204,12 +279,14 @@ impl ServerConfig {
                 )));
             }
         }
+        let import_roots = ImportRoots::new(&raw.import.roots, origin)?;
         Ok(Self {
             tokens,
             limits: raw.limits,
             tls: raw.tls,
             release: raw.release,
             models: raw.models,
+            import_roots,
         })
     }
 
@@ -260,6 +337,18 @@ mod tests {
             (
                 "version = 1\n[[models]]\nname = \"m\"\npath = \"a\"\ndigest = \"x\"",
                 "digest",
+            ),
+            (
+                "version = 1\n[import]\nroots = [\"corpora\"]",
+                "field `import.roots[0]` = \"corpora\": must be an absolute path",
+            ),
+            (
+                "version = 1\n[import]\nroots = [\"/nonexistent-quire-root\"]",
+                "field `import.roots[0]` = \"/nonexistent-quire-root\": No such file",
+            ),
+            (
+                "version = 1\n[import]\nroot = \"/\"",
+                "unknown field `root`",
             ),
         ] {
             let err = ServerConfig::from_toml(text, "server.toml")

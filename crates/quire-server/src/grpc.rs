@@ -16,7 +16,7 @@ use tracing::Instrument;
 
 use crate::api::{Local, QuireApi, SharedProgress};
 use crate::auth::{Auth, Caller, Role};
-use crate::config::Limits;
+use crate::config::{ImportRoots, Limits, ServerConfig};
 use crate::error::{Result, ServiceError};
 use crate::metrics::Metrics;
 
@@ -25,6 +25,7 @@ pub struct Server {
     pub(crate) local: Local,
     auth: Auth,
     pub(crate) limits: Limits,
+    pub(crate) import_roots: ImportRoots,
     metrics: Arc<Metrics>,
     permits: Arc<Semaphore>,
     running_build: Arc<Semaphore>,
@@ -37,13 +38,16 @@ pub struct Server {
 pub struct Grpc(Arc<Server>);
 
 impl Grpc {
-    /// Services over `local`, checking `auth` and enforcing `limits`.
-    pub fn new(local: Local, auth: Auth, limits: Limits, metrics: Arc<Metrics>) -> Self {
+    /// Services over `local`, checking the tokens of `config`, enforcing its limits and reading
+    /// server paths only under its import roots.
+    pub fn new(local: Local, config: &ServerConfig, metrics: Arc<Metrics>) -> Self {
+        let limits = config.limits.clone();
         let permits = Arc::new(Semaphore::new(limits.max_concurrent_requests));
         Self(Arc::new(Server {
             local,
-            auth,
+            auth: Auth::new(config.tokens.clone()),
             limits,
+            import_roots: config.import_roots.clone(),
             metrics,
             permits,
             running_build: Arc::new(Semaphore::new(1)),
@@ -241,9 +245,8 @@ impl pb::snapshot_service_server::SnapshotService for Grpc {
             };
             let format = convert::corpus_format(header.format).map_err(invalid_request)?;
             if !header.server_path.is_empty() {
-                return local
-                    .import(std::path::Path::new(&header.server_path), format)
-                    .await;
+                let path = self.0.import_roots.resolve(&header.server_path)?;
+                return local.import(&path, format).await;
             }
             let name = if header.file_name.is_empty() {
                 "upload".to_owned()

@@ -5,17 +5,22 @@ use quire_proto::pb;
 use tonic::{Request, Response, Status};
 
 use crate::auth::Role;
+use crate::config::ImportRoots;
 use crate::error::ServiceError;
 use crate::eval_api::{EvalApi, EvalRequest, GateRequest};
 use crate::grpc::{Grpc, invalid_request, reason};
 
-fn eval_request(m: Option<pb::EvaluateRequest>) -> crate::Result<(String, EvalRequest)> {
+/// The evaluation a request asks for; its dataset must lie under an import root.
+fn eval_request(
+    roots: &ImportRoots,
+    m: Option<pb::EvaluateRequest>,
+) -> crate::Result<(String, EvalRequest)> {
     let m = m.ok_or_else(|| ServiceError::InvalidArgument("field `eval`: is missing".into()))?;
     let p = EvaluateParams::try_from(m).map_err(invalid_request)?;
     Ok((
         p.target,
         EvalRequest {
-            dataset: p.dataset,
+            dataset: roots.resolve(&p.dataset.to_string_lossy())?,
             split: p.split,
             mode: p.mode,
             reader: p.reader,
@@ -34,7 +39,7 @@ impl pb::eval_service_server::EvalService for Grpc {
             Role::Builder,
             request,
             |s, caller, m| async move {
-                let (target, request) = eval_request(Some(m))?;
+                let (target, request) = eval_request(&s.import_roots, Some(m))?;
                 if target.trim().is_empty() {
                     return Err(ServiceError::InvalidArgument(
                         "field `target`: is empty".into(),
@@ -71,7 +76,7 @@ impl pb::eval_service_server::EvalService for Grpc {
         request: Request<pb::GateRequest>,
     ) -> Result<Response<pb::AliasRevision>, Status> {
         self.unary("Gate", Role::Releaser, request, |s, caller, m| async move {
-            let (_, eval) = eval_request(m.eval)?;
+            let (_, eval) = eval_request(&s.import_roots, m.eval)?;
             let local = s.local.as_actor(&caller.name);
             let gate = GateRequest {
                 eval,
@@ -92,7 +97,7 @@ impl pb::eval_service_server::EvalService for Grpc {
             Role::Releaser,
             request,
             |s, caller, m| async move {
-                let (_, eval) = eval_request(m.eval)?;
+                let (_, eval) = eval_request(&s.import_roots, m.eval)?;
                 let local = s.local.as_actor(&caller.name);
                 Ok(local
                     .rebaseline(&m.alias, eval, &reason(m.reason)?)

@@ -14,7 +14,6 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, ServerTlsConfig};
 
 use crate::api::Local;
-use crate::auth::Auth;
 use crate::config::ServerConfig;
 use crate::error::{Result, ServiceError};
 use crate::grpc::Grpc;
@@ -102,12 +101,7 @@ pub async fn run(
     if config.tokens.is_empty() {
         tracing::warn!(%addr, "no API tokens configured: every caller is an admin (loopback only)");
     }
-    let grpc = Grpc::new(
-        local,
-        Auth::new(config.tokens.clone()),
-        config.limits.clone(),
-        metrics.clone(),
-    );
+    let grpc = Grpc::new(local, &config, metrics.clone());
     let ceiling = grpc.decoding_ceiling();
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
