@@ -241,3 +241,253 @@ async fn server_paths_are_confined_to_import_roots_without_an_existence_oracle()
     }
     server.stop().await;
 }
+
+/// The access log's events (tracing target [`quire_server::ACCESS_LOG`]), captured for the whole
+/// test binary: each event's fields as text.
+mod access_log {
+    use std::collections::BTreeMap;
+    use std::sync::{Mutex, Once};
+
+    use tracing::field::{Field, Visit};
+    use tracing_subscriber::layer::{Context, SubscriberExt};
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    pub type Event = BTreeMap<String, String>;
+
+    static EVENTS: Mutex<Vec<Event>> = Mutex::new(Vec::new());
+
+    struct Capture;
+
+    struct Fields(Event);
+
+    impl Visit for Fields {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.insert(field.name().into(), format!("{value:?}"));
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.0.insert(field.name().into(), value.into());
+        }
+    }
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
+        fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+            if event.metadata().target() == quire_server::ACCESS_LOG {
+                let mut fields = Fields(Event::new());
+                event.record(&mut fields);
+                EVENTS.lock().unwrap().push(fields.0);
+            }
+        }
+    }
+
+    /// Start capturing (once per test binary).
+    pub fn capture() {
+        static START: Once = Once::new();
+        START.call_once(|| {
+            tracing_subscriber::registry().with(Capture).init();
+        });
+    }
+
+    /// The newest event of token `name`.
+    pub fn last_of(name: &str) -> Option<Event> {
+        EVENTS
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|e| e.get("token").map(String::as_str) == Some(name))
+            .cloned()
+    }
+}
+
+/// The user and groups a request asserts.
+type Asserted = (Option<&'static str>, &'static [&'static str]);
+
+/// What a request should read as.
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    /// Allowed, reading as this principal (user, groups).
+    As(Option<&'static str>, &'static [&'static str]),
+    /// The token's own name as its user.
+    Own,
+    Denied,
+}
+
+/// Finding 1: the principal comes from the token, never from the request alone. A role x
+/// mechanism matrix over gRPC: tokens bound to a principal (a request may narrow it, never
+/// widen it), application tokens with a `run_as` scope (inside: allowed; outside: refused) and
+/// tokens with neither (their own name only), for a reader and an admin role alike. Every
+/// Retrieve's effective principal, token and mechanism go to the access log, refusals too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn principals_come_from_the_token_role_by_mechanism() {
+    use quire_index::Mode;
+    use quire_server::{Binding, Caller, QuireApi, Role, RunAs, ServerConfig};
+    access_log::capture();
+
+    let dana = quire_core::Reader::new(Some("dana"), ["eng", "all-staff"]).unwrap();
+    let scope = RunAs::new(
+        vec!["dana".into(), "svc-*".into()],
+        vec!["eng".into(), "all-staff".into()],
+    )
+    .unwrap();
+    let mechanisms = [
+        ("bound", Binding::Bound(dana)),
+        ("run_as", Binding::RunAs(scope)),
+        ("unbound", Binding::Unbound),
+    ];
+    let mut tokens = support::role_tokens();
+    let mut matrix = Vec::new();
+    for role in [Role::Reader, Role::Admin] {
+        for (mechanism, binding) in &mechanisms {
+            let name = format!("{role:?}-{mechanism}").to_lowercase();
+            let token = format!("t-{name}");
+            tokens.insert(
+                support::token_hash(&token),
+                Caller::new(name.clone(), role, binding.clone()),
+            );
+            matrix.push((name, token, *mechanism));
+        }
+    }
+    let server = TestServer::start_config(ServerConfig {
+        tokens,
+        ..ServerConfig::default()
+    })
+    .await;
+    // The reference: t-reader may assert anyone, so it shows what a principal can read.
+    let reference = server.client(Some("t-reader")).await;
+    let text = "policy review process access team leave incident";
+    let docs = |r: quire_index::Response| -> Vec<String> {
+        r.hits.into_iter().map(|h| h.doc_id).collect()
+    };
+    let reads_as = |user: Option<&str>, groups: &[&str]| {
+        let mut q = query(text, groups, Mode::Bm25, 50);
+        q.reader = quire_core::Reader::new(user, groups).unwrap();
+        q
+    };
+
+    use Expect::{As, Denied, Own};
+    // (asserted user, asserted groups) -> expectation for bound, run_as, unbound.
+    let cases: [(Asserted, [Expect; 3]); 8] = [
+        (
+            (None, &[]),
+            [As(Some("dana"), &["eng", "all-staff"]), As(None, &[]), Own],
+        ),
+        (
+            (Some("dana"), &["eng", "all-staff"]),
+            [
+                As(Some("dana"), &["eng", "all-staff"]),
+                As(Some("dana"), &["eng", "all-staff"]),
+                Denied,
+            ],
+        ),
+        (
+            (None, &["eng"]),
+            [As(None, &["eng"]), As(None, &["eng"]), Denied],
+        ),
+        ((None, &["execs"]), [Denied, Denied, Denied]),
+        ((Some("dana"), &["eng", "execs"]), [Denied, Denied, Denied]),
+        (
+            (Some("svc-search"), &["all-staff"]),
+            [Denied, As(Some("svc-search"), &["all-staff"]), Denied],
+        ),
+        ((Some("mallory"), &[]), [Denied, Denied, Denied]),
+        ((Some("OWN"), &[]), [Denied, Denied, Own]),
+    ];
+    for (name, token, mechanism) in &matrix {
+        let client = server.client(Some(token)).await;
+        let column = match *mechanism {
+            "bound" => 0,
+            "run_as" => 1,
+            _ => 2,
+        };
+        for ((user, groups), expect) in &cases {
+            let user = user.map(|u| if u == "OWN" { name.as_str() } else { u });
+            let answer = client
+                .retrieve("handbook", reads_as(user, groups), None)
+                .await;
+            let event = access_log::last_of(name).expect("an access log event");
+            let context = format!("{name} asserting {user:?} {groups:?}: {event:?}");
+            assert_eq!(event["rpc"], "Retrieve", "{context}");
+            assert_eq!(event["resource"], "handbook", "{context}");
+            let (want_user, want_groups) = match expect[column] {
+                Denied => {
+                    let err = answer.expect_err(&context);
+                    assert_eq!(support::code(&err), Code::PermissionDenied, "{context}");
+                    assert!(err.to_string().contains(name.as_str()), "{err}");
+                    assert_eq!(event["allowed"], "false", "{context}");
+                    continue;
+                }
+                As(u, g) => (u, g.to_vec()),
+                Own => (Some(name.as_str()), vec![]),
+            };
+            let got = docs(answer.expect(&context));
+            let want = docs(
+                reference
+                    .retrieve("handbook", reads_as(want_user, &want_groups), None)
+                    .await
+                    .unwrap(),
+            );
+            assert_eq!(got, want, "{context}");
+            assert_eq!(event["allowed"], "true", "{context}");
+            assert_eq!(event["mechanism"], mechanism_name(mechanism), "{context}");
+            let mut principal: Vec<String> =
+                want_user.map(|u| format!("user:{u}")).into_iter().collect();
+            let mut groups: Vec<String> =
+                want_groups.iter().map(|g| format!("group:{g}")).collect();
+            groups.sort();
+            principal.extend(groups);
+            let principal = if principal.is_empty() {
+                "*".to_owned()
+            } else {
+                principal.join(",")
+            };
+            assert_eq!(event["principal"], principal, "{context}");
+        }
+    }
+    server.stop().await;
+}
+
+/// The access log's name of a mechanism.
+fn mechanism_name(mechanism: &str) -> &'static str {
+    match mechanism {
+        "bound" => "bound",
+        "run_as" => "run_as",
+        _ => "token",
+    }
+}
+
+/// Finding 1 as reported: a reader token of a plain server.toml (no binding) asserted
+/// `group:execs` and read the executives' documents. Now it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_reader_token_cannot_assert_groups() {
+    use quire_server::QuireApi;
+    let toml = format!(
+        "version = 1\n[[tokens]]\nname = \"rag-app\"\nrole = \"reader\"\nblake3 = \"{}\"\n",
+        blake3::hash(b"plain-reader").to_hex()
+    );
+    let config = quire_server::ServerConfig::from_toml(&toml, "server.toml").unwrap();
+    let server = TestServer::start_config(config).await;
+    let reader = server.client(Some("plain-reader")).await;
+    let answer = reader
+        .retrieve(
+            "handbook",
+            query(
+                "Project Heron proposed price $184 million",
+                &["execs"],
+                quire_index::Mode::Bm25,
+                5,
+            ),
+            None,
+        )
+        .await;
+    let leaked = answer
+        .as_ref()
+        .map(|r| r.hits.iter().any(|h| h.text.contains("$184 million")))
+        .unwrap_or(false);
+    assert!(
+        !leaked,
+        "a plain reader token read the executives' documents"
+    );
+    let err = answer.expect_err("asserting a group needs a binding or run_as");
+    assert_eq!(support::code(&err), Code::PermissionDenied, "{err}");
+    server.stop().await;
+}

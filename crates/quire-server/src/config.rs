@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::auth::{Caller, Role};
-use crate::error::{Result, ServiceError};
+use crate::error::{Result, ServiceError, quoted};
+use crate::identity::{Binding, RunAs};
 
 /// Limits the server enforces on every request.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -98,17 +99,6 @@ struct RawImport {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ImportRoots(Vec<PathBuf>);
 
-/// The longest part of a request's value quoted back in an error message.
-const QUOTED_CHARS: usize = 200;
-
-/// `value` for an error message: Debug-quoted, cut after [`QUOTED_CHARS`] characters.
-pub(crate) fn quoted(value: &str) -> String {
-    match value.char_indices().nth(QUOTED_CHARS) {
-        Some((cut, _)) => format!("{:?}... ({} bytes)", &value[..cut], value.len()),
-        None => format!("{value:?}"),
-    }
-}
-
 impl ImportRoots {
     /// Roots from absolute directory paths, canonicalised (so a path is checked against where
     /// the root really is). `origin` names the configuration in errors.
@@ -173,6 +163,46 @@ struct RawToken {
     role: Role,
     /// blake3 of the token, hex (`printf %s "$TOKEN" | b3sum`, or `quire token new`).
     blake3: String,
+    /// The fixed principal this token reads as.
+    principal: Option<RawPrincipal>,
+    /// The end users this (application) token may assert.
+    run_as: Option<RawRunAs>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrincipal {
+    user: Option<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRunAs {
+    #[serde(default)]
+    users: Vec<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+impl RawToken {
+    /// Whose permissions the token's requests read with; `Err` holds the field and reason.
+    fn binding(&self) -> std::result::Result<Binding, (&'static str, String)> {
+        match (&self.principal, &self.run_as) {
+            (Some(_), Some(_)) => Err((
+                "run_as",
+                "a token is bound to a principal or may run as others, not both".into(),
+            )),
+            (Some(p), None) => quire_core::Reader::new(p.user.as_deref(), &p.groups)
+                .map(Binding::Bound)
+                .map_err(|e| ("principal", e.to_string())),
+            (None, Some(r)) => RunAs::new(r.users.clone(), r.groups.clone())
+                .map(Binding::RunAs)
+                .map_err(|e| ("run_as", e)),
+            (None, None) => Ok(Binding::Unbound),
+        }
+    }
 }
 
 /// TLS certificate and key (PEM files).
@@ -229,14 +259,11 @@ impl ServerConfig {
                     t.name
                 )));
             }
+            let binding = t
+                .binding()
+                .map_err(|(field, reason)| bad(format!("field `tokens[{i}].{field}`: {reason}")))?;
             if tokens
-                .insert(
-                    hash,
-                    Caller {
-                        name: t.name,
-                        role: t.role,
-                    },
-                )
+                .insert(hash, Caller::new(t.name, t.role, binding))
                 .is_some()
             {
                 return Err(bad(format!(
@@ -351,6 +378,7 @@ mod tests {
                 "unknown field `root`",
             ),
         ] {
+            let text = &text.replace("HASH", &hash);
             let err = ServerConfig::from_toml(text, "server.toml")
                 .err()
                 .map(|e| e.to_string())

@@ -37,6 +37,17 @@ pub enum ServiceError {
     Internal(String),
 }
 
+/// The longest part of a request's value quoted back in an error message.
+const QUOTED_CHARS: usize = 200;
+
+/// `value` for an error message: Debug-quoted, cut after [`QUOTED_CHARS`] characters.
+pub(crate) fn quoted(value: &str) -> String {
+    match value.char_indices().nth(QUOTED_CHARS) {
+        Some((cut, _)) => format!("{:?}... ({} bytes)", &value[..cut], value.len()),
+        None => format!("{value:?}"),
+    }
+}
+
 /// Shorthand for results of service calls.
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 

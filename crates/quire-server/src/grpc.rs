@@ -18,7 +18,9 @@ use crate::api::{Local, QuireApi, SharedProgress};
 use crate::auth::{Auth, Caller, Role};
 use crate::config::{ImportRoots, Limits, ServerConfig};
 use crate::error::{Result, ServiceError};
+use crate::identity::describe;
 use crate::metrics::Metrics;
+use quire_core::Reader;
 
 /// Shared state of the gRPC services.
 pub struct Server {
@@ -161,6 +163,57 @@ impl Server {
     }
 }
 
+impl Server {
+    /// The principal `caller`'s request reads as, given the one it asserted (see
+    /// [`crate::Binding`]), recorded in the access log (tracing target `quire_access`: rpc,
+    /// token, role, mechanism, effective and asserted principal, and the target as
+    /// `resource`) whether allowed or refused.
+    pub(crate) fn principal(
+        &self,
+        rpc: &str,
+        caller: &Caller,
+        target: &str,
+        requested: Reader,
+    ) -> Result<Reader> {
+        let asserted = describe(&requested);
+        let role = format!("{:?}", caller.role).to_lowercase();
+        match caller.effective_reader(requested) {
+            Ok((reader, mechanism)) => {
+                tracing::info!(
+                    target: ACCESS_LOG,
+                    rpc,
+                    token = %caller.name,
+                    role,
+                    mechanism = mechanism.as_str(),
+                    principal = %describe(&reader),
+                    asserted = %asserted,
+                    resource = target,
+                    allowed = true,
+                    "access"
+                );
+                Ok(reader)
+            }
+            Err(e) => {
+                tracing::info!(
+                    target: ACCESS_LOG,
+                    rpc,
+                    token = %caller.name,
+                    role,
+                    asserted = %asserted,
+                    resource = target,
+                    allowed = false,
+                    reason = %e,
+                    "access refused"
+                );
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The tracing target of the access log: one event per request that reads documents.
+pub const ACCESS_LOG: &str = "quire_access";
+
 /// A change's reason, which may not be empty.
 pub(crate) fn reason(text: String) -> Result<String> {
     if text.trim().is_empty() {
@@ -186,8 +239,8 @@ impl pb::retrieval_service_server::RetrievalService for Grpc {
             "Retrieve",
             Role::Reader,
             request,
-            |s, _caller, message| async move {
-                let params = RetrieveParams::try_from(message).map_err(invalid_request)?;
+            |s, caller, message| async move {
+                let mut params = RetrieveParams::try_from(message).map_err(invalid_request)?;
                 if params.query.k > s.limits.max_k as usize {
                     return Err(ServiceError::InvalidArgument(format!(
                         "field `k`: {} exceeds this server's limit of {}",
@@ -201,6 +254,8 @@ impl pb::retrieval_service_server::RetrievalService for Grpc {
                         s.limits.max_query_bytes
                     )));
                 }
+                params.query.reader =
+                    s.principal("Retrieve", &caller, &params.target, params.query.reader)?;
                 // Without a routing key, each request is routed on its own.
                 let routing_key = Some(params.routing_key).filter(|k| !k.is_empty());
                 let response = s
