@@ -15,7 +15,20 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use quire_core::{Acl, Document, JsonDialect};
 use serde::Deserialize;
 
-use crate::error::{IoContext, Result, StoreError};
+use crate::error::{Result, StoreError};
+
+/// I/O errors reading a corpus are the caller's to fix (a missing file, a dangling link, a
+/// directory given as a file): they are refused as corpus errors naming the path, never
+/// reported as internal failures.
+trait InputContext<T> {
+    fn input(self, path: &Path) -> Result<T>;
+}
+
+impl<T> InputContext<T> for std::io::Result<T> {
+    fn input(self, path: &Path) -> Result<T> {
+        self.map_err(|e| corpus_err(path.display().to_string(), e.to_string()))
+    }
+}
 
 pub use quire_core::outcome::CorpusFormat;
 
@@ -37,7 +50,7 @@ pub fn read_line_bounded(
         .by_ref()
         .take(max.saturating_add(1))
         .read_until(b'\n', buf)
-        .at(path)?;
+        .input(path)?;
     if n == 0 {
         return Ok(false);
     }
@@ -58,15 +71,15 @@ pub(crate) fn too_long(origin: String, what: &str, max: u64) -> StoreError {
 /// Read a whole file of at most `max` bytes (a directory's document, an ACL rules file);
 /// a longer one is refused after reading at most `max + 1` bytes.
 fn read_file_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
-    let file = File::open(path).at(path)?;
-    let len = file.metadata().at(path)?.len();
+    let file = File::open(path).input(path)?;
+    let len = file.metadata().input(path)?.len();
     if len > max {
         return Err(too_long(path.display().to_string(), "file", max));
     }
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     file.take(max.saturating_add(1))
         .read_to_end(&mut bytes)
-        .at(path)?;
+        .input(path)?;
     if bytes.len() as u64 > max {
         return Err(too_long(path.display().to_string(), "file", max));
     }
@@ -77,11 +90,11 @@ fn read_file_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
 /// `_id` is `beir`; any other file is `jsonl`. Errors name the file as `label`; no line longer
 /// than `max_document_bytes` is read.
 pub fn detect_format(path: &Path, label: &str, max_document_bytes: u64) -> Result<CorpusFormat> {
-    let meta = std::fs::metadata(path).at(path)?;
+    let meta = std::fs::metadata(path).input(path)?;
     if meta.is_dir() {
         return Ok(CorpusFormat::Dir);
     }
-    let mut reader = BufReader::new(File::open(path).at(path)?);
+    let mut reader = BufReader::new(File::open(path).input(path)?);
     let mut line = Vec::new();
     for line_no in 1..=100 {
         let origin = || format!("{label}:{line_no}");
@@ -131,8 +144,8 @@ fn corpus_err(origin: impl Into<String>, reason: impl Into<String>) -> StoreErro
 }
 
 fn read_jsonl(path: &Path, label: &str, dialect: JsonDialect, max: u64) -> Result<Vec<Sourced>> {
-    let file = File::open(path).at(path)?;
-    if file.metadata().at(path)?.is_dir() {
+    let file = File::open(path).input(path)?;
+    if file.metadata().input(path)?.is_dir() {
         return Err(corpus_err(label, "is a directory; use --format dir"));
     }
     let mut reader = BufReader::new(file);
@@ -240,10 +253,10 @@ impl AclRules {
 }
 
 fn read_dir(root: &Path, max: u64) -> Result<Vec<Sourced>> {
-    if !std::fs::metadata(root).at(root)?.is_dir() {
+    if !std::fs::metadata(root).input(root)?.is_dir() {
         return Err(corpus_err(root.display().to_string(), "is not a directory"));
     }
-    let canonical_root = root.canonicalize().at(root)?;
+    let canonical_root = root.canonicalize().input(root)?;
     let rules = AclRules::load(root, max)?;
     let mut docs = Vec::new();
     let walker = walkdir::WalkDir::new(root)
@@ -261,7 +274,7 @@ fn read_dir(root: &Path, max: u64) -> Result<Vec<Sourced>> {
         })?;
         let path = entry.path();
         if entry.path_is_symlink() {
-            let target = path.canonicalize().at(path)?;
+            let target = path.canonicalize().input(path)?;
             if !target.starts_with(&canonical_root) {
                 return Err(corpus_err(
                     path.display().to_string(),

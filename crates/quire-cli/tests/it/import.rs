@@ -411,3 +411,40 @@ fn endless_lines_and_huge_files_are_refused_in_bounded_memory() {
     );
     assert!(!data.join("snapshots").exists() || tree(&data.join("snapshots")).is_empty());
 }
+
+/// Issue 14 (item 7): what the user got wrong is reported as such (exit 1, the file named),
+/// never as an "internal error".
+#[test]
+fn user_errors_are_not_internal_errors() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let root = dir.path().join("tree");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("a.md"), "# A").unwrap();
+    std::os::unix::fs::symlink(dir.path().join("gone.md"), root.join("dangling.md")).unwrap();
+    let missing = dir.path().join("nonexistent.jsonl");
+    for (args, want) in [
+        (
+            vec!["import", "/nonexistent-quire-corpus"],
+            "/nonexistent-quire-corpus: No such file",
+        ),
+        (
+            vec!["import", "--format", "jsonl", missing.to_str().unwrap()],
+            "nonexistent.jsonl: No such file",
+        ),
+        (
+            vec!["build", "/nonexistent-quire-corpus/x.jsonl"],
+            "no snapshot matches",
+        ),
+        (vec!["import", root.to_str().unwrap()], "dangling.md"),
+    ] {
+        let run = quire(&data, &args);
+        assert_eq!(run.code, 1, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(want), "{args:?}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains("internal error"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+}
