@@ -570,3 +570,56 @@ async fn long_inputs_are_cut_short_in_error_messages() {
     still_serving(&server).await;
     server.stop().await;
 }
+
+/// Issue 14 (item 7): a server with tokens refuses plaintext gRPC on a non-loopback address
+/// (bearer tokens would cross the network in the clear) unless TLS is configured or
+/// `allow_plaintext = true` says a proxy terminates TLS; the unauthenticated metrics endpoint
+/// binds loopback only unless `allow_remote_metrics = true`.
+#[test]
+fn plaintext_and_metrics_stay_on_loopback_unless_allowed() {
+    use quire_server::ServerConfig;
+    use quire_server::serve::{check_exposure, check_metrics_exposure};
+    let tokens = ServerConfig {
+        tokens: support::role_tokens(),
+        ..ServerConfig::default()
+    };
+    let outside = "0.0.0.0:1".parse().unwrap();
+    let loopback = "127.0.0.1:1".parse().unwrap();
+    let err = check_exposure(outside, &tokens)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("refusing to serve 0.0.0.0:1 in plaintext"),
+        "{err}"
+    );
+    assert!(check_exposure(loopback, &tokens).is_ok());
+    let tls = ServerConfig {
+        tls: Some(quire_server::Tls {
+            cert: "cert.pem".into(),
+            key: "key.pem".into(),
+        }),
+        ..tokens.clone()
+    };
+    assert!(check_exposure(outside, &tls).is_ok());
+    let hash = support::token_hash("t");
+    let allowed = ServerConfig::from_toml(
+        &format!(
+            "version = 1\nallow_plaintext = true\nallow_remote_metrics = true\n[[tokens]]\nname = \"a\"\nrole = \"reader\"\nblake3 = \"{hash}\"\n"
+        ),
+        "server.toml",
+    )
+    .unwrap();
+    assert!(check_exposure(outside, &allowed).is_ok());
+
+    let err = check_metrics_exposure(outside, &tokens)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("refusing to serve metrics on 0.0.0.0:1"),
+        "{err}"
+    );
+    assert!(check_metrics_exposure(loopback, &tokens).is_ok());
+    assert!(check_metrics_exposure(outside, &allowed).is_ok());
+}

@@ -124,6 +124,9 @@ async fn serve(
         }
     };
     serve::check_exposure(addr, &config)?;
+    if let Some(metrics) = metrics_addr {
+        serve::check_metrics_exposure(metrics, &config)?;
+    }
     let demo_corpus = demo.then(demo_corpus).transpose()?;
     let options = serve::ServeOptions {
         data: cli.data.clone(),

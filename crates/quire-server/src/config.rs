@@ -84,6 +84,10 @@ struct RawConfig {
     models: Vec<ModelEntry>,
     #[serde(default)]
     import: RawImport,
+    #[serde(default)]
+    allow_plaintext: bool,
+    #[serde(default)]
+    allow_remote_metrics: bool,
 }
 
 /// `[import]`: where on the server's filesystem requests may read.
@@ -230,6 +234,10 @@ pub struct ServerConfig {
     pub models: Vec<ModelEntry>,
     /// Where requests may name server paths (none: uploads only).
     pub import_roots: ImportRoots,
+    /// Serve gRPC without TLS on a non-loopback address (a proxy terminates TLS).
+    pub allow_plaintext: bool,
+    /// Serve the metrics endpoint (no authentication) on a non-loopback address.
+    pub allow_remote_metrics: bool,
 }
 
 impl ServerConfig {
@@ -314,6 +322,8 @@ impl ServerConfig {
             release: raw.release,
             models: raw.models,
             import_roots,
+            allow_plaintext: raw.allow_plaintext,
+            allow_remote_metrics: raw.allow_remote_metrics,
         })
     }
 
