@@ -191,6 +191,13 @@ async fn gated_promotions_are_refused_without_a_passing_report_and_forcing_is_au
         .find(|e| e.action == "alias.promote" && e.evidence["gate"]["forced"] == true)
         .expect("the forced promotion is in the audit log");
     assert_eq!(forced_event.actor, "Admin");
+    // Issue 14: the releaser's refused attempt to force is in the audit log too.
+    let refused_force = log
+        .iter()
+        .find(|e| e.action == "auth.denied" && e.evidence["force"] == true)
+        .expect("the refused --force is in the audit log");
+    assert_eq!(refused_force.actor, "Releaser");
+    assert_eq!(refused_force.target, "prod");
     let passed = log
         .iter()
         .rev()

@@ -146,20 +146,33 @@ impl Server {
         if let (Err(ServiceError::PermissionDenied(message)), Some(caller)) =
             (&result, self.auth.identify(metadata))
         {
-            let draft = quire_store::AuditDraft {
-                actor: caller.name,
-                action: "auth.denied".into(),
-                target: rpc.to_owned(),
-                evidence: serde_json::json!({ "message": message, "needed": format!("{needed:?}").to_lowercase() }),
-                ..quire_store::AuditDraft::default()
-            };
-            let store = self.local.store().clone();
-            let recorded = tokio::task::spawn_blocking(move || store.audit(draft)).await;
-            if !matches!(recorded, Ok(Ok(_))) {
-                tracing::error!(rpc, "could not record a denied request in the audit log");
-            }
+            let evidence = serde_json::json!({ "message": message, "needed": format!("{needed:?}").to_lowercase() });
+            self.audit_denied(caller.name, rpc.to_owned(), evidence)
+                .await;
         }
         result
+    }
+
+    /// Record a refused request in the audit log as `auth.denied`: who tried what (`target`),
+    /// and why it was refused (`evidence`).
+    pub(crate) async fn audit_denied(
+        &self,
+        actor: String,
+        target: String,
+        evidence: serde_json::Value,
+    ) {
+        let draft = quire_store::AuditDraft {
+            actor,
+            action: "auth.denied".into(),
+            target,
+            evidence,
+            ..quire_store::AuditDraft::default()
+        };
+        let store = self.local.store().clone();
+        let recorded = tokio::task::spawn_blocking(move || store.audit(draft)).await;
+        if !matches!(recorded, Ok(Ok(_))) {
+            tracing::error!("could not record a denied request in the audit log");
+        }
     }
 }
 
