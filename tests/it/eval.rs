@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use quire_core::Reader;
 use quire_index::Mode;
-use quire_server::{EvalApi, EvalRequest, GateRequest, Limits, ReleaseApi};
+use quire_server::{EvalApi, EvalRequest, GateRequest, ReleaseApi};
 use quire_store::AliasChangeRequest;
 use support::{TestServer, code, handbook};
 use tonic::Code;
@@ -60,7 +60,9 @@ fn the_eval_corpus_mirrors_the_handbook() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gated_promotions_are_refused_without_a_passing_report_and_forcing_is_audited() {
-    let server = TestServer::start(Limits::default()).await;
+    // Datasets are server paths: the server may read them only under an import root.
+    let corpora = dataset().join("..");
+    let server = TestServer::start_with_roots(&[&corpora]).await;
     let spec = "version = 1\n[chunking]\nstrategy = \"sentences\"\nmax_tokens = 48\n";
     let (admin, old, new) = support::two_indexes(&server, spec).await;
     let releaser = server.client(Some("t-releaser")).await;
@@ -88,8 +90,13 @@ async fn gated_promotions_are_refused_without_a_passing_report_and_forcing_is_au
     let mut missing = request(Mode::Bm25);
     missing.dataset = dataset().join("nope");
     let err = admin.evaluate("handbook", missing).await.unwrap_err();
-    assert_eq!(code(&err), Code::InvalidArgument);
+    // Refused like any path outside the roots: a refusal does not say what exists.
+    assert_eq!(code(&err), Code::PermissionDenied);
     assert!(err.to_string().contains("nope"), "{err}");
+    let mut outside = request(Mode::Bm25);
+    outside.dataset = dataset().join("../../crates");
+    let err = admin.evaluate("handbook", outside).await.unwrap_err();
+    assert_eq!(code(&err), Code::PermissionDenied, "{err}");
 
     releaser
         .change_alias("prod", AliasChangeRequest::Set(old.clone()), "start", false)
@@ -184,6 +191,13 @@ async fn gated_promotions_are_refused_without_a_passing_report_and_forcing_is_au
         .find(|e| e.action == "alias.promote" && e.evidence["gate"]["forced"] == true)
         .expect("the forced promotion is in the audit log");
     assert_eq!(forced_event.actor, "Admin");
+    // Issue 14: the releaser's refused attempt to force is in the audit log too.
+    let refused_force = log
+        .iter()
+        .find(|e| e.action == "auth.denied" && e.evidence["force"] == true)
+        .expect("the refused --force is in the audit log");
+    assert_eq!(refused_force.actor, "Releaser");
+    assert_eq!(refused_force.target, "prod");
     let passed = log
         .iter()
         .rev()

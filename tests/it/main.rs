@@ -5,3 +5,4 @@ mod eval;
 mod grpc;
 mod models;
 mod release;
+mod security;

@@ -83,6 +83,26 @@ pub async fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
     }
 }
 
+/// The most a configuration file (a build spec, server.toml) may hold.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Read a configuration file of at most [`MAX_CONFIG_BYTES`] (so `--spec /dev/zero` is
+/// refused rather than read until memory runs out).
+fn read_config(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+        .with_context(|| format!("reading {}", path.display()))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        anyhow::bail!(
+            "{}: longer than {MAX_CONFIG_BYTES} bytes, the most a configuration file may hold",
+            path.display()
+        );
+    }
+    String::from_utf8(bytes).with_context(|| format!("reading {}", path.display()))
+}
+
 async fn serve(
     cli: &Cli,
     addr: SocketAddr,
@@ -93,8 +113,7 @@ async fn serve(
     let config = match config {
         None => ServerConfig::default(),
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
+            let text = read_config(path)?;
             let mut config = ServerConfig::from_toml(&text, &path.display().to_string())?;
             // Model paths in server.toml are relative to the file.
             let base = path.parent().unwrap_or(Path::new("."));
@@ -105,6 +124,9 @@ async fn serve(
         }
     };
     serve::check_exposure(addr, &config)?;
+    if let Some(metrics) = metrics_addr {
+        serve::check_metrics_exposure(metrics, &config)?;
+    }
     let demo_corpus = demo.then(demo_corpus).transpose()?;
     let options = serve::ServeOptions {
         data: cli.data.clone(),
@@ -214,10 +236,7 @@ async fn dispatch<A: QuireApi + ReleaseApi + EvalApi>(
             format,
         } => {
             let spec_toml = match spec {
-                Some(path) => Some(
-                    std::fs::read_to_string(path)
-                        .with_context(|| format!("reading spec {}", path.display()))?,
-                ),
+                Some(path) => Some(read_config(path)?),
                 None => None,
             };
             // Validate locally first so a bad spec names its file and imports nothing.

@@ -41,6 +41,8 @@ pub mod context {
     pub const STAGE_GRAPH: &str = "quire 2026-12 stage graph v1";
     /// The inputs of an index's BM25 segment: analyzer, and each chunk's title, text and ACL.
     pub const STAGE_BM25: &str = "quire 2026-12 stage bm25 v1";
+    /// A reader's canonical principal tokens, as the key of its cached allowed set.
+    pub const READER: &str = "quire 2026-12 reader v1";
 }
 
 /// A fresh hasher for `context`.

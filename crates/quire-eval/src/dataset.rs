@@ -1,7 +1,7 @@
 //! BEIR datasets: `queries.jsonl` and `qrels/<split>.tsv`.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use crate::error::EvalError;
@@ -18,6 +18,12 @@ pub struct Dataset {
     pub qrels: Qrels,
 }
 
+/// The longest line of a dataset file (a query, a judgment) this reader accepts.
+pub const MAX_LINE_BYTES: u64 = 16 << 20;
+
+/// The lines of `path` (without their `\n` or `\r\n`), each with its `file:line`. A line longer
+/// than [`MAX_LINE_BYTES`] is an error after reading at most that many bytes of it, so an
+/// endless one (`/dev/zero`) cannot exhaust memory.
 fn lines(
     path: &Path,
 ) -> Result<impl Iterator<Item = (String, Result<String, EvalError>)>, EvalError> {
@@ -26,17 +32,39 @@ fn lines(
         path: display.clone(),
         source,
     })?;
-    Ok(BufReader::new(file)
-        .lines()
-        .enumerate()
-        .map(move |(i, line)| {
-            let origin = format!("{display}:{}", i + 1);
-            let line = line.map_err(|e| EvalError::Malformed {
-                origin: origin.clone(),
-                reason: e.to_string(),
-            });
-            (origin, line)
-        }))
+    let mut reader = BufReader::new(file);
+    let mut line_no = 0u64;
+    Ok(std::iter::from_fn(move || {
+        line_no += 1;
+        let origin = format!("{display}:{line_no}");
+        let bad = |reason: String| EvalError::Malformed {
+            origin: origin.clone(),
+            reason,
+        };
+        let mut buf = Vec::new();
+        let line = match (&mut reader)
+            .take(MAX_LINE_BYTES + 1)
+            .read_until(b'\n', &mut buf)
+        {
+            Ok(0) => return None,
+            Err(e) => Err(bad(e.to_string())),
+            Ok(_) if !buf.ends_with(b"\n") && buf.len() as u64 > MAX_LINE_BYTES => {
+                Err(bad(format!("line is longer than {MAX_LINE_BYTES} bytes")))
+            }
+            Ok(_) => {
+                let end = buf.strip_suffix(b"\n").map_or(buf.len(), <[u8]>::len);
+                let end = buf[..end].strip_suffix(b"\r").map_or(end, <[u8]>::len);
+                buf.truncate(end);
+                String::from_utf8(buf).map_err(|e| {
+                    bad(format!(
+                        "invalid UTF-8 at byte {}",
+                        e.utf8_error().valid_up_to()
+                    ))
+                })
+            }
+        };
+        Some((origin.clone(), line))
+    }))
 }
 
 /// Read `qrels/<split>.tsv`: a header line, then `query-id<TAB>corpus-id<TAB>score`.
@@ -166,5 +194,18 @@ mod tests {
             "{err}"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Issue 14, finding 3: an endless line is refused after [`MAX_LINE_BYTES`], naming the
+    /// file and line, instead of being read until memory runs out.
+    #[test]
+    fn endless_lines_are_refused() {
+        for err in [
+            read_queries(Path::new("/dev/zero")).err(),
+            read_qrels(Path::new("/dev/zero")).err(),
+        ] {
+            let err = err.map(|e| e.to_string()).unwrap_or_default();
+            assert_eq!(err, "/dev/zero:1: line is longer than 16777216 bytes");
+        }
     }
 }

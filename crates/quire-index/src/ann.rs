@@ -30,6 +30,11 @@ impl Allowed {
         Self { bits, count, total }
     }
 
+    /// The bytes the set takes on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        self.bits.len() * size_of::<u64>()
+    }
+
     /// Whether ordinal `i` is allowed.
     #[inline]
     pub fn contains(&self, i: u32) -> bool {

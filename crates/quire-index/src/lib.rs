@@ -49,7 +49,7 @@ pub use build::{BuildRequest, NoProgress, Progress, VECTORS_FILE, build_index, w
 pub use cache::EmbedCache;
 pub use error::{IndexError, Result};
 pub use files::{MANIFEST_FILE, artifact_files, sync_tree};
-pub use open::{EXACT_SCAN_FLOATS, FILTERED_EXACT_SCAN_FACTOR, OpenIndex};
+pub use open::{ALLOWED_CACHE_BYTES, EXACT_SCAN_FLOATS, FILTERED_EXACT_SCAN_FACTOR, OpenIndex};
 pub use query::{Arm, Hit, Lineage, Mode, Query, Response, RetrieverHit, Timings};
 pub use source::DocumentSource;
 pub use stages::Donor;

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use memmap2::Mmap;
 use quire_core::spec::FusionMethod;
-use quire_core::{Acl, Manifest, Principal, Reader};
+use quire_core::{Acl, Manifest, Reader};
 use quire_embed::{Embedder, Models};
 use tantivy::query::{BooleanQuery, EnableScoring, Occur, Query as _, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
@@ -38,6 +38,8 @@ pub const EXACT_SCAN_FLOATS: usize = 4 << 20;
 pub const FILTERED_EXACT_SCAN_FACTOR: usize = 2;
 /// Distinct readers whose allowed sets are cached per index.
 const ALLOWED_CACHE: usize = 256;
+/// Bytes the allowed-set cache of one index may hold (keys and sets).
+pub const ALLOWED_CACHE_BYTES: usize = 64 << 20;
 
 /// An index opened for queries. Share it with `Arc`; every method takes `&self`.
 pub struct OpenIndex {
@@ -55,10 +57,57 @@ pub struct OpenIndex {
     exact_scan_max: usize,
 }
 
+/// Allowed sets by the blake3 hash of the reader's canonical principal tokens (so a huge
+/// principal costs 32 bytes here), least recently used out past [`ALLOWED_CACHE`] entries or
+/// [`ALLOWED_CACHE_BYTES`].
 #[derive(Default)]
 struct AllowedCache {
-    entries: HashMap<Vec<Principal>, (Arc<Allowed>, u64)>,
+    entries: HashMap<[u8; 32], (Arc<Allowed>, u64)>,
+    bytes: usize,
     tick: u64,
+}
+
+impl AllowedCache {
+    /// What an entry costs: its key and its set.
+    fn cost(allowed: &Allowed) -> usize {
+        32 + allowed.heap_bytes()
+    }
+
+    fn insert(&mut self, key: [u8; 32], allowed: Arc<Allowed>) {
+        let cost = Self::cost(&allowed);
+        if cost > ALLOWED_CACHE_BYTES || self.entries.contains_key(&key) {
+            return;
+        }
+        while !self.entries.is_empty()
+            && (self.entries.len() >= ALLOWED_CACHE || self.bytes + cost > ALLOWED_CACHE_BYTES)
+        {
+            let Some(oldest) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, v)| v.1)
+                .map(|(k, _)| *k)
+            else {
+                break;
+            };
+            if let Some((gone, _)) = self.entries.remove(&oldest) {
+                self.bytes -= Self::cost(&gone);
+            }
+        }
+        self.bytes += cost;
+        self.entries.insert(key, (allowed, self.tick));
+    }
+}
+
+/// The cache key of a reader: blake3 over its canonical principal tokens, each
+/// length-prefixed.
+fn reader_key(reader: &Reader) -> [u8; 32] {
+    let mut h = quire_core::ids::hasher(quire_core::ids::context::READER);
+    for p in reader.tokens() {
+        let token = p.token();
+        h.update(&(token.len() as u64).to_le_bytes());
+        h.update(token.as_bytes());
+    }
+    *h.finalize().as_bytes()
 }
 
 impl std::fmt::Debug for OpenIndex {
@@ -185,9 +234,15 @@ impl OpenIndex {
         )
     }
 
-    /// The chunks `reader` may read, cached per distinct set of principals.
+    /// Bytes the allowed-set cache holds: its keys and its sets (at most
+    /// [`ALLOWED_CACHE_BYTES`]).
+    pub fn allowed_cache_bytes(&self) -> usize {
+        self.allowed_cache.lock().map_or(0, |cache| cache.bytes)
+    }
+
+    /// The chunks `reader` may read, cached per distinct set of principals (by hash).
     pub fn allowed(&self, reader: &Reader) -> Arc<Allowed> {
-        let key: Vec<Principal> = reader.tokens().cloned().collect();
+        let key = reader_key(reader);
         if let Ok(mut cache) = self.allowed_cache.lock() {
             cache.tick += 1;
             let tick = cache.tick;
@@ -201,17 +256,7 @@ impl OpenIndex {
             readable[self.chunks[i as usize].doc as usize]
         }));
         if let Ok(mut cache) = self.allowed_cache.lock() {
-            if cache.entries.len() >= ALLOWED_CACHE
-                && let Some(oldest) = cache
-                    .entries
-                    .iter()
-                    .min_by_key(|(_, v)| v.1)
-                    .map(|(k, _)| k.clone())
-            {
-                cache.entries.remove(&oldest);
-            }
-            let tick = cache.tick;
-            cache.entries.insert(key, (allowed.clone(), tick));
+            cache.insert(key, allowed.clone());
         }
         allowed
     }

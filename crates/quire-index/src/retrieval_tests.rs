@@ -213,3 +213,33 @@ fn an_index_of_another_format_refuses_to_open() {
         "{err}"
     );
 }
+
+/// Issue 14, finding 5: the allowed-set cache grew by every distinct principal it saw (a reader
+/// sending huge principals grew the server by gigabytes). It holds a hash of each principal
+/// and stays within its byte budget however large and many the principals are.
+#[test]
+fn the_allowed_set_cache_stays_within_its_byte_budget() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = Case {
+        docs: vec![(vec![0, 1, 2], Some(vec![0])), (vec![3, 4], Some(vec![1]))],
+        default_acl: None,
+        readers: Vec::new(),
+        queries: Vec::new(),
+    };
+    let (_, index) = build(&case, &tmp.path().join("build"));
+    let pad = "x".repeat(90);
+    for i in 0..300 {
+        // About 1 MiB of principal each: 10,000 groups of 100 bytes.
+        let groups: Vec<String> = (0..10_000).map(|j| format!("{pad}{i:04}{j:05}")).collect();
+        let reader = Reader::new(Some("u"), &groups).unwrap();
+        assert_eq!(index.allowed(&reader).count(), 1, "public chunks only");
+    }
+    let held = index.allowed_cache_bytes();
+    assert!(
+        held <= crate::ALLOWED_CACHE_BYTES,
+        "the allowed-set cache holds {held} bytes"
+    );
+    // Still a cache: the same reader again is answered, and correctly.
+    let a = Reader::new(None, ["a"]).unwrap();
+    assert_eq!(index.allowed(&a).count(), index.allowed(&a).count());
+}

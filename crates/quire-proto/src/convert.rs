@@ -104,8 +104,35 @@ impl TryFrom<pb::RetrieveRequest> for RetrieveParams {
 }
 
 /// A wire principal as a reader (no principal: no user, no groups).
+/// Most groups a request's principal may name.
+pub const MAX_PRINCIPAL_GROUPS: usize = 1024;
+/// Longest user or group name in a request's principal, in bytes.
+pub const MAX_PRINCIPAL_NAME_BYTES: usize = 256;
+
 pub(crate) fn reader_from_pb(principal: Option<pb::Principal>) -> Result<Reader, InvalidField> {
     let principal = principal.unwrap_or_default();
+    if principal.groups.len() > MAX_PRINCIPAL_GROUPS {
+        return Err(invalid(
+            "principal",
+            format!(
+                "{} groups exceed the limit of {MAX_PRINCIPAL_GROUPS}",
+                principal.groups.len()
+            ),
+        ));
+    }
+    if let Some(long) = std::iter::once(&principal.user)
+        .chain(&principal.groups)
+        .find(|name| name.len() > MAX_PRINCIPAL_NAME_BYTES)
+    {
+        let start: String = long.chars().take(32).collect();
+        return Err(invalid(
+            "principal",
+            format!(
+                "name {start:?}... of {} bytes exceeds the limit of {MAX_PRINCIPAL_NAME_BYTES}",
+                long.len()
+            ),
+        ));
+    }
     let user = Some(principal.user.as_str()).filter(|u| !u.is_empty());
     Reader::new(user, &principal.groups).map_err(|e| invalid("principal", e.to_string()))
 }

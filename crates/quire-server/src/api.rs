@@ -12,6 +12,7 @@ use quire_store::{
     BuildOutcome, CorpusFormat, IndexInfo, IndexSummary, RebuildCheck, SnapshotInfo, Store,
     VerifyReport, Via,
 };
+use tokio::sync::mpsc;
 
 use crate::error::{Result, ServiceError};
 use crate::metrics::Metrics;
@@ -181,15 +182,65 @@ impl Local {
             .map_err(|e| ServiceError::Internal(format!("worker failed: {e}")))?
     }
 
-    /// Import an uploaded corpus file.
-    pub async fn import_upload(
-        &self,
-        bytes: Vec<u8>,
-        format: Option<CorpusFormat>,
-        name: String,
-    ) -> Result<SnapshotInfo> {
-        self.blocking(move |l| Ok(l.store.import_upload_as(&bytes, format, &name, &l.actor)?))
+    /// Start importing an uploaded corpus file (JSONL or BEIR) named `name` in errors: the
+    /// returned sink spools chunks to disk on a blocking thread as they arrive, refusing an
+    /// over-long line at once; [`UploadSink::finish`] imports what was sent.
+    pub fn begin_upload(&self, format: Option<CorpusFormat>, name: String) -> UploadSink {
+        let (tx, mut rx) = mpsc::channel::<Option<Vec<u8>>>(4);
+        let this = self.clone();
+        let span = tracing::Span::current();
+        let task = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| {
+                let mut upload = this.store.begin_upload(&name)?;
+                loop {
+                    match rx.blocking_recv() {
+                        Some(Some(chunk)) => upload.write(&chunk)?,
+                        Some(None) => {
+                            return Ok(this.store.import_upload_as(upload, format, &this.actor)?);
+                        }
+                        None => {
+                            return Err(ServiceError::Unavailable(
+                                "the upload ended before it was complete".into(),
+                            ));
+                        }
+                    }
+                }
+            })
+        });
+        UploadSink { tx, task }
+    }
+}
+
+/// An upload in progress (see [`Local::begin_upload`]). Dropping it unfinished discards what
+/// was spooled.
+pub struct UploadSink {
+    tx: mpsc::Sender<Option<Vec<u8>>>,
+    task: tokio::task::JoinHandle<Result<SnapshotInfo>>,
+}
+
+impl UploadSink {
+    /// Spool the next chunk. Fails with the spooler's error (an over-long line, a full disk)
+    /// once it has stopped.
+    pub async fn send(&mut self, chunk: Vec<u8>) -> Result<()> {
+        if self.tx.send(Some(chunk)).await.is_err() {
+            return Err(self.outcome().await.err().unwrap_or_else(|| {
+                ServiceError::Internal("the upload spooler stopped early".into())
+            }));
+        }
+        Ok(())
+    }
+
+    /// Import everything sent.
+    pub async fn finish(mut self) -> Result<SnapshotInfo> {
+        // A closed channel means the spooler already stopped; its outcome says why.
+        let _ = self.tx.send(None).await;
+        self.outcome().await
+    }
+
+    async fn outcome(&mut self) -> Result<SnapshotInfo> {
+        (&mut self.task)
             .await
+            .map_err(|e| ServiceError::Internal(format!("upload worker failed: {e}")))?
     }
 }
 

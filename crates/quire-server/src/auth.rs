@@ -2,10 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use quire_core::Reader;
 use serde::{Deserialize, Serialize};
 use tonic::metadata::MetadataMap;
 
 use crate::error::{Result, ServiceError};
+use crate::identity::{Binding, Mechanism};
 
 /// Roles, each including everything the ones before it may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -28,6 +30,24 @@ pub struct Caller {
     pub name: String,
     /// Its role.
     pub role: Role,
+    /// Whose permissions its requests read with.
+    pub binding: Binding,
+}
+
+impl Caller {
+    /// A token's caller: `name`, `role` and `binding`.
+    pub fn new(name: impl Into<String>, role: Role, binding: Binding) -> Self {
+        Self {
+            name: name.into(),
+            role,
+            binding,
+        }
+    }
+
+    /// The principal a request reads as, given the one it asserted (see [`Binding`]).
+    pub fn effective_reader(&self, requested: Reader) -> Result<(Reader, Mechanism)> {
+        self.binding.effective(&self.name, requested)
+    }
 }
 
 /// Checks credentials against the configured token hashes.
@@ -62,10 +82,7 @@ impl Auth {
     /// `needed`).
     pub fn authorize(&self, metadata: &MetadataMap, action: &str, needed: Role) -> Result<Caller> {
         if self.is_open() {
-            return Ok(Caller {
-                name: "anonymous".into(),
-                role: Role::Admin,
-            });
+            return Ok(Caller::new("anonymous", Role::Admin, Binding::Trusted));
         }
         let header = metadata.get("authorization").ok_or_else(|| {
             ServiceError::Unauthenticated("missing `authorization: Bearer <token>` header".into())
@@ -103,17 +120,11 @@ mod tests {
         let mut tokens = BTreeMap::new();
         tokens.insert(
             blake3::hash(b"r").to_hex().to_string(),
-            Caller {
-                name: "r".into(),
-                role: Role::Reader,
-            },
+            Caller::new("r", Role::Reader, Binding::Unbound),
         );
         tokens.insert(
             blake3::hash(b"b").to_hex().to_string(),
-            Caller {
-                name: "b".into(),
-                role: Role::Builder,
-            },
+            Caller::new("b", Role::Builder, Binding::Unbound),
         );
         Auth::new(tokens)
     }

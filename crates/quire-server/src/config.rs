@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::auth::{Caller, Role};
-use crate::error::{Result, ServiceError};
+use crate::error::{Result, ServiceError, quoted};
+use crate::identity::{Binding, RunAs};
 
 /// Limits the server enforces on every request.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -20,6 +21,8 @@ pub struct Limits {
     pub max_request_bytes: usize,
     /// Largest corpus upload, in bytes.
     pub max_upload_bytes: u64,
+    /// Largest document an import accepts (a JSONL or BEIR line, a directory's file), in bytes.
+    pub max_document_bytes: u64,
     /// Time a unary request may take, in milliseconds.
     pub request_timeout_ms: u64,
     /// Requests served at once; more are refused with RESOURCE_EXHAUSTED.
@@ -35,6 +38,7 @@ impl Default for Limits {
             max_query_bytes: 4096,
             max_request_bytes: 4 << 20,
             max_upload_bytes: 1 << 30,
+            max_document_bytes: quire_store::import::DEFAULT_MAX_DOCUMENT_BYTES,
             request_timeout_ms: 30_000,
             max_concurrent_requests: 64,
             build_queue: 4,
@@ -78,6 +82,72 @@ struct RawConfig {
     release: Release,
     #[serde(default)]
     models: Vec<ModelEntry>,
+    #[serde(default)]
+    import: RawImport,
+    #[serde(default)]
+    allow_plaintext: bool,
+    #[serde(default)]
+    allow_remote_metrics: bool,
+}
+
+/// `[import]`: where on the server's filesystem requests may read.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImport {
+    #[serde(default)]
+    roots: Vec<PathBuf>,
+}
+
+/// The directories whose contents a request may name by path (`ImportSnapshot`'s
+/// `server_path`, an evaluation's dataset), canonical. None by default: corpora are uploaded.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportRoots(Vec<PathBuf>);
+
+impl ImportRoots {
+    /// Roots from absolute directory paths, canonicalised (so a path is checked against where
+    /// the root really is). `origin` names the configuration in errors.
+    pub fn new(roots: &[PathBuf], origin: &str) -> Result<Self> {
+        let mut canonical = Vec::new();
+        for (i, root) in roots.iter().enumerate() {
+            let bad = |reason: String| {
+                ServiceError::InvalidArgument(format!(
+                    "{origin}: field `import.roots[{i}]` = {:?}: {reason}",
+                    root.display().to_string()
+                ))
+            };
+            if !root.is_absolute() {
+                return Err(bad("must be an absolute path".into()));
+            }
+            let resolved = root.canonicalize().map_err(|e| bad(e.to_string()))?;
+            if !resolved.is_dir() {
+                return Err(bad("is not a directory".into()));
+            }
+            canonical.push(resolved);
+        }
+        Ok(Self(canonical))
+    }
+
+    /// Resolve a path a request names: canonicalised (symlinks and `..` resolved), it must lie
+    /// under a root. Every refusal is the same PERMISSION_DENIED with the same message, whether
+    /// the path exists or not, so a refusal tells nothing about the server's filesystem.
+    pub fn resolve(&self, requested: &str) -> Result<PathBuf> {
+        let refused = || {
+            ServiceError::PermissionDenied(format!(
+                "{} is not under one of this server's [import] roots; upload the corpus instead",
+                quoted(requested)
+            ))
+        };
+        let path = std::path::Path::new(requested);
+        if self.0.is_empty() || !path.is_absolute() {
+            return Err(refused());
+        }
+        let canonical = path.canonicalize().map_err(|_| refused())?;
+        if self.0.iter().any(|root| canonical.starts_with(root)) {
+            Ok(canonical)
+        } else {
+            Err(refused())
+        }
+    }
 }
 
 /// A local embedding model registered by name: a sentence-transformers directory.
@@ -97,6 +167,46 @@ struct RawToken {
     role: Role,
     /// blake3 of the token, hex (`printf %s "$TOKEN" | b3sum`, or `quire token new`).
     blake3: String,
+    /// The fixed principal this token reads as.
+    principal: Option<RawPrincipal>,
+    /// The end users this (application) token may assert.
+    run_as: Option<RawRunAs>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrincipal {
+    user: Option<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRunAs {
+    #[serde(default)]
+    users: Vec<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+impl RawToken {
+    /// Whose permissions the token's requests read with; `Err` holds the field and reason.
+    fn binding(&self) -> std::result::Result<Binding, (&'static str, String)> {
+        match (&self.principal, &self.run_as) {
+            (Some(_), Some(_)) => Err((
+                "run_as",
+                "a token is bound to a principal or may run as others, not both".into(),
+            )),
+            (Some(p), None) => quire_core::Reader::new(p.user.as_deref(), &p.groups)
+                .map(Binding::Bound)
+                .map_err(|e| ("principal", e.to_string())),
+            (None, Some(r)) => RunAs::new(r.users.clone(), r.groups.clone())
+                .map(Binding::RunAs)
+                .map_err(|e| ("run_as", e)),
+            (None, None) => Ok(Binding::Unbound),
+        }
+    }
 }
 
 /// TLS certificate and key (PEM files).
@@ -122,6 +232,12 @@ pub struct ServerConfig {
     pub release: Release,
     /// Local embedding models, in the order listed.
     pub models: Vec<ModelEntry>,
+    /// Where requests may name server paths (none: uploads only).
+    pub import_roots: ImportRoots,
+    /// Serve gRPC without TLS on a non-loopback address (a proxy terminates TLS).
+    pub allow_plaintext: bool,
+    /// Serve the metrics endpoint (no authentication) on a non-loopback address.
+    pub allow_remote_metrics: bool,
 }
 
 impl ServerConfig {
@@ -151,14 +267,11 @@ impl ServerConfig {
                     t.name
                 )));
             }
+            let binding = t
+                .binding()
+                .map_err(|(field, reason)| bad(format!("field `tokens[{i}].{field}`: {reason}")))?;
             if tokens
-                .insert(
-                    hash,
-                    Caller {
-                        name: t.name,
-                        role: t.role,
-                    },
-                )
+                .insert(hash, Caller::new(t.name, t.role, binding))
                 .is_some()
             {
                 return Err(bad(format!(
@@ -172,6 +285,7 @@ impl ServerConfig {
             ("limits.max_query_bytes", l.max_query_bytes as u64),
             ("limits.max_request_bytes", l.max_request_bytes as u64),
             ("limits.max_upload_bytes", l.max_upload_bytes),
+            ("limits.max_document_bytes", l.max_document_bytes),
             ("limits.request_timeout_ms", l.request_timeout_ms),
             (
                 "limits.max_concurrent_requests",
@@ -200,12 +314,16 @@ impl ServerConfig {
                 )));
             }
         }
+        let import_roots = ImportRoots::new(&raw.import.roots, origin)?;
         Ok(Self {
             tokens,
             limits: raw.limits,
             tls: raw.tls,
             release: raw.release,
             models: raw.models,
+            import_roots,
+            allow_plaintext: raw.allow_plaintext,
+            allow_remote_metrics: raw.allow_remote_metrics,
         })
     }
 
@@ -217,6 +335,7 @@ impl ServerConfig {
                 budget_bytes: self.release.cache_budget_mib.saturating_mul(1 << 20),
                 idle: std::time::Duration::from_secs(self.release.cache_idle_secs),
             },
+            max_document_bytes: self.limits.max_document_bytes,
         }
     }
 }
@@ -256,7 +375,20 @@ mod tests {
                 "version = 1\n[[models]]\nname = \"m\"\npath = \"a\"\ndigest = \"x\"",
                 "digest",
             ),
+            (
+                "version = 1\n[import]\nroots = [\"corpora\"]",
+                "field `import.roots[0]` = \"corpora\": must be an absolute path",
+            ),
+            (
+                "version = 1\n[import]\nroots = [\"/nonexistent-quire-root\"]",
+                "field `import.roots[0]` = \"/nonexistent-quire-root\": No such file",
+            ),
+            (
+                "version = 1\n[import]\nroot = \"/\"",
+                "unknown field `root`",
+            ),
         ] {
+            let text = &text.replace("HASH", &hash);
             let err = ServerConfig::from_toml(text, "server.toml")
                 .err()
                 .map(|e| e.to_string())

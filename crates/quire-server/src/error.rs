@@ -37,6 +37,17 @@ pub enum ServiceError {
     Internal(String),
 }
 
+/// The longest part of a request's value quoted back in an error message.
+const QUOTED_CHARS: usize = 200;
+
+/// `value` for an error message: Debug-quoted, cut after [`QUOTED_CHARS`] characters.
+pub(crate) fn quoted(value: &str) -> String {
+    match value.char_indices().nth(QUOTED_CHARS) {
+        Some((cut, _)) => format!("{:?}... ({} bytes)", &value[..cut], value.len()),
+        None => format!("{value:?}"),
+    }
+}
+
 /// Shorthand for results of service calls.
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
@@ -111,15 +122,32 @@ impl ServiceError {
     }
 }
 
+/// The longest message sent to a client, in bytes: a request's megabyte-long value is named
+/// by its start, not echoed whole (which would also overflow the client's header limit).
+pub const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// `message` cut to at most [`MAX_MESSAGE_BYTES`] at a character boundary, saying so.
+fn cut(message: String) -> String {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message;
+    }
+    let note = format!("... (message cut: {} bytes in all)", message.len());
+    let mut end = MAX_MESSAGE_BYTES - note.len();
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{note}", &message[..end])
+}
+
 impl From<ServiceError> for tonic::Status {
     fn from(e: ServiceError) -> Self {
         let code = e.code();
         match e {
             ServiceError::Internal(m) => {
-                tracing::error!(error = %m, "internal error");
+                tracing::error!(error = %cut(m), "internal error");
                 tonic::Status::new(code, "internal error (details are in the server log)")
             }
-            other => tonic::Status::new(code, other.to_string()),
+            other => tonic::Status::new(code, cut(other.to_string())),
         }
     }
 }

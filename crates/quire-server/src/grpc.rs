@@ -16,15 +16,18 @@ use tracing::Instrument;
 
 use crate::api::{Local, QuireApi, SharedProgress};
 use crate::auth::{Auth, Caller, Role};
-use crate::config::Limits;
+use crate::config::{ImportRoots, Limits, ServerConfig};
 use crate::error::{Result, ServiceError};
+use crate::identity::describe;
 use crate::metrics::Metrics;
+use quire_core::Reader;
 
 /// Shared state of the gRPC services.
 pub struct Server {
     pub(crate) local: Local,
     auth: Auth,
     pub(crate) limits: Limits,
+    pub(crate) import_roots: ImportRoots,
     metrics: Arc<Metrics>,
     permits: Arc<Semaphore>,
     running_build: Arc<Semaphore>,
@@ -37,13 +40,16 @@ pub struct Server {
 pub struct Grpc(Arc<Server>);
 
 impl Grpc {
-    /// Services over `local`, checking `auth` and enforcing `limits`.
-    pub fn new(local: Local, auth: Auth, limits: Limits, metrics: Arc<Metrics>) -> Self {
+    /// Services over `local`, checking the tokens of `config`, enforcing its limits and reading
+    /// server paths only under its import roots.
+    pub fn new(local: Local, config: &ServerConfig, metrics: Arc<Metrics>) -> Self {
+        let limits = config.limits.clone();
         let permits = Arc::new(Semaphore::new(limits.max_concurrent_requests));
         Self(Arc::new(Server {
             local,
-            auth,
+            auth: Auth::new(config.tokens.clone()),
             limits,
+            import_roots: config.import_roots.clone(),
             metrics,
             permits,
             running_build: Arc::new(Semaphore::new(1)),
@@ -140,22 +146,86 @@ impl Server {
         if let (Err(ServiceError::PermissionDenied(message)), Some(caller)) =
             (&result, self.auth.identify(metadata))
         {
-            let draft = quire_store::AuditDraft {
-                actor: caller.name,
-                action: "auth.denied".into(),
-                target: rpc.to_owned(),
-                evidence: serde_json::json!({ "message": message, "needed": format!("{needed:?}").to_lowercase() }),
-                ..quire_store::AuditDraft::default()
-            };
-            let store = self.local.store().clone();
-            let recorded = tokio::task::spawn_blocking(move || store.audit(draft)).await;
-            if !matches!(recorded, Ok(Ok(_))) {
-                tracing::error!(rpc, "could not record a denied request in the audit log");
-            }
+            let evidence = serde_json::json!({ "message": message, "needed": format!("{needed:?}").to_lowercase() });
+            self.audit_denied(caller.name, rpc.to_owned(), evidence)
+                .await;
         }
         result
     }
+
+    /// Record a refused request in the audit log as `auth.denied`: who tried what (`target`),
+    /// and why it was refused (`evidence`).
+    pub(crate) async fn audit_denied(
+        &self,
+        actor: String,
+        target: String,
+        evidence: serde_json::Value,
+    ) {
+        let draft = quire_store::AuditDraft {
+            actor,
+            action: "auth.denied".into(),
+            target,
+            evidence,
+            ..quire_store::AuditDraft::default()
+        };
+        let store = self.local.store().clone();
+        let recorded = tokio::task::spawn_blocking(move || store.audit(draft)).await;
+        if !matches!(recorded, Ok(Ok(_))) {
+            tracing::error!("could not record a denied request in the audit log");
+        }
+    }
 }
+
+impl Server {
+    /// The principal `caller`'s request reads as, given the one it asserted (see
+    /// [`crate::Binding`]), recorded in the access log (tracing target `quire_access`: rpc,
+    /// token, role, mechanism, effective and asserted principal, and the target as
+    /// `resource`) whether allowed or refused.
+    pub(crate) fn principal(
+        &self,
+        rpc: &str,
+        caller: &Caller,
+        target: &str,
+        requested: Reader,
+    ) -> Result<Reader> {
+        let asserted = describe(&requested);
+        let role = format!("{:?}", caller.role).to_lowercase();
+        match caller.effective_reader(requested) {
+            Ok((reader, mechanism)) => {
+                tracing::info!(
+                    target: ACCESS_LOG,
+                    rpc,
+                    token = %caller.name,
+                    role,
+                    mechanism = mechanism.as_str(),
+                    principal = %describe(&reader),
+                    asserted = %asserted,
+                    resource = target,
+                    allowed = true,
+                    "access"
+                );
+                Ok(reader)
+            }
+            Err(e) => {
+                tracing::info!(
+                    target: ACCESS_LOG,
+                    rpc,
+                    token = %caller.name,
+                    role,
+                    asserted = %asserted,
+                    resource = target,
+                    allowed = false,
+                    reason = %e,
+                    "access refused"
+                );
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The tracing target of the access log: one event per request that reads documents.
+pub const ACCESS_LOG: &str = "quire_access";
 
 /// A change's reason, which may not be empty.
 pub(crate) fn reason(text: String) -> Result<String> {
@@ -182,8 +252,8 @@ impl pb::retrieval_service_server::RetrievalService for Grpc {
             "Retrieve",
             Role::Reader,
             request,
-            |s, _caller, message| async move {
-                let params = RetrieveParams::try_from(message).map_err(invalid_request)?;
+            |s, caller, message| async move {
+                let mut params = RetrieveParams::try_from(message).map_err(invalid_request)?;
                 if params.query.k > s.limits.max_k as usize {
                     return Err(ServiceError::InvalidArgument(format!(
                         "field `k`: {} exceeds this server's limit of {}",
@@ -197,6 +267,8 @@ impl pb::retrieval_service_server::RetrievalService for Grpc {
                         s.limits.max_query_bytes
                     )));
                 }
+                params.query.reader =
+                    s.principal("Retrieve", &caller, &params.target, params.query.reader)?;
                 // Without a routing key, each request is routed on its own.
                 let routing_key = Some(params.routing_key).filter(|k| !k.is_empty());
                 let response = s
@@ -241,21 +313,27 @@ impl pb::snapshot_service_server::SnapshotService for Grpc {
             };
             let format = convert::corpus_format(header.format).map_err(invalid_request)?;
             if !header.server_path.is_empty() {
-                return local
-                    .import(std::path::Path::new(&header.server_path), format)
-                    .await;
+                let path = self.0.import_roots.resolve(&header.server_path)?;
+                return local.import(&path, format).await;
             }
-            let mut bytes = Vec::new();
+            let name = if header.file_name.is_empty() {
+                "upload".to_owned()
+            } else {
+                header.file_name
+            };
+            let mut upload = local.begin_upload(format, name);
+            let mut received = 0u64;
             while let Some(message) = stream.message().await? {
                 match message.item {
                     Some(pb::import_snapshot_request::Item::Chunk(chunk)) => {
-                        if (bytes.len() + chunk.len()) as u64 > self.0.limits.max_upload_bytes {
+                        received += chunk.len() as u64;
+                        if received > self.0.limits.max_upload_bytes {
                             return Err(ServiceError::ResourceExhausted(format!(
                                 "upload exceeds the limit of {} bytes",
                                 self.0.limits.max_upload_bytes
                             )));
                         }
-                        bytes.extend_from_slice(&chunk);
+                        upload.send(chunk).await?;
                     }
                     _ => {
                         return Err(ServiceError::InvalidArgument(
@@ -264,12 +342,7 @@ impl pb::snapshot_service_server::SnapshotService for Grpc {
                     }
                 }
             }
-            let name = if header.file_name.is_empty() {
-                "upload".to_owned()
-            } else {
-                header.file_name
-            };
-            local.import_upload(bytes, format, name).await
+            upload.finish().await
         }
         .await;
         self.0.metrics.record_request(

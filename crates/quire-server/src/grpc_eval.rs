@@ -4,21 +4,30 @@ use quire_proto::eval::EvaluateParams;
 use quire_proto::pb;
 use tonic::{Request, Response, Status};
 
-use crate::auth::Role;
+use crate::auth::{Caller, Role};
 use crate::error::ServiceError;
 use crate::eval_api::{EvalApi, EvalRequest, GateRequest};
-use crate::grpc::{Grpc, invalid_request, reason};
+use crate::grpc::{Grpc, Server, invalid_request, reason};
 
-fn eval_request(m: Option<pb::EvaluateRequest>) -> crate::Result<(String, EvalRequest)> {
+/// The evaluation `caller` asks for in `rpc`: its dataset must lie under an import root, and its
+/// queries run as the principal the caller's token allows (recorded in the access log).
+fn eval_request(
+    s: &Server,
+    rpc: &str,
+    caller: &Caller,
+    m: Option<pb::EvaluateRequest>,
+) -> crate::Result<(String, EvalRequest)> {
     let m = m.ok_or_else(|| ServiceError::InvalidArgument("field `eval`: is missing".into()))?;
     let p = EvaluateParams::try_from(m).map_err(invalid_request)?;
+    let dataset = s.import_roots.resolve(&p.dataset.to_string_lossy())?;
+    let reader = s.principal(rpc, caller, &p.target, p.reader)?;
     Ok((
         p.target,
         EvalRequest {
-            dataset: p.dataset,
+            dataset,
             split: p.split,
             mode: p.mode,
-            reader: p.reader,
+            reader,
         },
     ))
 }
@@ -34,7 +43,7 @@ impl pb::eval_service_server::EvalService for Grpc {
             Role::Builder,
             request,
             |s, caller, m| async move {
-                let (target, request) = eval_request(Some(m))?;
+                let (target, request) = eval_request(&s, "Evaluate", &caller, Some(m))?;
                 if target.trim().is_empty() {
                     return Err(ServiceError::InvalidArgument(
                         "field `target`: is empty".into(),
@@ -71,7 +80,7 @@ impl pb::eval_service_server::EvalService for Grpc {
         request: Request<pb::GateRequest>,
     ) -> Result<Response<pb::AliasRevision>, Status> {
         self.unary("Gate", Role::Releaser, request, |s, caller, m| async move {
-            let (_, eval) = eval_request(m.eval)?;
+            let (_, eval) = eval_request(&s, "Gate", &caller, m.eval)?;
             let local = s.local.as_actor(&caller.name);
             let gate = GateRequest {
                 eval,
@@ -92,7 +101,7 @@ impl pb::eval_service_server::EvalService for Grpc {
             Role::Releaser,
             request,
             |s, caller, m| async move {
-                let (_, eval) = eval_request(m.eval)?;
+                let (_, eval) = eval_request(&s, "Rebaseline", &caller, m.eval)?;
                 let local = s.local.as_actor(&caller.name);
                 Ok(local
                     .rebaseline(&m.alias, eval, &reason(m.reason)?)

@@ -21,10 +21,19 @@ impl pb::release_service_server::ReleaseService for Grpc {
             |s, caller, m| async move {
                 let p = ChangeAliasParams::try_from(m).map_err(invalid_request)?;
                 if p.force && caller.role < Role::Admin {
-                    return Err(crate::ServiceError::PermissionDenied(format!(
+                    let message = format!(
                         "token `{}` has role {:?}; overriding a quality gate (force) needs Admin",
                         caller.name, caller.role
-                    )));
+                    );
+                    let evidence = serde_json::json!({
+                        "rpc": "ChangeAlias",
+                        "message": message,
+                        "needed": "admin",
+                        "force": true,
+                    });
+                    s.audit_denied(caller.name.clone(), p.alias.clone(), evidence)
+                        .await;
+                    return Err(crate::ServiceError::PermissionDenied(message));
                 }
                 let local = s.local.as_actor(&caller.name);
                 Ok(local

@@ -7,8 +7,10 @@
 //!   implementations. [`Local`] routes alias targets, runs shadow queries in the background and
 //!   records every change with its actor ([`Local::as_actor`]: the caller's token name).
 //! - [`Grpc`]: thin tonic adapters onto [`Local`] that authenticate ([`Auth`], bearer tokens
-//!   hashed with blake3, roles reader < builder < releaser < admin), enforce [`Limits`],
-//!   convert with `quire_proto::convert`, and record [`Metrics`].
+//!   hashed with blake3, roles reader < builder < releaser < admin), resolve the principal a
+//!   query reads as from the token's [`Binding`] (logged on [`ACCESS_LOG`]), enforce
+//!   [`Limits`] and [`ImportRoots`], convert with `quire_proto::convert`, and record
+//!   [`Metrics`].
 //! - [`ServiceError`]: the one error type, with the one exhaustive mapping to gRPC codes.
 //! - [`serve`]: the server's lifecycle: demo index, health, reflection, metrics endpoint,
 //!   graceful shutdown on SIGINT or SIGTERM.
@@ -21,6 +23,7 @@ mod eval_api;
 mod grpc;
 mod grpc_eval;
 mod grpc_release;
+mod identity;
 mod metrics;
 mod release_api;
 mod remote;
@@ -29,12 +32,13 @@ mod remote_release;
 pub mod serve;
 pub mod shadow;
 
-pub use api::{Local, QuireApi, SHADOW_SLOTS, SharedProgress, local_actor, parse_spec};
+pub use api::{Local, QuireApi, SHADOW_SLOTS, SharedProgress, UploadSink, local_actor, parse_spec};
 pub use auth::{Auth, Caller, Role};
-pub use config::{Limits, ModelEntry, ServerConfig, Tls};
+pub use config::{ImportRoots, Limits, ModelEntry, ServerConfig, Tls};
 pub use error::{Result, ServiceError};
 pub use eval_api::{EVAL_DEPTH, EvalApi, EvalRequest, GateRequest};
-pub use grpc::Grpc;
+pub use grpc::{ACCESS_LOG, Grpc};
+pub use identity::{Binding, Mechanism, RunAs};
 pub use metrics::Metrics;
 pub use release_api::ReleaseApi;
 pub use remote::Remote;

@@ -1,5 +1,6 @@
 //! [`QuireApi`] over gRPC: what the CLI uses with `--server`.
 
+use std::io::Read;
 use std::path::Path;
 
 use quire_index::{Query, Response};
@@ -11,6 +12,7 @@ use quire_proto::pb::snapshot_service_client::SnapshotServiceClient;
 use quire_store::{
     BuildOutcome, CorpusFormat, IndexInfo, IndexSummary, RebuildCheck, SnapshotInfo, VerifyReport,
 };
+use tokio::sync::{mpsc, oneshot};
 use tonic::Request;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
@@ -74,20 +76,19 @@ impl Remote {
         IndexServiceClient::new(self.channel.clone()).max_decoding_message_size(usize::MAX)
     }
 
-    /// The corpus as bytes to upload: a directory is read and validated here and sent as
-    /// canonical JSONL (the snapshot id is the same either way).
-    fn upload_body(
-        path: &Path,
-        format: Option<CorpusFormat>,
-    ) -> Result<(Vec<u8>, Option<CorpusFormat>)> {
+    /// What to upload for the corpus at `path`: a directory is read and validated here and
+    /// sent as canonical JSONL (the snapshot id is the same either way); a file is streamed
+    /// from disk as it is sent.
+    fn upload_body(path: &Path, format: Option<CorpusFormat>) -> Result<(Body, CorpusFormat)> {
+        let label = path.display().to_string();
+        let max = quire_store::import::DEFAULT_MAX_DOCUMENT_BYTES;
         let format = match format {
             Some(f) => f,
-            None => quire_store::import::detect_format(path)?,
+            None => quire_store::import::detect_format(path, &label, max)?,
         };
         if format == CorpusFormat::Dir {
-            let label = path.display().to_string();
             let docs = quire_store::import::canonicalise(
-                quire_store::import::read_corpus(path, format, &label)?,
+                quire_store::import::read_corpus(path, format, &label, max)?,
                 path,
             )?;
             let mut body = Vec::new();
@@ -95,37 +96,92 @@ impl Remote {
                 body.extend(doc.canonical_json());
                 body.push(b'\n');
             }
-            return Ok((body, Some(CorpusFormat::Jsonl)));
+            return Ok((Body::Bytes(body), CorpusFormat::Jsonl));
         }
-        let body = std::fs::read(path)
-            .map_err(|e| ServiceError::InvalidArgument(format!("{}: {e}", path.display())))?;
-        Ok((body, Some(format)))
+        let file = std::fs::File::open(path)
+            .map_err(|e| ServiceError::InvalidArgument(format!("{label}: {e}")))?;
+        Ok((Body::File(file, label), format))
     }
+}
+
+/// An upload's content.
+enum Body {
+    /// Already in memory (a directory read as canonical JSONL).
+    Bytes(Vec<u8>),
+    /// A file, read chunk by chunk as the server takes them; the label names it in errors.
+    File(std::fs::File, String),
+}
+
+/// Stream `header` and then `body` in [`UPLOAD_CHUNK`] pieces, reading on a blocking thread
+/// at the pace the server takes them. A read error is put on the returned receiver, and then a
+/// second header is sent, which the server refuses: a truncated file is never imported.
+fn upload_stream(
+    header: pb::ImportHeader,
+    body: Body,
+) -> (
+    tokio_stream::wrappers::ReceiverStream<pb::ImportSnapshotRequest>,
+    oneshot::Receiver<ServiceError>,
+) {
+    use pb::import_snapshot_request::Item;
+    let (tx, rx) = mpsc::channel(4);
+    let (failed_tx, failed_rx) = oneshot::channel();
+    tokio::task::spawn_blocking(move || {
+        let send = |item| {
+            tx.blocking_send(pb::ImportSnapshotRequest { item: Some(item) })
+                .is_ok()
+        };
+        if !send(Item::Header(header)) {
+            return;
+        }
+        match body {
+            Body::Bytes(bytes) => {
+                for chunk in bytes.chunks(UPLOAD_CHUNK) {
+                    if !send(Item::Chunk(chunk.to_vec())) {
+                        return;
+                    }
+                }
+            }
+            Body::File(mut file, label) => loop {
+                let mut chunk = Vec::with_capacity(UPLOAD_CHUNK);
+                match (&mut file)
+                    .take(UPLOAD_CHUNK as u64)
+                    .read_to_end(&mut chunk)
+                {
+                    Ok(0) => return,
+                    Ok(_) => {
+                        if !send(Item::Chunk(chunk)) {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ =
+                            failed_tx.send(ServiceError::InvalidArgument(format!("{label}: {e}")));
+                        send(Item::Header(pb::ImportHeader::default()));
+                        return;
+                    }
+                }
+            },
+        }
+    });
+    (tokio_stream::wrappers::ReceiverStream::new(rx), failed_rx)
 }
 
 impl QuireApi for Remote {
     async fn import(&self, path: &Path, format: Option<CorpusFormat>) -> Result<SnapshotInfo> {
         let (body, format) = Self::upload_body(path, format)?;
         let header = pb::ImportHeader {
-            format: convert::corpus_format_to_pb(format),
+            format: convert::corpus_format_to_pb(Some(format)),
             file_name: path.display().to_string(),
             server_path: String::new(),
         };
-        let mut messages = vec![pb::ImportSnapshotRequest {
-            item: Some(pb::import_snapshot_request::Item::Header(header)),
-        }];
-        messages.extend(
-            body.chunks(UPLOAD_CHUNK)
-                .map(|c| pb::ImportSnapshotRequest {
-                    item: Some(pb::import_snapshot_request::Item::Chunk(c.to_vec())),
-                }),
-        );
-        let request = self.request(tokio_stream::iter(messages))?;
-        let snapshot = self
-            .snapshots_client()
-            .import_snapshot(request)
-            .await?
-            .into_inner();
+        let (stream, mut failed) = upload_stream(header, body);
+        let request = self.request(stream)?;
+        let answer = self.snapshots_client().import_snapshot(request).await;
+        // A local read error is the real cause of the server's refusal.
+        if let Ok(error) = failed.try_recv() {
+            return Err(error);
+        }
+        let snapshot = answer?.into_inner();
         SnapshotInfo::try_from(snapshot).map_err(malformed_response)
     }
 

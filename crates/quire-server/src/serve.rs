@@ -14,7 +14,6 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, ServerTlsConfig};
 
 use crate::api::Local;
-use crate::auth::Auth;
 use crate::config::ServerConfig;
 use crate::error::{Result, ServiceError};
 use crate::grpc::Grpc;
@@ -38,11 +37,32 @@ pub struct ServeOptions {
     pub models: Models,
 }
 
-/// Refuse to run without authentication anywhere but on a loopback address.
+/// Refuse to run anywhere but on a loopback address without authentication, or with tokens
+/// but in plaintext (bearer tokens would cross the network in the clear) unless
+/// `allow_plaintext` says something in front terminates TLS.
 pub fn check_exposure(addr: SocketAddr, config: &ServerConfig) -> Result<()> {
-    if config.tokens.is_empty() && !addr.ip().is_loopback() {
+    if addr.ip().is_loopback() {
+        return Ok(());
+    }
+    if config.tokens.is_empty() {
         return Err(ServiceError::FailedPrecondition(format!(
             "refusing to serve {addr} without authentication: list API tokens in server.toml, or bind a loopback address"
+        )));
+    }
+    if config.tls.is_none() && !config.allow_plaintext {
+        return Err(ServiceError::FailedPrecondition(format!(
+            "refusing to serve {addr} in plaintext: bearer tokens would cross the network in the clear; configure [tls], bind a loopback address, or set allow_plaintext = true in server.toml when a proxy terminates TLS"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuse to serve the metrics endpoint (which has no authentication) anywhere but on a
+/// loopback address unless `allow_remote_metrics` says so.
+pub fn check_metrics_exposure(addr: SocketAddr, config: &ServerConfig) -> Result<()> {
+    if !addr.ip().is_loopback() && !config.allow_remote_metrics {
+        return Err(ServiceError::FailedPrecondition(format!(
+            "refusing to serve metrics on {addr}: the endpoint has no authentication; bind a loopback address, or set allow_remote_metrics = true in server.toml"
         )));
     }
     Ok(())
@@ -102,12 +122,7 @@ pub async fn run(
     if config.tokens.is_empty() {
         tracing::warn!(%addr, "no API tokens configured: every caller is an admin (loopback only)");
     }
-    let grpc = Grpc::new(
-        local,
-        Auth::new(config.tokens.clone()),
-        config.limits.clone(),
-        metrics.clone(),
-    );
+    let grpc = Grpc::new(local, &config, metrics.clone());
     let ceiling = grpc.decoding_ceiling();
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter

@@ -2,30 +2,105 @@
 //!
 //! Readers stream their input (one line or one file at a time) into validated
 //! [`Document`]s; [`canonicalise`] then sorts them by id and refuses duplicates, naming both
-//! places a duplicate id came from.
+//! places a duplicate id came from. No reader holds more than one document's bytes at a time
+//! beyond the documents it returns, and none accepts a document (a JSONL or BEIR line, a
+//! directory's file, an ACL rules file) longer than `max_document_bytes`: `/dev/zero` is
+//! refused at line 1 after that many bytes, not read until memory runs out.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use quire_core::{Acl, Document, JsonDialect};
 use serde::Deserialize;
 
-use crate::error::{IoContext, Result, StoreError};
+use crate::error::{Result, StoreError};
+
+/// I/O errors reading a corpus are the caller's to fix (a missing file, a dangling link, a
+/// directory given as a file): they are refused as corpus errors naming the path, never
+/// reported as internal failures.
+trait InputContext<T> {
+    fn input(self, path: &Path) -> Result<T>;
+}
+
+impl<T> InputContext<T> for std::io::Result<T> {
+    fn input(self, path: &Path) -> Result<T> {
+        self.map_err(|e| corpus_err(path.display().to_string(), e.to_string()))
+    }
+}
 
 pub use quire_core::outcome::CorpusFormat;
 
-/// Guess the format of a corpus at `path`: a directory is `dir`; a file whose first record has `_id` is `beir`;
-/// any other file is `jsonl`.
-pub fn detect_format(path: &Path) -> Result<CorpusFormat> {
-    let meta = std::fs::metadata(path).at(path)?;
+/// The largest document a reader accepts unless told otherwise: 16 MiB.
+pub const DEFAULT_MAX_DOCUMENT_BYTES: u64 = 16 << 20;
+
+/// Read the next line of `reader` (with its newline, if any) into `buf`, which is cleared
+/// first. A line whose content exceeds `max` bytes is refused as `origin(line_no)` after
+/// reading at most `max + 1` of its bytes. Returns `false` at the end of the input.
+pub fn read_line_bounded(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    max: u64,
+    path: &Path,
+    origin: impl FnOnce() -> String,
+) -> Result<bool> {
+    buf.clear();
+    let n = reader
+        .by_ref()
+        .take(max.saturating_add(1))
+        .read_until(b'\n', buf)
+        .input(path)?;
+    if n == 0 {
+        return Ok(false);
+    }
+    if !buf.ends_with(b"\n") && buf.len() as u64 > max {
+        return Err(too_long(origin(), "line", max));
+    }
+    Ok(true)
+}
+
+/// The error for a line or file past the document size limit.
+pub(crate) fn too_long(origin: String, what: &str, max: u64) -> StoreError {
+    corpus_err(
+        origin,
+        format!("{what} is longer than {max} bytes (the largest document accepted)"),
+    )
+}
+
+/// Read a whole file of at most `max` bytes (a directory's document, an ACL rules file);
+/// a longer one is refused after reading at most `max + 1` bytes.
+fn read_file_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
+    let file = File::open(path).input(path)?;
+    let len = file.metadata().input(path)?.len();
+    if len > max {
+        return Err(too_long(path.display().to_string(), "file", max));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .input(path)?;
+    if bytes.len() as u64 > max {
+        return Err(too_long(path.display().to_string(), "file", max));
+    }
+    Ok(bytes)
+}
+
+/// Guess the format of a corpus at `path`: a directory is `dir`; a file whose first record has
+/// `_id` is `beir`; any other file is `jsonl`. Errors name the file as `label`; no line longer
+/// than `max_document_bytes` is read.
+pub fn detect_format(path: &Path, label: &str, max_document_bytes: u64) -> Result<CorpusFormat> {
+    let meta = std::fs::metadata(path).input(path)?;
     if meta.is_dir() {
         return Ok(CorpusFormat::Dir);
     }
-    let reader = BufReader::new(File::open(path).at(path)?);
-    for line in reader.split(b'\n').take(100) {
-        let line = line.at(path)?;
+    let mut reader = BufReader::new(File::open(path).input(path)?);
+    let mut line = Vec::new();
+    for line_no in 1..=100 {
+        let origin = || format!("{label}:{line_no}");
+        if !read_line_bounded(&mut reader, &mut line, max_document_bytes, path, origin)? {
+            break;
+        }
         if let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice(&line) {
             return Ok(if obj.contains_key("_id") {
                 CorpusFormat::Beir
@@ -45,13 +120,19 @@ pub struct Sourced {
     pub origin: String,
 }
 
-/// Read every document of the corpus at `path`. Errors in JSONL and BEIR files name the file as
-/// `label` (an uploaded file's own name rather than where the server spooled it).
-pub fn read_corpus(path: &Path, format: CorpusFormat, label: &str) -> Result<Vec<Sourced>> {
+/// Read every document of the corpus at `path`, refusing any document longer than
+/// `max_document_bytes`. Errors in JSONL and BEIR files name the file as `label` (an uploaded
+/// file's own name rather than where the server spooled it).
+pub fn read_corpus(
+    path: &Path,
+    format: CorpusFormat,
+    label: &str,
+    max_document_bytes: u64,
+) -> Result<Vec<Sourced>> {
     match format {
-        CorpusFormat::Jsonl => read_jsonl(path, label, JsonDialect::Quire),
-        CorpusFormat::Beir => read_jsonl(path, label, JsonDialect::Beir),
-        CorpusFormat::Dir => read_dir(path),
+        CorpusFormat::Jsonl => read_jsonl(path, label, JsonDialect::Quire, max_document_bytes),
+        CorpusFormat::Beir => read_jsonl(path, label, JsonDialect::Beir, max_document_bytes),
+        CorpusFormat::Dir => read_dir(path, max_document_bytes),
     }
 }
 
@@ -62,20 +143,19 @@ fn corpus_err(origin: impl Into<String>, reason: impl Into<String>) -> StoreErro
     }
 }
 
-fn read_jsonl(path: &Path, label: &str, dialect: JsonDialect) -> Result<Vec<Sourced>> {
-    let file = File::open(path).at(path)?;
-    if file.metadata().at(path)?.is_dir() {
+fn read_jsonl(path: &Path, label: &str, dialect: JsonDialect, max: u64) -> Result<Vec<Sourced>> {
+    let file = File::open(path).input(path)?;
+    if file.metadata().input(path)?.is_dir() {
         return Err(corpus_err(label, "is a directory; use --format dir"));
     }
     let mut reader = BufReader::new(file);
     let mut docs = Vec::new();
     let mut buf = Vec::new();
     for line_no in 1.. {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf).at(path)? == 0 {
+        let origin = format!("{label}:{line_no}");
+        if !read_line_bounded(&mut reader, &mut buf, max, path, || origin.clone())? {
             break;
         }
-        let origin = format!("{label}:{line_no}");
         let line = std::str::from_utf8(&buf).map_err(|e| {
             corpus_err(
                 &origin,
@@ -118,13 +198,18 @@ struct AclRules {
 }
 
 impl AclRules {
-    fn load(root: &Path) -> Result<Self> {
+    fn load(root: &Path, max: u64) -> Result<Self> {
         let path = root.join(ACL_RULES_FILE);
         if !path.exists() {
             return Ok(Self { rules: Vec::new() });
         }
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(&path).at(&path)?;
+        let text = String::from_utf8(read_file_bounded(&path, max)?).map_err(|e| {
+            corpus_err(
+                &origin,
+                format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to()),
+            )
+        })?;
         let file: AclFile = toml::from_str(&text)
             .map_err(|e| corpus_err(&origin, e.to_string().trim_end().replace('\n', " ")))?;
         if file.version != 1 {
@@ -167,12 +252,12 @@ impl AclRules {
     }
 }
 
-fn read_dir(root: &Path) -> Result<Vec<Sourced>> {
-    if !std::fs::metadata(root).at(root)?.is_dir() {
+fn read_dir(root: &Path, max: u64) -> Result<Vec<Sourced>> {
+    if !std::fs::metadata(root).input(root)?.is_dir() {
         return Err(corpus_err(root.display().to_string(), "is not a directory"));
     }
-    let canonical_root = root.canonicalize().at(root)?;
-    let rules = AclRules::load(root)?;
+    let canonical_root = root.canonicalize().input(root)?;
+    let rules = AclRules::load(root, max)?;
     let mut docs = Vec::new();
     let walker = walkdir::WalkDir::new(root)
         .follow_links(true)
@@ -189,7 +274,7 @@ fn read_dir(root: &Path) -> Result<Vec<Sourced>> {
         })?;
         let path = entry.path();
         if entry.path_is_symlink() {
-            let target = path.canonicalize().at(path)?;
+            let target = path.canonicalize().input(path)?;
             if !target.starts_with(&canonical_root) {
                 return Err(corpus_err(
                     path.display().to_string(),
@@ -205,7 +290,7 @@ fn read_dir(root: &Path) -> Result<Vec<Sourced>> {
         }
         let rel = relative_id(root, path)?;
         docs.push(Sourced {
-            doc: read_file_document(path, &rel, &rules)?,
+            doc: read_file_document(path, &rel, &rules, max)?,
             origin: path.display().to_string(),
         });
     }
@@ -233,8 +318,8 @@ fn relative_id(root: &Path, path: &Path) -> Result<String> {
         .ok_or_else(|| corpus_err(path.display().to_string(), "path is not valid UTF-8"))
 }
 
-fn read_file_document(path: &Path, id: &str, rules: &AclRules) -> Result<Document> {
-    let bytes = std::fs::read(path).at(path)?;
+fn read_file_document(path: &Path, id: &str, rules: &AclRules, max: u64) -> Result<Document> {
+    let bytes = read_file_bounded(path, max)?;
     let text = String::from_utf8(bytes).map_err(|e| {
         corpus_err(
             path.display().to_string(),

@@ -51,4 +51,5 @@ pub use release::{
     percent_to_basis_points,
 };
 pub use snapshot::SnapshotInfo;
+pub use store::Upload;
 pub use store::{Access, MIN_PREFIX_HEX, RetrievalService, Store, StoreOptions};

@@ -28,6 +28,8 @@ use crate::snapshot::{self, SnapshotDocuments, SnapshotInfo};
 
 mod snapshots;
 
+pub use snapshots::Upload;
+
 const LOCK_FILE: &str = "LOCK";
 const SNAPSHOTS: &str = "snapshots";
 const INDEXES: &str = "indexes";
@@ -45,6 +47,8 @@ pub struct StoreOptions {
     pub gc_keep_revisions: usize,
     /// When open indices are closed.
     pub cache: CachePolicy,
+    /// The largest document an import accepts (a JSONL or BEIR line, a directory's file).
+    pub max_document_bytes: u64,
 }
 
 impl Default for StoreOptions {
@@ -52,6 +56,7 @@ impl Default for StoreOptions {
         Self {
             gc_keep_revisions: 10,
             cache: CachePolicy::default(),
+            max_document_bytes: crate::import::DEFAULT_MAX_DOCUMENT_BYTES,
         }
     }
 }

@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use quire_core::Reader;
 use quire_index::{Mode, Query};
 use quire_server::serve::{self, ServeOptions};
-use quire_server::{Caller, Limits, Remote, Role, ServerConfig, ServiceError, Tls};
+use quire_server::{
+    Binding, Caller, ImportRoots, Limits, Remote, Role, RunAs, ServerConfig, ServiceError, Tls,
+};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tonic::Code;
@@ -21,6 +23,27 @@ pub const TOKENS: [(&str, Role); 4] = [
 ];
 
 pub use crate::paths::handbook;
+
+/// The [`TOKENS`] as a server configuration lists them: by hash, named after their role, each
+/// an application token that may assert any principal (`run_as` every user and group), as the
+/// tests of everything but principals want.
+pub fn role_tokens() -> BTreeMap<String, Caller> {
+    TOKENS
+        .iter()
+        .map(|(t, role)| {
+            let anyone = RunAs::new(vec!["*".into()], vec!["*".into()]).unwrap();
+            (
+                token_hash(t),
+                Caller::new(format!("{role:?}"), *role, Binding::RunAs(anyone)),
+            )
+        })
+        .collect()
+}
+
+/// A token's blake3 hash, as server.toml lists it.
+pub fn token_hash(token: &str) -> String {
+    blake3::hash(token.as_bytes()).to_hex().to_string()
+}
 
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -35,22 +58,22 @@ impl TestServer {
     }
 
     pub async fn start_with(limits: Limits, tls: Option<Tls>) -> Self {
-        let tokens: BTreeMap<String, Caller> = TOKENS
-            .iter()
-            .map(|(t, role)| {
-                (
-                    blake3::hash(t.as_bytes()).to_hex().to_string(),
-                    Caller {
-                        name: format!("{role:?}"),
-                        role: *role,
-                    },
-                )
-            })
-            .collect();
         Self::start_config(ServerConfig {
-            tokens,
+            tokens: role_tokens(),
             limits,
             tls,
+            ..ServerConfig::default()
+        })
+        .await
+    }
+
+    /// A server with a token per role that reads server paths under `roots` (`[import]
+    /// roots`).
+    pub async fn start_with_roots(roots: &[&std::path::Path]) -> Self {
+        let roots: Vec<std::path::PathBuf> = roots.iter().map(|r| r.to_path_buf()).collect();
+        Self::start_config(ServerConfig {
+            tokens: role_tokens(),
+            import_roots: ImportRoots::new(&roots, "test config").unwrap(),
             ..ServerConfig::default()
         })
         .await

@@ -28,3 +28,18 @@ pub fn quire(data: &Path, args: &[&str]) -> Run {
 pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     quire_testkit::cli::tree(bin(), dir)
 }
+
+/// Run `quire --data DATA ARGS...` with its address space capped at 2 GiB (`ulimit -v`): a read
+/// without a bound aborts there instead of exhausting the machine.
+pub fn quire_capped(data: &Path, args: &[&str]) -> Run {
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg("ulimit -v 2097152 && exec \"$0\" \"$@\"")
+        .arg(bin())
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("QUIRE_DATA")
+        .env_remove("QUIRE_SERVER");
+    c.output().expect("spawn sh").into()
+}

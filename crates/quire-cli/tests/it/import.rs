@@ -342,3 +342,109 @@ fn readers_do_not_create_data_dirs() {
     );
     assert!(!missing.exists(), "a read must not create the data dir");
 }
+
+/// Finding 3 of issue 14: `/dev/zero` is one endless line. Every reader (JSONL, BEIR, format
+/// detection, a directory's files) stops at the largest document it accepts, naming the file
+/// and line, in bounded memory (the run is capped at 2 GiB of address space), and nothing is
+/// stored.
+#[test]
+fn endless_lines_and_huge_files_are_refused_in_bounded_memory() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    for args in [
+        &["import", "/dev/zero"][..],
+        &["import", "--format", "jsonl", "/dev/zero"],
+        &["import", "--format", "beir", "/dev/zero"],
+        &["build", "/dev/zero"],
+    ] {
+        let run = common::quire_capped(&data, args);
+        assert_eq!(run.code, 1, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("/dev/zero:1: line is longer than 16777216 bytes"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("internal error"), "{}", run.stderr);
+    }
+    // Sparse files of 8 GiB of zeros: as a JSONL file, and as a directory's Markdown file and
+    // ACL rules.
+    let sparse = |path: &Path| {
+        std::fs::File::create(path)
+            .unwrap()
+            .set_len(8 << 30)
+            .unwrap();
+    };
+    let big = dir.path().join("big.jsonl");
+    sparse(&big);
+    let tree_dir = dir.path().join("tree");
+    std::fs::create_dir_all(&tree_dir).unwrap();
+    std::fs::write(tree_dir.join("small.md"), "# Small\nfine").unwrap();
+    sparse(&tree_dir.join("huge.md"));
+    let acl_dir = dir.path().join("acl");
+    std::fs::create_dir_all(&acl_dir).unwrap();
+    std::fs::write(acl_dir.join("a.md"), "# A").unwrap();
+    sparse(&acl_dir.join("quire-acl.toml"));
+    for (path, want) in [
+        (&big, "big.jsonl:1: line is longer than 16777216 bytes"),
+        (&tree_dir, "huge.md: file is longer than 16777216 bytes"),
+        (
+            &acl_dir,
+            "quire-acl.toml: file is longer than 16777216 bytes",
+        ),
+    ] {
+        let run = common::quire_capped(&data, &["import", path.to_str().unwrap()]);
+        assert_eq!(run.code, 1, "{path:?}: {}", run.stderr);
+        assert!(run.stderr.contains(want), "{path:?}: {}", run.stderr);
+    }
+    // A build spec is bounded too.
+    let hb = handbook();
+    let run = common::quire_capped(
+        &data,
+        &["build", hb.to_str().unwrap(), "--spec", "/dev/zero"],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("/dev/zero: longer than 1048576 bytes"),
+        "{}",
+        run.stderr
+    );
+    assert!(!data.join("snapshots").exists() || tree(&data.join("snapshots")).is_empty());
+}
+
+/// Issue 14 (item 7): what the user got wrong is reported as such (exit 1, the file named),
+/// never as an "internal error".
+#[test]
+fn user_errors_are_not_internal_errors() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let root = dir.path().join("tree");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("a.md"), "# A").unwrap();
+    std::os::unix::fs::symlink(dir.path().join("gone.md"), root.join("dangling.md")).unwrap();
+    let missing = dir.path().join("nonexistent.jsonl");
+    for (args, want) in [
+        (
+            vec!["import", "/nonexistent-quire-corpus"],
+            "/nonexistent-quire-corpus: No such file",
+        ),
+        (
+            vec!["import", "--format", "jsonl", missing.to_str().unwrap()],
+            "nonexistent.jsonl: No such file",
+        ),
+        (
+            vec!["build", "/nonexistent-quire-corpus/x.jsonl"],
+            "no snapshot matches",
+        ),
+        (vec!["import", root.to_str().unwrap()], "dangling.md"),
+    ] {
+        let run = quire(&data, &args);
+        assert_eq!(run.code, 1, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(want), "{args:?}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains("internal error"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+}

@@ -269,3 +269,75 @@ fn kill_9_during_alias_changes_leaves_a_verified_log_and_a_committed_revision() 
     sigterm(&again.0);
     assert!(wait_exit(&mut again.0, Duration::from_secs(10)).success());
 }
+
+/// Peak resident memory of a process, in KiB (`VmHWM` in /proc).
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Finding 3 (remote) and item 2 of issue 14: an upload is spooled to a file as it arrives,
+/// never held whole in the server's memory, and its lines are bounded as they stream in:
+/// uploading `/dev/zero` fails at line 1 with a user error, and a 256 MiB upload raises the
+/// server's peak memory by far less than its size. The client streams from disk too.
+#[test]
+fn uploads_stream_to_disk_and_endless_lines_are_refused_remotely() {
+    let data = TempDir::new().unwrap();
+    let (server, url) = start_server(&data.path().join("store"));
+    let mut server = KillOnDrop(server);
+    let pid = server.0.id();
+
+    // The client runs with its address space capped, as an unbounded read would abort there.
+    let run: Run = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 2097152 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_quire"))
+        .args(["--server", &url, "import", "--format", "jsonl", "/dev/zero"])
+        .env_remove("QUIRE_TOKEN")
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("/dev/zero:1: line is longer than 16777216 bytes"),
+        "{}",
+        run.stderr
+    );
+
+    // 256 MiB of blank lines (4 KiB of spaces each): no documents, so the import is refused
+    // once read, and nothing but the upload itself could raise the server's memory.
+    let blank = data.path().join("blank.jsonl");
+    let mut line = vec![b' '; 4095];
+    line.push(b'\n');
+    std::fs::write(&blank, line.repeat(65_536)).unwrap();
+    let before = peak_rss_kib(pid);
+    let run: Run = remote(&url, &["import", blank.to_str().unwrap()])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the corpus has no documents"),
+        "{}",
+        run.stderr
+    );
+    let grown = peak_rss_kib(pid).saturating_sub(before);
+    eprintln!("peak RSS grew by {grown} KiB during the upload");
+    assert!(
+        grown < 64 << 10,
+        "a 256 MiB upload raised the server's peak RSS by {grown} KiB"
+    );
+    // The server still answers.
+    let listed: Run = remote(&url, &["--json", "indexes"])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(listed.ok().json().as_array().map(Vec::len), Some(1));
+    sigterm(&server.0);
+    assert!(wait_exit(&mut server.0, Duration::from_secs(20)).success());
+}
