@@ -22,13 +22,11 @@ use std::path::Path;
 
 use quire_core::IndexId;
 use quire_core::spec::Analyzer;
-use rayon::prelude::*;
 use tantivy::index::SegmentId;
 use tantivy::indexer::{AddOperation, SegmentWriter};
 use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions};
 use tantivy::tokenizer::{
-    Language, LowerCaser, PreTokenizedString, RemoveLongFilter, SimpleTokenizer, Stemmer,
-    StopWordFilter, TextAnalyzer, TokenStream,
+    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
 };
 use tantivy::{Index, IndexSettings, TantivyDocument};
 
@@ -118,7 +116,6 @@ pub struct Bm25Writer {
     fields: Bm25Fields,
     segment: tantivy::Segment,
     writer: SegmentWriter,
-    analyzer: TextAnalyzer,
     rows: u64,
 }
 
@@ -141,42 +138,24 @@ impl Bm25Writer {
             fields,
             segment,
             writer,
-            analyzer: text_analyzer(analyzer)?,
             rows: 0,
         })
     }
 
-    /// Add the next chunks, in order (tantivy doc id = chunk ordinal).
-    ///
-    /// The rows are analysed in parallel into pre-tokenized values, exactly the tokens the
-    /// field's analyzer would produce, and indexed one after another: the segment's bytes are
-    /// those of adding each row's plain text, but analysis (most of the work) uses every thread.
-    pub fn add_batch(&mut self, rows: &[Bm25Row<'_>]) -> Result<()> {
-        let fields = self.fields;
-        let docs: Vec<TantivyDocument> = rows
-            .par_iter()
-            .map_init(
-                || self.analyzer.clone(),
-                |analyzer, row| {
-                    let mut doc = TantivyDocument::default();
-                    // Two values of one field: term frequencies add up and the field length is
-                    // the sum.
-                    if let Some(title) = row.title {
-                        doc.add_pre_tokenized_text(fields.text, pre_tokenize(analyzer, title));
-                    }
-                    doc.add_pre_tokenized_text(fields.text, pre_tokenize(analyzer, row.body));
-                    doc.add_text(fields.body, row.body);
-                    doc
-                },
-            )
-            .collect();
-        for document in docs {
-            self.writer.add_document(AddOperation {
-                opstamp: self.rows,
-                document,
-            })?;
-            self.rows += 1;
+    /// Add the next chunk (tantivy doc id = chunk ordinal).
+    pub fn add(&mut self, row: Bm25Row<'_>) -> Result<()> {
+        let mut doc = TantivyDocument::default();
+        // Two values of one field: term frequencies add up and the field length is the sum.
+        if let Some(title) = row.title {
+            doc.add_text(self.fields.text, title);
         }
+        doc.add_text(self.fields.text, row.body);
+        doc.add_text(self.fields.body, row.body);
+        self.writer.add_document(AddOperation {
+            opstamp: self.rows,
+            document: doc,
+        })?;
+        self.rows += 1;
         Ok(())
     }
 
@@ -204,17 +183,20 @@ impl Bm25Writer {
     }
 }
 
-/// `text` as `analyzer` tokenizes it.
-fn pre_tokenize(analyzer: &mut TextAnalyzer, text: &str) -> PreTokenizedString {
-    let mut tokens = Vec::new();
-    let mut stream = analyzer.token_stream(text);
-    while stream.advance() {
-        tokens.push(stream.token().clone());
+/// Write `rows` as a single deterministic segment into the empty directory `dir`.
+pub fn write<'a>(
+    dir: &Path,
+    index_id: &IndexId,
+    analyzer: Analyzer,
+    rows: impl Iterator<Item = Bm25Row<'a>>,
+    mut on_row: impl FnMut(),
+) -> Result<()> {
+    let mut writer = Bm25Writer::create(dir, index_id, analyzer)?;
+    for row in rows {
+        writer.add(row)?;
+        on_row();
     }
-    PreTokenizedString {
-        text: text.to_owned(),
-        tokens,
-    }
+    writer.finish()
 }
 
 fn segment_id(index_id: &IndexId) -> Result<SegmentId> {

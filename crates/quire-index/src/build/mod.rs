@@ -241,14 +241,12 @@ fn write_bm25(
 ) -> Result<()> {
     let mut writer = Bm25Writer::create(&dir.join(BM25_DIR), index_id, req.spec.bm25.analyzer)?;
     rescan(req.documents, &scan.spans, &mut |chunks| {
-        let rows: Vec<Bm25Row<'_>> = chunks
-            .iter()
-            .map(|chunk| Bm25Row {
+        for chunk in chunks {
+            writer.add(Bm25Row {
                 title: chunk.doc.title.as_deref(),
                 body: chunk.text,
-            })
-            .collect();
-        writer.add_batch(&rows)?;
+            })?;
+        }
         progress.advance(chunks.len() as u64);
         Ok(())
     })?;
