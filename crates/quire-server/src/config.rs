@@ -15,7 +15,8 @@ use crate::identity::{Binding, RunAs};
 pub struct Limits {
     /// Most hits a query may ask for.
     pub max_k: u32,
-    /// Longest query text, in bytes.
+    /// Longest query text, in bytes. Paragraph-long queries (ArguAna-style) run to several KiB;
+    /// embedding models truncate far below this anyway, and BM25 counts each distinct term once.
     pub max_query_bytes: usize,
     /// Largest single gRPC message, in bytes.
     pub max_request_bytes: usize,
@@ -35,7 +36,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_k: 100,
-            max_query_bytes: 4096,
+            max_query_bytes: 32 << 10,
             max_request_bytes: 4 << 20,
             max_upload_bytes: 1 << 30,
             max_document_bytes: quire_store::import::DEFAULT_MAX_DOCUMENT_BYTES,
