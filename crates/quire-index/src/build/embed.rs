@@ -1,71 +1,25 @@
-//! The embedding pass: chunk texts read again from the source, embedded a block at a time
+//! The embedding pass: chunk texts read again from the source ([`super::rescan`]), embedded a block at a time
 //! and appended to `vectors.f32`, so no more than a block's vectors are ever in memory.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+use quire_core::EmbedCacheStats;
 use quire_core::chunk::chunk_hash;
 use quire_core::ids::{context, hasher};
-use quire_core::{Document, EmbedCacheStats};
 use quire_embed::Embedder;
 use rayon::prelude::*;
 
-use super::scan::{Span, embedding_input, embedding_title};
-use super::{BuildRequest, Progress, VECTORS_FILE};
+use super::scan::{Span, embedding_text, embedding_title};
+use super::{BuildRequest, Progress, VECTORS_FILE, rescan};
 use crate::cache::EmbedCache;
 use crate::error::{IndexError, IoContext, Result};
-use crate::source::DocumentSource;
 
 /// Texts embedded per call; each row depends only on its own text, so this affects speed only.
 /// Small, so that even a small corpus spreads over every thread (models embed one text at a
 /// time anyway).
 const EMBED_BATCH: usize = 8;
-
-/// One chunk met again on a later pass.
-pub(super) struct ChunkRef<'b> {
-    pub doc: &'b Document,
-    pub text: &'b str,
-}
-
-/// Read the documents again and call `visit` with each block's chunks, in chunk-ordinal order.
-/// Fails if the source no longer yields the chunks the first pass found.
-pub(super) fn rescan(
-    documents: &dyn DocumentSource,
-    spans: &[Span],
-    visit: &mut dyn FnMut(&[ChunkRef<'_>]) -> Result<()>,
-) -> Result<()> {
-    let mut first_doc = 0usize;
-    let mut next_chunk = 0usize;
-    documents.for_each_block(&mut |block| {
-        let end_doc = first_doc + block.len();
-        let rest = &spans[next_chunk..];
-        let count = rest.partition_point(|s| (s.doc as usize) < end_doc);
-        let chunks = rest[..count]
-            .iter()
-            .map(|span| {
-                let doc = &block[span.doc as usize - first_doc];
-                let text = doc.text.get(span.start as usize..span.end as usize);
-                let text = text.ok_or_else(|| changed_source(&doc.id))?;
-                Ok(ChunkRef { doc, text })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        first_doc = end_doc;
-        next_chunk += count;
-        visit(&chunks)
-    })?;
-    if next_chunk != spans.len() {
-        return Err(changed_source("the end"));
-    }
-    Ok(())
-}
-
-fn changed_source(at: &str) -> IndexError {
-    IndexError::Invalid(format!(
-        "the documents changed during the build (at {at:?}): their source must yield the same \
-         documents on every read"
-    ))
-}
 
 /// Embed every chunk into `dir/vectors.f32`; returns the file's hash and the cache counts.
 pub(super) fn embed_to_file(
@@ -81,14 +35,16 @@ pub(super) fn embed_to_file(
     let cache = req.cache.filter(|_| req.embedder.cacheable());
     let mut bytes = Vec::new();
     rescan(req.documents, spans, &mut |chunks| {
-        let hashes: Vec<String> = chunks.par_iter().map(|c| chunk_hash(c.text)).collect();
-        let (inputs, keys): (Vec<_>, Vec<_>) = chunks
+        let inputs: Vec<_> = chunks
             .iter()
-            .zip(&hashes)
-            .map(|(c, hash)| embedding_input(embedding_title(req.spec, c.doc), c.text, hash))
-            .unzip();
+            .map(|c| embedding_text(embedding_title(req.spec, c.doc), c.text))
+            .collect();
         let inputs: Vec<&str> = inputs.iter().map(AsRef::as_ref).collect();
-        let keys: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
+        // Cache keys are only needed to look vectors up; without a cache they are not computed.
+        let keys: Vec<String> = match cache {
+            Some(_) => inputs.par_iter().map(|input| chunk_hash(input)).collect(),
+            None => Vec::new(),
+        };
         let (vectors, hits) = embed_block(req.embedder, &inputs, &keys, cache, progress)?;
         stats.hits += hits;
         bytes.clear();
@@ -111,12 +67,13 @@ pub(super) fn embed_to_file(
 }
 
 /// Embed one block's inputs in parallel batches of fixed composition. With a cache, each input
-/// is looked up by (model, key) first and only the misses are embedded (and then stored).
-/// Returns the vectors, row-major, and how many came from the cache.
+/// is looked up by (model, key) first and only the misses are embedded (and then stored); `keys`
+/// has one per text with a cache, and may be empty without one. Returns the vectors, row-major,
+/// and how many came from the cache.
 fn embed_block(
     embedder: &dyn Embedder,
     texts: &[&str],
-    keys: &[&str],
+    keys: &[String],
     cache: Option<&EmbedCache>,
     progress: &dyn Progress,
 ) -> Result<(Vec<f32>, u64)> {
@@ -127,11 +84,12 @@ fn embed_block(
     let hits: Vec<u64> = vectors
         .par_chunks_mut(EMBED_BATCH * dim.max(1))
         .zip(texts.par_chunks(EMBED_BATCH))
-        .zip(keys.par_chunks(EMBED_BATCH))
-        .map(|((out, batch), batch_keys)| {
+        .enumerate()
+        .map(|(b, (out, batch))| {
+            let batch_keys = keys.get(b * EMBED_BATCH..).unwrap_or_default();
             let mut missing = Vec::new();
-            for (i, key) in batch_keys.iter().enumerate() {
-                match cache.and_then(|c| c.get(namespace, key, dim)) {
+            for i in 0..batch.len() {
+                match cache.and_then(|c| c.get(namespace, &batch_keys[i], dim)) {
                     Some(v) => out[i * dim..(i + 1) * dim].copy_from_slice(&v),
                     None => missing.push(i),
                 }
@@ -151,7 +109,7 @@ fn embed_block(
                     let slot = &mut out[i * dim..(i + 1) * dim];
                     slot.iter_mut().zip(row).for_each(|(o, v)| *o = *v);
                     if let Some(cache) = cache {
-                        cache.put(namespace, batch_keys[i], slot)?;
+                        cache.put(namespace, &batch_keys[i], slot)?;
                     }
                 }
             }

@@ -20,8 +20,8 @@ use quire_core::ids::context;
 use quire_core::manifest::content_digest;
 use quire_core::spec::HnswBuilder;
 use quire_core::{
-    BuildInfo, BuildSpec, Counts, EmbedCacheStats, FORMAT_VERSION, IndexId, Manifest, ModelInfo,
-    SnapshotId, StageRecord, Versions,
+    BuildInfo, BuildSpec, Counts, Document, EmbedCacheStats, FORMAT_VERSION, IndexId, Manifest,
+    ModelInfo, SnapshotId, StageRecord, Versions,
 };
 use quire_embed::Embedder;
 
@@ -42,8 +42,8 @@ mod scan;
 #[cfg(test)]
 mod tests;
 
-use embed::{embed_to_file, rescan};
-use scan::{Scan, scan};
+use embed::embed_to_file;
+use scan::{Scan, Span, scan};
 
 /// File name of the vectors: `chunks x dim` little-endian f32, row-major.
 pub const VECTORS_FILE: &str = "vectors.f32";
@@ -229,6 +229,51 @@ pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<()> {
         serde_json::to_vec_pretty(manifest).map_err(|e| IndexError::Invalid(e.to_string()))?;
     json.push(b'\n');
     write_synced(dir, MANIFEST_FILE, &json)
+}
+
+/// One chunk met again on a later pass.
+struct ChunkRef<'b> {
+    doc: &'b Document,
+    text: &'b str,
+}
+
+/// Read the documents again and call `visit` with each block's chunks, in chunk-ordinal order.
+/// Fails if the source no longer yields the chunks the first pass found.
+fn rescan(
+    documents: &dyn DocumentSource,
+    spans: &[Span],
+    visit: &mut dyn FnMut(&[ChunkRef<'_>]) -> Result<()>,
+) -> Result<()> {
+    let mut first_doc = 0usize;
+    let mut next_chunk = 0usize;
+    documents.for_each_block(&mut |block| {
+        let end_doc = first_doc + block.len();
+        let rest = &spans[next_chunk..];
+        let count = rest.partition_point(|s| (s.doc as usize) < end_doc);
+        let chunks = rest[..count]
+            .iter()
+            .map(|span| {
+                let doc = &block[span.doc as usize - first_doc];
+                let text = doc.text.get(span.start as usize..span.end as usize);
+                let text = text.ok_or_else(|| changed_source(&doc.id))?;
+                Ok(ChunkRef { doc, text })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        first_doc = end_doc;
+        next_chunk += count;
+        visit(&chunks)
+    })?;
+    if next_chunk != spans.len() {
+        return Err(changed_source("the end"));
+    }
+    Ok(())
+}
+
+fn changed_source(at: &str) -> IndexError {
+    IndexError::Invalid(format!(
+        "the documents changed during the build (at {at:?}): their source must yield the same \
+         documents on every read"
+    ))
 }
 
 /// Read the chunks again into one BM25 segment.

@@ -145,7 +145,7 @@ fn chunk_document(spec: &BuildSpec, doc: &Document) -> Vec<ChunkOut> {
         .map(|span| {
             let text = &doc.text[span.start..span.end];
             let hash = chunk_hash(text);
-            let titled_key = title.map(|t| embedding_input(Some(t), text, &hash).1.into_owned());
+            let titled_key = title.map(|t| chunk_hash(&embedding_text(Some(t), text)));
             ChunkOut {
                 ordinal: span.ordinal,
                 start: span.start,
@@ -166,20 +166,12 @@ pub(super) fn embedding_title<'d>(spec: &BuildSpec, doc: &'d Document) -> Option
         .filter(|t| spec.embedding.include_title && !t.is_empty())
 }
 
-/// What the model embeds for a chunk (`"<title> <text>"`, or the text alone), and that input's
-/// cache key: the chunk hash of exactly the input, so two chunks share a cached vector exactly
-/// when the model sees the same text. `text_hash` is the chunk hash of `text`.
-pub(super) fn embedding_input<'t>(
-    title: Option<&str>,
-    text: &'t str,
-    text_hash: &'t str,
-) -> (Cow<'t, str>, Cow<'t, str>) {
+/// What the model embeds for a chunk: `"<title> <text>"`, or the text alone. Its cache key is the
+/// chunk hash of exactly this input, so two chunks share a cached vector exactly when the model
+/// sees the same text.
+pub(super) fn embedding_text<'t>(title: Option<&str>, text: &'t str) -> Cow<'t, str> {
     match title {
-        Some(title) => {
-            let input = format!("{title} {text}");
-            let key = chunk_hash(&input);
-            (Cow::Owned(input), Cow::Owned(key))
-        }
-        None => (Cow::Borrowed(text), Cow::Borrowed(text_hash)),
+        Some(title) => Cow::Owned(format!("{title} {text}")),
+        None => Cow::Borrowed(text),
     }
 }

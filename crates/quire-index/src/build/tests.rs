@@ -25,10 +25,9 @@ fn titles_join_the_embedding_input_and_its_cache_key_only_when_asked() {
     let inputs_for = |spec: &BuildSpec| -> (Vec<String>, Vec<String>) {
         docs.iter()
             .map(|d| {
-                let hash = chunk_hash(&d.text);
-                let (input, key) =
-                    scan::embedding_input(scan::embedding_title(spec, d), &d.text, &hash);
-                (input.into_owned(), key.into_owned())
+                let input = scan::embedding_text(scan::embedding_title(spec, d), &d.text);
+                let key = chunk_hash(&input);
+                (input.into_owned(), key)
             })
             .unzip()
     };
