@@ -191,7 +191,7 @@ fn main() {
     println!(
         "|---------|---------|-----------|-----------|--------------|-----------|-----------|"
     );
-    let graph_index = open_index(&docs).with_exact_scan_max(0);
+    let graph_index = open_index(&docs).with_planner(quire_index::Planner::Walk);
     for buckets in [1000usize, 300, 100, 10, 1] {
         let reader = bucket_reader(buckets);
         let allowed = graph_index.allowed(&reader);
@@ -242,10 +242,7 @@ fn main() {
             );
         }
     }
-    println!(
-        "\nproduction policy (exact scan at or below {} allowed chunks):",
-        index.exact_scan_max()
-    );
+    println!("\nproduction plan (the cheaper of walk and exact scan, `quire_index::plan`):");
     for buckets in [1000usize, 300, 100, 10, 1] {
         let reader = bucket_reader(buckets);
         let allowed = index.allowed(&reader);
@@ -255,7 +252,11 @@ fn main() {
             .collect();
         let (t, got) = time_us(|i| index.vector(&vectors[i], &allowed, 10));
         row(
-            &format!("vector, {:.1}% allowed", allowed.selectivity() * 100.0),
+            &format!(
+                "vector, {:.1}% allowed, {}",
+                allowed.selectivity() * 100.0,
+                index.vector_plan(&allowed, 10)
+            ),
             &t,
             Some(recall(&got, &truth)),
         );

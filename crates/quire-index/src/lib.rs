@@ -21,8 +21,8 @@
 //! Main entry points: [`build_index`], [`verify_dir`], [`read_manifest`], and [`OpenIndex`],
 //! which answers a [`Query`] with a [`Response`]: BM25 and vector search, each filtered by the
 //! reader's permissions inside the search (the reader's allowed set of chunks, a bitset, inside
-//! BM25's top-k loop and inside the graph walk, or an exact scan when few chunks are allowed),
-//! fused by reciprocal rank or weighted scores ([`fusion`]).
+//! BM25's top-k loop and inside the graph walk, or an exact scan when that is cheaper: see
+//! [`plan`]), fused by reciprocal rank or weighted scores ([`fusion`]).
 
 pub mod ann;
 pub mod bm25;
@@ -36,6 +36,7 @@ pub mod graph;
 pub mod hnsw_build;
 pub mod kernel;
 mod open;
+pub mod plan;
 pub use quire_core::query;
 #[cfg(test)]
 mod retrieval_tests;
@@ -49,7 +50,8 @@ pub use build::{BuildRequest, NoProgress, Progress, VECTORS_FILE, build_index, w
 pub use cache::EmbedCache;
 pub use error::{IndexError, Result};
 pub use files::{MANIFEST_FILE, artifact_files, sync_tree};
-pub use open::{ALLOWED_CACHE_BYTES, EXACT_SCAN_FLOATS, FILTERED_EXACT_SCAN_FACTOR, OpenIndex};
+pub use open::{ALLOWED_CACHE_BYTES, OpenIndex};
+pub use plan::{Planner, VectorPlan};
 pub use query::{Arm, Hit, Lineage, Mode, Query, Response, RetrieverHit, Timings};
 pub use source::DocumentSource;
 pub use stages::Donor;

@@ -118,7 +118,7 @@ fn build(case: &Case, dir: &std::path::Path) -> (Vec<Vec<&'static str>>, OpenInd
         &Models::builtin(),
     )
     .unwrap();
-    (effective, open.with_exact_scan_max(0))
+    (effective, open.with_planner(crate::Planner::Walk))
 }
 
 proptest! {

@@ -4,38 +4,28 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
-use memmap2::Mmap;
-use quire_core::spec::FusionMethod;
 use quire_core::{Acl, Manifest, Reader};
 use quire_embed::{Embedder, Models};
 use tantivy::query::{BooleanQuery, EnableScoring, Occur, Query as _, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{DocAddress, DocId, Index, IndexReader, ReloadPolicy, Score, TantivyDocument, Term};
 
-use crate::ann::{self, Allowed, Vectors};
+use crate::ann::{Allowed, Vectors};
 use crate::bm25::{self, BM25_DIR, Bm25Fields};
 use crate::error::{IndexError, IoContext, Result};
 use crate::files::map_file;
 use crate::fusion;
 use crate::graph::{FrozenGraph, GRAPH_FILE};
-use crate::query::{Hit, Lineage, Mode, Query, Response, RetrieverHit, Timings};
+use crate::plan::{Planner, VectorPlan};
+use crate::query::{Hit, Lineage, RetrieverHit};
 use crate::tables::{ACL_FILE, AclRecord, CHUNKS_FILE, ChunkRecord, DOCS_FILE, DocRecord};
 use crate::{READABLE_FORMATS, VECTORS_FILE, read_manifest};
 
-/// Vector search scans the allowed rows exactly while they hold at most this many floats (4M:
-/// 16k chunks at 256 dimensions, about 1.5 ms here); past that it walks the graph. Measured in
-/// `benches/retrieval.rs`: an exact scan costs about 0.11 us per 256-d row, an unfiltered graph
-/// walk about 0.3 ms on 100k chunks, and a filtered walk grows with 1 / selectivity, so below
-/// this budget exact is both perfect and no slower than three unfiltered walks.
-pub const EXACT_SCAN_FLOATS: usize = 4 << 20;
-/// A filtered search scans exactly up to this many times [`EXACT_SCAN_FLOATS`]. Measured in
-/// `benches/hnsw.rs` (100k x 256 hash-v1, quire's graph, 30% allowed = 7.7M floats): the
-/// filtered walk at the beam [`OpenIndex::vector`] picks (ef 117) reaches recall@10 0.905 in
-/// 1.2 ms, and needs ef 351 (4.4 ms) to pass 0.95, while the exact scan of the allowed rows
-/// takes 4.5 ms for recall 1.0. Unfiltered walks stay cheap, so their budget stays at 1x.
-pub const FILTERED_EXACT_SCAN_FACTOR: usize = 2;
+mod search;
+
+use search::VectorSide;
+
 /// Distinct readers whose allowed sets are cached per index.
 const ALLOWED_CACHE: usize = 256;
 /// Bytes the allowed-set cache of one index may hold (keys and sets).
@@ -48,13 +38,12 @@ pub struct OpenIndex {
     reader: IndexReader,
     fields: Bm25Fields,
     analyzer: tantivy::tokenizer::TextAnalyzer,
-    vectors: Mmap,
-    graph: FrozenGraph,
+    vector_side: Arc<VectorSide>,
     chunks: Vec<ChunkRecord>,
     docs: Vec<DocRecord>,
     acls: Vec<Acl>,
     allowed_cache: Mutex<AllowedCache>,
-    exact_scan_max: usize,
+    planner: Planner,
 }
 
 /// Allowed sets by the blake3 hash of the reader's canonical principal tokens (so a huge
@@ -197,27 +186,24 @@ impl OpenIndex {
             reader,
             fields,
             analyzer,
-            vectors,
-            graph,
+            vector_side: Arc::new(VectorSide {
+                vectors,
+                dim,
+                graph,
+            }),
             chunks,
             docs,
             acls,
             allowed_cache: Mutex::default(),
-            exact_scan_max: EXACT_SCAN_FLOATS / dim.max(1),
+            planner: Planner::Cost,
         })
     }
 
-    /// Change the allowed-set size below which vector search scans exactly (for benchmarks and
-    /// tests that must exercise the graph path).
-    pub fn with_exact_scan_max(mut self, max: usize) -> Self {
-        self.exact_scan_max = max;
+    /// Choose vector plans with `planner` instead of the cost model (tests and benchmarks that
+    /// must exercise one path).
+    pub fn with_planner(mut self, planner: Planner) -> Self {
+        self.planner = planner;
         self
-    }
-
-    /// The allowed-set size at or below which vector search scans exactly (a filtered search:
-    /// [`FILTERED_EXACT_SCAN_FACTOR`] times this).
-    pub fn exact_scan_max(&self) -> usize {
-        self.exact_scan_max
     }
 
     /// The manifest.
@@ -227,11 +213,7 @@ impl OpenIndex {
 
     /// The chunk vectors.
     pub fn vectors(&self) -> Vectors<'_> {
-        // Checked at open: the map is page-aligned and a whole number of f32 rows.
-        Vectors::new(
-            bytemuck::try_cast_slice(&self.vectors).unwrap_or(&[]),
-            self.manifest.embedding.dim as usize,
-        )
+        self.vector_side.vectors()
     }
 
     /// Bytes the allowed-set cache holds: its keys and its sets (at most
@@ -322,31 +304,21 @@ impl OpenIndex {
         Ok(hits)
     }
 
-    /// Vector top-`depth` among the allowed chunks: exact when few are allowed, else a filtered
-    /// graph search whose beam widens as the allowed fraction shrinks.
+    /// How [`Self::vector`] answers for `depth` hits among `allowed`: see [`crate::plan`].
+    pub fn vector_plan(&self, allowed: &Allowed, depth: usize) -> VectorPlan {
+        self.planner.plan(
+            self.chunks.len(),
+            allowed.count(),
+            self.manifest.spec.hnsw.ef_search as usize,
+            depth,
+        )
+    }
+
+    /// Vector top-`depth` among the allowed chunks, by the cheaper of a graph walk and an exact
+    /// scan ([`Self::vector_plan`]).
     pub fn vector(&self, query: &[f32], allowed: &Allowed, depth: usize) -> Vec<(u32, f32)> {
-        if allowed.count() == 0 || depth == 0 {
-            return Vec::new();
-        }
-        let filtered = allowed.count() < self.chunks.len();
-        let budget = if filtered {
-            self.exact_scan_max
-                .saturating_mul(FILTERED_EXACT_SCAN_FACTOR)
-        } else {
-            self.exact_scan_max
-        };
-        if allowed.count() <= budget {
-            return ann::exact(self.vectors(), query, Some(allowed), depth);
-        }
-        let base = (self.manifest.spec.hnsw.ef_search as usize).max(depth);
-        // Measured (benches/retrieval.rs, 100k chunks): a filtered walk at ef 64 already beats
-        // the unfiltered walk's recall, and each doubling of ef costs about 2x latency for a
-        // few points of recall; sqrt(1 / selectivity), capped at 4, keeps filtered latency
-        // within about 3x of unfiltered above the exact-scan threshold.
-        let widen = (1.0 / allowed.selectivity()).sqrt().min(4.0);
-        let ef = ((base as f64) * widen).ceil() as usize;
-        let filter = filtered.then_some(allowed);
-        ann::search(&self.graph, self.vectors(), query, depth, ef, filter)
+        let plan = self.vector_plan(allowed, depth);
+        self.vector_side.run(plan, query, allowed, depth)
     }
 
     /// Embed `text` with the index's own model.
@@ -354,99 +326,9 @@ impl OpenIndex {
         Ok(self.embedder.embed_batch(&[text])?.into_iter().collect())
     }
 
-    /// Answer a query: the `q.k` best chunks.
-    pub fn search(&self, q: &Query) -> Result<Response> {
-        self.answer(q, false)
-    }
-
-    /// Answer a query at document level: the best chunk of each of the `q.k` best documents, a
-    /// document ranking by its best chunk. When the candidate lists (`q.candidates`, or the
-    /// spec's) hold fewer than `q.k` distinct documents, they are deepened fourfold until they
-    /// do or the retrievers run out, so `k` documents come back whenever `k` are readable and
-    /// match. Evaluation against document-level judgments uses this.
-    pub fn search_documents(&self, q: &Query) -> Result<Response> {
-        self.answer(q, true)
-    }
-
-    fn answer(&self, q: &Query, by_document: bool) -> Result<Response> {
-        let started = Instant::now();
-        let mut timings = Timings::default();
-        let spec = &self.manifest.spec;
-        let mut depth = q
-            .candidates
-            .unwrap_or(spec.fusion.candidates as usize)
-            .max(q.k);
-        let allowed = self.allowed(&q.reader);
-        let query_vector = if q.mode != Mode::Bm25 {
-            let t = Instant::now();
-            let qv = tracing::debug_span!("embed").in_scope(|| self.embed(&q.text))?;
-            timings.embed = t.elapsed().as_micros() as u64;
-            Some(qv)
-        } else {
-            None
-        };
-        let mut fused = loop {
-            let bm25 = if q.mode != Mode::Vector {
-                let _span = tracing::debug_span!("bm25", depth).entered();
-                let t = Instant::now();
-                let hits = self.bm25_in(&q.text, Some(allowed.as_ref()), depth)?;
-                timings.bm25 += t.elapsed().as_micros() as u64;
-                hits
-            } else {
-                Vec::new()
-            };
-            let vector = match &query_vector {
-                Some(qv) => {
-                    let _span =
-                        tracing::debug_span!("vector", depth, allowed = allowed.count()).entered();
-                    let t = Instant::now();
-                    let hits = self.vector(qv, &allowed, depth);
-                    timings.vector += t.elapsed().as_micros() as u64;
-                    hits
-                }
-                None => Vec::new(),
-            };
-            let _span = tracing::debug_span!("fusion").entered();
-            let t = Instant::now();
-            let mut fused = match (q.mode, q.fusion.unwrap_or(spec.fusion.method)) {
-                (Mode::Bm25, _) => fusion::single(&bm25, fusion::Source::Bm25),
-                (Mode::Vector, _) => fusion::single(&vector, fusion::Source::Vector),
-                (Mode::Hybrid, FusionMethod::Rrf) => fusion::rrf(&bm25, &vector, spec.fusion.rrf_k),
-                (Mode::Hybrid, FusionMethod::Weighted) => {
-                    fusion::weighted(&bm25, &vector, spec.fusion.alpha)
-                }
-            };
-            fusion::sort_best_first(&mut fused, |ordinal| self.chunk_id(ordinal));
-            if by_document {
-                let mut seen = std::collections::HashSet::new();
-                fused.retain(|f| seen.insert(self.chunks[f.ordinal as usize].doc));
-            }
-            timings.fusion += t.elapsed().as_micros() as u64;
-            let exhausted = bm25.len() < depth && vector.len() < depth;
-            if !by_document || fused.len() >= q.k || exhausted || depth >= self.chunks.len() {
-                break fused;
-            }
-            depth = depth.saturating_mul(4).min(self.chunks.len());
-        };
-        let _span = tracing::debug_span!("fusion").entered();
-        let t = Instant::now();
-        fused.truncate(q.k);
-        let hits = fused
-            .iter()
-            .map(|f| self.hit(f))
-            .collect::<Result<Vec<_>>>()?;
-        timings.fusion += t.elapsed().as_micros() as u64;
-        timings.total = started.elapsed().as_micros() as u64;
-        Ok(Response {
-            hits,
-            lineage: self.lineage(),
-            timings_us: timings,
-        })
-    }
-
     /// The frozen HNSW graph.
     pub fn graph(&self) -> &FrozenGraph {
-        &self.graph
+        &self.vector_side.graph
     }
 
     /// The chunk table: line `i` describes chunk ordinal `i`.
@@ -468,15 +350,20 @@ impl OpenIndex {
         &self.chunks[ordinal as usize].chunk_id
     }
 
-    fn hit(&self, f: &fusion::Fused) -> Result<Hit> {
-        let chunk = &self.chunks[f.ordinal as usize];
-        let doc = &self.docs[chunk.doc as usize];
-        let stored: TantivyDocument = self.reader.searcher().doc(DocAddress::new(0, f.ordinal))?;
-        let text = stored
+    /// The text of chunk `ordinal`, from tantivy's doc store.
+    pub fn chunk_text(&self, ordinal: u32) -> Result<String> {
+        let stored: TantivyDocument = self.reader.searcher().doc(DocAddress::new(0, ordinal))?;
+        Ok(stored
             .get_first(self.fields.body)
             .and_then(|v| v.as_str())
             .unwrap_or_default()
-            .to_owned();
+            .to_owned())
+    }
+
+    fn hit(&self, f: &fusion::Fused) -> Result<Hit> {
+        let chunk = &self.chunks[f.ordinal as usize];
+        let doc = &self.docs[chunk.doc as usize];
+        let text = self.chunk_text(f.ordinal)?;
         let retriever = |r: Option<(u32, f32)>| r.map(|(rank, score)| RetrieverHit { rank, score });
         Ok(Hit {
             chunk_id: chunk.chunk_id.clone(),

@@ -1,0 +1,3 @@
+//! Integration tests of quire-index: one test binary for the crate.
+
+mod recall;
