@@ -12,9 +12,6 @@ use quire_store::{AliasChange, AliasRevision, GatePolicy, Headline, ReportRecord
 use crate::api::Local;
 use crate::error::{Result, ServiceError};
 
-/// Documents retrieved per query: enough for recall@100.
-pub const EVAL_DEPTH: usize = 100;
-
 /// What to evaluate against.
 #[derive(Clone, Debug)]
 pub struct EvalRequest {
@@ -27,6 +24,17 @@ pub struct EvalRequest {
     pub mode: Mode,
     /// Who the queries run as.
     pub reader: Reader,
+    /// Drop a retrieved document whose id is the query's, as BEIR does (part of the eval spec).
+    pub ignore_identical_ids: bool,
+}
+
+impl EvalRequest {
+    /// The eval spec this request evaluates under.
+    pub fn spec(&self) -> Result<EvalSpec> {
+        let mut spec = EvalSpec::for_dataset(&self.dataset, &self.split)?;
+        spec.ignore_identical_ids = self.ignore_identical_ids;
+        Ok(spec)
+    }
 }
 
 /// A gate to put on an alias.
@@ -63,9 +71,10 @@ pub trait EvalApi {
 impl From<EvalError> for ServiceError {
     fn from(e: EvalError) -> Self {
         match e {
-            EvalError::Io { .. } | EvalError::Malformed { .. } => {
-                ServiceError::InvalidArgument(e.to_string())
-            }
+            EvalError::Io { .. }
+            | EvalError::Malformed { .. }
+            | EvalError::NoSplit { .. }
+            | EvalError::NoQueryText { .. } => ServiceError::InvalidArgument(e.to_string()),
             EvalError::Incomparable(_) => ServiceError::FailedPrecondition(e.to_string()),
             EvalError::Retrieval { .. } => ServiceError::Internal(e.to_string()),
         }
@@ -75,14 +84,14 @@ impl From<EvalError> for ServiceError {
 impl Local {
     /// Evaluate one resolved index and store the report (blocking).
     fn evaluate_index(&self, index: &IndexId, request: &EvalRequest) -> Result<ReportRecord> {
-        let spec = EvalSpec::for_dataset(&request.dataset, &request.split)?;
+        let spec = request.spec()?;
         let data = dataset::load(&request.dataset, &request.split)?;
         let open = self.store().open_index(index)?;
         let report = evaluate_with(index.as_str(), &spec, &data, |text| {
             let query = Query {
                 text: text.to_owned(),
                 reader: request.reader.clone(),
-                k: EVAL_DEPTH,
+                k: spec.retrieval_depth(),
                 mode: request.mode,
                 fusion: None,
                 candidates: None,
@@ -132,7 +141,7 @@ impl EvalApi for Local {
     async fn gate(&self, alias: &str, request: GateRequest, reason: &str) -> Result<AliasRevision> {
         let (alias, reason) = (alias.to_owned(), reason.to_owned());
         self.blocking(move |l| {
-            let spec = EvalSpec::for_dataset(&request.eval.dataset, &request.eval.split)?.hash();
+            let spec = request.eval.spec()?.hash();
             let policy = GatePolicy {
                 eval_spec: spec.clone(),
                 mode: request.eval.mode.as_str().to_owned(),
