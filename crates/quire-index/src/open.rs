@@ -21,7 +21,9 @@ use crate::files::map_file;
 use crate::fusion;
 use crate::graph::{FrozenGraph, GRAPH_FILE};
 use crate::query::{Hit, Lineage, Mode, Query, Response, RetrieverHit, Timings};
-use crate::tables::{ACL_FILE, AclRecord, CHUNKS_FILE, ChunkRecord, DOCS_FILE, DocRecord};
+use crate::tables::{
+    ACL_FILE, AclRecord, CHUNKS_FILE, ChunkRecord, DOCS_FILE, DocRecord, read_jsonl,
+};
 use crate::{READABLE_FORMATS, VECTORS_FILE, read_manifest};
 
 /// Vector search scans the allowed rows exactly while they hold at most this many floats (4M:
@@ -116,20 +118,6 @@ impl std::fmt::Debug for OpenIndex {
             .field("index_id", &self.manifest.index_id)
             .finish_non_exhaustive()
     }
-}
-
-fn read_jsonl<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<Vec<T>> {
-    let path = dir.join(name);
-    let text = std::fs::read_to_string(&path).at(&path)?;
-    text.lines()
-        .enumerate()
-        .map(|(i, line)| {
-            serde_json::from_str(line).map_err(|e| IndexError::Corrupt {
-                file: name.into(),
-                reason: format!("line {}: {e}", i + 1),
-            })
-        })
-        .collect()
 }
 
 impl OpenIndex {
@@ -440,6 +428,7 @@ impl OpenIndex {
         Ok(Response {
             hits,
             lineage: self.lineage(),
+            nothing_readable: allowed.count() == 0,
             timings_us: timings,
         })
     }

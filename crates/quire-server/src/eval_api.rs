@@ -4,9 +4,9 @@
 
 use std::path::PathBuf;
 
-use quire_core::{IndexId, Reader};
+use quire_core::{Acl, IndexId, Reader};
 use quire_eval::{EvalError, EvalSpec, dataset, evaluate_with};
-use quire_index::{Mode, Query};
+use quire_index::{Mode, OpenIndex, Query};
 use quire_store::{AliasChange, AliasRevision, GatePolicy, Headline, ReportRecord};
 
 use crate::api::Local;
@@ -81,12 +81,33 @@ impl From<EvalError> for ServiceError {
     }
 }
 
+/// Refuse to evaluate `index` as a reader who may read none of it: every query would score 0,
+/// and a report of zeros looks like a broken retriever rather than a permission. Names the
+/// fix: a build spec's `default_acl` when no document has an ACL that admits anyone, else
+/// a reader the ACLs admit.
+fn refuse_unreadable(open: &OpenIndex, index: &IndexId, reader: &Reader) -> Result<()> {
+    if open.allowed(reader).count() > 0 {
+        return Ok(());
+    }
+    let fix = if open.acls().iter().all(Acl::is_empty) {
+        "nobody may read any of its documents (they carry no ACL and its build spec sets no \
+         `default_acl`): build it with `default_acl = [\"*\"]` in the spec for a public corpus \
+         (specs/public.toml does; BEIR corpora carry no ACLs)"
+    } else {
+        "evaluate as a reader its ACLs admit (`--user`, `--group`)"
+    };
+    Err(ServiceError::FailedPrecondition(format!(
+        "reader {reader} may read no chunk of index {index}, so every query would score 0: {fix}"
+    )))
+}
+
 impl Local {
     /// Evaluate one resolved index and store the report (blocking).
     fn evaluate_index(&self, index: &IndexId, request: &EvalRequest) -> Result<ReportRecord> {
         let spec = request.spec()?;
         let data = dataset::load(&request.dataset, &request.split)?;
         let open = self.store().open_index(index)?;
+        refuse_unreadable(&open, index, &request.reader)?;
         let report = evaluate_with(index.as_str(), &spec, &data, |text| {
             let query = Query {
                 text: text.to_owned(),
