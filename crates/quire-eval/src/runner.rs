@@ -3,7 +3,7 @@
 //! [`evaluate_with`] asks a retriever (any closure from query text to document ids, best first)
 //! every judged query of a [`Dataset`] and scores the rankings into an [`EvalReport`]. The report
 //! carries the [`EvalSpec`] hash: blake3 over the dataset files' hashes, the split, the metric
-//! definitions and the evaluator version. [`compare`] refuses reports whose eval specs differ:
+//! definitions, the evaluator version and whether identical ids are ignored (BEIR's rule). [`compare`] refuses reports whose eval specs differ:
 //! numbers measured against different judgments or metric code are never compared.
 
 use std::collections::{BTreeMap, BTreeSet};
