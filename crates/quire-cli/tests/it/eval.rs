@@ -104,29 +104,25 @@ fn unreadable_corpora_are_named_by_build_query_and_eval() {
         query.stderr
     );
 
-    let eval = quire(
-        data.path(),
-        &[
-            "eval",
-            &id,
-            "--dataset",
-            dataset.to_str().unwrap(),
-            "--mode",
-            "bm25",
-        ],
-    );
-    assert_eq!(eval.code, 1, "{}{}", eval.stdout, eval.stderr);
+    let eval = |id: &str, extra: &[&str]| {
+        let mut args = vec!["eval", id, "--dataset", dataset.to_str().unwrap()];
+        args.extend(["--mode", "bm25"]);
+        args.extend(extra);
+        quire(data.path(), &args)
+    };
+    let refused = eval(&id, &[]);
+    assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
     assert!(
-        eval.stderr.starts_with(&format!(
+        refused.stderr.starts_with(&format!(
             "error: reader anonymous may read no chunk of index {id}, so every query would score 0"
         )),
         "{}",
-        eval.stderr
+        refused.stderr
     );
     assert!(
-        eval.stderr.contains("`default_acl = [\"*\"]`"),
+        refused.stderr.contains("`default_acl = [\"*\"]`"),
         "{}",
-        eval.stderr
+        refused.stderr
     );
 
     // Public by the spec: no warning, and the query finds the policy.
@@ -150,18 +146,22 @@ fn unreadable_corpora_are_named_by_build_query_and_eval() {
     assert!(!query.stderr.contains("warning"), "{}", query.stderr);
 
     // BEIR's identical-id rule is part of the eval spec; `false` is the evaluator before it.
-    let eval = |extra: &[&str]| {
-        let mut args = vec!["--json", "eval", &id, "--dataset"];
-        args.extend([dataset.to_str().unwrap(), "--mode", "bm25"]);
+    let text = eval(&id, &[]).ok();
+    assert!(
+        text.stdout.contains("(test split, identical ids ignored)"),
+        "{}",
+        text.stdout
+    );
+    // `--json` is global: it may follow the subcommand.
+    let json = |extra: &[&str]| {
+        let mut args = vec!["--json"];
         args.extend(extra);
-        quire(data.path(), &args).ok().json()
+        eval(&id, &args).ok().json()
     };
-    let beir = eval(&[]);
-    let before = eval(&["--ignore-identical-ids", "false"]);
+    let beir = json(&[]);
+    let before = json(&["--ignore-identical-ids", "false"]);
     assert_ne!(beir["eval_spec"], before["eval_spec"]);
     assert_eq!(beir["ndcg_at_10"], before["ndcg_at_10"]);
-    assert_eq!(
-        eval(&["--ignore-identical-ids", "true"])["eval_spec"],
-        beir["eval_spec"]
-    );
+    let explicit = json(&["--ignore-identical-ids", "true"]);
+    assert_eq!(explicit["eval_spec"], beir["eval_spec"]);
 }
