@@ -44,6 +44,8 @@ def main() -> None:
         response = stub.Retrieve(request, metadata=metadata, timeout=10)
     except grpc.RpcError as e:
         sys.exit(f"error: {e.code().name}: {e.details()}")
+    if response.nothing_readable:
+        print("warning: this principal may read no chunk of the index", file=sys.stderr)
     for rank, hit in enumerate(response.hits, 1):
         print(f"{rank:2}. {hit.score:.4f} {hit.chunk_id}  {hit.title}")
     lineage = response.lineage

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use quire_core::Reader;
 use quire_index::Mode;
 use quire_server::{EvalApi, EvalRequest, GateRequest, ReleaseApi};
-use quire_store::AliasChangeRequest;
+use quire_store::{AliasChangeRequest, CorpusFormat};
 use support::{TestServer, code, handbook};
 use tonic::Code;
 
@@ -41,6 +41,7 @@ fn request(mode: Mode) -> EvalRequest {
         split: "test".into(),
         mode,
         reader: everyone(),
+        ignore_identical_ids: true,
     }
 }
 
@@ -208,5 +209,114 @@ async fn gated_promotions_are_refused_without_a_passing_report_and_forcing_is_au
         Some(candidate.report_id.as_str())
     );
     assert!(admin.audit_verify().await.unwrap().ok);
+    server.stop().await;
+}
+
+/// Issue 16 over gRPC. Ignoring identical ids (BEIR's default, and now quire's) is a new eval
+/// spec: a gate pinned with the evaluator from before (`ignore_identical_ids: false`, whose
+/// hash is the old one) refuses a candidate evaluated the new way, naming `alias rebaseline`;
+/// the old way stays available and passes; rebaselining moves the gate to the new spec.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_pinned_before_identical_ids_asks_for_a_rebaseline() {
+    let corpora = dataset().join("..");
+    let server = TestServer::start_with_roots(&[&corpora]).await;
+    let spec = "version = 1\n[chunking]\nstrategy = \"sentences\"\nmax_tokens = 48\n";
+    let (admin, old, new) = support::two_indexes(&server, spec).await;
+    let releaser = server.client(Some("t-releaser")).await;
+    let before = EvalRequest {
+        ignore_identical_ids: false,
+        ..request(Mode::Bm25)
+    };
+    let change = |change: AliasChangeRequest, reason: &'static str| {
+        let releaser = releaser.clone();
+        async move { releaser.change_alias("prod", change, reason, false).await }
+    };
+    change(AliasChangeRequest::Set(old.clone()), "start")
+        .await
+        .unwrap();
+    let gate = GateRequest {
+        eval: before.clone(),
+        min_ndcg10: Some(0.3),
+        max_regression: Some(1.0),
+    };
+    let gated = releaser.gate("prod", gate, "pinned").await.unwrap();
+    let pinned = gated.state.policy.unwrap().eval_spec;
+    change(AliasChangeRequest::Canary(new.clone(), 50.0), "try")
+        .await
+        .unwrap();
+
+    let beir = admin.evaluate(&new, request(Mode::Bm25)).await.unwrap();
+    assert_ne!(beir.eval_spec, pinned);
+    let err = change(AliasChangeRequest::Promote, "ship")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), Code::FailedPrecondition, "{err}");
+    assert!(err.to_string().contains("alias rebaseline"), "{err}");
+    let old_way = admin.evaluate(&new, before).await.unwrap();
+    assert_eq!(old_way.eval_spec, pinned);
+    // No handbook query id is a document id: the same numbers under either spec.
+    assert_eq!(old_way.ndcg_at_10, beir.ndcg_at_10);
+
+    let rebased = releaser
+        .rebaseline("prod", request(Mode::Bm25), "BEIR semantics")
+        .await
+        .unwrap();
+    assert_eq!(rebased.state.policy.unwrap().eval_spec, beir.eval_spec);
+    let promoted = change(AliasChangeRequest::Promote, "ship").await.unwrap();
+    assert_eq!(promoted.state.primary.to_string(), new);
+    server.stop().await;
+}
+
+/// Issue 16: fail-closed permissions, said out loud over gRPC. The judged handbook corpus in
+/// BEIR form carries no ACLs, so built with the default spec (no `default_acl`) nobody may read
+/// it: the build counts its unreadable documents, `Retrieve` says the reader may read nothing,
+/// and `Evaluate` refuses (a report of zeros would look like a broken retriever), naming the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corpus_nobody_may_read_is_reported_not_evaluated() {
+    use quire_server::QuireApi;
+    let corpora = dataset().join("..");
+    let server = TestServer::start_with_roots(&[&corpora]).await;
+    let admin = server.client(Some("t-admin")).await;
+    let snap = admin
+        .import(&dataset().join("corpus.jsonl"), Some(CorpusFormat::Beir))
+        .await
+        .unwrap();
+    let progress = std::sync::Arc::new(quire_index::NoProgress);
+    let built = admin
+        .build(snap.snapshot_id.as_str(), None, progress.clone())
+        .await
+        .unwrap();
+    assert_eq!(built.unreadable_documents, 66);
+    let index = built.manifest.index_id.to_string();
+    let staff = || support::query("parental leave", &["all-staff"], Mode::Bm25, 3);
+    let answer = admin.retrieve(&index, staff(), None).await.unwrap();
+    assert!(answer.hits.is_empty() && answer.nothing_readable);
+    // The handbook with its own ACLs: readable, and the flag is off.
+    let answer = admin.retrieve("handbook", staff(), None).await.unwrap();
+    assert!(!answer.hits.is_empty() && !answer.nothing_readable);
+
+    let err = admin
+        .evaluate(&index, request(Mode::Bm25))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), Code::FailedPrecondition, "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("may read no chunk of index {index}")),
+        "{message}"
+    );
+    assert!(message.contains("`default_acl = [\"*\"]`"), "{message}");
+    assert!(admin.reports(None).await.unwrap().is_empty());
+
+    // Public by the spec: nothing unreadable, and the evaluation runs.
+    let public = "version = 1\ndefault_acl = [\"*\"]\n";
+    let built = admin
+        .build(snap.snapshot_id.as_str(), Some(public), progress)
+        .await
+        .unwrap();
+    assert_eq!(built.unreadable_documents, 0);
+    let index = built.manifest.index_id.to_string();
+    let report = admin.evaluate(&index, request(Mode::Bm25)).await.unwrap();
+    assert!(report.ndcg_at_10 > 0.8, "{}", report.ndcg_at_10);
     server.stop().await;
 }

@@ -276,6 +276,10 @@ pub struct EvalOptions {
     /// A group the reader belongs to (repeatable).
     #[arg(long = "group")]
     pub groups: Vec<String>,
+    /// Drop a retrieved document whose id equals the query id before scoring, as BEIR does;
+    /// `false` is the evaluator from before this option (and its eval spec hash).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub ignore_identical_ids: bool,
 }
 
 impl EvalOptions {
@@ -289,6 +293,7 @@ impl EvalOptions {
             split: self.split.clone(),
             mode: self.mode.into(),
             reader: Reader::new(self.user.as_deref(), &self.groups)?,
+            ignore_identical_ids: self.ignore_identical_ids,
         })
     }
 }

@@ -266,7 +266,9 @@ async fn dispatch<A: QuireApi + ReleaseApi + EvalApi>(
                 reused: built.reused,
                 snapshot_id: &m.snapshot_id,
                 timings_ms: &m.build.timings_ms,
+                unreadable_documents: built.unreadable_documents,
             };
+            warn_unreadable(built.unreadable_documents, m.counts.documents)?;
             emit(out, cli.json, &value, |o| {
                 writeln!(o, "{}", m.index_id)?;
                 writeln!(o, "  content digest  {}", m.content_digest)?;
@@ -314,8 +316,19 @@ async fn dispatch<A: QuireApi + ReleaseApi + EvalApi>(
                 }),
                 candidates: candidates.map(|c| c as usize),
             };
+            let reader = query.reader.to_string();
             let response = api.retrieve(target, query, routing_key.clone()).await?;
             emit(out, cli.json, &response, |o| print_response(o, &response))?;
+            if response.nothing_readable {
+                writeln!(
+                    std::io::stderr(),
+                    "warning: reader {reader} may read no chunk of index {}, so no query finds \
+                     anything: an index built from a corpus without ACLs needs `default_acl` in \
+                     its spec (`default_acl = [\"*\"]` for a public corpus); otherwise query as \
+                     a reader its ACLs admit (--user, --group)",
+                    response.lineage.index_id
+                )?;
+            }
         }
         Command::Indexes => {
             let list = api.indexes().await?;
@@ -403,6 +416,20 @@ async fn dispatch<A: QuireApi + ReleaseApi + EvalApi>(
         }
     }
     Ok(Outcome::Ok)
+}
+
+/// Warn (on stderr, so `--json` output stays clean) when a build left documents nobody may
+/// read: fail-closed is right for documents without an ACL, but should not be silent.
+fn warn_unreadable(unreadable: u64, documents: u64) -> Result<()> {
+    if unreadable > 0 {
+        writeln!(
+            std::io::stderr(),
+            "warning: {unreadable} of {documents} documents can be read by nobody: they carry no \
+             ACL (or an empty one) and the spec sets no `default_acl` (`default_acl = [\"*\"]` \
+             makes documents without an ACL public)"
+        )?;
+    }
+    Ok(())
 }
 
 fn print_manifest(

@@ -49,9 +49,14 @@ pub async fn eval<A: EvalApi>(
     emit(out, json, &record, |o| {
         writeln!(o, "{}", record.report_id)?;
         writeln!(o, "  index      {}", record.index_id)?;
+        let identical = if options.ignore_identical_ids {
+            "identical ids ignored"
+        } else {
+            "identical ids kept"
+        };
         writeln!(
             o,
-            "  eval spec  {} ({} split)",
+            "  eval spec  {} ({} split, {identical})",
             record.eval_spec, options.split
         )?;
         writeln!(o, "  mode       {}", record.mode)?;

@@ -29,6 +29,8 @@ pub(crate) struct BuildOutput<'a> {
     pub snapshot_id: &'a SnapshotId,
     /// Stage timings.
     pub timings_ms: &'a BTreeMap<String, u64>,
+    /// Documents nobody may read (no ACL and no `default_acl`).
+    pub unreadable_documents: u64,
 }
 
 /// `quire token new --json`.

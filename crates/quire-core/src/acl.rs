@@ -153,6 +153,24 @@ impl Reader {
     pub fn tokens(&self) -> impl Iterator<Item = &Principal> {
         self.tokens.iter()
     }
+
+    /// The reader's user and groups, in canonical order: its tokens but `*`.
+    pub fn named(&self) -> impl Iterator<Item = &Principal> {
+        self.tokens.iter().filter(|p| **p != Principal::Public)
+    }
+}
+
+/// The reader's user and groups (`user:alice, group:hr`), or `anonymous` without either: what a
+/// message about this reader's access names.
+impl fmt::Display for Reader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let named: Vec<String> = self.named().map(Principal::to_string).collect();
+        if named.is_empty() {
+            f.write_str("anonymous")
+        } else {
+            f.write_str(&named.join(", "))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -183,6 +201,17 @@ mod tests {
         assert!(!acl.admits(&Reader::new(Some("alice"), ["eng"])?));
         assert!(Acl::parse(["*"])?.admits(&Reader::new(None, Vec::<&str>::new())?));
         assert!(!Acl::default().admits(&Reader::new(Some("root"), ["admin"])?));
+        Ok(())
+    }
+
+    #[test]
+    fn readers_display_their_user_and_groups() -> Result<()> {
+        assert_eq!(
+            Reader::new(None, Vec::<&str>::new())?.to_string(),
+            "anonymous"
+        );
+        let r = Reader::new(Some("bob"), ["hr", "eng"])?;
+        assert_eq!(r.to_string(), "user:bob, group:eng, group:hr");
         Ok(())
     }
 }

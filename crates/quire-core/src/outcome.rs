@@ -52,6 +52,8 @@ pub struct BuildOutcome {
     pub manifest: Manifest,
     /// True when the index already existed, verified, and nothing was built.
     pub reused: bool,
+    /// Documents nobody may read: no ACL of their own and no `default_acl` in the spec.
+    pub unreadable_documents: u64,
 }
 
 /// One line of `quire indexes`.

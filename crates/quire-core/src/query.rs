@@ -147,6 +147,9 @@ pub struct Response {
     pub hits: Vec<Hit>,
     /// Which artifact answered.
     pub lineage: Lineage,
+    /// True when the reader may read no chunk of the index: no hits because of permissions, not
+    /// because nothing matched. Says nothing about documents the reader may not read.
+    pub nothing_readable: bool,
     /// Step timings.
     pub timings_us: Timings,
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::EvalError;
 
@@ -125,19 +125,65 @@ pub fn read_queries(path: &Path) -> Result<BTreeMap<String, String>, EvalError> 
     Ok(queries)
 }
 
+/// `qrels/<split>.tsv` of the BEIR dataset in `dir`, refused naming the splits there when it
+/// does not exist: a mistyped `--split` should say so, not report a missing file.
+pub fn qrels_path(dir: &Path, split: &str) -> Result<PathBuf, EvalError> {
+    let path = dir.join("qrels").join(format!("{split}.tsv"));
+    if path.is_file() {
+        return Ok(path);
+    }
+    let mut splits: Vec<String> = std::fs::read_dir(dir.join("qrels"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_suffix(".tsv").map(str::to_owned)
+        })
+        .collect();
+    splits.sort();
+    Err(EvalError::NoSplit {
+        dir: dir.display().to_string(),
+        split: split.to_owned(),
+        available: if splits.is_empty() {
+            "none".into()
+        } else {
+            splits.join(", ")
+        },
+    })
+}
+
 /// Load split `split` of the BEIR dataset in `dir`, keeping the queries that have judgments.
-/// A judged query missing from `queries.jsonl` is an error naming it.
+/// A judged query missing from `queries.jsonl`, or whose text there is empty, is an error naming
+/// it (and counting the others): evaluating it as an empty query would score 0 silently.
 pub fn load(dir: &Path, split: &str) -> Result<Dataset, EvalError> {
-    let qrels_path = dir.join("qrels").join(format!("{split}.tsv"));
+    let qrels_path = qrels_path(dir, split)?;
     let qrels = read_qrels(&qrels_path)?;
     let mut all = read_queries(&dir.join("queries.jsonl"))?;
     let mut queries = BTreeMap::new();
+    let mut lacking = Vec::new();
     for id in qrels.keys() {
-        let text = all.remove(id).ok_or_else(|| EvalError::Malformed {
+        match all.remove(id) {
+            Some(text) if !text.trim().is_empty() => {
+                queries.insert(id.clone(), text);
+            }
+            text => lacking.push((id, text.is_some())),
+        }
+    }
+    if let Some((id, present)) = lacking.first() {
+        let what = if *present {
+            "its text in queries.jsonl is empty"
+        } else {
+            "not in queries.jsonl"
+        };
+        let others = match lacking.len() {
+            1 => String::new(),
+            n => format!(" ({n} judged queries of split {split:?} have no text there)"),
+        };
+        return Err(EvalError::Malformed {
             origin: qrels_path.display().to_string(),
-            reason: format!("query {id:?} is judged but not in queries.jsonl"),
-        })?;
-        queries.insert(id.clone(), text);
+            reason: format!("query {id:?} is judged but {what}{others}"),
+        });
     }
     Ok(Dataset { queries, qrels })
 }
@@ -194,6 +240,66 @@ mod tests {
             "{err}"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Issue 16: `--split train` on SciFact, whose `queries.jsonl` holds the test queries only,
+    /// is refused naming a query, instead of evaluating 809 empty queries.
+    #[test]
+    fn scifact_train_split_without_its_queries_is_refused() {
+        let Some(dir) = quire_testkit::scifact() else {
+            return;
+        };
+        let err = load(&dir, "train")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.ends_with(
+                "train.tsv: query \"0\" is judged but not in queries.jsonl \
+                 (809 judged queries of split \"train\" have no text there)"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_splits_and_empty_query_texts_are_refused() {
+        let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+        let root = dir.path();
+        let err =
+            |r: Result<Dataset, EvalError>| r.err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(
+            err(load(root, "dev")),
+            format!(
+                "{}: no split \"dev\" (no qrels/dev.tsv; splits there: none)",
+                root.display()
+            )
+        );
+        let _ = std::fs::create_dir_all(root.join("qrels"));
+        for split in ["train", "test"] {
+            let _ = std::fs::write(
+                root.join(format!("qrels/{split}.tsv")),
+                "query-id\tcorpus-id\tscore\nq1\td1\t1\n",
+            );
+        }
+        assert_eq!(
+            err(load(root, "dev")),
+            format!(
+                "{}: no split \"dev\" (no qrels/dev.tsv; splits there: test, train)",
+                root.display()
+            )
+        );
+        let _ = std::fs::write(
+            root.join("queries.jsonl"),
+            "{\"_id\": \"q1\", \"text\": \" \"}\n",
+        );
+        assert!(
+            err(load(root, "test")).ends_with(
+                "test.tsv: query \"q1\" is judged but its text in queries.jsonl is empty"
+            ),
+            "{}",
+            err(load(root, "test"))
+        );
     }
 
     /// Issue 14, finding 3: an endless line is refused after [`MAX_LINE_BYTES`], naming the

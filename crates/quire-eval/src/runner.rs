@@ -3,7 +3,7 @@
 //! [`evaluate_with`] asks a retriever (any closure from query text to document ids, best first)
 //! every judged query of a [`Dataset`] and scores the rankings into an [`EvalReport`]. The report
 //! carries the [`EvalSpec`] hash: blake3 over the dataset files' hashes, the split, the metric
-//! definitions and the evaluator version. [`compare`] refuses reports whose eval specs differ:
+//! definitions, the evaluator version and whether identical ids are ignored (BEIR's rule). [`compare`] refuses reports whose eval specs differ:
 //! numbers measured against different judgments or metric code are never compared.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,6 +32,9 @@ pub const METRIC_DEFINITIONS: [&str; 4] = [
 const CONVENTIONS: &str = "a document repeated in a ranking counts once, at its first rank; \
      means are over the judged queries of the split; a query without results scores 0";
 
+/// The deepest cutoff of any metric (recall@100): rankings are scored on this many documents.
+pub const METRIC_DEPTH: usize = 100;
+
 /// blake3 derive-key context of eval spec hashes.
 const EVAL_SPEC_CONTEXT: &str = "quire 2026-11 eval spec v1";
 
@@ -47,11 +50,27 @@ pub struct EvalSpec {
     pub metrics: Vec<String>,
     /// [`EVALUATOR_VERSION`].
     pub evaluator: String,
+    /// Whether a retrieved document whose id equals the query id is dropped before scoring, as
+    /// BEIR's evaluator does by default (`ignore_identical_ids`): on datasets whose queries are
+    /// also documents (ArguAna, Quora) the query's own document would otherwise rank first and
+    /// count as irrelevant. The judgments are left as they are, as in BEIR. Serialised only
+    /// when true: a spec with `false` is byte for byte a spec from before the field existed,
+    /// so its hash, and the reports and gates pinned to it, stay valid.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ignore_identical_ids: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl EvalSpec {
-    /// The spec of evaluating split `split` of the BEIR dataset in `dir` with this evaluator.
+    /// The spec of evaluating split `split` of the BEIR dataset in `dir` with this evaluator,
+    /// ignoring identical ids as BEIR does (set [`EvalSpec::ignore_identical_ids`] to `false`
+    /// for the evaluator's behaviour before it had the field). A missing split is refused
+    /// naming the splits the dataset has.
     pub fn for_dataset(dir: &Path, split: &str) -> Result<Self, EvalError> {
+        crate::dataset::qrels_path(dir, split)?;
         let mut files = BTreeMap::new();
         for rel in [
             "corpus.jsonl".to_owned(),
@@ -75,7 +94,16 @@ impl EvalSpec {
             files,
             metrics,
             evaluator: EVALUATOR_VERSION.into(),
+            ignore_identical_ids: true,
         })
+    }
+
+    /// How many documents a retriever should return per query: [`METRIC_DEPTH`], and one more
+    /// when identical ids are dropped. BEIR retrieves `max(k_values)` documents (1000 in its
+    /// runs) before dropping the query's own id, so its @100 metrics still see 100 documents;
+    /// at most one document carries the query's id, so one extra gives the same 100.
+    pub fn retrieval_depth(&self) -> usize {
+        METRIC_DEPTH + usize::from(self.ignore_identical_ids)
     }
 
     /// The spec's hash: blake3 (derive-key mode) over its canonical JSON, in hex.
@@ -119,23 +147,33 @@ pub struct EvalReport {
 }
 
 /// Evaluate `retrieve` on every judged query of `dataset`, which must be the split `spec`
-/// describes. `retrieve` maps query text to document ids, best first; return at least 100
-/// distinct documents when there are that many, or recall@100 is understated. Repeated ids
-/// (several chunks of one document) count once, at their first rank.
+/// describes. `retrieve` maps query text to document ids, best first; return at least
+/// [`EvalSpec::retrieval_depth`] distinct documents when there are that many, or recall@100 is
+/// understated. Repeated ids (several chunks of one document) count once, at their first rank.
+/// With [`EvalSpec::ignore_identical_ids`], a document whose id is the query's is dropped from
+/// the ranking first. A judged query without text is an error naming it.
 pub fn evaluate_with<E: Display>(
     index_id: &str,
     spec: &EvalSpec,
     dataset: &Dataset,
     mut retrieve: impl FnMut(&str) -> Result<Vec<String>, E>,
 ) -> Result<EvalReport, EvalError> {
-    let empty = String::new();
     let mut per_query = Vec::with_capacity(dataset.qrels.len());
     for (query_id, judged) in &dataset.qrels {
-        let text = dataset.queries.get(query_id).unwrap_or(&empty);
-        let ranked = retrieve(text).map_err(|e| EvalError::Retrieval {
+        let text = dataset
+            .queries
+            .get(query_id)
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| EvalError::NoQueryText {
+                query_id: query_id.clone(),
+            })?;
+        let mut ranked = retrieve(text).map_err(|e| EvalError::Retrieval {
             query_id: query_id.clone(),
             reason: e.to_string(),
         })?;
+        if spec.ignore_identical_ids {
+            ranked.retain(|d| d != query_id);
+        }
         let mut seen = BTreeSet::new();
         let top10 = ranked
             .iter()
@@ -320,6 +358,7 @@ mod tests {
             files: [("corpus.jsonl".to_owned(), "00".to_owned())].into(),
             metrics: METRIC_DEFINITIONS.iter().map(|d| (*d).into()).collect(),
             evaluator: EVALUATOR_VERSION.into(),
+            ignore_identical_ids: true,
         }
     }
 
@@ -393,6 +432,83 @@ mod tests {
         let mut other = base.clone();
         other.metrics.pop();
         assert_ne!(base.hash(), other.hash());
+    }
+
+    /// Issue 16: BEIR's evaluator drops a hit whose id is the query's before scoring
+    /// (`ignore_identical_ids`, on by default), and so does quire unless the spec says not to.
+    #[test]
+    fn identical_ids_are_dropped_by_default_keeping_the_depth() {
+        let data = Dataset {
+            queries: [("q1".to_owned(), "first".to_owned())].into(),
+            qrels: [("q1".to_owned(), [("d1".to_owned(), 1)].into())].into(),
+        };
+        // The query's own document first, the relevant one at rank 2.
+        let answer = ids(&["q1", "d1", "x"]);
+        let eval = |spec: &EvalSpec, answer: &[String]| {
+            evaluate_with("i", spec, &data, |_| Ok::<_, String>(answer.to_vec()))
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let beir = spec("test");
+        assert!(beir.ignore_identical_ids);
+        let r = eval(&beir, &answer);
+        assert_eq!(r.per_query[0].top10, ids(&["d1", "x"]));
+        assert_eq!(r.metrics.ndcg_at_10, 1.0);
+        assert_eq!(r.metrics.mrr_at_10, 1.0);
+        let kept = EvalSpec {
+            ignore_identical_ids: false,
+            ..spec("test")
+        };
+        let r = eval(&kept, &answer);
+        assert_eq!(r.per_query[0].top10, answer);
+        assert_eq!(r.metrics.mrr_at_10, 0.5);
+        assert!((r.metrics.ndcg_at_10 - 1.0 / 3f64.log2()).abs() < 1e-12);
+        // The retriever is asked for one more document, so that after the drop recall@100
+        // still sees 100: the relevant document at rank 101 of the retrieved list counts.
+        assert_eq!(beir.retrieval_depth(), 101);
+        assert_eq!(kept.retrieval_depth(), 100);
+        let mut deep: Vec<String> = (0..99).map(|i| format!("n{i}")).collect();
+        deep.insert(0, "q1".into());
+        deep.push("d1".into());
+        assert_eq!(deep.len(), beir.retrieval_depth());
+        assert_eq!(eval(&beir, &deep).metrics.recall_at_100, 1.0);
+        assert_eq!(eval(&kept, &deep).metrics.recall_at_100, 0.0);
+    }
+
+    /// Issue 16: a judged query without text was evaluated as an empty query, silently.
+    #[test]
+    fn judged_queries_without_text_are_errors_naming_them() {
+        for text in [None, Some(""), Some("  ")] {
+            let mut data = dataset();
+            data.qrels
+                .insert("q3".into(), [("d9".to_owned(), 1)].into());
+            if let Some(text) = text {
+                data.queries.insert("q3".into(), text.into());
+            }
+            let err = evaluate_with("i", &spec("test"), &data, |_| Ok::<_, String>(ids(&["d1"])))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert_eq!(err, "query \"q3\" is judged but has no text", "{text:?}");
+        }
+    }
+
+    /// Keeping identical ids is the evaluator as it was before the field existed, so its hash
+    /// is the one reports and gates were pinned to then; ignoring them is a new spec, so a gate
+    /// pinned to an old spec asks for `alias rebaseline` instead of comparing unlike numbers.
+    #[test]
+    fn keeping_identical_ids_hashes_as_before_and_ignoring_them_does_not() {
+        let kept = EvalSpec {
+            ignore_identical_ids: false,
+            ..spec("test")
+        };
+        let json = serde_json::to_value(&kept).unwrap_or_default();
+        assert!(json.get("ignore_identical_ids").is_none(), "{json}");
+        // spec("test").hash() as computed before `ignore_identical_ids` existed.
+        let before = "848b6b9ffe812d6a88b2af96d54199b99e135a8bb82d0a5d287677c99df6a6b0";
+        assert_eq!(kept.hash(), before);
+        assert_ne!(spec("test").hash(), before);
+        let back: EvalSpec = serde_json::from_value(json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, kept);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use quire_core::Acl;
 use quire_core::ids::hasher;
@@ -63,6 +63,29 @@ pub struct AclRecord {
     pub doc_id: String,
     /// Its effective ACL (empty: nobody).
     pub acl: Acl,
+}
+
+/// The rows of table `name` in the index directory `dir`.
+pub(crate) fn read_jsonl<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<Vec<T>> {
+    let path = dir.join(name);
+    let text = std::fs::read_to_string(&path).at(&path)?;
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str(line).map_err(|e| IndexError::Corrupt {
+                file: name.into(),
+                reason: format!("line {}: {e}", i + 1),
+            })
+        })
+        .collect()
+}
+
+/// How many documents of the index in `dir` nobody may read: their effective ACL is empty (no
+/// ACL of their own and no `default_acl` in the spec). Fail-closed is right, but a build that
+/// makes documents unreachable should say so.
+pub fn unreadable_documents(dir: &Path) -> Result<u64> {
+    let acls = read_jsonl::<AclRecord>(dir, ACL_FILE)?;
+    Ok(acls.iter().filter(|r| r.acl.is_empty()).count() as u64)
 }
 
 /// Writes rows as JSON lines to a file, optionally hashing exactly the bytes written.

@@ -235,6 +235,7 @@ pub fn response_to_pb(r: Response, explain: bool) -> pb::RetrieveResponse {
             fusion_us: r.timings_us.fusion,
             total_us: r.timings_us.total,
         }),
+        nothing_readable: r.nothing_readable,
     }
 }
 
@@ -280,6 +281,7 @@ impl TryFrom<pb::RetrieveResponse> for Response {
                     other => return Err(invalid("lineage.arm", format!("unknown arm {other:?}"))),
                 },
             },
+            nothing_readable: r.nothing_readable,
             timings_us: Timings {
                 embed: t.embed_us,
                 bm25: t.bm25_us,

@@ -24,6 +24,8 @@ pub struct EvaluateParams {
     pub mode: Mode,
     /// Who the queries run as.
     pub reader: Reader,
+    /// Drop a retrieved document whose id is the query's (unset on the wire: true).
+    pub ignore_identical_ids: bool,
 }
 
 impl TryFrom<pb::EvaluateRequest> for EvaluateParams {
@@ -47,6 +49,7 @@ impl TryFrom<pb::EvaluateRequest> for EvaluateParams {
             split,
             mode: mode_from_pb(r.mode)?,
             reader: reader_from_pb(r.principal)?,
+            ignore_identical_ids: r.ignore_identical_ids.unwrap_or(true),
         })
     }
 }
@@ -58,6 +61,7 @@ pub fn evaluate_request(
     split: &str,
     mode: Mode,
     reader: &Reader,
+    ignore_identical_ids: bool,
 ) -> pb::EvaluateRequest {
     pb::EvaluateRequest {
         target: target.to_owned(),
@@ -65,6 +69,7 @@ pub fn evaluate_request(
         split: split.to_owned(),
         mode: mode_to_pb(mode),
         principal: Some(reader_to_pb(reader)),
+        ignore_identical_ids: Some(ignore_identical_ids),
     }
 }
 

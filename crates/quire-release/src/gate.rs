@@ -87,7 +87,30 @@ pub fn check_reports(
 ) -> Result<Value, String> {
     let candidate_report = latest(reports, candidate, policy);
     let primary_report = latest(reports, primary, policy);
-    check(policy, candidate, candidate_report, primary, primary_report)
+    check(policy, candidate, candidate_report, primary, primary_report).map_err(|refusal| {
+        if candidate_report.is_some() {
+            return refusal;
+        }
+        // Reports under other specs in the gate's mode: most likely the evaluator changed (a
+        // new eval spec field, a new version) since the gate was pinned. Say how to move on
+        // instead of asking for an evaluation that was run.
+        let mut others: Vec<&str> = reports
+            .iter()
+            .filter(|r| &r.index_id == candidate && r.mode == policy.mode)
+            .map(|r| r.eval_spec.as_str())
+            .collect();
+        others.sort_unstable();
+        others.dedup();
+        if others.is_empty() {
+            return refusal;
+        }
+        format!(
+            "{refusal}; it has reports under other eval specs ({}): if the evaluator or the \
+             dataset changed since the gate was pinned, move the gate with `quire alias \
+             rebaseline`",
+            others.join(", ")
+        )
+    })
 }
 
 /// Check `candidate` against `policy`, and against the primary's report when the policy bounds
@@ -132,4 +155,71 @@ pub fn check(
         }
     }
     Ok(evidence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(index: &IndexId, spec: &str, mode: &str, ndcg: f64) -> ReportRecord {
+        ReportRecord {
+            report_id: format!("evr-{spec}"),
+            index_id: index.clone(),
+            eval_spec: spec.into(),
+            mode: mode.into(),
+            ndcg_at_10: ndcg,
+            recall_at_10: 0.0,
+            recall_at_100: 0.0,
+            mrr_at_10: 0.0,
+            created: String::new(),
+            actor: String::new(),
+            report: Value::Null,
+        }
+    }
+
+    /// Issue 16: after the eval spec changed (identical ids ignored by default), a candidate
+    /// evaluated under the new spec is refused by a gate pinned to the old one, and the refusal
+    /// names `alias rebaseline` rather than asking for an evaluation that was run.
+    #[test]
+    fn a_candidate_under_another_spec_is_refused_naming_rebaseline() {
+        let id = |c: char| -> IndexId {
+            format!("idx-{}", c.to_string().repeat(64))
+                .parse()
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let (primary, candidate) = (id('a'), id('b'));
+        let policy = GatePolicy {
+            eval_spec: "old".into(),
+            mode: "bm25".into(),
+            min_ndcg10: Some(0.5),
+            max_regression: None,
+        };
+        let none = check_reports(&[], &policy, &candidate, &primary).err();
+        assert_eq!(
+            none.as_deref(),
+            Some(
+                format!(
+                    "no evaluation report for {candidate} under eval spec old (bm25 mode): run \
+                     `quire eval` on it first"
+                )
+                .as_str()
+            )
+        );
+        let reports = [
+            report(&candidate, "new", "bm25", 0.9),
+            report(&candidate, "other-mode", "vector", 0.9),
+        ];
+        let err = check_reports(&reports, &policy, &candidate, &primary)
+            .err()
+            .unwrap_or_default();
+        assert!(
+            err.ends_with(
+                "it has reports under other eval specs (new): if the evaluator or the dataset \
+                 changed since the gate was pinned, move the gate with `quire alias rebaseline`"
+            ),
+            "{err}"
+        );
+        let passing = [report(&candidate, "old", "bm25", 0.9)];
+        assert!(check_reports(&passing, &policy, &candidate, &primary).is_ok());
+    }
 }

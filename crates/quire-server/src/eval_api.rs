@@ -4,16 +4,13 @@
 
 use std::path::PathBuf;
 
-use quire_core::{IndexId, Reader};
+use quire_core::{Acl, IndexId, Reader};
 use quire_eval::{EvalError, EvalSpec, dataset, evaluate_with};
-use quire_index::{Mode, Query};
+use quire_index::{Mode, OpenIndex, Query};
 use quire_store::{AliasChange, AliasRevision, GatePolicy, Headline, ReportRecord};
 
 use crate::api::Local;
 use crate::error::{Result, ServiceError};
-
-/// Documents retrieved per query: enough for recall@100.
-pub const EVAL_DEPTH: usize = 100;
 
 /// What to evaluate against.
 #[derive(Clone, Debug)]
@@ -27,6 +24,17 @@ pub struct EvalRequest {
     pub mode: Mode,
     /// Who the queries run as.
     pub reader: Reader,
+    /// Drop a retrieved document whose id is the query's, as BEIR does (part of the eval spec).
+    pub ignore_identical_ids: bool,
+}
+
+impl EvalRequest {
+    /// The eval spec this request evaluates under.
+    pub fn spec(&self) -> Result<EvalSpec> {
+        let mut spec = EvalSpec::for_dataset(&self.dataset, &self.split)?;
+        spec.ignore_identical_ids = self.ignore_identical_ids;
+        Ok(spec)
+    }
 }
 
 /// A gate to put on an alias.
@@ -63,26 +71,48 @@ pub trait EvalApi {
 impl From<EvalError> for ServiceError {
     fn from(e: EvalError) -> Self {
         match e {
-            EvalError::Io { .. } | EvalError::Malformed { .. } => {
-                ServiceError::InvalidArgument(e.to_string())
-            }
+            EvalError::Io { .. }
+            | EvalError::Malformed { .. }
+            | EvalError::NoSplit { .. }
+            | EvalError::NoQueryText { .. } => ServiceError::InvalidArgument(e.to_string()),
             EvalError::Incomparable(_) => ServiceError::FailedPrecondition(e.to_string()),
             EvalError::Retrieval { .. } => ServiceError::Internal(e.to_string()),
         }
     }
 }
 
+/// Refuse to evaluate `index` as a reader who may read none of it: every query would score 0,
+/// and a report of zeros looks like a broken retriever rather than a permission. Names the
+/// fix: a build spec's `default_acl` when no document has an ACL that admits anyone, else
+/// a reader the ACLs admit.
+fn refuse_unreadable(open: &OpenIndex, index: &IndexId, reader: &Reader) -> Result<()> {
+    if open.allowed(reader).count() > 0 {
+        return Ok(());
+    }
+    let fix = if open.acls().iter().all(Acl::is_empty) {
+        "nobody may read any of its documents (they carry no ACL and its build spec sets no \
+         `default_acl`): build it with `default_acl = [\"*\"]` in the spec for a public corpus \
+         (specs/public.toml does; BEIR corpora carry no ACLs)"
+    } else {
+        "evaluate as a reader its ACLs admit (`--user`, `--group`)"
+    };
+    Err(ServiceError::FailedPrecondition(format!(
+        "reader {reader} may read no chunk of index {index}, so every query would score 0: {fix}"
+    )))
+}
+
 impl Local {
     /// Evaluate one resolved index and store the report (blocking).
     fn evaluate_index(&self, index: &IndexId, request: &EvalRequest) -> Result<ReportRecord> {
-        let spec = EvalSpec::for_dataset(&request.dataset, &request.split)?;
+        let spec = request.spec()?;
         let data = dataset::load(&request.dataset, &request.split)?;
         let open = self.store().open_index(index)?;
+        refuse_unreadable(&open, index, &request.reader)?;
         let report = evaluate_with(index.as_str(), &spec, &data, |text| {
             let query = Query {
                 text: text.to_owned(),
                 reader: request.reader.clone(),
-                k: EVAL_DEPTH,
+                k: spec.retrieval_depth(),
                 mode: request.mode,
                 fusion: None,
                 candidates: None,
@@ -132,7 +162,7 @@ impl EvalApi for Local {
     async fn gate(&self, alias: &str, request: GateRequest, reason: &str) -> Result<AliasRevision> {
         let (alias, reason) = (alias.to_owned(), reason.to_owned());
         self.blocking(move |l| {
-            let spec = EvalSpec::for_dataset(&request.eval.dataset, &request.eval.split)?.hash();
+            let spec = request.eval.spec()?.hash();
             let policy = GatePolicy {
                 eval_spec: spec.clone(),
                 mode: request.eval.mode.as_str().to_owned(),

@@ -502,6 +502,7 @@ impl pb::index_service_server::IndexService for Grpc {
                         StreamProgress::event(pb::build_index_event::Event::Result(pb::BuildResult {
                             manifest: Some(convert::manifest_to_pb(&outcome.manifest, None)),
                             reused: outcome.reused,
+                            unreadable_documents: outcome.unreadable_documents,
                         }))
                     }
                     Err(e) => Err(Status::from(e)),

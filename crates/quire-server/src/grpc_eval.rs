@@ -28,6 +28,7 @@ fn eval_request(
             split: p.split,
             mode: p.mode,
             reader,
+            ignore_identical_ids: p.ignore_identical_ids,
         },
     ))
 }

@@ -119,11 +119,7 @@ fn asserts_nothing(reader: &Reader) -> bool {
 /// A principal as the access log and error messages print it: `user:dana,group:eng` (`*` for
 /// the anonymous caller).
 pub fn describe(reader: &Reader) -> String {
-    let named: Vec<String> = reader
-        .tokens()
-        .filter(|p| **p != Principal::Public)
-        .map(Principal::to_string)
-        .collect();
+    let named: Vec<String> = reader.named().map(Principal::to_string).collect();
     if named.is_empty() {
         "*".into()
     } else {

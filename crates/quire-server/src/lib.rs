@@ -36,7 +36,7 @@ pub use api::{Local, QuireApi, SHADOW_SLOTS, SharedProgress, UploadSink, local_a
 pub use auth::{Auth, Caller, Role};
 pub use config::{ImportRoots, Limits, ModelEntry, ServerConfig, Tls};
 pub use error::{Result, ServiceError};
-pub use eval_api::{EVAL_DEPTH, EvalApi, EvalRequest, GateRequest};
+pub use eval_api::{EvalApi, EvalRequest, GateRequest};
 pub use grpc::{ACCESS_LOG, Grpc};
 pub use identity::{Binding, Mechanism, RunAs};
 pub use metrics::Metrics;

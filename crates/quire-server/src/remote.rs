@@ -253,6 +253,7 @@ impl QuireApi for Remote {
                     return Ok(BuildOutcome {
                         manifest: info.manifest,
                         reused: r.reused,
+                        unreadable_documents: r.unreadable_documents,
                     });
                 }
                 Some(pb::build_index_event::Event::Queued(_)) | None => {}

@@ -17,7 +17,14 @@ impl Remote {
 }
 
 fn wire(target: &str, r: &EvalRequest) -> pb::EvaluateRequest {
-    evaluate_request(target, &r.dataset, &r.split, r.mode, &r.reader)
+    evaluate_request(
+        target,
+        &r.dataset,
+        &r.split,
+        r.mode,
+        &r.reader,
+        r.ignore_identical_ids,
+    )
 }
 
 impl EvalApi for Remote {

@@ -370,6 +370,7 @@ impl Store {
             return Ok(BuildOutcome {
                 manifest: quire_index::read_manifest(&target)?,
                 reused: true,
+                unreadable_documents: quire_index::tables::unreadable_documents(&target)?,
             });
         }
         let documents =
@@ -392,6 +393,7 @@ impl Store {
         Ok(BuildOutcome {
             manifest,
             reused: false,
+            unreadable_documents: quire_index::tables::unreadable_documents(&target)?,
         })
     }
 

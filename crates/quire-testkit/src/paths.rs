@@ -54,3 +54,29 @@ pub fn minilm() -> Option<PathBuf> {
         "models/all-minilm-l6-v2 (run scripts/fetch-model)",
     )
 }
+
+/// A Python that imports pytrec_eval: `QUIRE_PYTREC_PYTHON`, else `.venv-pytrec/bin/python`
+/// (`scripts/fetch-pytrec-eval` makes it). Absent: a skip, or under CI a panic.
+pub fn pytrec_python() -> Option<PathBuf> {
+    let python = std::env::var_os("QUIRE_PYTREC_PYTHON").map_or_else(
+        || workspace().join(".venv-pytrec/bin/python"),
+        PathBuf::from,
+    );
+    let imports = std::process::Command::new(&python)
+        .args(["-c", "import pytrec_eval"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if imports {
+        return Some(python);
+    }
+    let what = format!(
+        "pytrec_eval, imported by {} (run scripts/fetch-pytrec-eval)",
+        python.display()
+    );
+    assert!(
+        !in_ci(),
+        "CI=true: {what} is absent (a CI run must not skip it)"
+    );
+    eprintln!("skipping: {what} is absent");
+    None
+}

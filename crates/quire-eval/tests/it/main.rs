@@ -1,3 +1,4 @@
 //! Integration tests of quire-eval: one test binary for the crate.
 
+mod pytrec;
 mod scifact;

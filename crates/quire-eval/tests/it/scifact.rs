@@ -3,12 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use quire_core::{Acl, BuildSpec, Reader};
 use quire_eval::{EvalSpec, compare, dataset, evaluate_with};
-use quire_index::{Mode, NoProgress, Query};
+use quire_index::{Mode, NoProgress, OpenIndex, Query};
 use quire_store::{Access, CorpusFormat, Store};
 use tempfile::TempDir;
 
@@ -16,23 +17,28 @@ fn scifact() -> Option<PathBuf> {
     quire_testkit::scifact()
 }
 
-#[test]
-fn scifact_bm25_ndcg_at_10_is_at_least_0_68() {
-    let Some(dir) = scifact() else { return };
-    let started = Instant::now();
-    let tmp = TempDir::new().unwrap();
-    let store = Store::open(tmp.path(), Access::Write).unwrap();
+/// SciFact's corpus (in `dir`) built with the default spec into a data dir at `data`; BEIR
+/// documents carry no ACL, so the spec lets everyone read them.
+pub(crate) fn public_index(dir: &Path, data: &Path) -> Arc<OpenIndex> {
+    let store = Store::open(data, Access::Write).unwrap();
     let snap = store
         .import(&dir.join("corpus.jsonl"), Some(CorpusFormat::Beir))
         .unwrap();
-    // The default spec; BEIR documents carry no ACL, so everyone may read them.
     let spec = BuildSpec {
         default_acl: Some(Acl::parse(["*"]).unwrap()),
         ..BuildSpec::default()
     };
     let built = store.build(&snap.snapshot_id, &spec, &NoProgress).unwrap();
-    let index_id = built.manifest.index_id;
-    let index = store.open_index(&index_id).unwrap();
+    store.open_index(&built.manifest.index_id).unwrap()
+}
+
+#[test]
+fn scifact_bm25_ndcg_at_10_is_at_least_0_68() {
+    let Some(dir) = scifact() else { return };
+    let started = Instant::now();
+    let tmp = TempDir::new().unwrap();
+    let index = public_index(&dir, tmp.path());
+    let index_id = index.manifest().index_id.clone();
     let built_at = started.elapsed();
 
     let data = dataset::load(&dir, "test").unwrap();
@@ -41,7 +47,7 @@ fn scifact_bm25_ndcg_at_10_is_at_least_0_68() {
     let query = |text: &str| Query {
         text: text.into(),
         reader: reader.clone(),
-        k: 100,
+        k: eval_spec.retrieval_depth(),
         mode: Mode::Bm25,
         fusion: None,
         candidates: None,

@@ -19,7 +19,9 @@ use crate::fusion;
 use crate::graph::{FrozenGraph, GRAPH_FILE};
 use crate::plan::{Planner, VectorPlan};
 use crate::query::{Hit, Lineage, RetrieverHit};
-use crate::tables::{ACL_FILE, AclRecord, CHUNKS_FILE, ChunkRecord, DOCS_FILE, DocRecord};
+use crate::tables::{
+    ACL_FILE, AclRecord, CHUNKS_FILE, ChunkRecord, DOCS_FILE, DocRecord, read_jsonl,
+};
 use crate::{READABLE_FORMATS, VECTORS_FILE, read_manifest};
 
 mod search;
@@ -105,20 +107,6 @@ impl std::fmt::Debug for OpenIndex {
             .field("index_id", &self.manifest.index_id)
             .finish_non_exhaustive()
     }
-}
-
-fn read_jsonl<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<Vec<T>> {
-    let path = dir.join(name);
-    let text = std::fs::read_to_string(&path).at(&path)?;
-    text.lines()
-        .enumerate()
-        .map(|(i, line)| {
-            serde_json::from_str(line).map_err(|e| IndexError::Corrupt {
-                file: name.into(),
-                reason: format!("line {}: {e}", i + 1),
-            })
-        })
-        .collect()
 }
 
 impl OpenIndex {

@@ -251,6 +251,7 @@ impl OpenIndex {
         Ok(Response {
             hits,
             lineage: self.lineage(),
+            nothing_readable: allowed.count() == 0,
             timings_us: timings,
         })
     }
