@@ -45,7 +45,7 @@ pub use import::CorpusFormat;
 pub use quire_core::outcome::{BuildOutcome, IndexInfo, IndexSummary, RebuildCheck, VerifyReport};
 pub use quire_release::{Distribution, ShadowReport};
 pub use redb_registry::REGISTRY_FILE;
-pub use registry::Registry;
+pub use registry::{Published, Registry};
 pub use release::{
     AliasChange, AliasChangeRequest, AliasRevision, AliasState, Canary, Resolved, Via,
     percent_to_basis_points,
