@@ -1,8 +1,9 @@
 //! Test fixtures shared by quire's integration tests (a dev-dependency only; never published).
 //!
-//! - [`paths`]: the workspace, the bundled handbook, SciFact from `../shared/datasets` and the
-//!   MiniLM model from `models/`. A test that needs an absent dataset or model skips with a
-//!   message, except with `CI=true`, where it fails: CI must not pass by skipping.
+//! - [`paths`]: the workspace, the bundled handbook, SciFact from `../shared/datasets`, the
+//!   MiniLM model from `models/` and the test PostgreSQL ([`postgres`]). A test that needs an
+//!   absent dataset, model or service skips with a message, except with `CI=true`, where it
+//!   fails: CI must not pass by skipping.
 //! - [`cli`]: the driver of the `quire` binary ([`cli::Run`], [`cli::tree`]).
 //! - `server` (feature `server`): `TestServer`, a quire server on an ephemeral loopback port
 //!   with one token per role, shut down by `TestServer::stop`.
@@ -14,4 +15,4 @@ pub mod paths;
 #[cfg(feature = "server")]
 pub mod server;
 
-pub use paths::{handbook, minilm, scifact, workspace};
+pub use paths::{handbook, minilm, postgres, scifact, workspace};
