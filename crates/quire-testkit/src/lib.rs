@@ -5,6 +5,7 @@
 //!   absent dataset, model or service skips with a message, except with `CI=true`, where it
 //!   fails: CI must not pass by skipping.
 //! - [`cli`]: the driver of the `quire` binary ([`cli::Run`], [`cli::tree`]).
+//! - `pg` (feature `postgres`): a new, empty database on the test PostgreSQL per call.
 //! - `server` (feature `server`): `TestServer`, a quire server on an ephemeral loopback port
 //!   with one token per role, shut down by `TestServer::stop`.
 
@@ -12,6 +13,8 @@
 
 pub mod cli;
 pub mod paths;
+#[cfg(feature = "postgres")]
+pub mod pg;
 #[cfg(feature = "server")]
 pub mod server;
 

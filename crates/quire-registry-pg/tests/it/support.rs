@@ -1,8 +1,6 @@
 //! The test server: fresh databases, registries on them, and a side connection for SQL the
 //! registry does not offer (terminating backends, listening).
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use quire_core::IndexId;
 use quire_registry_pg::{PgOptions, PgRegistry};
 use quire_release::{AliasChange, AuditDraft};
@@ -10,30 +8,20 @@ use quire_store::Registry;
 
 /// A PostgreSQL server to test against.
 pub struct Server {
-    base: String,
-    admin: Side,
+    _base: String,
 }
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
 
 impl Server {
     /// The test server, or `None` (skip) when there is none.
     pub fn start() -> Option<Self> {
-        let base = quire_testkit::postgres()?;
-        let admin = Side::connect(&base);
-        Some(Self { base, admin })
+        Some(Self {
+            _base: quire_testkit::postgres()?,
+        })
     }
 
     /// A URL of a new, empty database.
     pub fn fresh_db(&self) -> String {
-        let name = format!(
-            "quire_t{}_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed),
-            jiff::Timestamp::now().as_millisecond()
-        );
-        self.admin.run(&format!("CREATE DATABASE {name}"));
-        with_db(&self.base, &name)
+        quire_testkit::pg::fresh_database().expect("the test server")
     }
 
     /// A migrated registry on `url`.
@@ -54,16 +42,7 @@ impl Server {
     }
 }
 
-/// `base` with its database replaced by `db`.
-pub fn with_db(base: &str, db: &str) -> String {
-    let (head, tail) = base.split_once("://").expect("a url");
-    let (authority, rest) = tail.split_once('/').unwrap_or((tail, ""));
-    let query = rest
-        .split_once('?')
-        .map(|(_, q)| format!("?{q}"))
-        .unwrap_or_default();
-    format!("{head}://{authority}/{db}{query}")
-}
+pub use quire_testkit::pg::with_database as with_db;
 
 /// `url` with one more query option.
 pub fn with_option(url: &str, option: &str) -> String {
