@@ -233,7 +233,11 @@ impl PgRegistry {
         let mut attempt = 0;
         loop {
             let client = self.client()?;
-            match self.bridge.block_on(client.query(sql, params)) {
+            let rows = self.bridge.block_on(async {
+                let statement = client.prepare_cached(sql).await?;
+                client.query(&statement, params).await
+            });
+            match rows {
                 Err(e) if lost(&e) && attempt < RETRIES => attempt += 1,
                 result => return result.map_err(|e| self.backend(what, &e)),
             }

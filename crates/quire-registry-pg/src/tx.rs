@@ -34,7 +34,8 @@ impl Tx<'_> {
         }
     }
 
-    /// Run a statement that returns rows.
+    /// Run a statement that returns rows (prepared once per connection, so each later run is
+    /// one round trip).
     pub(crate) fn query(
         &self,
         what: &'static str,
@@ -42,7 +43,10 @@ impl Tx<'_> {
         params: Params<'_>,
     ) -> quire_store::Result<Vec<Row>> {
         self.bridge
-            .block_on(self.tx.query(sql, params))
+            .block_on(async {
+                let statement = self.tx.prepare_cached(sql).await?;
+                self.tx.query(&statement, params).await
+            })
             .map_err(self.err(what))
     }
 
@@ -54,7 +58,10 @@ impl Tx<'_> {
         params: Params<'_>,
     ) -> quire_store::Result<u64> {
         self.bridge
-            .block_on(self.tx.execute(sql, params))
+            .block_on(async {
+                let statement = self.tx.prepare_cached(sql).await?;
+                self.tx.execute(&statement, params).await
+            })
             .map_err(self.err(what))
     }
 
