@@ -1,7 +1,10 @@
 //! A data dir whose registry lives in PostgreSQL (`--registry` / `QUIRE_REGISTRY`): migrate,
 //! then import, build, alias and audit through it, while the redb default stays untouched.
 
-use crate::common::{cmd, handbook, quire};
+use std::time::Duration;
+
+use crate::common::{Run, cmd, handbook, quire};
+use crate::serve::{remote, sigterm, start_server_with, wait_exit};
 
 #[test]
 fn a_data_dir_keeps_its_registry_in_postgres() {
@@ -41,7 +44,7 @@ fn a_data_dir_keeps_its_registry_in_postgres() {
         .env("QUIRE_REGISTRY", &url)
         .output()
         .unwrap();
-    let shown = quire_testkit::cli::Run::from(shown).ok().json();
+    let shown = Run::from(shown).ok().json();
     assert_eq!(shown["revision"], 1, "{shown}");
     let verified = with(&["--json", "audit", "verify"]).ok().json();
     assert_eq!(verified["ok"], true);
@@ -69,4 +72,41 @@ fn registry_urls_are_checked_without_echoing_them() {
     assert!(!bad.stderr.contains("pw-s3cret"), "{}", bad.stderr);
     let redb = quire(dir.path(), &["registry", "migrate"]);
     assert!(redb.stderr.contains("needs --registry"), "{}", redb.stderr);
+}
+
+#[test]
+fn the_server_keeps_its_registry_in_postgres() {
+    let Some(url) = quire_testkit::pg::fresh_database() else {
+        return;
+    };
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let (mut child, server) =
+        start_server_with(&data, &["--registry", &url], &["--migrate-registry"]);
+    let run = |args: &[&str]| Run::from(remote(&server, args).output().unwrap()).ok();
+    let demo = run(&["--json", "alias", "show", "handbook"]).json();
+    assert_eq!(demo["revision"], 1, "{demo}");
+    let index = demo["primary"].as_str().unwrap().to_owned();
+    // A change through the gRPC server (its runtime calls the registry on the blocking pool).
+    run(&[
+        "alias",
+        "set",
+        "docs",
+        &index,
+        "--reason",
+        "through the server",
+    ]);
+    let verified = run(&["--json", "audit", "verify"]).json();
+    assert_eq!(verified["ok"], true, "{verified}");
+    sigterm(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
+    // What the server committed is in the database, whoever reads it next.
+    let docs = quire(
+        &data,
+        &["--registry", &url, "--json", "alias", "show", "docs"],
+    )
+    .ok()
+    .json();
+    assert_eq!(docs["primary"], index.as_str());
+    assert!(!data.join(quire_store::REGISTRY_FILE).exists());
 }
