@@ -107,11 +107,13 @@ impl Side {
             .collect()
     }
 
-    /// Terminate every backend of `application` (a registry's connections); how many.
+    /// Terminate every backend of `application` (a registry's connections) on this side's
+    /// database; how many.
     pub fn terminate(&self, application: &str) -> usize {
         self.column(&format!(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE application_name = '{application}' AND pid <> pg_backend_pid()"
+             WHERE application_name = '{application}' AND datname = current_database() \
+             AND pid <> pg_backend_pid()"
         ))
         .len()
     }
