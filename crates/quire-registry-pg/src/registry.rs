@@ -27,6 +27,10 @@ type Record = (u64, Vec<u8>);
 /// `{"alias": NAME, "revision": N}`.
 pub const ALIAS_CHANNEL: &str = "quire_alias";
 
+/// Session settings when the URL gives no `options` of its own.
+const SESSION_LIMITS: &str =
+    "-c statement_timeout=30000 -c lock_timeout=30000 -c idle_in_transaction_session_timeout=60000";
+
 /// How to open a [`PgRegistry`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PgOptions {
@@ -117,6 +121,13 @@ impl PgRegistry {
         if config.get_application_name().is_none() {
             config.application_name("quire");
         }
+        if config.get_options().is_none() {
+            // A statement never waits unbounded (the head lock included), and a client that
+            // stalls inside a change (stopped, partitioned) loses its session, and so the
+            // head lock, instead of holding every other writer up.
+            config.options(SESSION_LIMITS);
+        }
+        config.keepalives_idle(Duration::from_secs(30));
         let manager = Manager::from_config(
             config,
             NoTls,
