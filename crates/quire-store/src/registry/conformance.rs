@@ -200,7 +200,8 @@ fn the_audit_chain_links_every_mutation(r: &dyn Registry) {
     assert_eq!(v.head_hash, events[5].hash);
 }
 
-fn manifest(index: IndexId, digest: &str) -> Manifest {
+/// A minimal well-formed manifest of `index` with `digest`, for a backend's own tests.
+pub fn manifest(index: IndexId, digest: &str) -> Manifest {
     Manifest {
         index_id: index,
         content_digest: digest.into(),
