@@ -17,7 +17,7 @@ use tokio_postgres::{IsolationLevel, NoTls, Row};
 use crate::bridge::Bridge;
 use crate::error::{PgError, RETRIES, Result, describe, lost};
 use crate::migrate::{self, MigrationReport};
-use crate::tx::{Head, Params, Tx};
+use crate::tx::{Head, Params, Statement, Tx};
 use crate::url::PgUrl;
 
 /// A stored audit record: seq, then the chain hash and the canonical event.
@@ -348,29 +348,6 @@ fn history_in(tx: &Tx<'_>, alias: &str) -> quire_store::Result<Vec<AliasRevision
         .collect()
 }
 
-/// Insert revision `revision` of `alias`; a key conflict (another writer got there first
-/// without the head lock) refuses the change.
-fn insert_revision(tx: &Tx<'_>, alias: &str, revision: &AliasRevision) -> quire_store::Result<()> {
-    let number = i64::try_from(revision.revision).map_err(|_| tx.corrupt("revision overflows"))?;
-    let body = encode(revision)?;
-    let inserted = tx.query(
-        "insert the alias revision",
-        "INSERT INTO alias_revisions (alias, revision, body) VALUES ($1, $2, $3::text::jsonb) \
-         ON CONFLICT DO NOTHING RETURNING revision",
-        &[&alias, &number, &body],
-    )?;
-    if inserted.is_empty() {
-        return Err(StoreError::Release {
-            alias: alias.to_owned(),
-            reason: format!(
-                "revision {} was written by another writer meanwhile; nothing was changed, retry",
-                revision.revision
-            ),
-        });
-    }
-    Ok(())
-}
-
 impl Registry for PgRegistry {
     fn alias_revisions(&self) -> quire_store::Result<BTreeMap<String, Vec<AliasRevision>>> {
         let rows = self.read(
@@ -401,20 +378,44 @@ impl Registry for PgRegistry {
         alias: &str,
         decide: Decide<'_>,
     ) -> quire_store::Result<(AliasRevision, AuditEvent)> {
-        self.write(|tx| {
+        self.transaction(|tx| {
+            let head = tx.lock_head()?;
             // Read after the head lock: under read committed this sees every earlier change.
             let history = history_in(tx, alias)?;
             let reports = || reports_in(tx);
             let (revision, draft) = decide(&history, &reports)?;
-            insert_revision(tx, alias, &revision)?;
-            let payload = serde_json::json!({ "alias": alias, "revision": revision.revision });
-            // Delivered when (and only if) the transaction commits.
-            tx.execute(
-                "notify",
-                "SELECT pg_notify($1, $2)",
-                &[&ALIAS_CHANNEL, &payload.to_string()],
-            )?;
-            Ok((revision, draft))
+            let number =
+                i64::try_from(revision.revision).map_err(|_| tx.corrupt("revision overflows"))?;
+            let body = encode(&revision)?;
+            let payload = serde_json::json!({ "alias": alias, "revision": revision.revision })
+                .to_string();
+            let change = [
+                Statement {
+                    what: "insert the alias revision",
+                    sql: "INSERT INTO alias_revisions (alias, revision, body) \
+                          VALUES ($1, $2, $3::text::jsonb) ON CONFLICT DO NOTHING RETURNING revision",
+                    params: &[&alias, &number, &body],
+                },
+                // Delivered when (and only if) the transaction commits.
+                Statement {
+                    what: "notify",
+                    sql: "SELECT pg_notify($1, $2)",
+                    params: &[&ALIAS_CHANNEL, &payload],
+                },
+            ];
+            let (event, rows) = tx.append_with(head, draft, &change)?;
+            if rows[0].is_empty() {
+                // Another writer got there without the head lock; returning rolls back all.
+                return Err(StoreError::Release {
+                    alias: alias.to_owned(),
+                    reason: format!(
+                        "revision {} was written by another writer meanwhile; nothing was \
+                         changed, retry",
+                        revision.revision
+                    ),
+                });
+            }
+            Ok((revision, event))
         })
     }
 
