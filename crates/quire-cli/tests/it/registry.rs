@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::common::{Run, cmd, handbook, quire};
-use crate::serve::{remote, sigterm, start_server_with, wait_exit};
+use crate::serve::{KillOnDrop, remote, sigterm, start_server_with, wait_exit};
 
 #[test]
 fn a_data_dir_keeps_its_registry_in_postgres() {
@@ -81,8 +81,8 @@ fn the_server_keeps_its_registry_in_postgres() {
     };
     let dir = tempfile::TempDir::new().unwrap();
     let data = dir.path().join("data");
-    let (mut child, server) =
-        start_server_with(&data, &["--registry", &url], &["--migrate-registry"]);
+    let (child, server) = start_server_with(&data, &["--registry", &url], &["--migrate-registry"]);
+    let mut child = KillOnDrop(child);
     let run = |args: &[&str]| Run::from(remote(&server, args).output().unwrap()).ok();
     let demo = run(&["--json", "alias", "show", "handbook"]).json();
     assert_eq!(demo["revision"], 1, "{demo}");
@@ -98,8 +98,8 @@ fn the_server_keeps_its_registry_in_postgres() {
     ]);
     let verified = run(&["--json", "audit", "verify"]).json();
     assert_eq!(verified["ok"], true, "{verified}");
-    sigterm(&child);
-    assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
+    sigterm(&child.0);
+    assert!(wait_exit(&mut child.0, Duration::from_secs(30)).success());
     // What the server committed is in the database, whoever reads it next.
     let docs = quire(
         &data,

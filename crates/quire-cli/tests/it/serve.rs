@@ -196,7 +196,7 @@ fn sigterm_during_a_build_leaves_no_debris() {
 }
 
 /// Kills the server if the test panics before stopping it.
-struct KillOnDrop(Child);
+pub(crate) struct KillOnDrop(pub(crate) Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
