@@ -33,8 +33,48 @@ pub(crate) struct Cli {
     /// after its subdirectory (`scripts/fetch-model` fills `models/all-minilm-l6-v2`).
     #[arg(long, global = true, env = "QUIRE_MODELS", default_value = "models")]
     pub(crate) models: PathBuf,
+    /// Keep aliases, pins, manifests, reports and the audit log in this PostgreSQL database
+    /// (postgres://user[:password]@host[:port][,host2...]/db) instead of the data dir's
+    /// registry.redb; for `serve`, overrides server.toml's `[registry] url`.
+    #[arg(
+        long,
+        global = true,
+        env = "QUIRE_REGISTRY",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub(crate) registry: Option<Secret>,
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+/// A command-line value that may hold a password: never shown by `Debug`, and parsed by quire
+/// (whose errors leave it out) rather than by clap (whose errors repeat it).
+#[derive(Clone)]
+pub(crate) struct Secret(String);
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl Cli {
+    /// The `--registry` URL, checked; `None`: the data dir's redb registry.
+    pub(crate) fn registry_url(&self) -> Result<Option<quire_registry_pg::PgUrl>> {
+        self.registry
+            .as_ref()
+            .map(|s| s.0.parse().context("--registry (or QUIRE_REGISTRY)"))
+            .transpose()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,12 +237,26 @@ pub(crate) enum Command {
         /// Serve Prometheus metrics at http://ADDR/metrics.
         #[arg(long)]
         metrics_addr: Option<std::net::SocketAddr>,
+        /// Apply pending registry schema migrations at start (a PostgreSQL registry).
+        #[arg(long)]
+        migrate_registry: bool,
+    },
+    /// The PostgreSQL registry's schema (`--registry` or QUIRE_REGISTRY names it).
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
     },
     /// API tokens for server.toml.
     Token {
         #[command(subcommand)]
         command: TokenCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RegistryCommand {
+    /// Apply pending schema migrations (safe to run again, and from several machines at once).
+    Migrate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -515,6 +569,7 @@ impl Command {
             | Command::Audit { .. }
             | Command::Spec { .. }
             | Command::Serve { .. }
+            | Command::Registry { .. }
             | Command::Token { .. } => Access::Read,
         }
     }

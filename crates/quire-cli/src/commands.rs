@@ -12,12 +12,12 @@ use quire_core::{BuildSpec, Reader};
 use quire_embed::Models;
 use quire_index::Query;
 use quire_server::{
-    EvalApi, Local, QuireApi, ReleaseApi, Remote, ServerConfig, local_actor, serve,
+    EvalApi, Local, QuireApi, RegistryConfig, ReleaseApi, Remote, ServerConfig, local_actor, serve,
 };
-use quire_store::{IndexInfo, Store, StoreOptions};
+use quire_store::{IndexInfo, StoreOptions};
 use serde_json::json;
 
-use crate::args::{Cli, Command, FusionArg, SpecCommand, TokenCommand};
+use crate::args::{Cli, Command, FusionArg, RegistryCommand, SpecCommand, TokenCommand};
 use crate::output::{BuildOutput, Outcome, TokenOutput, emit};
 use crate::progress::Bars;
 
@@ -56,10 +56,20 @@ pub async fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
             config,
             demo,
             metrics_addr,
+            migrate_registry,
         } => {
-            serve(cli, *addr, config.as_deref(), *demo, *metrics_addr).await?;
+            let at = ServeAt {
+                addr: *addr,
+                metrics_addr: *metrics_addr,
+                demo: *demo,
+                migrate_registry: *migrate_registry,
+            };
+            serve(cli, at, config.as_deref()).await?;
             return Ok(Outcome::Ok);
         }
+        Command::Registry {
+            command: RegistryCommand::Migrate,
+        } => return migrate_registry(cli, out),
         _ => {}
     }
     if let Some(url) = &cli.server {
@@ -74,7 +84,11 @@ pub async fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
             options.gc_keep_revisions = usize::try_from(*keep_revisions).unwrap_or(usize::MAX);
         }
         let models = Models::from_dir(&cli.models)?;
-        let store = Store::open(&cli.data, access)
+        let registry = cli.registry_url()?.map(|url| RegistryConfig {
+            url,
+            migrate: false,
+        });
+        let store = serve::open_store(&cli.data, access, registry.as_ref())
             .with_context(|| format!("opening data dir {}", cli.data.display()))?
             .with_options(options)
             .with_models(models);
@@ -103,14 +117,50 @@ fn read_config(path: &Path) -> Result<String> {
     String::from_utf8(bytes).with_context(|| format!("reading {}", path.display()))
 }
 
-async fn serve(
-    cli: &Cli,
+/// `quire registry migrate`: apply the PostgreSQL registry's pending migrations.
+fn migrate_registry(cli: &Cli, out: &mut dyn Write) -> Result<Outcome> {
+    let Some(url) = cli.registry_url()? else {
+        anyhow::bail!(
+            "quire registry migrate needs --registry postgres://... (or QUIRE_REGISTRY); the \
+             data dir's redb registry needs no migration"
+        );
+    };
+    let report = quire_registry_pg::PgRegistry::migrate_at(&url)?;
+    let value = json!({
+        "registry": url.to_string(),
+        "applied": report.applied,
+        "version": report.version,
+    });
+    emit(out, cli.json, &value, |o| {
+        let applied = match report.applied.as_slice() {
+            [] => "none pending".to_owned(),
+            versions => format!("applied {versions:?}"),
+        };
+        writeln!(
+            o,
+            "registry {url}: schema version {} ({applied})",
+            report.version
+        )
+    })?;
+    Ok(Outcome::Ok)
+}
+
+/// Where and how `quire serve` listens.
+struct ServeAt {
     addr: SocketAddr,
-    config: Option<&Path>,
-    demo: bool,
     metrics_addr: Option<SocketAddr>,
-) -> Result<()> {
-    let config = match config {
+    demo: bool,
+    migrate_registry: bool,
+}
+
+async fn serve(cli: &Cli, at: ServeAt, config: Option<&Path>) -> Result<()> {
+    let ServeAt {
+        addr,
+        metrics_addr,
+        demo,
+        migrate_registry,
+    } = at;
+    let mut config = match config {
         None => ServerConfig::default(),
         Some(path) => {
             let text = read_config(path)?;
@@ -123,6 +173,19 @@ async fn serve(
             config
         }
     };
+    if let Some(url) = cli.registry_url()? {
+        let migrate = config.registry.as_ref().is_some_and(|r| r.migrate);
+        config.registry = Some(RegistryConfig { url, migrate });
+    }
+    if migrate_registry {
+        match &mut config.registry {
+            Some(registry) => registry.migrate = true,
+            None => anyhow::bail!(
+                "--migrate-registry needs a PostgreSQL registry (--registry, QUIRE_REGISTRY or \
+                 [registry] url in server.toml)"
+            ),
+        }
+    }
     serve::check_exposure(addr, &config)?;
     if let Some(metrics) = metrics_addr {
         serve::check_metrics_exposure(metrics, &config)?;
@@ -200,7 +263,10 @@ async fn dispatch<A: QuireApi + ReleaseApi + EvalApi>(
     out: &mut dyn Write,
 ) -> Result<Outcome> {
     match &cli.command {
-        Command::Spec { .. } | Command::Token { .. } | Command::Serve { .. } => {}
+        Command::Spec { .. }
+        | Command::Token { .. }
+        | Command::Serve { .. }
+        | Command::Registry { .. } => {}
         Command::Alias { command } => {
             return crate::release::alias(api, command, cli.json, out).await;
         }

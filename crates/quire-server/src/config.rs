@@ -89,6 +89,43 @@ struct RawConfig {
     allow_plaintext: bool,
     #[serde(default)]
     allow_remote_metrics: bool,
+    #[serde(default)]
+    registry: RawRegistry,
+}
+
+/// `[registry]`: a database instead of the data dir's redb file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistry {
+    url: Option<String>,
+    #[serde(default)]
+    migrate: bool,
+}
+
+/// Where aliases, pins, manifests, reports and the audit log live when not in the data dir's
+/// `registry.redb` (`[registry]` in server.toml, or the CLI's `--registry`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegistryConfig {
+    /// The PostgreSQL database (shown without its password).
+    pub url: quire_registry_pg::PgUrl,
+    /// Apply pending schema migrations at start.
+    pub migrate: bool,
+}
+
+impl RawRegistry {
+    fn check(self) -> std::result::Result<Option<RegistryConfig>, (&'static str, String)> {
+        match self.url {
+            None if self.migrate => Err((
+                "registry.migrate",
+                "needs `registry.url` (the data dir's redb registry needs no migration)".into(),
+            )),
+            None => Ok(None),
+            Some(url) => Ok(Some(RegistryConfig {
+                url: url.parse().map_err(|e| ("registry.url", format!("{e}")))?,
+                migrate: self.migrate,
+            })),
+        }
+    }
 }
 
 /// `[import]`: where on the server's filesystem requests may read.
@@ -239,6 +276,8 @@ pub struct ServerConfig {
     pub allow_plaintext: bool,
     /// Serve the metrics endpoint (no authentication) on a non-loopback address.
     pub allow_remote_metrics: bool,
+    /// A PostgreSQL registry; `None`: the data dir's redb registry.
+    pub registry: Option<RegistryConfig>,
 }
 
 impl ServerConfig {
@@ -316,6 +355,10 @@ impl ServerConfig {
             }
         }
         let import_roots = ImportRoots::new(&raw.import.roots, origin)?;
+        let registry = raw
+            .registry
+            .check()
+            .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
         Ok(Self {
             tokens,
             limits: raw.limits,
@@ -325,6 +368,7 @@ impl ServerConfig {
             import_roots,
             allow_plaintext: raw.allow_plaintext,
             allow_remote_metrics: raw.allow_remote_metrics,
+            registry,
         })
     }
 
@@ -388,6 +432,18 @@ mod tests {
                 "version = 1\n[import]\nroot = \"/\"",
                 "unknown field `root`",
             ),
+            (
+                "version = 1\n[registry]\nurl = \"mysql://u:pw@h/db\"",
+                "field `registry.url`: registry url: expected postgres://",
+            ),
+            (
+                "version = 1\n[registry]\nmigrate = true",
+                "field `registry.migrate`: needs `registry.url`",
+            ),
+            (
+                "version = 1\n[registry]\nurl = \"postgres://h/db\"\npool = 3",
+                "unknown field `pool`",
+            ),
         ] {
             let text = &text.replace("HASH", &hash);
             let err = ServerConfig::from_toml(text, "server.toml")
@@ -398,6 +454,20 @@ mod tests {
                 err.contains("server.toml") && err.contains(want),
                 "{text:?}: {err}"
             );
+            assert!(!err.contains("pw@"), "the password is not repeated: {err}");
         }
+    }
+
+    #[test]
+    fn a_registry_url_is_checked_and_shown_without_its_password() {
+        let text = "version = 1\n[registry]\nurl = \"postgres://q:pw@db:6432/reg\"\nmigrate = true";
+        let config = ServerConfig::from_toml(text, "server.toml").expect("config");
+        let registry = config.registry.expect("a registry");
+        assert!(registry.migrate);
+        assert_eq!(registry.url.to_string(), "postgres://q@db:6432/reg");
+        let shown = format!("{:?}", ServerConfig::from_toml(text, "s").expect("config"));
+        assert!(!shown.contains("pw"), "{shown}");
+        let default = ServerConfig::from_toml("version = 1", "server.toml").expect("config");
+        assert_eq!(default.registry, None, "redb stays the default");
     }
 }

@@ -81,6 +81,7 @@ impl From<StoreError> for ServiceError {
             )
             | StoreError::Io { .. }
             | StoreError::Registry { .. }
+            | StoreError::Backend { .. }
             | StoreError::Encode { .. } => ServiceError::Internal(message),
         }
     }

@@ -2,19 +2,20 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use quire_core::BuildSpec;
 use quire_embed::Models;
 use quire_proto::pb;
-use quire_store::{Access, AliasChange, Store};
+use quire_registry_pg::{PgOptions, PgRegistry};
+use quire_store::{Access, AliasChange, Store, StoreError};
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, ServerTlsConfig};
 
 use crate::api::Local;
-use crate::config::ServerConfig;
+use crate::config::{RegistryConfig, ServerConfig};
 use crate::error::{Result, ServiceError};
 use crate::grpc::Grpc;
 use crate::metrics::{Metrics, serve_metrics};
@@ -68,6 +69,22 @@ pub fn check_metrics_exposure(addr: SocketAddr, config: &ServerConfig) -> Result
     Ok(())
 }
 
+/// Open the data dir at `data` with its registry: `registry`'s database, else the data dir's
+/// redb file. A reader's database registry refuses changes.
+pub fn open_store(data: &Path, access: Access, registry: Option<&RegistryConfig>) -> Result<Store> {
+    let Some(config) = registry else {
+        return Ok(Store::open(data, access)?);
+    };
+    tracing::info!(registry = %config.url, "registry in PostgreSQL");
+    let options = PgOptions {
+        migrate: config.migrate,
+        read_only: access == Access::Read,
+        ..PgOptions::default()
+    };
+    let pg = PgRegistry::connect(&config.url, options).map_err(StoreError::from)?;
+    Ok(Store::open_with_registry(data, access, Box::new(pg))?)
+}
+
 /// Open the data dir, prepare the demo if asked, and build the service state.
 pub fn prepare(options: &ServeOptions) -> Result<(Local, Arc<Metrics>)> {
     let mut models = options.models.clone();
@@ -76,8 +93,9 @@ pub fn prepare(options: &ServeOptions) -> Result<(Local, Arc<Metrics>)> {
             .with_local(&m.name, &m.path)
             .map_err(|e| ServiceError::InvalidArgument(e.to_string()))?;
     }
+    let registry = options.config.registry.as_ref();
     let store = Arc::new(
-        Store::open(&options.data, Access::Write)?
+        open_store(&options.data, Access::Write, registry)?
             .with_options(options.config.store_options())
             .with_models(models),
     );

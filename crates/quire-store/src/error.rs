@@ -78,6 +78,14 @@ pub enum StoreError {
         /// What went wrong.
         reason: String,
     },
+    /// A registry backend other than the data dir's file (a database) failed or refused.
+    #[error("registry {registry}: {reason}")]
+    Backend {
+        /// The registry, credentials left out (e.g. `postgres://quire@db:5432/quire`).
+        registry: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A mutation was attempted through a read-only store.
     #[error("{path} is open read-only; changes need the writer (the server, or no server running)")]
     ReadOnly {

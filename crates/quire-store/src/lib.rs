@@ -45,7 +45,7 @@ pub use import::CorpusFormat;
 pub use quire_core::outcome::{BuildOutcome, IndexInfo, IndexSummary, RebuildCheck, VerifyReport};
 pub use quire_release::{Distribution, ShadowReport};
 pub use redb_registry::REGISTRY_FILE;
-pub use registry::Registry;
+pub use registry::{Published, Registry};
 pub use release::{
     AliasChange, AliasChangeRequest, AliasRevision, AliasState, Canary, Resolved, Via,
     percent_to_basis_points,
@@ -53,3 +53,10 @@ pub use release::{
 pub use snapshot::SnapshotInfo;
 pub use store::Upload;
 pub use store::{Access, MIN_PREFIX_HEX, RetrievalService, Store, StoreOptions};
+
+/// The data dir's redb registry (`registry.redb` under `root`) on its own, without the rest of
+/// the store: for benchmarks, and tools that read or copy a registry. The caller must hold the
+/// data dir the way `access` says (see [`Store::open`]).
+pub fn open_redb_registry(root: &std::path::Path, access: Access) -> Result<Box<dyn Registry>> {
+    Ok(Box::new(redb_registry::RedbRegistry::open(root, access)?))
+}

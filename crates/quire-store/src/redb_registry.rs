@@ -17,7 +17,7 @@ use redb::{
 use crate::access::Access;
 use crate::audit::{self, AuditDraft, AuditEvent};
 use crate::error::{Result, StoreError};
-use crate::registry::{Decide, Registry};
+use crate::registry::{Decide, Published, Registry};
 use crate::tables::{
     ALIAS_REVISIONS, AUDIT, EVAL_REPORTS, MANIFESTS, META, PINS, db_err, decode, encode,
 };
@@ -337,17 +337,26 @@ impl Registry for RedbRegistry {
             .unwrap_or_default())
     }
 
-    fn put_manifest(&self, manifest: &Manifest, draft: AuditDraft) -> Result<AuditEvent> {
+    fn put_manifest(&self, manifest: &Manifest, draft: AuditDraft) -> Result<Published> {
         let path = self.path.clone();
-        let ((), event) = self.write(|tx| {
+        self.write_raw(|tx| {
             let err = db_err(&path);
             let mut manifests = tx.open_table(MANIFESTS).map_err(|e| err(e.into()))?;
+            let key = manifest.index_id.as_str();
+            if let Some(stored) = manifests.get(key).map_err(|e| err(e.into()))? {
+                let stored: Manifest = decode(&path, stored.value())?;
+                return Ok(Published::Exists {
+                    content_digest: stored.content_digest,
+                });
+            }
             manifests
-                .insert(manifest.index_id.as_str(), encode(manifest)?.as_slice())
+                .insert(key, encode(manifest)?.as_slice())
                 .map_err(|e| err(e.into()))?;
-            Ok(((), draft))
-        })?;
-        Ok(event)
+            drop(manifests);
+            Ok(Published::Recorded(Box::new(audit::append(
+                tx, &path, draft,
+            )?)))
+        })
     }
 
     fn put_eval_report(&self, record: &ReportRecord, draft: AuditDraft) -> Result<AuditEvent> {

@@ -14,6 +14,19 @@ use crate::error::Result;
 
 pub mod conformance;
 
+/// What [`Registry::put_manifest`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Published {
+    /// The manifest was recorded, with this audit event.
+    Recorded(Box<AuditEvent>),
+    /// The index id was recorded already (by an earlier or concurrent build); nothing was
+    /// written. The stored record's content digest.
+    Exists {
+        /// The content digest the registry holds for the id.
+        content_digest: String,
+    },
+}
+
 /// Every stored evaluation report (oldest first), read inside the transaction on demand.
 pub type Reports<'a> = &'a dyn Fn() -> Result<Vec<ReportRecord>>;
 
@@ -49,8 +62,11 @@ pub trait Registry: Send + Sync + std::fmt::Debug {
     /// Every pin, by index and holder.
     fn pins(&self) -> Result<Vec<Pin>>;
 
-    /// Record a newly built index's manifest.
-    fn put_manifest(&self, manifest: &Manifest, draft: AuditDraft) -> Result<AuditEvent>;
+    /// Record a newly built index's manifest, if its id has none yet: the first builder wins.
+    /// When one is there already nothing is written (no audit event either) and the stored
+    /// record's content digest is returned, so a losing builder can tell whether it built the
+    /// same bytes.
+    fn put_manifest(&self, manifest: &Manifest, draft: AuditDraft) -> Result<Published>;
 
     /// Store an evaluation report.
     fn put_eval_report(&self, record: &ReportRecord, draft: AuditDraft) -> Result<AuditEvent>;

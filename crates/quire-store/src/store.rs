@@ -19,7 +19,7 @@ use crate::audit::{AuditDraft, AuditEvent, AuditVerification};
 use crate::cache::{CachePolicy, IndexCache};
 use crate::error::{IoContext, Result, StoreError};
 use crate::redb_registry::RedbRegistry;
-use crate::registry::Registry;
+use crate::registry::{Published, Registry};
 use quire_release::AliasRevision;
 
 /// The current revision of every alias.
@@ -111,7 +111,27 @@ impl Store {
     /// Open the data dir at `root`; a writer creates it if needed, a reader requires it. A writer
     /// also clears `tmp/`, which can only hold debris of builds that were killed.
     pub fn open(root: impl Into<PathBuf>, access: Access) -> Result<Self> {
-        let root = root.into();
+        Self::open_inner(root.into(), access, None)
+    }
+
+    /// Open the data dir at `root` as [`Store::open`] does, with `registry` holding aliases,
+    /// pins, manifests, reports and the audit log instead of the data dir's `registry.redb`
+    /// (which is then neither created nor read). The registry should refuse changes when
+    /// `access` is [`Access::Read`].
+    pub fn open_with_registry(
+        root: impl Into<PathBuf>,
+        access: Access,
+        registry: Box<dyn Registry>,
+    ) -> Result<Self> {
+        Self::open_inner(root.into(), access, Some(registry))
+    }
+
+    /// Open with `registry`, or the data dir's redb registry when `None`.
+    fn open_inner(
+        root: PathBuf,
+        access: Access,
+        registry: Option<Box<dyn Registry>>,
+    ) -> Result<Self> {
         // A reader never creates a data dir: a mistyped --data should say so, not list nothing.
         if access == Access::Read && !root.join(LOCK_FILE).exists() {
             return Err(StoreError::MissingDataDir { path: root });
@@ -145,7 +165,10 @@ impl Store {
                 });
             }
         }
-        let registry = Box::new(RedbRegistry::open(&root, access)?);
+        let registry = match registry {
+            Some(registry) => registry,
+            None => Box::new(RedbRegistry::open(&root, access)?),
+        };
         let options = StoreOptions::default();
         let store = Self {
             root,
@@ -213,8 +236,9 @@ impl Store {
         self.registry.append_audit(draft)
     }
 
-    /// Record a new index in the registry, with its audit event.
-    fn record_build(&self, outcome: &BuildOutcome, actor: &str) -> Result<AuditEvent> {
+    /// Record a new index in the registry, with its audit event. The registry keeps the first
+    /// record of an id (a rebuild after a delete, or another builder first, records nothing).
+    fn record_build(&self, outcome: &BuildOutcome, actor: &str) -> Result<()> {
         let m = &outcome.manifest;
         let draft = AuditDraft {
             actor: actor.to_owned(),
@@ -231,7 +255,19 @@ impl Store {
                 "chunks": m.counts.chunks,
             }),
         };
-        self.registry.put_manifest(m, draft)
+        match self.registry.put_manifest(m, draft)? {
+            Published::Recorded(_) => {}
+            Published::Exists { content_digest } if content_digest == m.content_digest => {
+                tracing::debug!(index = %m.index_id, "the registry holds this index already");
+            }
+            Published::Exists { content_digest } => tracing::warn!(
+                index = %m.index_id,
+                registry_digest = %content_digest,
+                built_digest = %m.content_digest,
+                "the registry holds an earlier build of this index with other bytes; its record is kept"
+            ),
+        }
+        Ok(())
     }
 
     /// Record a new snapshot in the audit log.

@@ -1,10 +1,11 @@
 //! Test fixtures shared by quire's integration tests (a dev-dependency only; never published).
 //!
 //! - [`paths`]: the workspace, the bundled handbook, SciFact from `../shared/datasets`, the
-//!   MiniLM model from `models/` and a Python with pytrec_eval. A test that needs an absent
-//!   one skips with a message, except with `CI=true`, where it fails: CI must not pass by
-//!   skipping.
+//!   MiniLM model from `models/`, a Python with pytrec_eval and the test PostgreSQL
+//!   ([`postgres`]). A test that needs an absent dataset, model or service skips with a message,
+//!   except with `CI=true`, where it fails: CI must not pass by skipping.
 //! - [`cli`]: the driver of the `quire` binary ([`cli::Run`], [`cli::tree`]).
+//! - `pg` (feature `postgres`): a new, empty database on the test PostgreSQL per call.
 //! - `server` (feature `server`): `TestServer`, a quire server on an ephemeral loopback port
 //!   with one token per role, shut down by `TestServer::stop`.
 
@@ -12,7 +13,9 @@
 
 pub mod cli;
 pub mod paths;
+#[cfg(feature = "postgres")]
+pub mod pg;
 #[cfg(feature = "server")]
 pub mod server;
 
-pub use paths::{handbook, minilm, pytrec_python, scifact, workspace};
+pub use paths::{handbook, minilm, postgres, pytrec_python, scifact, workspace};

@@ -80,3 +80,29 @@ pub fn pytrec_python() -> Option<PathBuf> {
     eprintln!("skipping: {what} is absent");
     None
 }
+
+/// The test PostgreSQL server's URL (`scripts/test-services start` starts one): the
+/// `QUIRE_TEST_POSTGRES_URL` variable, else the line the script wrote to
+/// `target/test-services.env`. Absent: under CI a panic, else a "skipping" message and `None`.
+pub fn postgres() -> Option<String> {
+    const VAR: &str = "QUIRE_TEST_POSTGRES_URL";
+    if let Some(url) = std::env::var(VAR).ok().filter(|u| !u.is_empty()) {
+        return Some(url);
+    }
+    let file = workspace().join("target/test-services.env");
+    let prefix = format!("export {VAR}=");
+    if let Some(url) = std::fs::read_to_string(&file).ok().and_then(|text| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix).map(str::to_owned))
+    }) {
+        return Some(url);
+    }
+    assert!(
+        !in_ci(),
+        "CI=true: {VAR} is not set and {} names no server: start PostgreSQL with \
+         `eval \"$(scripts/test-services start)\"` (a CI run must not skip these tests)",
+        file.display()
+    );
+    eprintln!("skipping: no test PostgreSQL ({VAR} unset; run `scripts/test-services start`)");
+    None
+}

@@ -7,4 +7,5 @@ mod common;
 mod eval;
 mod import;
 mod models;
+mod registry;
 mod serve;

@@ -13,10 +13,21 @@ use common::{Run, handbook};
 use tempfile::TempDir;
 
 fn start_server(data: &std::path::Path) -> (Child, String) {
+    start_server_with(data, &[], &[])
+}
+
+/// `quire --data DATA GLOBAL... serve --demo --addr 127.0.0.1:0 SERVE...`, and its URL.
+pub(crate) fn start_server_with(
+    data: &std::path::Path,
+    global: &[&str],
+    serve: &[&str],
+) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_quire"))
         .arg("--data")
         .arg(data)
+        .args(global)
         .args(["serve", "--demo", "--addr", "127.0.0.1:0"])
+        .args(serve)
         .env_remove("QUIRE_DATA")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -34,7 +45,7 @@ fn start_server(data: &std::path::Path) -> (Child, String) {
     (child, url)
 }
 
-fn remote(url: &str, args: &[&str]) -> Command {
+pub(crate) fn remote(url: &str, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_quire"));
     c.args(["--server", url])
         .args(args)
@@ -43,7 +54,7 @@ fn remote(url: &str, args: &[&str]) -> Command {
     c
 }
 
-fn sigterm(child: &Child) {
+pub(crate) fn sigterm(child: &Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -51,7 +62,7 @@ fn sigterm(child: &Child) {
     assert!(status.success());
 }
 
-fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+pub(crate) fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -185,7 +196,7 @@ fn sigterm_during_a_build_leaves_no_debris() {
 }
 
 /// Kills the server if the test panics before stopping it.
-struct KillOnDrop(Child);
+pub(crate) struct KillOnDrop(pub(crate) Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {

@@ -4,11 +4,12 @@
 
 #![allow(clippy::expect_used)]
 
-use quire_core::IndexId;
+use quire_core::manifest::{BuildInfo, Counts, ModelInfo, Versions};
+use quire_core::{BuildSpec, IndexId, Manifest};
 use quire_release::{AliasChange, AuditDraft, Pin, ReportRecord};
 use serde_json::json;
 
-use super::Registry;
+use super::{Published, Registry};
 use crate::error::StoreError;
 
 /// Run every check against registries made by `fresh`; panics naming the first that fails.
@@ -19,6 +20,7 @@ pub fn run(fresh: &dyn Fn() -> Box<dyn Registry>) {
     pins_replace_list_and_remove(&*fresh());
     reports_are_stored_oldest_first_and_audited(&*fresh());
     the_audit_chain_links_every_mutation(&*fresh());
+    the_first_manifest_of_an_id_wins(&*fresh());
 }
 
 fn idx(n: u8) -> IndexId {
@@ -196,4 +198,59 @@ fn the_audit_chain_links_every_mutation(r: &dyn Registry) {
     assert!(v.ok, "{v:?}");
     assert_eq!((v.events, v.head_seq), (6, 6));
     assert_eq!(v.head_hash, events[5].hash);
+}
+
+/// A minimal well-formed manifest of `index` with `digest`, for a backend's own tests.
+pub fn manifest(index: IndexId, digest: &str) -> Manifest {
+    Manifest {
+        index_id: index,
+        content_digest: digest.into(),
+        snapshot_id: format!("snap-{}", "ab".repeat(32))
+            .parse()
+            .expect("a well-formed snapshot id"),
+        spec: BuildSpec::default(),
+        counts: Counts {
+            documents: 1,
+            chunks: 1,
+            vectors: 1,
+        },
+        embedding: ModelInfo {
+            model_id: "hash-v1".into(),
+            digest: "d".into(),
+            dim: 8,
+        },
+        permission_digest: "p".into(),
+        versions: Versions {
+            format: 1,
+            quire: "0".into(),
+            tantivy: "0".into(),
+            hnsw_rs: "0".into(),
+        },
+        files: Vec::new(),
+        build: BuildInfo::default(),
+    }
+}
+
+fn the_first_manifest_of_an_id_wins(r: &dyn Registry) {
+    let first = r
+        .put_manifest(&manifest(idx(1), "first"), draft("index.build", "1"))
+        .expect("first manifest");
+    assert!(
+        matches!(first, Published::Recorded(ref e) if e.seq == 1),
+        "{first:?}"
+    );
+    let second = r
+        .put_manifest(&manifest(idx(1), "second"), draft("index.build", "1"))
+        .expect("second manifest");
+    assert_eq!(
+        second,
+        Published::Exists {
+            content_digest: "first".into()
+        },
+        "the second build of an id records nothing and learns the winner's digest"
+    );
+    r.put_manifest(&manifest(idx(2), "other"), draft("index.build", "2"))
+        .expect("another id");
+    assert_eq!(r.audit_events().expect("events").len(), 2);
+    assert!(r.verify_audit().expect("verify").ok);
 }

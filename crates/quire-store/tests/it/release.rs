@@ -340,3 +340,32 @@ fn gated_promotions_need_a_passing_report_and_forcing_is_audited() {
     assert_eq!(rebased.state.policy.unwrap().eval_spec, "spec-2");
     assert!(store.audit_verify().unwrap().ok);
 }
+
+#[test]
+fn an_index_id_is_recorded_once_even_when_rebuilt_after_a_delete() {
+    let dir = TempDir::new().unwrap();
+    let corpus = dir.path().join("c.jsonl");
+    std::fs::write(&corpus, "{\"id\":\"d\",\"text\":\"alpha beta\"}\n").unwrap();
+    let store = Store::open(dir.path().join("data"), Access::Write).unwrap();
+    let snap = store.import(&corpus, Some(CorpusFormat::Jsonl)).unwrap();
+    let build = || {
+        store
+            .build_as(&snap.snapshot_id, &spec(16), &NoProgress, "alice")
+            .unwrap()
+    };
+    let first = build();
+    store
+        .delete_index(&first.manifest.index_id, "alice", "make room")
+        .unwrap();
+    let again = build();
+    assert!(!again.reused, "the index was built again");
+    assert_eq!(again.manifest.index_id, first.manifest.index_id);
+    let builds = store
+        .audit_events()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "index.build")
+        .count();
+    assert_eq!(builds, 1, "the registry keeps the first record of an id");
+    assert!(store.audit_verify().unwrap().ok);
+}

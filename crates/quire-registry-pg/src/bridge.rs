@@ -1,0 +1,101 @@
+//! The bridge from the synchronous [`quire_store::Registry`] to tokio-postgres: the registry
+//! owns a small tokio runtime (one worker thread) that drives every connection's socket, and a
+//! caller waits for a query on its own thread.
+//!
+//! [`Bridge::block_on`] polls the query's future on the calling thread, parking between polls,
+//! with the registry's runtime entered so that connections, timers and the pool register with
+//! it. The future itself only exchanges messages with the connection task running on the
+//! registry's worker, so it needs no runtime of the caller's: the same call works from a plain
+//! thread (the CLI), from tokio's blocking pool (the server's `spawn_blocking`) and even from
+//! a worker of another runtime, where tokio's own `block_on` would panic. Waiting blocks the
+//! caller's thread, as a redb commit's fsync does.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use crate::error::{PgError, Result};
+
+/// The registry's runtime; shut down in the background when dropped (so dropping a registry
+/// inside an async context never blocks or panics).
+pub(crate) struct Bridge {
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Bridge {
+    /// Start the runtime; `registry` names it in errors.
+    pub(crate) fn new(registry: &str) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("quire-registry-pg")
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| PgError::Runtime {
+                registry: registry.to_owned(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            runtime: Some(runtime),
+        })
+    }
+
+    /// Run `future` to completion on this thread, with the registry's runtime entered.
+    pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let _entered = self.runtime.as_ref().map(|r| r.enter());
+        wait(future)
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Wakes a parked thread.
+struct Unpark(std::thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Poll `future` on this thread until it is ready, parking while it waits.
+fn wait<F: Future>(future: F) -> F::Output {
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+            return value;
+        }
+        std::thread::park();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timer_completes_on_a_plain_thread_and_inside_another_runtime() {
+        let bridge = Bridge::new("test").expect("runtime");
+        // Lazily, as every future the registry waits for is: created inside `block_on`.
+        let sleep = || async { tokio::time::sleep(std::time::Duration::from_millis(5)).await };
+        bridge.block_on(sleep());
+        let outer = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("outer runtime");
+        outer.block_on(async { bridge.block_on(sleep()) });
+        // Dropping the bridge inside an async context does not panic.
+        outer.block_on(async move { drop(bridge) });
+    }
+}

@@ -1,0 +1,49 @@
+//! Fresh databases on the test PostgreSQL ([`crate::postgres`]), one per call, so tests never
+//! share registry state.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// The URL of a new, empty database on the test server; `None` (skip) when there is no
+/// server, a panic under CI.
+pub fn fresh_database() -> Option<String> {
+    let base = crate::postgres()?;
+    let name = format!(
+        "quire_t{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros())
+            .unwrap_or(0)
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("the test PostgreSQL at {base}: {e}"));
+        let driver = tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+        drop(client);
+        let _ = driver.await;
+    });
+    Some(with_database(&base, &name))
+}
+
+/// `url` with its database replaced by `db` (query options kept).
+pub fn with_database(url: &str, db: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a postgres:// url");
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let query = path
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    format!("{scheme}://{authority}/{db}{query}")
+}
