@@ -88,6 +88,10 @@ impl Embedder for HashEmbedder {
         Self::MODEL_ID
     }
 
+    fn graph_friendly(&self) -> bool {
+        false
+    }
+
     fn digest(&self) -> &str {
         &self.digest
     }

@@ -12,9 +12,15 @@
 //! 0.965, the last in about the exact scan's time; 1.5 / 0.3 = 5x the spec's ef 64 is 320. The
 //! plan is a pure function of the index and the request, so the same query gets the same hits on
 //! every run and every machine.
+//!
+//! Models whose vectors a graph serves poorly (`Embedder::graph_friendly` false: hash-v1) keep
+//! an exact scan while the readable rows hold at most [`EXACT_SCAN_FLOATS`] (twice that when a
+//! filter applies), the rule every index followed before the cost model.
 
 use std::fmt;
 
+/// For models a graph serves poorly: scan exactly up to this many floats of readable rows.
+pub const EXACT_SCAN_FLOATS: usize = 4 << 20;
 /// Exact-scan rows one unit of beam width costs an unfiltered walk.
 pub const WALK_ROWS_PER_EF: f64 = 17.0;
 /// A filtered walk's beam widens by `WIDEN_NUMERATOR / WIDEN_DENOMINATOR` (1.5) over the
@@ -66,8 +72,16 @@ pub enum Planner {
 
 impl Planner {
     /// The plan for `depth` hits among `allowed` readable chunks of `chunks`, with the spec's
-    /// `ef_search`.
-    pub fn plan(self, chunks: usize, allowed: usize, ef_search: usize, depth: usize) -> VectorPlan {
+    /// `ef_search`; `exact_below` readable rows or fewer always scan (0 for graph-friendly
+    /// models).
+    pub fn plan(
+        self,
+        chunks: usize,
+        allowed: usize,
+        ef_search: usize,
+        depth: usize,
+        exact_below: usize,
+    ) -> VectorPlan {
         if allowed == 0 || depth == 0 || chunks == 0 {
             return VectorPlan::Empty;
         }
@@ -89,6 +103,7 @@ impl Planner {
         match self {
             Self::Walk => walk,
             Self::Exact => exact,
+            Self::Cost if allowed <= exact_below => exact,
             Self::Cost if walk_rows < allowed as f64 => walk,
             Self::Cost => exact,
         }
@@ -103,12 +118,12 @@ mod tests {
     fn small_indices_and_narrow_readers_scan_exactly() {
         // The handbook: far fewer chunks than one walk costs.
         assert_eq!(
-            Planner::Cost.plan(40, 40, 64, 100),
+            Planner::Cost.plan(40, 40, 64, 100, 0),
             VectorPlan::Exact { rows: 40 }
         );
         // 10% of 100k readable: the widened walk would pass ~40x more rows than the scan.
         assert_eq!(
-            Planner::Cost.plan(100_000, 10_000, 64, 100),
+            Planner::Cost.plan(100_000, 10_000, 64, 100, 0),
             VectorPlan::Exact { rows: 10_000 }
         );
     }
@@ -116,34 +131,48 @@ mod tests {
     #[test]
     fn large_readable_sets_walk_with_a_widened_beam() {
         assert_eq!(
-            Planner::Cost.plan(6_590, 6_590, 64, 10),
+            Planner::Cost.plan(6_590, 6_590, 64, 10, 0),
             VectorPlan::Walk { ef: 64 }
         );
         assert_eq!(
-            Planner::Cost.plan(6_590, 6_590, 64, 100),
+            Planner::Cost.plan(6_590, 6_590, 64, 100, 0),
             VectorPlan::Walk { ef: 100 }
         );
         // 50% readable: the beam triples.
         assert_eq!(
-            Planner::Cost.plan(100_000, 50_000, 64, 10),
+            Planner::Cost.plan(100_000, 50_000, 64, 10, 0),
             VectorPlan::Walk { ef: 192 }
         );
         // 30% readable: 5x, still cheaper than scanning 30k rows.
         assert_eq!(
-            Planner::Cost.plan(100_000, 30_000, 64, 10),
+            Planner::Cost.plan(100_000, 30_000, 64, 10, 0),
             VectorPlan::Walk { ef: 320 }
         );
         // 1% readable: at most 6x.
         assert_eq!(
-            Planner::Walk.plan(100_000, 1_000, 64, 10),
+            Planner::Walk.plan(100_000, 1_000, 64, 10, 0),
             VectorPlan::Walk { ef: 384 }
         );
     }
 
     #[test]
+    fn models_a_graph_serves_poorly_scan_up_to_the_float_budget() {
+        // hash-v1 (256-d) on SciFact: 6,590 chunks, under 4M floats.
+        let below = EXACT_SCAN_FLOATS / 256;
+        assert_eq!(
+            Planner::Cost.plan(6_590, 6_590, 64, 100, below),
+            VectorPlan::Exact { rows: 6_590 }
+        );
+        assert_eq!(
+            Planner::Cost.plan(100_000, 100_000, 64, 100, below),
+            VectorPlan::Walk { ef: 100 }
+        );
+    }
+
+    #[test]
     fn nothing_readable_or_nothing_asked_is_empty() {
-        assert_eq!(Planner::Cost.plan(10, 0, 64, 10), VectorPlan::Empty);
-        assert_eq!(Planner::Walk.plan(10, 10, 64, 0), VectorPlan::Empty);
+        assert_eq!(Planner::Cost.plan(10, 0, 64, 10, 0), VectorPlan::Empty);
+        assert_eq!(Planner::Walk.plan(10, 10, 64, 0, 0), VectorPlan::Empty);
     }
 
     #[test]
@@ -152,7 +181,7 @@ mod tests {
         let mut walked = false;
         for allowed in (1..=100_000).step_by(997) {
             let walk = matches!(
-                Planner::Cost.plan(100_000, allowed, 64, 10),
+                Planner::Cost.plan(100_000, allowed, 64, 10, 0),
                 VectorPlan::Walk { .. }
             );
             assert!(walk || !walked, "exact again at {allowed}");

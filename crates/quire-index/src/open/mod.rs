@@ -17,7 +17,7 @@ use crate::error::{IndexError, IoContext, Result};
 use crate::files::map_file;
 use crate::fusion;
 use crate::graph::{FrozenGraph, GRAPH_FILE};
-use crate::plan::{Planner, VectorPlan};
+use crate::plan::{EXACT_SCAN_FLOATS, Planner, VectorPlan};
 use crate::query::{Hit, Lineage, RetrieverHit};
 use crate::tables::{
     ACL_FILE, AclRecord, CHUNKS_FILE, ChunkRecord, DOCS_FILE, DocRecord, read_jsonl,
@@ -299,11 +299,22 @@ impl OpenIndex {
 
     /// How [`Self::vector`] answers for `depth` hits among `allowed`: see [`crate::plan`].
     pub fn vector_plan(&self, allowed: &Allowed, depth: usize) -> VectorPlan {
+        let exact_below = if self.embedder.graph_friendly() {
+            0
+        } else {
+            let rows = EXACT_SCAN_FLOATS / (self.manifest.embedding.dim as usize).max(1);
+            if allowed.count() < self.chunks.len() {
+                rows.saturating_mul(2)
+            } else {
+                rows
+            }
+        };
         self.planner.plan(
             self.chunks.len(),
             allowed.count(),
             self.manifest.spec.hnsw.ef_search as usize,
             depth,
+            exact_below,
         )
     }
 
