@@ -80,28 +80,31 @@ impl VectorTask {
 struct Handoff {
     task: VectorTask,
     claimed: AtomicBool,
-    result: Mutex<Option<Timed>>,
+    result: Mutex<Option<std::thread::Result<Timed>>>,
     done: Condvar,
 }
 
 impl Handoff {
-    /// Run the task unless another thread claimed it; true when this thread ran it.
-    fn try_run(&self) -> bool {
+    /// Run the task unless another thread claimed it. A panic is caught and kept for
+    /// [`Self::wait`], so it reaches the query's own thread as it would without the handoff
+    /// (and neither kills a pool thread nor leaves the query waiting).
+    fn try_run(&self) {
         if self.claimed.swap(true, Ordering::AcqRel) {
-            return false;
+            return;
         }
-        let timed = self.task.run();
-        *self.result.lock().unwrap_or_else(PoisonError::into_inner) = Some(timed);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.task.run()));
+        *self.result.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
         self.done.notify_all();
-        true
     }
 
     /// The result, waiting for the thread that claimed the task.
     fn wait(&self) -> Timed {
         let mut result = self.result.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
-            if let Some(timed) = result.take() {
-                return timed;
+            match result.take() {
+                Some(Ok(timed)) => return timed,
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                None => {}
             }
             result = self
                 .done
