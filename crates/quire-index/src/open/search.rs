@@ -66,12 +66,18 @@ struct VectorTask {
 impl VectorTask {
     fn run(&self) -> Timed {
         let _span = self.span.enter();
-        let t = Instant::now();
-        let hits = self
-            .side
-            .run(self.plan, &self.query, &self.allowed, self.depth);
-        (hits, t.elapsed().as_micros() as u64)
+        timed(|| {
+            self.side
+                .run(self.plan, &self.query, &self.allowed, self.depth)
+        })
     }
+}
+
+/// `search`'s hits and the microseconds it took.
+fn timed(search: impl FnOnce() -> Vec<(u32, f32)>) -> Timed {
+    let t = Instant::now();
+    let hits = search();
+    (hits, t.elapsed().as_micros() as u64)
 }
 
 /// A [`VectorTask`] offered to the query pool: whichever thread claims it first runs it, so a
@@ -284,19 +290,22 @@ impl OpenIndex {
         let Some(query_vector) = query_vector else {
             return Ok((bm25()?, (Vec::new(), 0)));
         };
-        let task = VectorTask {
-            side: self.vector_side.clone(),
-            plan: self.vector_plan(allowed, depth),
-            query: query_vector.to_vec(),
-            allowed: allowed.clone(),
-            depth,
-            span: tracing::debug_span!(parent: &parent, "vector", depth, allowed = allowed.count()),
-        };
+        let plan = self.vector_plan(allowed, depth);
+        let span =
+            tracing::debug_span!(parent: &parent, "vector", depth, allowed = allowed.count());
         let idle = IN_FLIGHT.load(Ordering::Relaxed) * 2 <= cores();
         match query_pool() {
             Some(pool) if q.mode == Mode::Hybrid && idle => {
+                // Only a handed-off search needs owned copies of what it reads.
                 let handoff = Arc::new(Handoff {
-                    task,
+                    task: VectorTask {
+                        side: self.vector_side.clone(),
+                        plan,
+                        query: query_vector.to_vec(),
+                        allowed: allowed.clone(),
+                        depth,
+                        span,
+                    },
                     claimed: AtomicBool::new(false),
                     result: Mutex::new(None),
                     done: Condvar::new(),
@@ -310,7 +319,13 @@ impl OpenIndex {
                 handoff.try_run();
                 Ok((bm25_side?, handoff.wait()))
             }
-            _ => Ok((bm25()?, task.run())),
+            _ => {
+                let bm25_side = bm25()?;
+                let _span = span.enter();
+                let vector_side =
+                    timed(|| self.vector_side.run(plan, query_vector, allowed, depth));
+                Ok((bm25_side, vector_side))
+            }
         }
     }
 }
