@@ -2,11 +2,12 @@
 //! built index, and an export of the same data for the peers.
 //!
 //! ```text
-//! cargo bench -p quire-benches --bench peers -- INDEX_DIR OUT_DIR [QUERIES.jsonl] [--qrels TSV]
+//! cargo bench -p quire-benches --bench peers -- INDEX_DIR OUT_DIR [BEIR_DATASET_DIR]
 //! python benches/peers.py OUT_DIR
 //! ```
 //!
-//! Queries default to SciFact's test queries (those judged in `qrels/test.tsv`). quire is timed
+//! The queries are a BEIR dataset's judged test queries (`quire_eval::dataset::load`), SciFact's
+//! by default. quire is timed
 //! inside the process, query embedding excluded (the query vectors are embedded once, by the
 //! index's own model, and exported so the peers search the very same vectors). A second reader
 //! may read a fixed pseudo-random 10% of the chunks (`allowed10.u32`).
@@ -16,7 +17,6 @@
 
 #![allow(clippy::print_stdout, clippy::expect_used, clippy::unwrap_used)]
 
-use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,58 +34,21 @@ const ROUNDS: usize = 3;
 struct Args {
     index: PathBuf,
     out: PathBuf,
-    queries: PathBuf,
-    qrels: Option<PathBuf>,
+    /// A BEIR dataset directory; its test split's judged queries are the queries.
+    dataset: PathBuf,
 }
 
 fn args() -> Option<Args> {
-    let raw: Vec<String> = std::env::args()
+    let positional: Vec<String> = std::env::args()
         .skip(1)
-        .filter(|a| a != "--bench")
+        .filter(|a| !a.starts_with("--"))
         .collect();
-    let mut qrels = None;
-    let mut positional = Vec::new();
-    let mut it = raw.into_iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--qrels" => qrels = it.next().map(PathBuf::from),
-            _ => positional.push(a),
-        }
-    }
     let scifact = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/scifact");
-    let queries = positional.get(2).map(PathBuf::from);
-    if queries.is_none() && qrels.is_none() {
-        qrels = Some(scifact.join("qrels/test.tsv"));
-    }
     Some(Args {
         index: positional.first()?.into(),
         out: positional.get(1)?.into(),
-        queries: queries.unwrap_or_else(|| scifact.join("queries.jsonl")),
-        qrels,
+        dataset: positional.get(2).map_or(scifact, PathBuf::from),
     })
-}
-
-/// Query texts, in file order; only judged ones when a qrels file is given.
-fn read_queries(file: &Path, qrels: Option<&Path>) -> Vec<String> {
-    let judged: Option<BTreeSet<String>> = qrels.map(|q| {
-        std::fs::read_to_string(q)
-            .expect("qrels")
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split('\t').next().map(str::to_owned))
-            .collect()
-    });
-    std::fs::read_to_string(file)
-        .expect("queries")
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| {
-            judged
-                .as_ref()
-                .is_none_or(|j| v["_id"].as_str().is_some_and(|id| j.contains(id)))
-        })
-        .filter_map(|v| v["text"].as_str().map(str::to_owned))
-        .collect()
 }
 
 /// p50 and p99 of `ROUNDS` timed passes (after one warm-up pass) of `f` over every query.
@@ -176,14 +139,15 @@ fn export(index: &OpenIndex, args: &Args, texts: &[String], vectors: &[Vec<f32>]
 fn main() {
     let Some(args) = args() else {
         println!(
-            "usage: cargo bench -p quire-benches --bench peers -- INDEX_DIR OUT_DIR [QUERIES.jsonl] [--qrels TSV]"
+            "usage: cargo bench -p quire-benches --bench peers -- INDEX_DIR OUT_DIR [BEIR_DATASET_DIR]"
         );
         return;
     };
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let models = Models::from_dir(&workspace.join("models")).expect("models");
     let index = OpenIndex::open(&args.index, &models).expect("open the index");
-    let texts = read_queries(&args.queries, args.qrels.as_deref());
+    let dataset = quire_eval::dataset::load(&args.dataset, "test").expect("dataset");
+    let texts: Vec<String> = dataset.queries.into_values().collect();
     let vectors: Vec<Vec<f32>> = texts.iter().map(|t| index.embed(t).unwrap()).collect();
     let n = index.chunks().len();
     // A fixed pseudo-random tenth: chunk i is readable when its hash lands in the first 10%.
