@@ -8,6 +8,7 @@
 //! the token vectors. The same text therefore embeds to the same bits whether it is a chunk in a
 //! build or a query, and whichever [`KernelPath`] the CPU runs.
 
+use std::cell::RefCell;
 use std::path::Path;
 
 use ndarray::Array2;
@@ -16,6 +17,7 @@ use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::encoder::{BertConfig, Encoder, Workspace};
 use crate::kernels::KernelPath;
+use crate::kernels::split::Parallelism;
 use crate::local::{ModelFiles, Pooling};
 use crate::weights::Weights;
 use crate::{EmbedError, Embedder};
@@ -134,15 +136,27 @@ impl BertEmbedder {
         }
     }
 
-    /// Embed one text into `out` (length `dim`).
-    fn embed_one(&self, text: &str, ws: &mut Workspace, out: &mut [f32]) -> Result<(), EmbedError> {
+    /// Embed one text into `out` (length `dim`), its steps split as `par` allows.
+    fn embed_one(
+        &self,
+        text: &str,
+        par: Parallelism,
+        ws: &mut Workspace,
+        out: &mut [f32],
+    ) -> Result<(), EmbedError> {
         let encoding = self
             .tokenizer
             .encode(text, true)
             .map_err(|e| self.run_err(format!("tokenizing: {e}")))?;
         let tokens = self
             .encoder
-            .forward(self.kernel, encoding.get_ids(), encoding.get_type_ids(), ws)
+            .forward(
+                self.kernel,
+                par,
+                encoding.get_ids(),
+                encoding.get_type_ids(),
+                ws,
+            )
             .map_err(|e| self.run_err(e))?;
         pool(self.pooling, tokens.chunks_exact(self.dim), out);
         l2_normalise(out);
@@ -211,9 +225,23 @@ impl Embedder for BertEmbedder {
             let slice = row
                 .as_slice_mut()
                 .ok_or_else(|| self.run_err("output rows are not contiguous"))?;
-            self.embed_one(text, &mut ws, slice)?;
+            self.embed_one(text, Parallelism::Serial, &mut ws, slice)?;
         }
         Ok(out)
+    }
+
+    /// One text with this thread's reused buffers, each step split in two when the calling
+    /// thread is in a rayon pool with another thread (the bits do not change).
+    fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        thread_local! {
+            static WORKSPACE: RefCell<Workspace> = RefCell::default();
+        }
+        // Taken out for the call: a thread waiting in `rayon::join` may embed another query.
+        let mut ws = WORKSPACE.take();
+        let mut out = vec![0.0; self.dim];
+        let embedded = self.embed_one(text, Parallelism::for_current_thread(), &mut ws, &mut out);
+        WORKSPACE.set(ws);
+        embedded.map(|()| out)
     }
 }
 

@@ -13,9 +13,11 @@ use quire_core::spec::Precision;
 use serde::Deserialize;
 
 use crate::kernels::KernelPath;
-use crate::kernels::gemm::{PackedA, PackedB, gemm, gemm_to_panels, gemm_transposed};
+use crate::kernels::attention::{HeadBuffers, attention};
+use crate::kernels::gemm::{PackedB, gemm};
 use crate::kernels::gemm_i8::{PackedI8, gemm_i8};
-use crate::kernels::math::{Activation, activate, add_layer_norm, softmax_columns};
+use crate::kernels::math::{Activation, activate, add_layer_norm};
+use crate::kernels::split::Parallelism;
 use crate::weights::Weights;
 
 /// The fields of a BERT `config.json` the encoder uses (others are ignored).
@@ -70,9 +72,20 @@ impl Linear {
     }
 
     /// `c = a·Wᵀ + b` for `m` rows of `a` (stride `lda`) into `c` (stride `ldc`).
-    fn apply(&self, path: KernelPath, a: &[f32], lda: usize, m: usize, c: &mut [f32], ldc: usize) {
+    // One argument more than BLAS's list: how many threads may share the product.
+    #[allow(clippy::too_many_arguments)]
+    fn apply(
+        &self,
+        path: KernelPath,
+        par: Parallelism,
+        a: &[f32],
+        lda: usize,
+        m: usize,
+        c: &mut [f32],
+        ldc: usize,
+    ) {
         match &self.weight {
-            Weight::F32(w) => gemm(path, a, lda, m, w, Some(&self.bias), c, ldc),
+            Weight::F32(w) => gemm(path, par, a, lda, m, w, Some(&self.bias), c, ldc),
             Weight::Int8(w) => gemm_i8(path, a, lda, m, w, &self.bias, c, ldc),
         }
     }
@@ -112,11 +125,8 @@ pub(crate) struct Workspace {
     context: Vec<f32>,
     tmp: Vec<f32>,
     inter: Vec<f32>,
-    /// One head's keys, queries transposed, attention weights transposed, values transposed.
-    keys: PackedA,
-    queries_t: PackedB,
-    weights_t: PackedB,
-    values_t: PackedA,
+    /// One set per thread that may run attention heads.
+    heads: [HeadBuffers; 2],
 }
 
 impl Encoder {
@@ -216,10 +226,12 @@ impl Encoder {
     }
 
     /// Run the encoder over one tokenized text; returns its token vectors (`ids.len()` rows of
-    /// [`hidden_size`](Self::hidden_size)), which live in `ws` until its next use.
+    /// [`hidden_size`](Self::hidden_size)), which live in `ws` until its next use. `par` may
+    /// split each step over two threads; the bits are the same either way.
     pub(crate) fn forward<'w>(
         &self,
         path: KernelPath,
+        par: Parallelism,
         ids: &[u32],
         type_ids: &[u32],
         ws: &'w mut Workspace,
@@ -237,7 +249,7 @@ impl Encoder {
         size(&mut ws.tmp, n * h);
         size(&mut ws.inter, n * self.inter);
         for layer in &self.layers {
-            self.layer(path, layer, n, ws);
+            self.layer(path, par, layer, n, ws);
         }
         Ok(&ws.x[..n * h])
     }
@@ -281,11 +293,21 @@ impl Encoder {
         Ok(())
     }
 
-    fn layer(&self, path: KernelPath, layer: &Layer, n: usize, ws: &mut Workspace) {
+    fn layer(
+        &self,
+        path: KernelPath,
+        par: Parallelism,
+        layer: &Layer,
+        n: usize,
+        ws: &mut Workspace,
+    ) {
         let h = self.hidden;
-        layer.qkv.apply(path, &ws.x, h, n, &mut ws.qkv, 3 * h);
-        self.attention(path, n, ws);
-        layer.out.apply(path, &ws.context, h, n, &mut ws.tmp, h);
+        layer.qkv.apply(path, par, &ws.x, h, n, &mut ws.qkv, 3 * h);
+        let (qkv, heads) = (&ws.qkv, self.heads);
+        attention(path, par, qkv, n, h, heads, &mut ws.context, &mut ws.heads);
+        layer
+            .out
+            .apply(path, par, &ws.context, h, n, &mut ws.tmp, h);
         let norm = &layer.attention_norm;
         add_layer_norm(
             path,
@@ -296,9 +318,9 @@ impl Encoder {
             self.eps,
         );
         let i = self.inter;
-        layer.up.apply(path, &ws.x, h, n, &mut ws.inter, i);
+        layer.up.apply(path, par, &ws.x, h, n, &mut ws.inter, i);
         activate(path, self.act, &mut ws.inter[..n * i]);
-        layer.down.apply(path, &ws.inter, i, n, &mut ws.tmp, h);
+        layer.down.apply(path, par, &ws.inter, i, n, &mut ws.tmp, h);
         let norm = &layer.output_norm;
         add_layer_norm(
             path,
@@ -308,35 +330,6 @@ impl Encoder {
             &norm.beta,
             self.eps,
         );
-    }
-
-    /// Scaled dot-product attention of every head, from `ws.qkv` into `ws.context`.
-    ///
-    /// Each head works on transposes, so that no matrix is packed twice: the scores come out as
-    /// `Sᵀ = K·Qᵀ` straight into the panel layout, softmax runs down its columns, and the
-    /// context is `(Vᵀ·Pᵀ)ᵀ`. Every element is still the product of [`gemm`]'s contract (a
-    /// chain of fused multiply-adds over the shared dimension in order; `x·y = y·x` exactly)
-    /// and each column's softmax that of its row, so the bits are those of `softmax(Q·Kᵀ)·V`.
-    fn attention(&self, path: KernelPath, n: usize, ws: &mut Workspace) {
-        let h = self.hidden;
-        let d = h / self.heads;
-        let scale = 1.0 / (d as f32).sqrt();
-        let stride = 3 * h;
-        for head in 0..self.heads {
-            let (q, k, v) = (head * d, h + head * d, 2 * h + head * d);
-            ws.keys.pack_rows(&ws.qkv[k..], stride, n, d);
-            ws.queries_t.pack_transposed(&ws.qkv[q..], stride, d, n);
-            gemm_to_panels(path, &ws.keys, &ws.queries_t, &mut ws.weights_t);
-            softmax_columns(path, ws.weights_t.panels_mut(), n, scale);
-            ws.values_t.pack_columns(&ws.qkv[v..], stride, d, n);
-            gemm_transposed(
-                path,
-                &ws.values_t,
-                &ws.weights_t,
-                &mut ws.context[head * d..],
-                h,
-            );
-        }
     }
 }
 

@@ -64,6 +64,12 @@ pub trait Embedder: Send + Sync {
     /// Embed `texts`, one L2-normalised row per text. Each row depends only on its own text, so
     /// callers may batch and parallelise freely without changing results.
     fn embed_batch(&self, texts: &[&str]) -> Result<Array2<f32>, EmbedError>;
+    /// Embed one text (a query) at the lowest latency: the same vector as its row from
+    /// [`embed_batch`](Self::embed_batch), but a model may use idle threads of the calling
+    /// thread's rayon pool for it.
+    fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        Ok(self.embed_batch(&[text])?.into_iter().collect())
+    }
     /// Whether a graph walk finds this model's nearest neighbours well enough to stand in for
     /// an exact scan wherever it is cheaper. False for vectors spread nearly uniformly, such as
     /// hashed features, where HNSW's recall stays low (hash-v1 on SciFact: hybrid nDCG@10 0.4978

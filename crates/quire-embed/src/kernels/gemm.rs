@@ -15,8 +15,10 @@
 #![allow(unsafe_code)]
 
 use std::cell::RefCell;
+use std::ops::Range;
 
 use super::KernelPath;
+use super::split::{Parallelism, SharedOut};
 
 thread_local! {
     /// `A` packed for the current call; reused, so a forward pass does not allocate per product.
@@ -168,11 +170,13 @@ impl PackedA {
 }
 
 /// `C = A·B (+ bias)`: `A` is `m × b.k()` with row stride `lda`, `C` is `m × b.n()` with row
-/// stride `ldc`. Panics if a slice is too short for the extents (a caller bug).
+/// stride `ldc`; with [`Parallelism::TwoWay`], each half of `C`'s panels on its own thread.
+/// Panics if a slice is too short for the extents (a caller bug).
 // BLAS's argument list: each matrix with its stride, spelled out at every call.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm(
     path: KernelPath,
+    par: Parallelism,
     a: &[f32],
     lda: usize,
     m: usize,
@@ -195,33 +199,40 @@ pub(crate) fn gemm(
         bias.is_none_or(|bias| bias.len() >= n),
         "gemm: bias is too short"
     );
-    PACKED_A.with_borrow_mut(|packed| {
-        packed.pack_rows(a, lda, m, k);
-        drive(path, packed, b, false, |q, row, rows, tile| match tile {
-            #[cfg(target_arch = "x86_64")]
-            Tile::Registers(a_tile, next) => {
-                // A whole panel goes straight from registers to C.
-                let out = &mut c[row * ldc + q * NR..];
-                let bias = bias.map(|b| &b[q * NR..][..NR]);
-                x86::tile_avx512_into(a_tile, rows, b.panel(q), k, bias, out, ldc, next);
-            }
-            Tile::Values(acc) => {
-                let cols = NR.min(n - q * NR);
-                for (r, acc) in acc[..rows].iter().enumerate() {
-                    let out = &mut c[(row + r) * ldc + q * NR..][..cols];
-                    match bias {
-                        Some(bias) => {
-                            let bias = &bias[q * NR..][..cols];
-                            for ((o, &v), &b) in out.iter_mut().zip(acc).zip(bias) {
-                                *o = v + b;
-                            }
+    // Taken out of the thread-local for the call: a thread waiting in `rayon::join` may run
+    // another product meanwhile, which then packs into a buffer of its own.
+    let mut packed = PACKED_A.take();
+    packed.pack_rows(a, lda, m, k);
+    let out = SharedOut::new(c);
+    par.run(n.div_ceil(NR), |panels| {
+        drive(path, &packed, b, false, panels, |q, row, rows, tile| {
+            let cols = NR.min(n - q * NR);
+            let start = row * ldc + q * NR;
+            let bias = bias.map(|b| &b[q * NR..][..cols]);
+            match tile {
+                #[cfg(target_arch = "x86_64")]
+                Tile::Registers(a_tile, next) => {
+                    // A whole panel goes straight from registers to C.
+                    let out = out.region(start, rows, NR, ldc);
+                    // SAFETY: `region` checked the rows × NR values at stride ldc; this panel's
+                    // columns are written by this call only.
+                    unsafe {
+                        x86::tile_avx512_into(a_tile, rows, b.panel(q), k, bias, out, ldc, next);
+                    }
+                }
+                Tile::Values(acc) => {
+                    for (r, acc) in acc[..rows].iter().enumerate() {
+                        for (j, &v) in acc[..cols].iter().enumerate() {
+                            let v = bias.map_or(v, |bias| v + bias[j]);
+                            // SAFETY: this panel's columns are written by this call only.
+                            unsafe { out.write(start + r * ldc + j, v) };
                         }
-                        None => out.copy_from_slice(&acc[..cols]),
                     }
                 }
             }
         });
     });
+    PACKED_A.set(packed);
 }
 
 /// `C = A·B` with `A` packed already, written as the panels of `c` (so `C` can be the `B` of a
@@ -230,31 +241,55 @@ pub(crate) fn gemm_to_panels(path: KernelPath, a: &PackedA, b: &PackedB, c: &mut
     assert_eq!(a.k, b.k, "gemm_to_panels: inner dimensions differ");
     let (m, k) = (a.m, b.k);
     c.shape(m, b.n);
-    drive(path, a, b, true, |q, row, rows, tile| {
-        // Panel q of C: line `row + r` holds C[row + r][q·NR ..][..NR] (columns past `n` are
-        // products with B's zero padding).
-        let out = &mut c.data[q * m * NR + row * NR..];
-        match tile {
-            #[cfg(target_arch = "x86_64")]
-            Tile::Registers(a_tile, next) => {
-                x86::tile_avx512_into(a_tile, rows, b.panel(q), k, None, out, NR, next);
-            }
-            Tile::Values(acc) => {
-                for (line, acc) in out.chunks_exact_mut(NR).zip(&acc[..rows]) {
-                    line.copy_from_slice(acc);
+    drive(
+        path,
+        a,
+        b,
+        true,
+        0..b.n.div_ceil(NR),
+        |q, row, rows, tile| {
+            // Panel q of C: line `row + r` holds C[row + r][q·NR ..][..NR] (columns past `n` are
+            // products with B's zero padding).
+            let out = &mut c.data[q * m * NR + row * NR..];
+            match tile {
+                #[cfg(target_arch = "x86_64")]
+                Tile::Registers(a_tile, next) => {
+                    assert!(out.len() >= rows * NR);
+                    // SAFETY: `out` holds these rows' lines (asserted) and is borrowed mutably.
+                    unsafe {
+                        x86::tile_avx512_into(
+                            a_tile,
+                            rows,
+                            b.panel(q),
+                            k,
+                            None,
+                            out.as_mut_ptr(),
+                            NR,
+                            next,
+                        );
+                    }
+                }
+                Tile::Values(acc) => {
+                    for (line, acc) in out.chunks_exact_mut(NR).zip(&acc[..rows]) {
+                        line.copy_from_slice(acc);
+                    }
                 }
             }
-        }
-    });
+        },
+    );
 }
 
-/// `Cᵀ` for `C = A·B` with `A` packed already: `out[j·ldo + i] = C[i][j]`. Every element as in
-/// [`gemm`] (no bias).
-pub(crate) fn gemm_transposed(
+/// `Cᵀ` for `C = A·B` with `A` packed already: `out[start + j·ldo + i] = C[i][j]`. Every
+/// element as in [`gemm`] (no bias).
+///
+/// # Safety
+/// No other thread reads or writes those elements of `out` meanwhile.
+pub(crate) unsafe fn gemm_transposed(
     path: KernelPath,
     a: &PackedA,
     b: &PackedB,
-    out: &mut [f32],
+    out: &SharedOut<'_>,
+    start: usize,
     ldo: usize,
 ) {
     assert_eq!(a.k, b.k, "gemm_transposed: inner dimensions differ");
@@ -262,15 +297,15 @@ pub(crate) fn gemm_transposed(
     if m == 0 || n == 0 {
         return;
     }
-    assert!(
-        ldo >= m && out.len() >= (n - 1) * ldo + m,
-        "gemm_transposed: out is too short"
-    );
+    assert!(ldo >= m, "gemm_transposed: stride {ldo} for {m} rows");
+    out.region(start, n, m, ldo);
     drive_values(path, a, b, |q, row, rows, acc| {
         let cols = NR.min(n - q * NR);
-        for (c, line) in out[q * NR * ldo..].chunks_mut(ldo).take(cols).enumerate() {
-            for (slot, acc) in line[row..row + rows].iter_mut().zip(acc) {
-                *slot = acc[c];
+        for c in 0..cols {
+            let line = start + (q * NR + c) * ldo + row;
+            for (i, acc) in acc[..rows].iter().enumerate() {
+                // SAFETY: the caller's contract.
+                unsafe { out.write(line + i, acc[c]) };
             }
         }
     });
@@ -286,8 +321,8 @@ enum Tile<'a> {
     Values(&'a [[f32; NR]; ROWS_MAX]),
 }
 
-/// Run the kernel of `path` over every (panel of `B`, tile of `A`) pair, panel by panel, and
-/// hand each tile of `C` to `sink(panel, first row, rows, tile)`.
+/// Run the kernel of `path` over every (panel of `B` in `panels`, tile of `A`) pair, panel by
+/// panel, and hand each tile of `C` to `sink(panel, first row, rows, tile)`.
 /// `any_width`: the sink takes registers for partial panels too (its `C` has [`NR`] columns per
 /// panel).
 fn drive(
@@ -295,11 +330,13 @@ fn drive(
     a: &PackedA,
     b: &PackedB,
     any_width: bool,
+    panels: Range<usize>,
     mut sink: impl FnMut(usize, usize, usize, Tile<'_>),
 ) {
     let (m, k, n) = (a.m, a.k, b.n);
     let mut tile = [[0.0f32; NR]; ROWS_MAX];
-    for q in 0..n.div_ceil(NR) {
+    let last = panels.end;
+    for q in panels {
         let panel = b.panel(q);
         let cols = NR.min(n - q * NR);
         for (t, a_tile) in a.tiles().enumerate() {
@@ -308,7 +345,7 @@ fn drive(
             #[cfg(target_arch = "x86_64")]
             if path == KernelPath::Avx512 && (cols == NR || any_width) {
                 // The first tile of a panel fetches the next one, which may come from memory.
-                let next = match t == 0 && q + 1 < n.div_ceil(NR) {
+                let next = match t == 0 && q + 1 < last {
                     true => b.panel(q + 1),
                     false => &[],
                 };
@@ -462,28 +499,31 @@ mod x86 {
     /// [`tile_avx512`] writing `rows` rows of [`NR`] values (plus `bias`) into `out` at row
     /// stride `ldo`, and asking the CPU to fetch `next` (the panel the following tiles will
     /// read, or empty) into the L2 cache meanwhile, a line of it per step of `k`.
+    ///
+    /// # Safety
+    /// `out` points at `rows` rows of [`NR`] writable values at stride `ldo`, which no other
+    /// thread reads or writes meanwhile.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn tile_avx512_into(
+    pub(super) unsafe fn tile_avx512_into(
         a: &[f32],
         rows: usize,
         panel: &[f32],
         k: usize,
         bias: Option<&[f32]>,
-        out: &mut [f32],
+        out: *mut f32,
         ldo: usize,
         next: &[f32],
     ) {
         check(a, rows, panel, k);
         let next_lines = (next.len() / NR).min(k);
-        assert!(out.len() >= (rows - 1) * ldo + NR && ldo >= NR);
+        assert!(ldo >= NR);
         assert!(bias.is_none_or(|b| b.len() >= NR));
         assert!(is_x86_feature_detected!("avx512f"));
         let (a, panel) = (a.as_ptr(), panel.as_ptr());
         let bias = bias.map_or(std::ptr::null(), <[f32]>::as_ptr);
-        let out = out.as_mut_ptr();
         let next = next.as_ptr();
-        // SAFETY: as in `tile_avx512`; the asserts above bound every write and the bias read,
-        // and `next` holds `next_lines` lines (prefetches never fault in any case).
+        // SAFETY: as in `tile_avx512`; the caller bounds every write, the assert above the bias
+        // read, and `next` holds `next_lines` lines (prefetches never fault in any case).
         unsafe {
             by_rows!(
                 rows,
@@ -653,6 +693,14 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::split::Parallelism::{Serial, TwoWay};
+
+    fn two_threads() -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("a pool of two threads")
+    }
 
     fn matrix(rows: usize, cols: usize, seed: u32) -> Vec<f32> {
         let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
@@ -676,7 +724,17 @@ mod tests {
         let k = w.len() / n;
         let b = PackedB::from_weight(w, n, k);
         let mut want = vec![0.0; m * n];
-        gemm(KernelPath::Scalar, a, lda, m, &b, None, &mut want, n);
+        gemm(
+            KernelPath::Scalar,
+            Serial,
+            a,
+            lda,
+            m,
+            &b,
+            None,
+            &mut want,
+            n,
+        );
         // The same A, packed from its rows and from the columns of its transpose.
         let at: Vec<f32> = (0..k * m).map(|i| a[(i % m) * lda + i / m]).collect();
         let mut from_rows = PackedA::default();
@@ -691,7 +749,8 @@ mod tests {
                 let mut panels = PackedB::default();
                 gemm_to_panels(path, packed, &bt, &mut panels);
                 let mut t = vec![0.0; n * (m + 1)];
-                gemm_transposed(path, packed, &b, &mut t, m + 1);
+                // SAFETY: one thread writes `t`.
+                unsafe { gemm_transposed(path, packed, &b, &SharedOut::new(&mut t), 0, m + 1) };
                 for (i, want) in want.chunks_exact(n).enumerate() {
                     for (j, want) in want.iter().enumerate() {
                         let got = panels.panel(j / NR)[i * NR + j % NR];
@@ -715,6 +774,7 @@ mod tests {
             (7, 5, 100),
             (25, 64, 33),
             (12, 32, 240),
+            (23, 384, 1152),
         ] {
             let a = matrix(m, k + 3, (m * k) as u32);
             let w = matrix(n, k, n as u32);
@@ -724,6 +784,7 @@ mod tests {
             let mut want = vec![0.0; m * (n + 1)];
             gemm(
                 KernelPath::Scalar,
+                Serial,
                 &a,
                 k + 3,
                 m,
@@ -743,11 +804,28 @@ mod tests {
             }
             for path in KernelPath::available() {
                 let mut got = vec![0.0; m * (n + 1)];
-                gemm(path, &a, k + 3, m, &b, Some(&bias), &mut got, n + 1);
+                gemm(path, Serial, &a, k + 3, m, &b, Some(&bias), &mut got, n + 1);
                 assert_eq!(bits(&got), bits(&want), "{path:?} {m}x{k}x{n}");
+                // Each half of the panels on its own thread: the same bits.
+                let mut halves = vec![0.0; m * (n + 1)];
+                two_threads().install(|| {
+                    gemm(
+                        path,
+                        TwoWay,
+                        &a,
+                        k + 3,
+                        m,
+                        &b,
+                        Some(&bias),
+                        &mut halves,
+                        n + 1,
+                    );
+                });
+                assert_eq!(bits(&halves), bits(&want), "{path:?} {m}x{k}x{n} two-way");
                 let mut last = vec![0.0; n + 1];
                 gemm(
                     path,
+                    Serial,
                     &a[(m - 1) * (k + 3)..],
                     k + 3,
                     1,

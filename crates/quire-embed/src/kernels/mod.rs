@@ -45,9 +45,11 @@ macro_rules! multiversion {
     };
 }
 
+pub(crate) mod attention;
 pub(crate) mod gemm;
 pub(crate) mod gemm_i8;
 pub(crate) mod math;
+pub(crate) mod split;
 
 use std::fmt;
 

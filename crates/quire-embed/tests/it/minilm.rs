@@ -111,6 +111,25 @@ fn vectors_do_not_depend_on_the_thread_pool() {
             .all(|(a, b)| a.to_bits() == b.to_bits())
     );
 
+    // A query embeds like the same text in a build: on its own thread, and with each step split
+    // over a pool of two (several at once, so halves are stolen, run in place and interleaved).
+    let alone: Vec<Vec<f32>> = refs.iter().map(|t| model.embed_query(t).unwrap()).collect();
+    let split: Vec<Vec<f32>> = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap()
+        .install(|| {
+            use rayon::prelude::*;
+            refs.par_iter()
+                .map(|t| model.embed_query(t).unwrap())
+                .collect()
+        });
+    for ((alone, split), want) in alone.iter().zip(&split).zip(one.rows()) {
+        let want: Vec<u32> = want.iter().map(|x| x.to_bits()).collect();
+        assert_eq!(alone.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), want);
+        assert_eq!(split.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), want);
+    }
+
     let wrong = EmbeddingSpec {
         digest: Some("0".repeat(64)),
         include_title: false,

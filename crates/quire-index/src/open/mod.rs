@@ -325,9 +325,11 @@ impl OpenIndex {
         self.vector_side.run(plan, query, allowed, depth)
     }
 
-    /// Embed `text` with the index's own model.
+    /// Embed `text` with the index's own model: a query's vector, the same bits as the text's in
+    /// a build, computed on the query pool's threads when they are idle (see
+    /// [`search::embed_query`]).
     pub fn embed(&self, text: &str) -> Result<Vec<f32>> {
-        Ok(self.embedder.embed_batch(&[text])?.into_iter().collect())
+        Ok(search::embed_query(self.embedder.as_ref(), text)?)
     }
 
     /// The frozen HNSW graph.

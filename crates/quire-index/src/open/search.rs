@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use memmap2::Mmap;
 use quire_core::spec::FusionMethod;
+use quire_embed::{EmbedError, Embedder};
 
 use super::OpenIndex;
 use crate::ann::{self, Allowed, Vectors};
@@ -155,6 +156,23 @@ fn query_pool() -> Option<&'static rayon::ThreadPool> {
 
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// `embedder`'s vector for one query. While at most half the cores are answering queries, the
+/// model runs on the query pool, where it may split each step over two threads (the bits do not
+/// change); under load it runs on the caller's thread alone, since a second thread per query would
+/// only queue behind busy cores.
+pub(super) fn embed_query(
+    embedder: &dyn Embedder,
+    text: &str,
+) -> std::result::Result<Vec<f32>, EmbedError> {
+    let idle = IN_FLIGHT.load(Ordering::Relaxed) * 2 <= cores();
+    match query_pool() {
+        Some(pool) if idle && rayon::current_thread_index().is_none() => {
+            pool.install(|| embedder.embed_query(text))
+        }
+        _ => embedder.embed_query(text),
+    }
 }
 
 /// One retriever's candidates and the microseconds they took.
