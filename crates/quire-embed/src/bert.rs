@@ -164,6 +164,20 @@ impl BertEmbedder {
     }
 }
 
+/// Run `f` with this thread's reused forward-pass buffers, so embedding text after text does not
+/// allocate (and fault in) fresh ones each time.
+fn with_workspace<T>(f: impl FnOnce(&mut Workspace) -> T) -> T {
+    thread_local! {
+        static WORKSPACE: RefCell<Workspace> = RefCell::default();
+    }
+    // Taken out for the call: a thread waiting in `rayon::join` may embed another text meanwhile
+    // (it then gets fresh buffers).
+    let mut ws = WORKSPACE.take();
+    let result = f(&mut ws);
+    WORKSPACE.set(ws);
+    result
+}
+
 /// Pool token vectors into `out`, summing in token order.
 fn pool<'t>(pooling: Pooling, tokens: impl ExactSizeIterator<Item = &'t [f32]>, out: &mut [f32]) {
     out.iter_mut().for_each(|x| *x = 0.0);
@@ -220,28 +234,25 @@ impl Embedder for BertEmbedder {
 
     fn embed_batch(&self, texts: &[&str]) -> Result<Array2<f32>, EmbedError> {
         let mut out = Array2::zeros((texts.len(), self.dim));
-        let mut ws = Workspace::default();
-        for (text, mut row) in texts.iter().zip(out.rows_mut()) {
-            let slice = row
-                .as_slice_mut()
-                .ok_or_else(|| self.run_err("output rows are not contiguous"))?;
-            self.embed_one(text, Parallelism::Serial, &mut ws, slice)?;
-        }
+        with_workspace(|ws| {
+            for (text, mut row) in texts.iter().zip(out.rows_mut()) {
+                let slice = row
+                    .as_slice_mut()
+                    .ok_or_else(|| self.run_err("output rows are not contiguous"))?;
+                self.embed_one(text, Parallelism::Serial, ws, slice)?;
+            }
+            Ok(())
+        })?;
         Ok(out)
     }
 
     /// One text with this thread's reused buffers, each step split in two when the calling
     /// thread is in a rayon pool with another thread (the bits do not change).
     fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
-        thread_local! {
-            static WORKSPACE: RefCell<Workspace> = RefCell::default();
-        }
-        // Taken out for the call: a thread waiting in `rayon::join` may embed another query.
-        let mut ws = WORKSPACE.take();
         let mut out = vec![0.0; self.dim];
-        let embedded = self.embed_one(text, Parallelism::for_current_thread(), &mut ws, &mut out);
-        WORKSPACE.set(ws);
-        embedded.map(|()| out)
+        let par = Parallelism::for_current_thread();
+        with_workspace(|ws| self.embed_one(text, par, ws, &mut out))?;
+        Ok(out)
     }
 }
 

@@ -221,11 +221,13 @@ pub(crate) fn gemm(
                     }
                 }
                 Tile::Values(acc) => {
+                    let out = out.region(start, rows, cols, ldc);
                     for (r, acc) in acc[..rows].iter().enumerate() {
                         for (j, &v) in acc[..cols].iter().enumerate() {
                             let v = bias.map_or(v, |bias| v + bias[j]);
-                            // SAFETY: this panel's columns are written by this call only.
-                            unsafe { out.write(start + r * ldc + j, v) };
+                            // SAFETY: inside the region `region` checked; this panel's columns
+                            // are written by this call only.
+                            unsafe { *out.add(r * ldc + j) = v };
                         }
                     }
                 }
@@ -298,14 +300,15 @@ pub(crate) unsafe fn gemm_transposed(
         return;
     }
     assert!(ldo >= m, "gemm_transposed: stride {ldo} for {m} rows");
-    out.region(start, n, m, ldo);
+    let out = out.region(start, n, m, ldo);
     drive_values(path, a, b, |q, row, rows, acc| {
         let cols = NR.min(n - q * NR);
         for c in 0..cols {
-            let line = start + (q * NR + c) * ldo + row;
+            let line = (q * NR + c) * ldo + row;
             for (i, acc) in acc[..rows].iter().enumerate() {
-                // SAFETY: the caller's contract.
-                unsafe { out.write(line + i, acc[c]) };
+                // SAFETY: column q·NR + c < n and row + i < m lie inside the region checked
+                // above; the caller's contract makes them this thread's.
+                unsafe { *out.add(line + i) = acc[c] };
             }
         }
     });

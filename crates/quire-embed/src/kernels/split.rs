@@ -72,8 +72,8 @@ pub(crate) struct SharedOut<'a> {
     _borrow: PhantomData<&'a mut [f32]>,
 }
 
-// SAFETY: a `SharedOut` is only written through `write`/`region`, whose callers guarantee that
-// threads write disjoint elements; the buffer outlives it (the borrow above).
+// SAFETY: a `SharedOut` is only written through pointers from `region`, whose users guarantee
+// that threads write disjoint elements; the buffer outlives it (the borrow above).
 unsafe impl Send for SharedOut<'_> {}
 // SAFETY: as above.
 unsafe impl Sync for SharedOut<'_> {}
@@ -99,15 +99,5 @@ impl<'a> SharedOut<'a> {
             );
         }
         self.ptr.wrapping_add(start)
-    }
-
-    /// Write `value` at `index`.
-    ///
-    /// # Safety
-    /// No other thread reads or writes element `index` during this `SharedOut`'s life.
-    pub(crate) unsafe fn write(&self, index: usize, value: f32) {
-        assert!(index < self.len, "output index {index} of {}", self.len);
-        // SAFETY: in bounds (checked above); exclusive to this thread (the caller's contract).
-        unsafe { *self.ptr.add(index) = value }
     }
 }
