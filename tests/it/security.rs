@@ -623,3 +623,46 @@ fn plaintext_and_metrics_stay_on_loopback_unless_allowed() {
     assert!(check_metrics_exposure(loopback, &tokens).is_ok());
     assert!(check_metrics_exposure(outside, &allowed).is_ok());
 }
+
+/// A reader looping on calls it may not make, and a caller with a token the server does not
+/// know, write a bounded number of audit events: the first refusal of each kind at once, then one
+/// count per window (recorded at the latest when the server stops).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_audited_at_a_bounded_rate() {
+    use quire_server::ReleaseApi;
+    let server = TestServer::start(Limits::default()).await;
+    let reader = server.client(Some("t-reader")).await;
+    let stranger = server.client(Some("not-a-token")).await;
+    for i in 0..200 {
+        let err = reader.gc(false, &format!("try {i}")).await.unwrap_err();
+        assert_eq!(support::code(&err), Code::PermissionDenied);
+        let err = stranger.gc(false, "x").await.unwrap_err();
+        assert_eq!(support::code(&err), Code::Unauthenticated);
+    }
+    let admin = server.client(Some("t-admin")).await;
+    let count = |log: &[quire_store::AuditEvent], actor: &str, action: &str| {
+        log.iter()
+            .filter(|e| e.actor == actor && e.action == action)
+            .count()
+    };
+    let log = admin.audit_log().await.unwrap();
+    assert_eq!(count(&log, "Reader", "auth.denied"), 1, "{log:?}");
+    assert_eq!(count(&log, "<unknown token>", "auth.unauthenticated"), 1);
+    assert!(
+        !serde_json::to_string(&log).unwrap().contains("not-a-token"),
+        "an unknown token must not be written to the audit log"
+    );
+    let dir = server.stop_keeping_data().await;
+    let store =
+        quire_store::Store::open(dir.path().join("data"), quire_store::Access::Read).unwrap();
+    let log = store.audit_events().unwrap();
+    let repeated = |actor: &str, action: &str| -> Vec<u64> {
+        log.iter()
+            .filter(|e| e.actor == actor && e.action == action)
+            .filter_map(|e| e.evidence["repeated"].as_u64())
+            .collect()
+    };
+    assert_eq!(repeated("Reader", "auth.denied"), [199]);
+    assert_eq!(repeated("<unknown token>", "auth.unauthenticated"), [199]);
+    assert!(store.audit_verify().unwrap().ok, "the chain still verifies");
+}

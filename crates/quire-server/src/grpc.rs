@@ -17,6 +17,7 @@ use tracing::Instrument;
 use crate::api::{Local, QuireApi, SharedProgress};
 use crate::auth::{Auth, Caller, Role};
 use crate::config::{ImportRoots, Limits, ServerConfig};
+use crate::denials::{Denial, Denials, UNKNOWN_TOKEN};
 use crate::error::{Result, ServiceError};
 use crate::identity::describe;
 use crate::metrics::Metrics;
@@ -33,6 +34,7 @@ pub struct Server {
     running_build: Arc<Semaphore>,
     waiting_builds: AtomicUsize,
     next_request: AtomicU64,
+    denials: Denials,
 }
 
 /// The gRPC services; cheap to clone.
@@ -55,7 +57,15 @@ impl Grpc {
             running_build: Arc::new(Semaphore::new(1)),
             waiting_builds: AtomicUsize::new(0),
             next_request: AtomicU64::new(1),
+            denials: Denials::default(),
         }))
+    }
+
+    /// Record the refusal counts of every window that has passed by `now` (of all windows with
+    /// `None`, at shutdown) in the audit log; see [`crate::denials`].
+    pub async fn close_denial_windows(&self, now: Option<Instant>) {
+        let drafts = self.0.denials.close(now);
+        self.0.record_denials(drafts).await;
     }
 
     /// The data dir behind the services.
@@ -134,43 +144,61 @@ impl Grpc {
 }
 
 impl Server {
-    /// Authenticate and authorize; a known token refused for its role is recorded in the
-    /// audit log (who tried what).
+    /// Authenticate and authorize. A known token refused for its role is recorded in the audit
+    /// log as `auth.denied` (who tried what), a request without a known token as
+    /// `auth.unauthenticated`; both at a bounded rate (see [`crate::denials`]).
     pub(crate) async fn authorize(
         &self,
         metadata: &tonic::metadata::MetadataMap,
-        rpc: &str,
+        rpc: &'static str,
         needed: Role,
     ) -> Result<Caller> {
         let result = self.auth.authorize(metadata, rpc, needed);
-        if let (Err(ServiceError::PermissionDenied(message)), Some(caller)) =
-            (&result, self.auth.identify(metadata))
-        {
-            let evidence = serde_json::json!({ "message": message, "needed": format!("{needed:?}").to_lowercase() });
-            self.audit_denied(caller.name, rpc.to_owned(), evidence)
-                .await;
+        let denial = match (&result, self.auth.identify(metadata)) {
+            (Err(ServiceError::PermissionDenied(message)), Some(caller)) => Some(Denial {
+                actor: caller.name,
+                action: "auth.denied",
+                kind: rpc,
+                target: rpc.to_owned(),
+                evidence: serde_json::json!({
+                    "message": message,
+                    "needed": format!("{needed:?}").to_lowercase(),
+                }),
+            }),
+            (Err(ServiceError::Unauthenticated(message)), _) => Some(Denial {
+                actor: UNKNOWN_TOKEN.to_owned(),
+                action: "auth.unauthenticated",
+                kind: rpc,
+                target: rpc.to_owned(),
+                evidence: serde_json::json!({ "message": message }),
+            }),
+            _ => None,
+        };
+        if let Some(denial) = denial {
+            self.audit_denied(denial).await;
         }
         result
     }
 
-    /// Record a refused request in the audit log as `auth.denied`: who tried what (`target`),
-    /// and why it was refused (`evidence`).
-    pub(crate) async fn audit_denied(
-        &self,
-        actor: String,
-        target: String,
-        evidence: serde_json::Value,
-    ) {
-        let draft = quire_store::AuditDraft {
-            actor,
-            action: "auth.denied".into(),
-            target,
-            evidence,
-            ..quire_store::AuditDraft::default()
-        };
+    /// Record a refused request in the audit log, unless its (caller, kind) was refused
+    /// already in the current window, which only counts it.
+    pub(crate) async fn audit_denied(&self, denial: Denial) {
+        let drafts = self.denials.note(denial, Instant::now());
+        self.record_denials(drafts).await;
+    }
+
+    async fn record_denials(&self, drafts: Vec<quire_store::AuditDraft>) {
+        if drafts.is_empty() {
+            return;
+        }
         let store = self.local.store().clone();
-        let recorded = tokio::task::spawn_blocking(move || store.audit(draft)).await;
-        if !matches!(recorded, Ok(Ok(_))) {
+        let recorded = tokio::task::spawn_blocking(move || {
+            drafts
+                .into_iter()
+                .try_for_each(|draft| store.audit(draft).map(drop))
+        })
+        .await;
+        if !matches!(recorded, Ok(Ok(()))) {
             tracing::error!("could not record a denied request in the audit log");
         }
     }

@@ -5,6 +5,7 @@ use quire_proto::release::ChangeAliasParams;
 use tonic::{Request, Response, Status};
 
 use crate::auth::Role;
+use crate::denials::Denial;
 use crate::grpc::{Grpc, invalid_request, reason};
 use crate::release_api::ReleaseApi;
 
@@ -31,8 +32,14 @@ impl pb::release_service_server::ReleaseService for Grpc {
                         "needed": "admin",
                         "force": true,
                     });
-                    s.audit_denied(caller.name.clone(), p.alias.clone(), evidence)
-                        .await;
+                    s.audit_denied(Denial {
+                        actor: caller.name.clone(),
+                        action: "auth.denied",
+                        kind: "ChangeAlias",
+                        target: p.alias.clone(),
+                        evidence,
+                    })
+                    .await;
                     return Err(crate::ServiceError::PermissionDenied(message));
                 }
                 let local = s.local.as_actor(&caller.name);

@@ -18,6 +18,7 @@
 mod api;
 mod auth;
 mod config;
+mod denials;
 mod error;
 mod eval_api;
 mod grpc;

@@ -174,16 +174,22 @@ pub async fn run(
         .build_v1alpha()
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
     let metrics_task = metrics_listener.map(|l| tokio::spawn(serve_metrics(l, metrics)));
-    // Close idle indices now and then, not only when another index opens.
+    // Close idle indices now and then, not only when another index opens, and record the
+    // refusal counts of denial windows that have passed.
     let store = grpc.store().clone();
+    let services = grpc.clone();
     let sweeper = tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(30));
         loop {
             every.tick().await;
             let store = store.clone();
             let _ = tokio::task::spawn_blocking(move || store.sweep_cache()).await;
+            services
+                .close_denial_windows(Some(std::time::Instant::now()))
+                .await;
         }
     });
+    let last_denials = grpc.clone();
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = &config.tls {
         let read = |p: &PathBuf| {
@@ -236,6 +242,7 @@ pub async fn run(
         task.abort();
     }
     sweeper.abort();
+    last_denials.close_denial_windows(None).await;
     tracing::info!("stopped");
     result
 }

@@ -116,11 +116,18 @@ impl TestServer {
             .unwrap()
     }
 
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.stop_keeping_data().await;
+    }
+
+    /// Stop the server and hand over its temporary directory (the data dir is `data` in it),
+    /// to read what the server left behind.
+    pub async fn stop_keeping_data(mut self) -> TempDir {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         self.task.await.unwrap().unwrap();
+        self._dir
     }
 }
 
