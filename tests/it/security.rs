@@ -666,3 +666,36 @@ async fn refusals_are_audited_at_a_bounded_rate() {
     assert_eq!(repeated("<unknown token>", "auth.unauthenticated"), [199]);
     assert!(store.audit_verify().unwrap().ok, "the chain still verifies");
 }
+
+/// `ListEvents` answers a page at a time: a client reads the whole log in pages of its choice,
+/// and a page larger than the server allows is refused naming the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_is_read_in_pages() {
+    use quire_server::{MAX_AUDIT_PAGE, QuireApi, ReleaseApi};
+    let server = TestServer::start(Limits::default()).await;
+    let admin = server.client(Some("t-admin")).await;
+    let index = admin.index("handbook").await.unwrap().manifest.index_id;
+    for i in 0..4 {
+        let holder = format!("eval-{i}");
+        let target = index.to_string();
+        admin.pin(&target, &holder, None, "paging").await.unwrap();
+    }
+    let all = admin.audit_log().await.unwrap();
+    assert!(all.len() >= 7, "{all:?}");
+    let mut paged = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = admin.audit_page(after, 2).await.unwrap();
+        assert!(page.events.len() <= 2);
+        paged.extend(page.events);
+        match page.next_after {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    assert_eq!(paged, all);
+    let err = admin.audit_page(0, MAX_AUDIT_PAGE + 1).await.unwrap_err();
+    assert_eq!(support::code(&err), Code::InvalidArgument);
+    assert!(err.to_string().contains("10000"), "{err}");
+    server.stop().await;
+}

@@ -535,6 +535,30 @@ impl Registry for PgRegistry {
             .collect()
     }
 
+    fn audit_page(&self, after: u64, limit: usize) -> quire_store::Result<Vec<AuditEvent>> {
+        let client = self.client()?;
+        let what = "read a page of the audit log";
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .bridge
+            .block_on(client.query(
+                "SELECT seq, record FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&after, &limit],
+            ))
+            .map_err(|e| self.backend(what, &e))?;
+        rows.iter()
+            .map(|row| {
+                let seq: i64 = row.try_get(0).map_err(|e| self.backend(what, &e))?;
+                let record: Vec<u8> = row.try_get(1).map_err(|e| self.backend(what, &e))?;
+                decode_record(&record).ok_or_else(|| StoreError::Backend {
+                    registry: self.shown.clone(),
+                    reason: format!("audit event {seq} does not decode"),
+                })
+            })
+            .collect()
+    }
+
     fn verify_audit(&self) -> quire_store::Result<AuditVerification> {
         let (records, head) = self.audit_snapshot()?;
         Ok(verify_chain(

@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 use crate::auth::Role;
 use crate::denials::Denial;
 use crate::grpc::{Grpc, invalid_request, reason};
-use crate::release_api::ReleaseApi;
+use crate::release_api::{DEFAULT_AUDIT_PAGE, ReleaseApi};
 
 #[tonic::async_trait]
 impl pb::release_service_server::ReleaseService for Grpc {
@@ -208,15 +208,15 @@ impl pb::audit_service_server::AuditService for Grpc {
             "ListEvents",
             Role::Releaser,
             request,
-            |s, _, _| async move {
+            |s, _, m| async move {
+                let limit = match m.limit {
+                    0 => DEFAULT_AUDIT_PAGE,
+                    n => usize::try_from(n).unwrap_or(usize::MAX),
+                };
+                let page = s.local.audit_page(m.after_seq, limit).await?;
                 Ok(pb::ListEventsResponse {
-                    events: s
-                        .local
-                        .audit_log()
-                        .await?
-                        .into_iter()
-                        .map(Into::into)
-                        .collect(),
+                    events: page.events.into_iter().map(Into::into).collect(),
+                    next_after_seq: page.next_after.unwrap_or(0),
                 })
             },
         )

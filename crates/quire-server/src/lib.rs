@@ -41,5 +41,5 @@ pub use eval_api::{EvalApi, EvalRequest, GateRequest};
 pub use grpc::{ACCESS_LOG, Grpc};
 pub use identity::{Binding, Mechanism, RunAs};
 pub use metrics::Metrics;
-pub use release_api::ReleaseApi;
+pub use release_api::{AuditPage, DEFAULT_AUDIT_PAGE, MAX_AUDIT_PAGE, ReleaseApi};
 pub use remote::Remote;

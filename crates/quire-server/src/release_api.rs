@@ -7,7 +7,31 @@ use quire_store::{
 };
 
 use crate::api::Local;
-use crate::error::Result;
+use crate::error::{Result, ServiceError};
+
+/// Most audit events one page may hold.
+pub const MAX_AUDIT_PAGE: usize = 10_000;
+
+/// Audit events per page when a `ListEvents` request names no limit.
+pub const DEFAULT_AUDIT_PAGE: usize = 1_000;
+
+/// A page of the audit log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditPage {
+    /// Events in sequence order.
+    pub events: Vec<AuditEvent>,
+    /// The seq to ask for events after, when the page was full (more may follow).
+    pub next_after: Option<u64>,
+}
+
+impl AuditPage {
+    fn of(events: Vec<AuditEvent>, limit: usize) -> Self {
+        let next_after = (events.len() == limit)
+            .then(|| events.last().map(|e| e.seq))
+            .flatten();
+        Self { events, next_after }
+    }
+}
 
 /// Release operations. Every change takes a reason and is recorded with the caller.
 #[allow(async_fn_in_trait)]
@@ -45,8 +69,22 @@ pub trait ReleaseApi {
     async fn gc(&self, dry_run: bool, reason: &str) -> Result<GcReport>;
     /// Delete one index; refused while it is live.
     async fn delete_index(&self, target: &str, reason: &str) -> Result<()>;
-    /// The audit log, oldest first.
-    async fn audit_log(&self) -> Result<Vec<AuditEvent>>;
+    /// At most `limit` (1 to [`MAX_AUDIT_PAGE`]) audit events with seq above `after`, oldest
+    /// first.
+    async fn audit_page(&self, after: u64, limit: usize) -> Result<AuditPage>;
+    /// The whole audit log, oldest first, read a page at a time.
+    async fn audit_log(&self) -> Result<Vec<AuditEvent>> {
+        let mut events = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.audit_page(after, MAX_AUDIT_PAGE).await?;
+            events.extend(page.events);
+            match page.next_after {
+                Some(next) => after = next,
+                None => return Ok(events),
+            }
+        }
+    }
     /// Check the audit log's hash chain.
     async fn audit_verify(&self) -> Result<AuditVerification>;
 }
@@ -148,8 +186,16 @@ impl ReleaseApi for Local {
         .await
     }
 
-    async fn audit_log(&self) -> Result<Vec<AuditEvent>> {
-        self.blocking(|l| Ok(l.store().audit_events()?)).await
+    async fn audit_page(&self, after: u64, limit: usize) -> Result<AuditPage> {
+        if !(1..=MAX_AUDIT_PAGE).contains(&limit) {
+            return Err(ServiceError::InvalidArgument(format!(
+                "limit: {limit} audit events per page; 1 to {MAX_AUDIT_PAGE} are allowed"
+            )));
+        }
+        let events = self
+            .blocking(move |l| Ok(l.store().audit_page(after, limit)?))
+            .await?;
+        Ok(AuditPage::of(events, limit))
     }
 
     async fn audit_verify(&self) -> Result<AuditVerification> {

@@ -10,7 +10,7 @@ use quire_store::{
 use tonic::transport::Channel;
 
 use crate::error::Result;
-use crate::release_api::ReleaseApi;
+use crate::release_api::{AuditPage, ReleaseApi};
 use crate::remote::{Remote, malformed_response};
 
 impl Remote {
@@ -121,16 +121,21 @@ impl ReleaseApi for Remote {
         Ok(())
     }
 
-    async fn audit_log(&self) -> Result<Vec<AuditEvent>> {
-        let request = self.request(pb::ListEventsRequest {})?;
-        self.audit()
-            .list_events(request)
-            .await?
-            .into_inner()
+    async fn audit_page(&self, after: u64, limit: usize) -> Result<AuditPage> {
+        let request = self.request(pb::ListEventsRequest {
+            after_seq: after,
+            limit: u32::try_from(limit).unwrap_or(u32::MAX),
+        })?;
+        let page = self.audit().list_events(request).await?.into_inner();
+        let events = page
             .events
             .into_iter()
             .map(|e| AuditEvent::try_from(e).map_err(malformed_response))
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        Ok(AuditPage {
+            events,
+            next_after: (page.next_after_seq > 0).then_some(page.next_after_seq),
+        })
     }
 
     async fn audit_verify(&self) -> Result<AuditVerification> {

@@ -58,10 +58,21 @@ pub(crate) fn append(tx: &WriteTransaction, path: &Path, draft: AuditDraft) -> R
 /// Every stored event in sequence order, with its stored hash. Events that do not decode are
 /// an error naming their seq.
 pub(crate) fn events(tx: &ReadTransaction, path: &Path) -> Result<Vec<AuditEvent>> {
+    page(tx, path, 0, usize::MAX)
+}
+
+/// At most `limit` stored events with seq above `after`, in sequence order.
+pub(crate) fn page(
+    tx: &ReadTransaction,
+    path: &Path,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<AuditEvent>> {
     let err = db_err(path);
     let table = tx.open_table(AUDIT).map_err(|e| err(e.into()))?;
     let mut out = Vec::new();
-    for entry in table.iter().map_err(|e| err(e.into()))? {
+    let from = after.saturating_add(1);
+    for entry in table.range(from..).map_err(|e| err(e.into()))?.take(limit) {
         let (seq, record) = entry.map_err(|e| err(e.into()))?;
         let event = decode_record(record.value()).ok_or_else(|| StoreError::Registry {
             path: path.to_path_buf(),

@@ -394,6 +394,13 @@ impl Registry for RedbRegistry {
             .unwrap_or_default())
     }
 
+    fn audit_page(&self, after: u64, limit: usize) -> Result<Vec<AuditEvent>> {
+        let path = self.path.clone();
+        Ok(self
+            .read(|tx| audit::page(tx, &path, after, limit))?
+            .unwrap_or_default())
+    }
+
     fn verify_audit(&self) -> Result<AuditVerification> {
         let path = self.path.clone();
         Ok(self

@@ -80,6 +80,10 @@ pub trait Registry: Send + Sync + std::fmt::Debug {
     /// Every audit event in sequence order, with its chain hash.
     fn audit_events(&self) -> Result<Vec<AuditEvent>>;
 
+    /// At most `limit` audit events with seq above `after`, in sequence order (a page of the
+    /// log: reads only those events).
+    fn audit_page(&self, after: u64, limit: usize) -> Result<Vec<AuditEvent>>;
+
     /// Check the audit chain end to end, and its head.
     fn verify_audit(&self) -> Result<AuditVerification>;
 }

@@ -286,6 +286,11 @@ impl Store {
         self.registry.audit_events()
     }
 
+    /// At most `limit` audit events with seq above `after`, oldest first.
+    pub fn audit_page(&self, after: u64, limit: usize) -> Result<Vec<AuditEvent>> {
+        self.registry.audit_page(after, limit)
+    }
+
     /// Check the audit log's hash chain.
     pub fn audit_verify(&self) -> Result<AuditVerification> {
         self.registry.verify_audit()

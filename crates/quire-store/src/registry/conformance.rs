@@ -21,6 +21,7 @@ pub fn run(fresh: &dyn Fn() -> Box<dyn Registry>) {
     reports_are_stored_oldest_first_and_audited(&*fresh());
     the_audit_chain_links_every_mutation(&*fresh());
     the_first_manifest_of_an_id_wins(&*fresh());
+    the_audit_log_reads_in_pages(&*fresh());
 }
 
 fn idx(n: u8) -> IndexId {
@@ -198,6 +199,26 @@ fn the_audit_chain_links_every_mutation(r: &dyn Registry) {
     assert!(v.ok, "{v:?}");
     assert_eq!((v.events, v.head_seq), (6, 6));
     assert_eq!(v.head_hash, events[5].hash);
+}
+
+fn the_audit_log_reads_in_pages(r: &dyn Registry) {
+    assert!(r.audit_page(0, 10).expect("page").is_empty());
+    for i in 0..7 {
+        r.append_audit(draft("gc", &format!("t{i}")))
+            .expect("append");
+    }
+    let seqs = |after: u64, limit: usize| -> Vec<u64> {
+        let page = r.audit_page(after, limit).expect("page");
+        page.iter().map(|e| e.seq).collect()
+    };
+    assert_eq!(seqs(0, 3), [1, 2, 3]);
+    assert_eq!(seqs(3, 3), [4, 5, 6]);
+    assert_eq!(seqs(6, 3), [7]);
+    assert!(seqs(7, 3).is_empty());
+    assert!(seqs(u64::MAX, 3).is_empty());
+    assert!(seqs(0, 0).is_empty());
+    let all = r.audit_events().expect("events");
+    assert_eq!(r.audit_page(0, usize::MAX).expect("page"), all);
 }
 
 /// A minimal well-formed manifest of `index` with `digest`, for a backend's own tests.
