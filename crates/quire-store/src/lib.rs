@@ -57,7 +57,7 @@ pub use release::{
 };
 pub use snapshot::SnapshotInfo;
 pub use store::Upload;
-pub use store::{Access, MIN_PREFIX_HEX, RetrievalService, Store, StoreOptions};
+pub use store::{Access, LOCK_FILE, MIN_PREFIX_HEX, RetrievalService, Store, StoreOptions};
 
 /// The data dir's redb registry (`registry.redb` under `root`) on its own, without the rest of
 /// the store: for benchmarks, and tools that read or copy a registry. The caller must hold the

@@ -32,7 +32,8 @@ mod snapshots;
 
 pub use snapshots::Upload;
 
-const LOCK_FILE: &str = "LOCK";
+/// The lock file whose presence makes a directory a data dir.
+pub const LOCK_FILE: &str = "LOCK";
 const SNAPSHOTS: &str = "snapshots";
 const INDEXES: &str = "indexes";
 const TMP: &str = "tmp";
