@@ -44,6 +44,18 @@ pub(crate) struct Cli {
         value_name = "URL"
     )]
     pub(crate) registry: Option<Secret>,
+    /// Share snapshots and indices through this artifact store (s3://bucket[/prefix], or
+    /// file:///dir): builds and imports publish there, missing indices are fetched from there.
+    /// S3 credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; for `serve`,
+    /// overrides server.toml's `[storage]`.
+    #[arg(long, global = true, env = "QUIRE_STORE", value_name = "URL")]
+    pub(crate) store: Option<String>,
+    /// The S3-compatible endpoint of `--store` (e.g. http://127.0.0.1:8333); AWS when absent.
+    #[arg(long, global = true, env = "QUIRE_STORE_ENDPOINT", value_name = "URL")]
+    pub(crate) store_endpoint: Option<String>,
+    /// The region `--store` signs for (us-east-1 when absent).
+    #[arg(long, global = true, env = "QUIRE_STORE_REGION")]
+    pub(crate) store_region: Option<String>,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -68,6 +80,24 @@ impl std::fmt::Debug for Secret {
 }
 
 impl Cli {
+    /// The `--store` artifact store, checked; `None`: the data dir alone.
+    pub(crate) fn storage(&self) -> Result<Option<quire_server::StorageConfig>> {
+        let Some(url) = &self.store else {
+            anyhow::ensure!(
+                self.store_endpoint.is_none() && self.store_region.is_none(),
+                "--store-endpoint and --store-region go with --store (or QUIRE_STORE)"
+            );
+            return Ok(None);
+        };
+        let config = quire_server::StorageConfig::new(
+            url,
+            self.store_endpoint.as_deref(),
+            self.store_region.as_deref(),
+        )
+        .map_err(|(_, reason)| anyhow::anyhow!("--store (or QUIRE_STORE): {reason}"))?;
+        Ok(Some(config))
+    }
+
     /// The `--registry` URL, checked; `None`: the data dir's redb registry.
     pub(crate) fn registry_url(&self) -> Result<Option<quire_registry_pg::PgUrl>> {
         self.registry

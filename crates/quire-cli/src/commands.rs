@@ -88,7 +88,8 @@ pub async fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
             url,
             migrate: false,
         });
-        let store = serve::open_store(&cli.data, access, registry.as_ref())
+        let storage = cli.storage()?;
+        let store = serve::open_store(&cli.data, access, registry.as_ref(), storage.as_ref())
             .with_context(|| format!("opening data dir {}", cli.data.display()))?
             .with_options(options)
             .with_models(models);
@@ -176,6 +177,9 @@ async fn serve(cli: &Cli, at: ServeAt, config: Option<&Path>) -> Result<()> {
     if let Some(url) = cli.registry_url()? {
         let migrate = config.registry.as_ref().is_some_and(|r| r.migrate);
         config.registry = Some(RegistryConfig { url, migrate });
+    }
+    if let Some(storage) = cli.storage()? {
+        config.storage = Some(storage);
     }
     if migrate_registry {
         match &mut config.registry {

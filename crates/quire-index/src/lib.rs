@@ -49,13 +49,13 @@ mod verify;
 pub use build::{BuildRequest, NoProgress, Progress, VECTORS_FILE, build_index, write_manifest};
 pub use cache::EmbedCache;
 pub use error::{IndexError, Result};
-pub use files::{MANIFEST_FILE, artifact_files, sync_tree};
+pub use files::{MANIFEST_FILE, artifact_files, sync_tree, write_synced};
 pub use open::{ALLOWED_CACHE_BYTES, OpenIndex};
 pub use plan::{Planner, VectorPlan};
 pub use query::{Arm, Hit, Lineage, Mode, Query, Response, RetrieverHit, Timings};
 pub use source::DocumentSource;
 pub use stages::Donor;
-pub use verify::{Verification, read_manifest, verify_dir};
+pub use verify::{Verification, identity_problem, read_manifest, verify_dir};
 
 /// Index formats this quire opens. Format 3 dropped the ACL field from the BM25 segment
 /// (permissions are filtered by the allowed set instead); a format 2 segment's ACL field is

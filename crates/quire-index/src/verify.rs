@@ -21,6 +21,21 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     })
 }
 
+/// Why `manifest`'s index id does not follow from its snapshot, spec and format, if it does
+/// not. An index is checked against the format it was built in, if this quire reads it.
+pub fn identity_problem(manifest: &Manifest) -> Option<String> {
+    let format = Some(manifest.versions.format)
+        .filter(|f| crate::READABLE_FORMATS.contains(f))
+        .unwrap_or(FORMAT_VERSION);
+    let derived = IndexId::derive(
+        &manifest.snapshot_id,
+        &manifest.spec.canonical_json(),
+        format,
+    );
+    (derived != manifest.index_id)
+        .then(|| format!("index_id does not follow from snapshot_id and spec (expected {derived})"))
+}
+
 /// Recompute every file hash and the content digest of `dir` and compare with the manifest;
 /// also check that the index id follows from the manifest's snapshot, spec and format.
 pub fn verify_dir(dir: &Path) -> Result<Verification> {
@@ -52,17 +67,8 @@ pub fn verify_dir(dir: &Path) -> Result<Verification> {
             "{MANIFEST_FILE}: content_digest does not match its own file list"
         ));
     }
-    // An index is checked against the format it was built in, if this quire reads it.
-    let format = Some(manifest.versions.format)
-        .filter(|f| crate::READABLE_FORMATS.contains(f))
-        .unwrap_or(FORMAT_VERSION);
-    let derived = IndexId::derive(
-        &manifest.snapshot_id,
-        &manifest.spec.canonical_json(),
-        format,
-    );
-    if derived != manifest.index_id {
-        problems.push(format!("{MANIFEST_FILE}: index_id does not follow from snapshot_id and spec (expected {derived})"));
+    if let Some(problem) = identity_problem(&manifest) {
+        problems.push(format!("{MANIFEST_FILE}: {problem}"));
     }
     if dir.file_name().and_then(|n| n.to_str()) != Some(manifest.index_id.as_str()) {
         problems.push(format!(

@@ -14,10 +14,9 @@
 //!   [`PgOptions::migrate`].
 //! - The trait is synchronous; the registry owns a one-thread tokio runtime for its
 //!   connections and callers wait on their own thread (`bridge.rs` says why that works in
-//!   and out of an async context).
+//!   and out of an async context; quire-bridge).
 //! - Connections are plain TCP (no TLS yet); [`PgUrl`] never shows a password.
 
-mod bridge;
 mod error;
 mod migrate;
 mod registry;

@@ -14,11 +14,11 @@ use quire_store::StoreError;
 use quire_store::registry::{Decide, Published, Registry};
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 
-use crate::bridge::Bridge;
 use crate::error::{PgError, RETRIES, Result, describe, lost};
 use crate::migrate::{self, MigrationReport};
 use crate::tx::{Head, Params, Statement, Tx};
 use crate::url::PgUrl;
+use quire_bridge::Bridge;
 
 /// A stored audit record: seq, then the chain hash and the canonical event.
 type Record = (u64, Vec<u8>);
@@ -113,7 +113,10 @@ impl PgRegistry {
     /// The registry's pool, without touching the database yet.
     fn pool(url: &PgUrl, options: PgOptions) -> Result<Self> {
         let shown = url.redacted().to_owned();
-        let bridge = Bridge::new(&shown)?;
+        let bridge = Bridge::new("quire-registry-pg").map_err(|e| PgError::Runtime {
+            registry: shown.clone(),
+            reason: e.to_string(),
+        })?;
         let mut config = url.config().clone();
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.timeout);

@@ -10,8 +10,8 @@ use quire_store::StoreError;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use crate::bridge::Bridge;
 use crate::error::describe;
+use quire_bridge::Bridge;
 
 /// Parameters of a statement.
 pub(crate) type Params<'p> = &'p [&'p (dyn ToSql + Sync)];

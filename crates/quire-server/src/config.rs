@@ -91,6 +91,111 @@ struct RawConfig {
     allow_remote_metrics: bool,
     #[serde(default)]
     registry: RawRegistry,
+    #[serde(default)]
+    storage: RawStorage,
+}
+
+/// `[storage]`: a shared artifact store besides the data dir.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    url: Option<String>,
+    endpoint: Option<String>,
+    region: Option<String>,
+    connect_timeout_ms: Option<u64>,
+    request_timeout_ms: Option<u64>,
+    retries: Option<usize>,
+}
+
+/// Where builds and imports are shared with other machines (`[storage]` in server.toml, or
+/// the CLI's `--store`): a directory, or an S3 bucket whose credentials come from the
+/// environment when it is opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorageConfig {
+    /// `file:///absolute/dir`.
+    Dir(PathBuf),
+    /// `s3://bucket[/prefix]`, its endpoint, region and timeouts.
+    S3(quire_store_s3::S3Config),
+}
+
+impl StorageConfig {
+    /// `url` (`s3://bucket[/prefix]` or `file:///dir`) with an S3 endpoint and region (AWS's
+    /// defaults when `None`); `Err` names the field at fault.
+    pub fn new(
+        url: &str,
+        endpoint: Option<&str>,
+        region: Option<&str>,
+    ) -> std::result::Result<Self, (&'static str, String)> {
+        if let Some(path) = url.strip_prefix("file://") {
+            if endpoint.is_some() || region.is_some() {
+                return Err((
+                    "storage.endpoint",
+                    "an endpoint or region goes with an s3:// url only".into(),
+                ));
+            }
+            let path = PathBuf::from(path);
+            if !path.is_absolute() {
+                return Err(("storage.url", "expected file:///absolute/path".into()));
+            }
+            return Ok(Self::Dir(path));
+        }
+        let config = quire_store_s3::S3Config::new(url, endpoint, region).map_err(|e| {
+            let field = match e {
+                quire_store_s3::S3Error::Url { .. } => "storage.url",
+                _ => "storage.endpoint",
+            };
+            (field, format!("{e} (or file:///dir)"))
+        })?;
+        Ok(Self::S3(config))
+    }
+
+    /// The store as shown in messages.
+    pub fn location(&self) -> String {
+        match self {
+            Self::Dir(path) => format!("file://{}", path.display()),
+            Self::S3(config) => config.url.to_string(),
+        }
+    }
+}
+
+impl RawStorage {
+    fn check(self) -> std::result::Result<Option<StorageConfig>, (&'static str, String)> {
+        let Some(url) = &self.url else {
+            let stray = self.endpoint.is_some()
+                || self.region.is_some()
+                || self.connect_timeout_ms.is_some()
+                || self.request_timeout_ms.is_some()
+                || self.retries.is_some();
+            return match stray {
+                true => Err(("storage.url", "the other [storage] settings need it".into())),
+                false => Ok(None),
+            };
+        };
+        let mut config = StorageConfig::new(url, self.endpoint.as_deref(), self.region.as_deref())?;
+        if let StorageConfig::S3(s3) = &mut config {
+            let t = &mut s3.timeouts;
+            for (field, value, slot) in [
+                (
+                    "storage.connect_timeout_ms",
+                    self.connect_timeout_ms,
+                    &mut t.connect,
+                ),
+                (
+                    "storage.request_timeout_ms",
+                    self.request_timeout_ms,
+                    &mut t.request,
+                ),
+            ] {
+                match value {
+                    Some(0) => return Err((field, "must be positive".into())),
+                    Some(ms) => *slot = std::time::Duration::from_millis(ms),
+                    None => {}
+                }
+            }
+            t.retries = self.retries.unwrap_or(t.retries);
+        }
+        Ok(Some(config))
+    }
 }
 
 /// `[registry]`: a database instead of the data dir's redb file.
@@ -278,6 +383,8 @@ pub struct ServerConfig {
     pub allow_remote_metrics: bool,
     /// A PostgreSQL registry; `None`: the data dir's redb registry.
     pub registry: Option<RegistryConfig>,
+    /// A shared artifact store; `None`: the data dir alone.
+    pub storage: Option<StorageConfig>,
 }
 
 impl ServerConfig {
@@ -359,6 +466,10 @@ impl ServerConfig {
             .registry
             .check()
             .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
+        let storage = raw
+            .storage
+            .check()
+            .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
         Ok(Self {
             tokens,
             limits: raw.limits,
@@ -369,6 +480,7 @@ impl ServerConfig {
             allow_plaintext: raw.allow_plaintext,
             allow_remote_metrics: raw.allow_remote_metrics,
             registry,
+            storage,
         })
     }
 
@@ -469,5 +581,56 @@ mod tests {
         assert!(!shown.contains("pw"), "{shown}");
         let default = ServerConfig::from_toml("version = 1", "server.toml").expect("config");
         assert_eq!(default.registry, None, "redb stays the default");
+    }
+
+    #[test]
+    fn a_storage_url_is_checked_with_its_endpoint_and_timeouts() {
+        let text = "version = 1\n[storage]\nurl = \"s3://quire-art/prod\"\n\
+                    endpoint = \"http://127.0.0.1:8333\"\nrequest_timeout_ms = 5000";
+        let config = ServerConfig::from_toml(text, "server.toml").expect("config");
+        let Some(StorageConfig::S3(s3)) = &config.storage else {
+            panic!("an S3 store: {:?}", config.storage);
+        };
+        assert_eq!(s3.url.to_string(), "s3://quire-art/prod");
+        assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:8333"));
+        assert_eq!(s3.timeouts.request, std::time::Duration::from_secs(5));
+        let dir = "version = 1\n[storage]\nurl = \"file:///srv/quire\"";
+        let config = ServerConfig::from_toml(dir, "server.toml").expect("config");
+        assert_eq!(
+            config.storage,
+            Some(StorageConfig::Dir("/srv/quire".into()))
+        );
+        let default = ServerConfig::from_toml("version = 1", "server.toml").expect("config");
+        assert_eq!(
+            default.storage, None,
+            "the data dir alone stays the default"
+        );
+        for (storage, want) in [
+            (
+                "url = \"s3://B\"",
+                "field `storage.url`: storage url: the bucket",
+            ),
+            (
+                "url = \"file://rel\"",
+                "field `storage.url`: expected file:///",
+            ),
+            (
+                "url = \"s3://bkt\"\nendpoint = \"http://k:pw@h\"",
+                "field `storage.endpoint`",
+            ),
+            ("endpoint = \"http://h\"", "field `storage.url`: the other"),
+            (
+                "url = \"s3://bkt\"\nsecret = \"x\"",
+                "unknown field `secret`",
+            ),
+            ("url = \"s3://bkt\"\nretries = -1", "integer `-1`"),
+        ] {
+            let text = format!("version = 1\n[storage]\n{storage}");
+            let err = ServerConfig::from_toml(&text, "server.toml")
+                .expect_err(storage)
+                .to_string();
+            assert!(err.contains(want), "{storage}: {err}");
+            assert!(!err.contains("pw@"), "{err}");
+        }
     }
 }

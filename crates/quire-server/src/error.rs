@@ -69,7 +69,9 @@ impl From<StoreError> for ServiceError {
             | StoreError::ReadOnly { .. }
             | StoreError::Release { .. }
             | StoreError::Gate { .. }
-            | StoreError::Live { .. } => ServiceError::FailedPrecondition(message),
+            | StoreError::Live { .. }
+            | StoreError::ArtifactRefused { .. } => ServiceError::FailedPrecondition(message),
+            StoreError::Artifact { .. } => ServiceError::Unavailable(message),
             StoreError::Index(IndexError::Embed(_) | IndexError::Corrupt { .. }) => {
                 ServiceError::FailedPrecondition(message)
             }

@@ -35,7 +35,9 @@ pub mod shadow;
 
 pub use api::{Local, QuireApi, SHADOW_SLOTS, SharedProgress, UploadSink, local_actor, parse_spec};
 pub use auth::{Auth, Caller, Role};
-pub use config::{ImportRoots, Limits, ModelEntry, RegistryConfig, ServerConfig, Tls};
+pub use config::{
+    ImportRoots, Limits, ModelEntry, RegistryConfig, ServerConfig, StorageConfig, Tls,
+};
 pub use error::{Result, ServiceError};
 pub use eval_api::{EvalApi, EvalRequest, GateRequest};
 pub use grpc::{ACCESS_LOG, Grpc};

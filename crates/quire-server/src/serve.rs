@@ -9,13 +9,14 @@ use quire_core::BuildSpec;
 use quire_embed::Models;
 use quire_proto::pb;
 use quire_registry_pg::{PgOptions, PgRegistry};
-use quire_store::{Access, AliasChange, Store, StoreError};
+use quire_store::{Access, AliasChange, ArtifactStore, DirStore, Store, StoreError};
+use quire_store_s3::{Credentials, S3Store};
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, ServerTlsConfig};
 
 use crate::api::Local;
-use crate::config::{RegistryConfig, ServerConfig};
+use crate::config::{RegistryConfig, ServerConfig, StorageConfig};
 use crate::error::{Result, ServiceError};
 use crate::grpc::Grpc;
 use crate::metrics::{Metrics, serve_metrics};
@@ -69,9 +70,46 @@ pub fn check_metrics_exposure(addr: SocketAddr, config: &ServerConfig) -> Result
     Ok(())
 }
 
-/// Open the data dir at `data` with its registry: `registry`'s database, else the data dir's
-/// redb file. A reader's database registry refuses changes.
-pub fn open_store(data: &Path, access: Access, registry: Option<&RegistryConfig>) -> Result<Store> {
+/// Open the data dir at `data` with its registry (`registry`'s database, else the data dir's
+/// redb file; a reader's database registry refuses changes) and its shared artifact store,
+/// if `storage` names one.
+pub fn open_store(
+    data: &Path,
+    access: Access,
+    registry: Option<&RegistryConfig>,
+    storage: Option<&StorageConfig>,
+) -> Result<Store> {
+    if storage.is_some() && access == Access::Read && !data.join(quire_store::LOCK_FILE).exists() {
+        // A machine that reads from a shared store starts with no data dir: it is the
+        // fetched indices' cache, so make it (as a writer would) rather than refuse.
+        drop(open_with_registry(data, Access::Write, registry)?);
+    }
+    let store = open_with_registry(data, access, registry)?;
+    Ok(match storage {
+        Some(storage) => store.with_artifacts(open_artifacts(storage)?),
+        None => store,
+    })
+}
+
+/// The shared artifact store `config` names; an S3 store's credentials come from the
+/// environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
+pub fn open_artifacts(config: &StorageConfig) -> Result<Arc<dyn ArtifactStore>> {
+    tracing::info!(store = %config.location(), "artifacts shared through");
+    let invalid = |e: String| ServiceError::InvalidArgument(e);
+    Ok(match config {
+        StorageConfig::Dir(path) => Arc::new(DirStore::open(path)?),
+        StorageConfig::S3(s3) => {
+            let credentials = Credentials::from_env().map_err(|e| invalid(e.to_string()))?;
+            Arc::new(S3Store::connect(s3, &credentials).map_err(|e| invalid(e.to_string()))?)
+        }
+    })
+}
+
+fn open_with_registry(
+    data: &Path,
+    access: Access,
+    registry: Option<&RegistryConfig>,
+) -> Result<Store> {
     let Some(config) = registry else {
         return Ok(Store::open(data, access)?);
     };
@@ -94,8 +132,9 @@ pub fn prepare(options: &ServeOptions) -> Result<(Local, Arc<Metrics>)> {
             .map_err(|e| ServiceError::InvalidArgument(e.to_string()))?;
     }
     let registry = options.config.registry.as_ref();
+    let storage = options.config.storage.as_ref();
     let store = Arc::new(
-        open_store(&options.data, Access::Write, registry)?
+        open_store(&options.data, Access::Write, registry, storage)?
             .with_options(options.config.store_options())
             .with_models(models),
     );

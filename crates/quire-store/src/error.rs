@@ -132,6 +132,27 @@ pub enum StoreError {
         /// The serialiser's error.
         reason: String,
     },
+    /// The shared artifact store failed or timed out (it may work when tried again).
+    #[error("artifact store {store}: {key}: {reason}")]
+    Artifact {
+        /// The store, credentials left out (e.g. `s3://bucket/prefix`).
+        store: String,
+        /// The object involved (empty: the store as a whole).
+        key: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The shared artifact store holds an object that does not check (missing, other bytes, a
+    /// manifest that does not describe the build asked for); nothing was kept.
+    #[error("artifact store {store}: {key}: {reason}")]
+    ArtifactRefused {
+        /// The store, credentials left out.
+        store: String,
+        /// The object refused.
+        key: String,
+        /// What does not check.
+        reason: String,
+    },
     /// A stored artifact no longer matches its recorded hashes.
     #[error("{id} fails verification: {problems}")]
     Corrupt {

@@ -16,6 +16,9 @@
 //!   same transaction. All of it goes through the [`Registry`] trait (redb's `registry.redb`
 //!   by default); [`registry::conformance::run`] is the suite every backend must pass. The pure release logic (alias changes, routing,
 //!   gate checks, the chain's hashing) is quire-release's; its types are re-exported here.
+//! - Artifacts can be shared between machines through an [`ArtifactStore`] (a directory, or
+//!   S3 through quire-store-s3): [`Store::with_artifacts`]; builds and imports publish there,
+//!   and an index missing from the data dir is fetched into it, checked, on first use.
 //! - Open indices live in an LRU cache with a memory budget ([`CachePolicy`]); alias arms are
 //!   never closed.
 //!
@@ -23,6 +26,7 @@
 //! with a single rename; a killed process leaves only `tmp/` debris, cleared by the next writer.
 
 mod access;
+pub mod artifacts;
 pub mod audit;
 mod cache;
 mod error;
@@ -36,6 +40,7 @@ pub mod snapshot;
 mod store;
 mod tables;
 
+pub use artifacts::{ArtifactStore, Created, DirStore, Key};
 pub use audit::{AuditDraft, AuditEvent, AuditVerification};
 pub use cache::CachePolicy;
 pub use error::{Result, StoreError};
@@ -52,7 +57,7 @@ pub use release::{
 };
 pub use snapshot::SnapshotInfo;
 pub use store::Upload;
-pub use store::{Access, MIN_PREFIX_HEX, RetrievalService, Store, StoreOptions};
+pub use store::{Access, LOCK_FILE, MIN_PREFIX_HEX, RetrievalService, Store, StoreOptions};
 
 /// The data dir's redb registry (`registry.redb` under `root`) on its own, without the rest of
 /// the store: for benchmarks, and tools that read or copy a registry. The caller must hold the

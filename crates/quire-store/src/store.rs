@@ -15,6 +15,7 @@ use quire_index::{
 };
 use serde::Serialize;
 
+use crate::artifacts::{ArtifactStore, Created};
 use crate::audit::{AuditDraft, AuditEvent, AuditVerification};
 use crate::cache::{CachePolicy, IndexCache};
 use crate::error::{IoContext, Result, StoreError};
@@ -26,11 +27,13 @@ use quire_release::AliasRevision;
 pub(crate) type AliasTable = Arc<BTreeMap<String, AliasRevision>>;
 use crate::snapshot::{self, SnapshotDocuments, SnapshotInfo};
 
+mod shared;
 mod snapshots;
 
 pub use snapshots::Upload;
 
-const LOCK_FILE: &str = "LOCK";
+/// The lock file whose presence makes a directory a data dir.
+pub const LOCK_FILE: &str = "LOCK";
 const SNAPSHOTS: &str = "snapshots";
 const INDEXES: &str = "indexes";
 const TMP: &str = "tmp";
@@ -81,6 +84,10 @@ pub struct Store {
     /// Serialises release mutations (alias changes, pins, GC, deletes) within this process.
     release: Mutex<()>,
     cache: Mutex<IndexCache>,
+    /// Where builds and imports are shared with other machines; `None`: this data dir only.
+    artifacts: Option<Arc<dyn ArtifactStore>>,
+    /// Serialises fetches from `artifacts` within this process (one download per id).
+    fetching: Mutex<()>,
     _lock: File,
 }
 
@@ -179,6 +186,8 @@ impl Store {
             aliases: RwLock::default(),
             release: Mutex::default(),
             cache: Mutex::new(IndexCache::new(options.cache)),
+            artifacts: None,
+            fetching: Mutex::default(),
             _lock: lock,
         };
         if access == Access::Write {
@@ -237,8 +246,14 @@ impl Store {
     }
 
     /// Record a new index in the registry, with its audit event. The registry keeps the first
-    /// record of an id (a rebuild after a delete, or another builder first, records nothing).
-    fn record_build(&self, outcome: &BuildOutcome, actor: &str) -> Result<()> {
+    /// record of an id (a rebuild after a delete, or another builder first, records nothing);
+    /// a build this call `uploaded` that loses so is removed from the shared store again.
+    fn record_build(
+        &self,
+        outcome: &BuildOutcome,
+        actor: &str,
+        uploaded: Option<Created>,
+    ) -> Result<()> {
         let m = &outcome.manifest;
         let draft = AuditDraft {
             actor: actor.to_owned(),
@@ -260,12 +275,17 @@ impl Store {
             Published::Exists { content_digest } if content_digest == m.content_digest => {
                 tracing::debug!(index = %m.index_id, "the registry holds this index already");
             }
-            Published::Exists { content_digest } => tracing::warn!(
-                index = %m.index_id,
-                registry_digest = %content_digest,
-                built_digest = %m.content_digest,
-                "the registry holds an earlier build of this index with other bytes; its record is kept"
-            ),
+            Published::Exists { content_digest } => {
+                tracing::warn!(
+                    index = %m.index_id,
+                    registry_digest = %content_digest,
+                    built_digest = %m.content_digest,
+                    "the registry holds an earlier build of this index with other bytes; its record is kept"
+                );
+                if uploaded == Some(Created::Created) {
+                    self.withdraw_index(&m.index_id, &m.content_digest)?;
+                }
+            }
         }
         Ok(())
     }
@@ -349,8 +369,11 @@ impl Store {
         }
     }
 
-    /// Build as [`Store::build`] does, and record a new index (manifest and audit event) as
-    /// built by `actor`; reusing an existing index records nothing.
+    /// Build as [`Store::build`] does, publish the index to the shared artifact store (if
+    /// any: every file, then the manifest as the commit marker), and record a new index
+    /// (manifest and audit event) as built by `actor`. Without a shared store, reusing an
+    /// existing index records nothing; with one, the registry is asked either way (it keeps
+    /// the first record), and an upload of ours that loses to another build is removed.
     pub fn build_as(
         &self,
         snapshot: &SnapshotId,
@@ -359,8 +382,9 @@ impl Store {
         actor: &str,
     ) -> Result<BuildOutcome> {
         let outcome = self.build(snapshot, spec, progress)?;
-        if !outcome.reused {
-            self.record_build(&outcome, actor)?;
+        let uploaded = self.publish_index(&outcome.manifest)?;
+        if !outcome.reused || uploaded.is_some() {
+            self.record_build(&outcome, actor, uploaded)?;
         }
         Ok(outcome)
     }
@@ -391,6 +415,9 @@ impl Store {
         progress: &dyn Progress,
     ) -> Result<BuildOutcome> {
         self.require_write()?;
+        if self.artifacts.is_some() {
+            self.fetch_snapshot(snapshot)?;
+        }
         let info = self.snapshot(snapshot)?;
         // A local model's digest is part of the index identity even when the spec leaves it out.
         let (embedding, embedder) = self.models.pin(&spec.embedding)?;
@@ -444,20 +471,18 @@ impl Store {
     }
 
     /// Resolve an index id, or a unique prefix of at least [`MIN_PREFIX_HEX`] hex characters
-    /// (with or without `idx-`).
+    /// (with or without `idx-`), among this data dir's indices and the shared store's.
     pub fn resolve_index(&self, target: &str) -> Result<IndexId> {
-        resolve(target, IndexId::PREFIX, "index", self.list_ids(INDEXES)?)
+        let mut ids: Vec<IndexId> = self.list_ids(INDEXES)?;
+        ids.extend(self.shared_index_ids()?);
+        ids.sort();
+        ids.dedup();
+        resolve(target, IndexId::PREFIX, "index", ids)
     }
 
-    /// The manifest of a published index.
+    /// The manifest of a published index (fetched from the shared store when missing here).
     pub fn manifest(&self, id: &IndexId) -> Result<Manifest> {
-        let dir = self.index_dir(id);
-        if !dir.exists() {
-            return Err(StoreError::NotFound {
-                kind: "index",
-                id: id.to_string(),
-            });
-        }
+        let dir = self.fetch_index(id, None)?;
         Ok(quire_index::read_manifest(&dir)?)
     }
 
@@ -466,13 +491,7 @@ impl Store {
         if let Some(open) = self.cache().get(id) {
             return Ok(open);
         }
-        let dir = self.index_dir(id);
-        if !dir.exists() {
-            return Err(StoreError::NotFound {
-                kind: "index",
-                id: id.to_string(),
-            });
-        }
+        let dir = self.fetch_index(id, None)?;
         // Opened outside the cache lock: opening takes milliseconds and must not stall
         // queries on other indices. Another thread may open it meanwhile; the cache keeps
         // the first, so all share one.
@@ -693,6 +712,18 @@ fn resolve<T: std::fmt::Display + Clone>(
                 .collect::<Vec<_>>()
                 .join(", "),
         }),
+    }
+}
+
+/// [`publish`] a fetched artifact; when another process published it meanwhile, keep theirs
+/// (the same checked bytes) and drop `scratch`.
+fn publish_fetched(scratch: &Path, target: &Path) -> Result<()> {
+    match publish(scratch, target) {
+        Err(_) if target.exists() => {
+            make_writable(scratch)?;
+            std::fs::remove_dir_all(scratch).at(scratch)
+        }
+        published => published,
     }
 }
 

@@ -1,8 +1,8 @@
 //! Test fixtures shared by quire's integration tests (a dev-dependency only; never published).
 //!
 //! - [`paths`]: the workspace, the bundled handbook, SciFact from `../shared/datasets`, the
-//!   MiniLM model from `models/`, a Python with pytrec_eval and the test PostgreSQL
-//!   ([`postgres`]). A test that needs an absent dataset, model or service skips with a message,
+//!   MiniLM model from `models/`, a Python with pytrec_eval, the test PostgreSQL
+//!   ([`postgres`]) and the test S3 store ([`s3`]). A test that needs an absent dataset, model or service skips with a message,
 //!   except with `CI=true`, where it fails: CI must not pass by skipping.
 //! - [`cli`]: the driver of the `quire` binary ([`cli::Run`], [`cli::tree`]).
 //! - `pg` (feature `postgres`): a new, empty database on the test PostgreSQL per call.
@@ -18,4 +18,4 @@ pub mod pg;
 #[cfg(feature = "server")]
 pub mod server;
 
-pub use paths::{handbook, minilm, postgres, pytrec_python, scifact, workspace};
+pub use paths::{handbook, minilm, postgres, pytrec_python, s3, scifact, workspace};

@@ -12,6 +12,22 @@ pub fn handbook() -> PathBuf {
     workspace().join("corpora/handbook")
 }
 
+/// `prefix` and a suffix no other call, test process or run has (process id, a counter, the
+/// time): names of databases, key prefixes.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros())
+            .unwrap_or(0)
+    )
+}
+
 /// Whether this run is CI (`CI=true`), where a missing fixture fails instead of skipping.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
@@ -81,28 +97,69 @@ pub fn pytrec_python() -> Option<PathBuf> {
     None
 }
 
+/// A variable `scripts/test-services start` sets: from the environment, else from the line the
+/// script wrote to `target/test-services.env`.
+fn service_var(name: &str) -> Option<String> {
+    if let Some(value) = std::env::var(name).ok().filter(|u| !u.is_empty()) {
+        return Some(value);
+    }
+    let file = workspace().join("target/test-services.env");
+    let prefix = format!("export {name}=");
+    std::fs::read_to_string(&file).ok().and_then(|text| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix).map(str::to_owned))
+    })
+}
+
+/// Under CI a panic saying the service behind `var` is missing, else a "skipping" message.
+fn service_missing(var: &str, what: &str) {
+    assert!(
+        !in_ci(),
+        "CI=true: {var} is not set and target/test-services.env names no {what}: start it with \
+         `eval \"$(scripts/test-services start)\"` (a CI run must not skip these tests)"
+    );
+    eprintln!("skipping: no test {what} ({var} unset; run `scripts/test-services start`)");
+}
+
 /// The test PostgreSQL server's URL (`scripts/test-services start` starts one): the
 /// `QUIRE_TEST_POSTGRES_URL` variable, else the line the script wrote to
 /// `target/test-services.env`. Absent: under CI a panic, else a "skipping" message and `None`.
 pub fn postgres() -> Option<String> {
     const VAR: &str = "QUIRE_TEST_POSTGRES_URL";
-    if let Some(url) = std::env::var(VAR).ok().filter(|u| !u.is_empty()) {
-        return Some(url);
+    let url = service_var(VAR);
+    if url.is_none() {
+        service_missing(VAR, "PostgreSQL");
     }
-    let file = workspace().join("target/test-services.env");
-    let prefix = format!("export {VAR}=");
-    if let Some(url) = std::fs::read_to_string(&file).ok().and_then(|text| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&prefix).map(str::to_owned))
-    }) {
-        return Some(url);
+    url
+}
+
+/// The test S3 store (SeaweedFS, which `scripts/test-services start` starts).
+#[derive(Clone, Debug)]
+pub struct S3 {
+    /// `s3://bucket` (`QUIRE_TEST_S3_URL`).
+    pub url: String,
+    /// `http://127.0.0.1:PORT` (`QUIRE_TEST_S3_ENDPOINT`).
+    pub endpoint: String,
+    /// `QUIRE_TEST_S3_ACCESS_KEY_ID`.
+    pub access_key_id: String,
+    /// `QUIRE_TEST_S3_SECRET_ACCESS_KEY`.
+    pub secret_access_key: String,
+}
+
+/// The test S3 store, from the `QUIRE_TEST_S3_*` variables or `target/test-services.env`.
+/// Absent: under CI a panic, else a "skipping" message and `None`.
+pub fn s3() -> Option<S3> {
+    const VAR: &str = "QUIRE_TEST_S3_URL";
+    let found = (|| {
+        Some(S3 {
+            url: service_var(VAR)?,
+            endpoint: service_var("QUIRE_TEST_S3_ENDPOINT")?,
+            access_key_id: service_var("QUIRE_TEST_S3_ACCESS_KEY_ID")?,
+            secret_access_key: service_var("QUIRE_TEST_S3_SECRET_ACCESS_KEY")?,
+        })
+    })();
+    if found.is_none() {
+        service_missing(VAR, "S3 store (SeaweedFS)");
     }
-    assert!(
-        !in_ci(),
-        "CI=true: {VAR} is not set and {} names no server: start PostgreSQL with \
-         `eval \"$(scripts/test-services start)\"` (a CI run must not skip these tests)",
-        file.display()
-    );
-    eprintln!("skipping: no test PostgreSQL ({VAR} unset; run `scripts/test-services start`)");
-    None
+    found
 }

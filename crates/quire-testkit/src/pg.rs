@@ -1,23 +1,11 @@
 //! Fresh databases on the test PostgreSQL ([`crate::postgres`]), one per call, so tests never
 //! share registry state.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
-
 /// The URL of a new, empty database on the test server; `None` (skip) when there is no
 /// server, a panic under CI.
 pub fn fresh_database() -> Option<String> {
     let base = crate::postgres()?;
-    let name = format!(
-        "quire_t{}_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_micros())
-            .unwrap_or(0)
-    );
+    let name = crate::paths::unique("quire_t");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

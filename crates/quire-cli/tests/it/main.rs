@@ -9,3 +9,4 @@ mod import;
 mod models;
 mod registry;
 mod serve;
+mod store;

@@ -106,6 +106,7 @@ impl Store {
         let target = self.root.join(SNAPSHOTS).join(snapshot_id.as_str());
         if target.exists() {
             std::fs::remove_dir_all(&scratch).at(&scratch)?;
+            self.publish_snapshot(&snapshot_id)?;
             return self.snapshot(&snapshot_id);
         }
         let info = SnapshotInfo {
@@ -118,6 +119,7 @@ impl Store {
         };
         write_json(&scratch.join(SNAPSHOT_FILE), &info)?;
         publish(&scratch, &target)?;
+        self.publish_snapshot(&info.snapshot_id)?;
         if let Some(actor) = actor {
             self.record_import(&info, actor)?;
         }
@@ -148,14 +150,14 @@ impl Store {
             .collect()
     }
 
-    /// Resolve a snapshot id or a unique prefix of one.
+    /// Resolve a snapshot id or a unique prefix of one, among this data dir's snapshots and
+    /// the shared store's.
     pub fn resolve_snapshot(&self, target: &str) -> Result<SnapshotId> {
-        resolve(
-            target,
-            SnapshotId::PREFIX,
-            "snapshot",
-            self.list_ids(SNAPSHOTS)?,
-        )
+        let mut ids: Vec<SnapshotId> = self.list_ids(SNAPSHOTS)?;
+        ids.extend(self.shared_snapshot_ids()?);
+        ids.sort();
+        ids.dedup();
+        resolve(target, SnapshotId::PREFIX, "snapshot", ids)
     }
 }
 

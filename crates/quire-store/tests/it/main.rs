@@ -1,5 +1,6 @@
 //! Integration tests of quire-store: one test binary for the crate.
 
+mod artifacts;
 mod golden;
 mod release;
 mod reproducible;

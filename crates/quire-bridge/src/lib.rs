@@ -1,11 +1,12 @@
-//! The bridge from the synchronous [`quire_store::Registry`] to tokio-postgres: the registry
-//! owns a small tokio runtime (one worker thread) that drives every connection's socket, and a
-//! caller waits for a query on its own thread.
+//! The bridge from quire's synchronous traits (the registry, the artifact store) to async
+//! clients (tokio-postgres, object_store): the client owns a small tokio runtime (one worker
+//! thread) that drives every connection's socket, and a caller waits for a request on its own
+//! thread.
 //!
-//! [`Bridge::block_on`] polls the query's future on the calling thread, parking between polls,
-//! with the registry's runtime entered so that connections, timers and the pool register with
-//! it. The future itself only exchanges messages with the connection task running on the
-//! registry's worker, so it needs no runtime of the caller's: the same call works from a plain
+//! [`Bridge::block_on`] polls the request's future on the calling thread, parking between
+//! polls, with the client's runtime entered so that connections, timers and pools register
+//! with it. The future itself only exchanges messages with the connection tasks running on the
+//! client's worker, so it needs no runtime of the caller's: the same call works from a plain
 //! thread (the CLI), from tokio's blocking pool (the server's `spawn_blocking`) and even from
 //! a worker of another runtime, where tokio's own `block_on` would panic. Waiting blocks the
 //! caller's thread, as a redb commit's fsync does.
@@ -14,34 +15,29 @@ use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use crate::error::{PgError, Result};
-
-/// The registry's runtime; shut down in the background when dropped (so dropping a registry
-/// inside an async context never blocks or panics).
-pub(crate) struct Bridge {
+/// A client's runtime; shut down in the background when dropped (so dropping a client inside
+/// an async context never blocks or panics).
+#[derive(Debug)]
+pub struct Bridge {
     runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Bridge {
-    /// Start the runtime; `registry` names it in errors.
-    pub(crate) fn new(registry: &str) -> Result<Self> {
+    /// Start the runtime, its worker thread named `thread`.
+    pub fn new(thread: &str) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
-            .thread_name("quire-registry-pg")
+            .thread_name(thread)
             .enable_io()
             .enable_time()
-            .build()
-            .map_err(|e| PgError::Runtime {
-                registry: registry.to_owned(),
-                reason: e.to_string(),
-            })?;
+            .build()?;
         Ok(Self {
             runtime: Some(runtime),
         })
     }
 
-    /// Run `future` to completion on this thread, with the registry's runtime entered.
-    pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
+    /// Run `future` to completion on this thread, with the client's runtime entered.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let _entered = self.runtime.as_ref().map(|r| r.enter());
         wait(future)
     }
@@ -88,7 +84,7 @@ mod tests {
     #[test]
     fn a_timer_completes_on_a_plain_thread_and_inside_another_runtime() {
         let bridge = Bridge::new("test").expect("runtime");
-        // Lazily, as every future the registry waits for is: created inside `block_on`.
+        // Lazily, as every future a client waits for is: created inside `block_on`.
         let sleep = || async { tokio::time::sleep(std::time::Duration::from_millis(5)).await };
         bridge.block_on(sleep());
         let outer = tokio::runtime::Builder::new_current_thread()

@@ -1,0 +1,75 @@
+//! Builders anywhere: `quire build` with `--store` (the test SeaweedFS) and `--registry` (the
+//! test PostgreSQL) publishes the index; another machine's data dir, which does not exist yet,
+//! answers a query on it, fetched on first use.
+
+use crate::common::{Run, cmd, handbook};
+
+#[test]
+fn a_build_published_to_the_shared_store_is_queried_from_a_new_data_dir() {
+    let Some(s3) = quire_testkit::s3() else {
+        return;
+    };
+    let Some(registry) = quire_testkit::pg::fresh_database() else {
+        return;
+    };
+    let dir = tempfile::TempDir::new().unwrap();
+    let store = format!("{}/{}", s3.url, quire_testkit::paths::unique("cli"));
+    let run = |data: &str, args: &[&str]| -> Run {
+        let mut command = cmd(&dir.path().join(data), args);
+        command
+            .env("QUIRE_STORE", &store)
+            .env("QUIRE_STORE_ENDPOINT", &s3.endpoint)
+            .env("QUIRE_REGISTRY", &registry)
+            .env("AWS_ACCESS_KEY_ID", &s3.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &s3.secret_access_key)
+            .env_remove("AWS_SESSION_TOKEN");
+        command.output().unwrap().into()
+    };
+    run("builder", &["registry", "migrate"]).ok();
+    let corpus = handbook();
+    let built = run("builder", &["--json", "build", corpus.to_str().unwrap()])
+        .ok()
+        .json();
+    let (index, digest) = (
+        built["index_id"].as_str().unwrap(),
+        &built["content_digest"],
+    );
+
+    let query = [
+        "--json",
+        "query",
+        index,
+        "parental leave",
+        "--group",
+        "all-staff",
+    ];
+    let answer = run("replica", &query).ok().json();
+    assert!(!answer["hits"].as_array().unwrap().is_empty(), "{answer}");
+    assert_eq!(&answer["lineage"]["content_digest"], digest, "{answer}");
+    let shown = run("replica", &["--json", "show", &index[..16]])
+        .ok()
+        .json();
+    assert_eq!(&shown["content_digest"], digest, "{shown}");
+    let audit = run("replica", &["--json", "audit", "log"]).ok().json();
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    let builds = actions.iter().filter(|a| **a == "index.build").count();
+    assert_eq!(builds, 1, "one registry for both machines: {audit}");
+
+    // Without credentials the store is refused naming the variables, not the secret.
+    let mut bare = cmd(&dir.path().join("other"), &["indexes"]);
+    bare.env("QUIRE_STORE", &store)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY");
+    let refused = Run::from(bare.output().unwrap());
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("AWS_ACCESS_KEY_ID"),
+        "{}",
+        refused.stderr
+    );
+}

@@ -1,0 +1,150 @@
+//! The data dir with a shared [`ArtifactStore`]: builds and imports publish there, and an index
+//! or snapshot missing here is fetched from there (the data dir is then its local cache).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use quire_core::{IndexId, Manifest, SnapshotId};
+
+use super::{INDEXES, SNAPSHOTS, Store, publish_fetched};
+use crate::artifacts::{ArtifactStore, Created, transfer};
+use crate::error::{Result, StoreError};
+
+impl Store {
+    /// Share artifacts through `store` from now on (before sharing the store): builds and
+    /// imports upload there, and indices or snapshots this data dir lacks are fetched from
+    /// there on first use.
+    pub fn with_artifacts(mut self, store: Arc<dyn ArtifactStore>) -> Self {
+        self.artifacts = Some(store);
+        self
+    }
+
+    /// The shared artifact store, if there is one.
+    pub fn artifacts(&self) -> Option<&dyn ArtifactStore> {
+        self.artifacts.as_deref()
+    }
+
+    /// Upload the published index `manifest` describes to the shared store: `None` without
+    /// one, else whether this call committed it or that build was there already.
+    pub fn publish_index(&self, manifest: &Manifest) -> Result<Option<Created>> {
+        let Some(store) = self.artifacts() else {
+            return Ok(None);
+        };
+        let dir = self.index_dir(&manifest.index_id);
+        let (uploaded, created) = transfer::upload_index(store, &dir)?;
+        if uploaded.content_digest != manifest.content_digest {
+            return Err(StoreError::Corrupt {
+                id: manifest.index_id.to_string(),
+                problems: format!(
+                    "the data dir holds build {} while {} was published; not uploaded",
+                    uploaded.content_digest, manifest.content_digest
+                ),
+            });
+        }
+        tracing::info!(index = %manifest.index_id, store = store.location(), ?created, "published");
+        Ok(Some(created))
+    }
+
+    /// Upload stored snapshot `id` to the shared store, if there is one.
+    pub(crate) fn publish_snapshot(&self, id: &SnapshotId) -> Result<()> {
+        if let Some(store) = self.artifacts() {
+            let dir = self.root.join(SNAPSHOTS).join(id.as_str());
+            transfer::upload_snapshot(store, &dir, id)?;
+        }
+        Ok(())
+    }
+
+    /// Remove this process's upload of a build the registry did not record (another builder
+    /// recorded the id first): nothing refers to it.
+    pub(crate) fn withdraw_index(&self, id: &IndexId, digest: &str) -> Result<()> {
+        if let Some(store) = self.artifacts() {
+            transfer::remove_index_build(store, id, digest)?;
+            tracing::info!(index = %id, digest, "another build was recorded first; upload removed");
+        }
+        Ok(())
+    }
+
+    /// Make sure index `id` is in the data dir, fetching it from the shared store when it is
+    /// not (the build `digest`, or the store's only build of the id). Its directory.
+    pub fn fetch_index(&self, id: &IndexId, digest: Option<&str>) -> Result<PathBuf> {
+        let target = self.index_dir(id);
+        if target.exists() {
+            return Ok(target);
+        }
+        let not_found = || StoreError::NotFound {
+            kind: "index",
+            id: id.to_string(),
+        };
+        let Some(store) = self.artifacts() else {
+            return Err(not_found());
+        };
+        // One fetch at a time per process: a second caller of the same id finds it here.
+        let _one = self.fetching.lock().unwrap_or_else(|e| e.into_inner());
+        if target.exists() {
+            return Ok(target);
+        }
+        let digest = match digest {
+            Some(digest) => digest.to_owned(),
+            None => only_build(store, id)?.ok_or_else(not_found)?,
+        };
+        let scratch = self.scratch("fetch")?;
+        let started = std::time::Instant::now();
+        transfer::fetch_index(store, id, &digest, &scratch)?.ok_or_else(not_found)?;
+        publish_fetched(&scratch, &target)?;
+        tracing::info!(index = %id, %digest, store = store.location(),
+            ms = started.elapsed().as_millis() as u64, "fetched");
+        Ok(target)
+    }
+
+    /// Make sure snapshot `id` is in the data dir, fetching it from the shared store when it
+    /// is not.
+    pub fn fetch_snapshot(&self, id: &SnapshotId) -> Result<()> {
+        let target = self.root.join(SNAPSHOTS).join(id.as_str());
+        if target.exists() {
+            return Ok(());
+        }
+        let not_found = || StoreError::NotFound {
+            kind: "snapshot",
+            id: id.to_string(),
+        };
+        let store = self.artifacts().ok_or_else(not_found)?;
+        let _one = self.fetching.lock().unwrap_or_else(|e| e.into_inner());
+        let scratch = self.scratch("fetch")?;
+        transfer::fetch_snapshot(store, id, &scratch)?.ok_or_else(not_found)?;
+        publish_fetched(&scratch, &target)
+    }
+
+    /// Index ids in the shared store (none without one), for resolving prefixes.
+    pub(crate) fn shared_index_ids(&self) -> Result<Vec<IndexId>> {
+        match self.artifacts() {
+            Some(store) => transfer::index_ids(store),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Snapshot ids in the shared store (none without one), for resolving prefixes.
+    pub(crate) fn shared_snapshot_ids(&self) -> Result<Vec<SnapshotId>> {
+        match self.artifacts() {
+            Some(store) => transfer::snapshot_ids(store),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// The store's one committed build of `id`; several are refused naming them, since which one
+/// is the index is the registry's record (fetch one by digest).
+fn only_build(store: &dyn ArtifactStore, id: &IndexId) -> Result<Option<String>> {
+    let mut builds = transfer::index_builds(store, id)?;
+    match builds.len() {
+        0 | 1 => Ok(builds.pop()),
+        _ => Err(StoreError::ArtifactRefused {
+            store: store.location().to_owned(),
+            key: format!("{INDEXES}/{id}"),
+            reason: format!(
+                "holds {} builds ({}); name the content digest to fetch",
+                builds.len(),
+                builds.join(", ")
+            ),
+        }),
+    }
+}

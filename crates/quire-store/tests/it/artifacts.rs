@@ -1,0 +1,101 @@
+//! The artifact-store conformance suite on the directory store (`file:///...`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use quire_core::BuildSpec;
+use quire_index::NoProgress;
+use quire_store::artifacts::conformance::build_small_index;
+use quire_store::artifacts::transfer;
+use quire_store::{Access, ArtifactStore, DirStore, Key, Store};
+
+#[test]
+fn the_directory_store_passes_the_artifact_store_conformance_suite() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let stores = tmp.path().join("stores");
+    let next = std::sync::atomic::AtomicU32::new(0);
+    let fresh = || -> Arc<dyn ArtifactStore> {
+        let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Arc::new(DirStore::open(&stores.join(n.to_string())).unwrap())
+    };
+    quire_store::artifacts::conformance::run(&fresh, &tmp.path().join("data"));
+}
+
+/// Copy the published index `from` to `to` with one byte of `vectors.f32` changed and the
+/// manifest's hashes and digest recomputed: the same id with other bytes, as another kernel
+/// path or quire version would build it.
+fn other_bytes(from: &Path, to: &Path) -> String {
+    copy_tree(from, to);
+    let vectors = to.join("vectors.f32");
+    let mut bytes = std::fs::read(&vectors).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&vectors, bytes).unwrap();
+    let mut manifest = quire_index::read_manifest(to).unwrap();
+    manifest.files = quire_index::artifact_files(to).unwrap();
+    manifest.content_digest = quire_core::manifest::content_digest(&manifest.files);
+    quire_index::write_manifest(to, &manifest).unwrap();
+    manifest.content_digest
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::write(&target, std::fs::read(&path).unwrap()).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_build_that_loses_the_registry_race_removes_its_upload() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let shared: Arc<dyn ArtifactStore> = Arc::new(DirStore::open(&tmp.path().join("s")).unwrap());
+    let registry = tmp.path().join("registry");
+    std::fs::create_dir_all(&registry).unwrap();
+    // Two builders, one after the other, on one registry.
+    let open = |name: &str| {
+        let registry = quire_store::open_redb_registry(&registry, Access::Write).unwrap();
+        Store::open_with_registry(tmp.path().join(name), Access::Write, registry)
+            .unwrap()
+            .with_artifacts(shared.clone())
+    };
+    let first = open("first");
+    let won = build_small_index(&first, &tmp.path().join("corpus"));
+    let first_dir = first.index_dir(&won.index_id);
+    drop(first);
+
+    let second = open("second");
+    let corpus = tmp.path().join("corpus/corpus.jsonl");
+    let snapshot = second.import(&corpus, None).unwrap().snapshot_id;
+    let lost = other_bytes(&first_dir, &second.index_dir(&won.index_id));
+    assert_ne!(lost, won.content_digest);
+    let built = second
+        .build_as(&snapshot, &BuildSpec::default(), &NoProgress, "second")
+        .unwrap();
+    assert_eq!(
+        built.manifest.content_digest, lost,
+        "the second builder kept its bytes"
+    );
+
+    let id = &won.index_id;
+    let builds = transfer::index_builds(&*shared, id).unwrap();
+    assert_eq!(
+        builds,
+        std::slice::from_ref(&won.content_digest),
+        "only the winner's build is in the store"
+    );
+    let lost_objects = shared.list(&Key::index_build(id, &lost).unwrap()).unwrap();
+    assert!(
+        lost_objects.is_empty(),
+        "the loser's objects are gone: {lost_objects:?}"
+    );
+    let events = second.audit_events().unwrap();
+    let recorded = events.iter().filter(|e| e.action == "index.build").count();
+    assert_eq!(recorded, 1, "one index.build event: {events:?}");
+}
