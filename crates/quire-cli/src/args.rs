@@ -212,6 +212,22 @@ pub(crate) enum Command {
         #[command(flatten)]
         eval: EvalOptions,
     },
+    /// Sampled production requests (recorded by a server with `[sampling]`), oldest first:
+    /// ids, principal, arm, timings and result ids, never document text; the query text only
+    /// where `store_text = true`, else its hash.
+    Samples {
+        /// Only this alias's.
+        alias: Option<String>,
+        /// Only this intent's.
+        #[arg(long)]
+        intent: Option<String>,
+        /// Only those recorded in this last stretch, e.g. 1h, 7d.
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many, the newest.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10000))]
+        limit: u32,
+    },
     /// The tamper-evident audit log.
     Audit {
         #[command(subcommand)]
@@ -309,6 +325,28 @@ impl From<Format> for quire_store::CorpusFormat {
             Format::Dir => quire_store::CorpusFormat::Dir,
         }
     }
+}
+
+/// The checked listing `quire samples` asks for.
+pub(crate) fn sample_listing(
+    alias: Option<&str>,
+    intent: Option<&str>,
+    since: Option<&str>,
+    limit: u32,
+) -> Result<quire_store::SampleListing> {
+    let intent = intent.map(quire_store::Intent::new).transpose()?;
+    let since = since
+        .map(|s| {
+            quire_core::spec::parse_duration_secs(s)
+                .map_err(|e| anyhow::anyhow!("--since {s:?}: {e}"))
+        })
+        .transpose()?;
+    Ok(quire_store::SampleListing::new(
+        alias.map(str::to_owned),
+        intent,
+        since,
+        limit as usize,
+    )?)
 }
 
 /// Dataset, split, mode and reader of an evaluation.
@@ -566,6 +604,7 @@ impl Command {
             | Command::Verify { .. }
             | Command::Query { .. }
             | Command::Pins
+            | Command::Samples { .. }
             | Command::Audit { .. }
             | Command::Spec { .. }
             | Command::Serve { .. }

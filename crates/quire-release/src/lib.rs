@@ -7,6 +7,7 @@
 //!   report, primary report) ([`gate`]).
 //! - The audit log's [`AuditEvent`] in its canonical form, the chain hash and
 //!   [`audit::verify_chain`] over stored records ([`audit`]).
+//! - Sampled production queries ([`SampleRecord`], [`Intent`]) ([`sampling`]).
 //! - Retention [`Pin`]s and what GC did ([`GcReport`]); shadow comparison reports
 //!   ([`ShadowReport`]).
 //!
@@ -19,6 +20,7 @@ mod error;
 pub mod gate;
 pub mod retention;
 pub mod routing;
+pub mod sampling;
 pub mod shadow;
 
 pub use alias::{
@@ -30,4 +32,5 @@ pub use error::{ReleaseError, Result};
 pub use gate::{GatePolicy, Headline, ReportRecord};
 pub use retention::{GcReport, Pin};
 pub use routing::{BUCKETS, Resolved, Via, bucket, route};
+pub use sampling::{Intent, SampleListing, SampleQuery, SampleRecord, SampledQuery, StepMicros};
 pub use shadow::{Distribution, ShadowReport};

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use crate::auth::{Caller, Role};
 use crate::error::{Result, ServiceError, quoted};
 use crate::identity::{Binding, RunAs};
+use crate::sampler::{RawSampling, SamplingConfig};
 
 /// Limits the server enforces on every request.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -91,6 +92,8 @@ struct RawConfig {
     allow_remote_metrics: bool,
     #[serde(default)]
     registry: RawRegistry,
+    #[serde(default)]
+    sampling: RawSampling,
 }
 
 /// `[registry]`: a database instead of the data dir's redb file.
@@ -278,6 +281,8 @@ pub struct ServerConfig {
     pub allow_remote_metrics: bool,
     /// A PostgreSQL registry; `None`: the data dir's redb registry.
     pub registry: Option<RegistryConfig>,
+    /// Query sampling (`[sampling]`; off unless a rate is set).
+    pub sampling: SamplingConfig,
 }
 
 impl ServerConfig {
@@ -359,6 +364,10 @@ impl ServerConfig {
             .registry
             .check()
             .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
+        let sampling = raw
+            .sampling
+            .check()
+            .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
         Ok(Self {
             tokens,
             limits: raw.limits,
@@ -369,6 +378,7 @@ impl ServerConfig {
             allow_plaintext: raw.allow_plaintext,
             allow_remote_metrics: raw.allow_remote_metrics,
             registry,
+            sampling,
         })
     }
 
@@ -443,6 +453,14 @@ mod tests {
             (
                 "version = 1\n[registry]\nurl = \"postgres://h/db\"\npool = 3",
                 "unknown field `pool`",
+            ),
+            (
+                "version = 1\n[sampling]\nrate = 2.0",
+                "field `sampling.rate`: must be between 0 and 1",
+            ),
+            (
+                "version = 1\n[sampling]\nstore = true",
+                "unknown field `store`",
             ),
         ] {
             let text = &text.replace("HASH", &hash);

@@ -32,6 +32,11 @@ struct IndexLabels {
     index: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -51,6 +56,8 @@ pub struct Metrics {
     shadow_rbo: HistogramFamily<AliasLabels>,
     shadow_latency_delta: HistogramFamily<AliasLabels>,
     shadow_dropped: Family<AliasLabels, Counter>,
+    samples: Family<AliasLabels, Counter>,
+    samples_dropped: Family<ReasonLabels, Counter>,
 }
 
 fn overlap_histogram() -> Histogram {
@@ -135,6 +142,18 @@ impl Metrics {
             "Shadow queries dropped because the shadow queue was full",
             shadow_dropped.clone(),
         );
+        let samples = Family::<AliasLabels, Counter>::default();
+        let samples_dropped = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "quire_samples",
+            "Retrieve requests sampled (queued for the registry), per alias",
+            samples.clone(),
+        );
+        registry.register(
+            "quire_samples_dropped",
+            "Sampled requests not recorded: an hourly cap (cap, intents) or a full queue (queue)",
+            samples_dropped.clone(),
+        );
         Self {
             registry,
             requests,
@@ -146,6 +165,8 @@ impl Metrics {
             shadow_rbo,
             shadow_latency_delta,
             shadow_dropped,
+            samples,
+            samples_dropped,
         }
     }
 
@@ -205,6 +226,24 @@ impl Metrics {
         self.shadow_dropped
             .get_or_create(&AliasLabels {
                 alias: alias.into(),
+            })
+            .inc();
+    }
+
+    /// Record one sampled request.
+    pub fn record_sampled(&self, alias: &str) {
+        self.samples
+            .get_or_create(&AliasLabels {
+                alias: alias.into(),
+            })
+            .inc();
+    }
+
+    /// Record one sampled request that was not recorded, and why.
+    pub fn record_sample_dropped(&self, reason: &str) {
+        self.samples_dropped
+            .get_or_create(&ReasonLabels {
+                reason: reason.into(),
             })
             .inc();
     }

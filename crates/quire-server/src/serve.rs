@@ -19,6 +19,8 @@ use crate::config::{RegistryConfig, ServerConfig};
 use crate::error::{Result, ServiceError};
 use crate::grpc::Grpc;
 use crate::metrics::{Metrics, serve_metrics};
+use crate::sampler::{Sampler, write_samples};
+use tokio::sync::watch;
 
 /// The alias the demo index is served under.
 pub const DEMO_NAME: &str = "handbook";
@@ -120,7 +122,11 @@ pub fn prepare(options: &ServeOptions) -> Result<(Local, Arc<Metrics>)> {
         tracing::info!(index = %id, reused = built.reused, "demo index ready as `{DEMO_NAME}`");
     }
     let metrics = Arc::new(Metrics::new());
-    let local = Local::new(store, DEMO_ACTOR).with_metrics(metrics.clone());
+    let mut local = Local::new(store, DEMO_ACTOR).with_metrics(metrics.clone());
+    if options.config.sampling.enabled() {
+        let sampler = Sampler::new(options.config.sampling.clone(), Some(metrics.clone()));
+        local = local.with_sampler(Arc::new(sampler));
+    }
     Ok((local, metrics))
 }
 
@@ -140,6 +146,7 @@ pub async fn run(
     if config.tokens.is_empty() {
         tracing::warn!(%addr, "no API tokens configured: every caller is an admin (loopback only)");
     }
+    let background = Background::start(&local);
     let grpc = Grpc::new(local, &config, metrics.clone());
     let ceiling = grpc.decoding_ceiling();
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -160,6 +167,9 @@ pub async fn run(
         .await;
     health_reporter
         .set_serving::<pb::eval_service_server::EvalServiceServer<Grpc>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::canary_service_server::CanaryServiceServer<Grpc>>()
         .await;
     // Both reflection versions: grpcurl and other tools still differ in which they ask for.
     let reflection_builder = || {
@@ -221,7 +231,11 @@ pub async fn run(
                 .max_decoding_message_size(ceiling),
         )
         .add_service(
-            pb::eval_service_server::EvalServiceServer::new(grpc)
+            pb::eval_service_server::EvalServiceServer::new(grpc.clone())
+                .max_decoding_message_size(ceiling),
+        )
+        .add_service(
+            pb::canary_service_server::CanaryServiceServer::new(grpc)
                 .max_decoding_message_size(ceiling),
         )
         // Nagle's algorithm on accepted sockets, meeting delayed ACKs, costs ~40 ms per small
@@ -236,8 +250,42 @@ pub async fn run(
         task.abort();
     }
     sweeper.abort();
+    background.stop().await;
     tracing::info!("stopped");
     result
+}
+
+/// The server's own background work besides serving: the sample writer. Stopped after the
+/// last request has been answered, so what was sampled is written.
+struct Background {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    fn start(local: &Local) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        if let Some(sampler) = local.sampler()
+            && let Some(queue) = sampler.take_receiver()
+        {
+            let retention = sampler.config().retention();
+            let store = local.store().clone();
+            tasks.push(tokio::spawn(write_samples(
+                store, queue, retention, stopped,
+            )));
+        }
+        Self { stop, tasks }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            if task.await.is_err() {
+                tracing::error!("a background task failed");
+            }
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -32,6 +32,7 @@ pub mod import;
 mod redb_registry;
 pub mod registry;
 pub mod release;
+mod samples;
 pub mod snapshot;
 mod store;
 mod tables;
@@ -43,7 +44,9 @@ pub use gate::{GatePolicy, Headline, ReportRecord};
 pub use gc::{GcReport, Pin, parse_duration};
 pub use import::CorpusFormat;
 pub use quire_core::outcome::{BuildOutcome, IndexInfo, IndexSummary, RebuildCheck, VerifyReport};
-pub use quire_release::{Distribution, ShadowReport};
+pub use quire_release::{
+    Distribution, Intent, SampleListing, SampleQuery, SampleRecord, SampledQuery, ShadowReport,
+};
 pub use redb_registry::REGISTRY_FILE;
 pub use registry::{Published, Registry};
 pub use release::{

@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use quire_core::{IndexId, Manifest};
-use quire_release::{AliasRevision, AuditVerification, Pin, ReportRecord};
+use quire_release::{
+    AliasRevision, AuditVerification, Pin, ReportRecord, SampleQuery, SampleRecord,
+};
 use redb::{
     Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction,
 };
@@ -19,7 +21,7 @@ use crate::audit::{self, AuditDraft, AuditEvent};
 use crate::error::{Result, StoreError};
 use crate::registry::{Decide, Published, Registry};
 use crate::tables::{
-    ALIAS_REVISIONS, AUDIT, EVAL_REPORTS, MANIFESTS, META, PINS, db_err, decode, encode,
+    ALIAS_REVISIONS, AUDIT, EVAL_REPORTS, MANIFESTS, META, PINS, SAMPLES, db_err, decode, encode,
 };
 
 /// The registry's file name inside the data dir.
@@ -113,7 +115,9 @@ impl RedbRegistry {
                 .get("schema")
                 .map_err(|e| db_err(&self.path)(e.into()))?
                 .map(|v| v.value().to_vec());
-            Ok(schema.as_deref() == Some(SCHEMA_VERSION))
+            // Tables added after schema 1 are created by the writer's first open.
+            let newer = tx.open_table(SAMPLES).is_ok();
+            Ok(schema.as_deref() == Some(SCHEMA_VERSION) && newer)
         })?;
         if ready == Some(true) {
             return Ok(());
@@ -125,6 +129,7 @@ impl RedbRegistry {
             tx.open_table(AUDIT).map_err(|e| err(e.into()))?;
             tx.open_table(MANIFESTS).map_err(|e| err(e.into()))?;
             tx.open_table(EVAL_REPORTS).map_err(|e| err(e.into()))?;
+            tx.open_table(SAMPLES).map_err(|e| err(e.into()))?;
             let mut meta = tx.open_table(META).map_err(|e| err(e.into()))?;
             let schema = meta
                 .get("schema")
@@ -231,6 +236,30 @@ fn all_reports(
     }
     out.sort_by(|a, b| (&a.created, &a.report_id).cmp(&(&b.created, &b.report_id)));
     Ok(out)
+}
+
+/// Every sample `query` selects from `table`.
+fn samples_in(
+    table: &impl ReadableTable<(&'static str, u64, &'static str), &'static [u8]>,
+    path: &Path,
+    query: &SampleQuery,
+) -> Result<Vec<SampleRecord>> {
+    let err = db_err(path);
+    let mut out = Vec::new();
+    let entries = match &query.alias {
+        Some(alias) => table.range((alias.as_str(), query.since_us, "")..),
+        None => table.iter(),
+    }
+    .map_err(|e| err(e.into()))?;
+    for entry in entries {
+        let (key, value) = entry.map_err(|e| err(e.into()))?;
+        let (alias, _, _) = key.value();
+        if query.alias.as_deref().is_some_and(|a| a != alias) {
+            break;
+        }
+        out.push(decode(path, value.value())?);
+    }
+    Ok(query.select(out))
 }
 
 impl Registry for RedbRegistry {
@@ -406,6 +435,64 @@ impl Registry for RedbRegistry {
                 first_bad_seq: None,
                 problem: None,
             }))
+    }
+
+    fn put_samples(&self, samples: &[SampleRecord]) -> Result<()> {
+        let path = self.path.clone();
+        self.write_raw(|tx| {
+            let err = db_err(&path);
+            let mut table = tx.open_table(SAMPLES).map_err(|e| err(e.into()))?;
+            for s in samples {
+                let key = (s.alias.as_str(), s.time_us, s.request_id.as_str());
+                table
+                    .insert(key, encode(s)?.as_slice())
+                    .map_err(|e| err(e.into()))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn samples(&self, query: &SampleQuery) -> Result<Vec<SampleRecord>> {
+        let path = self.path.clone();
+        Ok(self
+            .read_table(SAMPLES, |t| samples_in(t, &path, query))?
+            .unwrap_or_default())
+    }
+
+    fn prune_samples(&self, before_us: u64) -> Result<u64> {
+        let path = self.path.clone();
+        self.write_raw(|tx| {
+            let err = db_err(&path);
+            let mut table = tx.open_table(SAMPLES).map_err(|e| err(e.into()))?;
+            let mut removed = 0u64;
+            table
+                .retain(|(_, time_us, _), _| {
+                    let expired = time_us < before_us;
+                    removed += u64::from(expired);
+                    !expired
+                })
+                .map_err(|e| err(e.into()))?;
+            Ok(removed)
+        })
+    }
+}
+
+impl RedbRegistry {
+    /// Run `f` over `table` in a read transaction; a table a registry written by an older quire
+    /// lacks reads as empty (`None`).
+    fn read_table<K: redb::Key + 'static, T>(
+        &self,
+        table: redb::TableDefinition<'_, K, &'static [u8]>,
+        f: impl FnOnce(&redb::ReadOnlyTable<K, &'static [u8]>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let path = self.path.clone();
+        Ok(self
+            .read(|tx| match tx.open_table(table) {
+                Ok(t) => f(&t).map(Some),
+                Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+                Err(e) => Err(db_err(&path)(e.into())),
+            })?
+            .flatten())
     }
 }
 

@@ -6,7 +6,8 @@
 
 use quire_core::manifest::{BuildInfo, Counts, ModelInfo, Versions};
 use quire_core::{BuildSpec, IndexId, Manifest};
-use quire_release::{AliasChange, AuditDraft, Pin, ReportRecord};
+use quire_release::sampling::{SampleQuery, SampleRecord, SampledQuery, StepMicros};
+use quire_release::{AliasChange, AuditDraft, Intent, Pin, ReportRecord};
 use serde_json::json;
 
 use super::{Published, Registry};
@@ -21,6 +22,7 @@ pub fn run(fresh: &dyn Fn() -> Box<dyn Registry>) {
     reports_are_stored_oldest_first_and_audited(&*fresh());
     the_audit_chain_links_every_mutation(&*fresh());
     the_first_manifest_of_an_id_wins(&*fresh());
+    samples_are_selected_newest_first_and_pruned(&*fresh());
 }
 
 fn idx(n: u8) -> IndexId {
@@ -253,4 +255,70 @@ fn the_first_manifest_of_an_id_wins(r: &dyn Registry) {
         .expect("another id");
     assert_eq!(r.audit_events().expect("events").len(), 2);
     assert!(r.verify_audit().expect("verify").ok);
+}
+
+/// A sampled request of `alias` at `time_us`, for a backend's own tests too.
+pub fn sample(alias: &str, time_us: u64, request_id: &str) -> SampleRecord {
+    SampleRecord {
+        request_id: request_id.into(),
+        time: format!("t{time_us}"),
+        time_us,
+        alias: alias.into(),
+        revision: 2,
+        arm: "canary".into(),
+        index_id: idx(1),
+        intent: Some(Intent::new("billing").expect("an intent")),
+        user: Some("dana".into()),
+        groups: vec!["eng".into()],
+        k: 5,
+        mode: "hybrid".into(),
+        timings_us: StepMicros {
+            total: 900,
+            ..StepMicros::default()
+        },
+        chunk_ids: vec!["a#0".into()],
+        doc_ids: vec!["a".into()],
+        query: SampledQuery::Blake3("00".repeat(32)),
+    }
+}
+
+fn samples_are_selected_newest_first_and_pruned(r: &dyn Registry) {
+    let stored = [
+        sample("a", 30, "rq-3"),
+        sample("a", 10, "rq-1"),
+        sample("b", 20, "rq-2"),
+        sample("a", 20, "rq-4"),
+    ];
+    r.put_samples(&stored).expect("samples");
+    r.put_samples(&[]).expect("no samples");
+    let ids = |q: SampleQuery| -> Vec<String> {
+        r.samples(&q)
+            .expect("read samples")
+            .into_iter()
+            .map(|s| s.request_id)
+            .collect()
+    };
+    let all = SampleQuery {
+        limit: 100,
+        ..SampleQuery::default()
+    };
+    assert_eq!(ids(all.clone()), ["rq-1", "rq-2", "rq-4", "rq-3"]);
+    let of_a = SampleQuery {
+        alias: Some("a".into()),
+        since_us: 15,
+        limit: 100,
+    };
+    assert_eq!(ids(of_a.clone()), ["rq-4", "rq-3"]);
+    assert_eq!(
+        ids(SampleQuery { limit: 1, ..of_a }),
+        ["rq-3"],
+        "the newest"
+    );
+    assert_eq!(r.samples(&all).expect("read")[1], stored[2], "round trip");
+    assert_eq!(r.prune_samples(20).expect("prune"), 1);
+    assert_eq!(ids(all), ["rq-2", "rq-4", "rq-3"]);
+    assert!(
+        r.audit_events().expect("events").is_empty(),
+        "samples are not audited"
+    );
 }
