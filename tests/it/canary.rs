@@ -1,15 +1,19 @@
 //! Continuous evaluation end to end over real gRPC: sampled requests (stratified by intent,
-//! never holding document text, query text only where configured).
+//! never holding document text, query text only where configured), and a scheduled canary
+//! evaluation that rolls back a canary worse on one intent.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use quire_index::Mode;
 use quire_server::{CanaryApi, QuireApi, ReleaseApi, Remote, RequestMeta, ServerConfig};
-use quire_store::{AliasChangeRequest, Intent, SampleListing, SampleRecord, SampledQuery};
-use quire_testkit::server::{TestServer, code, query, role_tokens};
+use quire_store::{
+    AliasChangeRequest, CanaryEvalRequest, Intent, SampleListing, SampleRecord, SampledQuery,
+};
+use quire_testkit::server::{TestServer, code, handbook, query, role_tokens};
 use tonic::Code;
 
 /// A server with a token per role and `toml` (server.toml without tokens).
@@ -136,5 +140,166 @@ async fn sampled_requests_are_capped_per_intent_and_hold_no_document_text() {
     let status = raw.retrieve(request).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(status.message().contains("field `intent`"), "{status:?}");
+    server.stop().await;
+}
+
+/// Copy the directory tree `from` into `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The handbook with its HR documents readable only by a group nobody is in: built with the
+/// demo's spec it answers every other intent exactly as the demo index does (ACLs are not in
+/// the BM25 statistics, and the texts are the same), and HR questions badly.
+fn handbook_without_hr(dir: &Path) -> PathBuf {
+    let corpus = dir.join("handbook");
+    copy_tree(&handbook(), &corpus);
+    let acl = corpus.join("quire-acl.toml");
+    let mut rules = std::fs::read_to_string(&acl).unwrap();
+    rules.push_str("\n[[rules]]\npaths = [\"hr/**\"]\nacl = [\"group:hr-archive\"]\n");
+    std::fs::write(acl, rules).unwrap();
+    corpus
+}
+
+const HR: [&str; 4] = [
+    "parental leave policy",
+    "sick leave days",
+    "grievance procedure",
+    "compensation bands salary review",
+];
+const ENG: [&str; 4] = [
+    "deploy process",
+    "on-call rotation",
+    "feature flags",
+    "code review guidelines",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_evaluation_rolls_back_a_canary_worse_on_one_intent() {
+    let server = server_with(
+        "version = 1\n[release]\ncanary_eval_every = \"1s\"\n\
+         [sampling]\nrate = 1.0\nstore_text = true\n[sampling.aliases.hashed]\nstore_text = false\n",
+    )
+    .await;
+    let admin = server.client(Some("t-admin")).await;
+    let old = admin.index("handbook").await.unwrap().manifest.index_id;
+    let dir = tempfile::TempDir::new().unwrap();
+    let snapshot = admin
+        .import(&handbook_without_hr(dir.path()), None)
+        .await
+        .unwrap();
+    let progress = std::sync::Arc::new(quire_index::NoProgress);
+    let new = admin
+        .build(snapshot.snapshot_id.as_str(), None, progress)
+        .await
+        .unwrap()
+        .manifest
+        .index_id;
+    let releaser = server.client(Some("t-releaser")).await;
+    let change = |c| releaser.change_alias("prod", c, "canary test", false);
+    change(AliasChangeRequest::Set(old.to_string()))
+        .await
+        .unwrap();
+    change(AliasChangeRequest::Canary(new.to_string(), 50.0))
+        .await
+        .unwrap();
+
+    // Traffic through both arms, with intents; the policy comes after it, so the first
+    // evaluation it sees has every sample.
+    let app = server.client(Some("t-reader")).await;
+    let mut arms = BTreeSet::new();
+    for i in 0..16 {
+        let (texts, groups, intent) = if i % 2 == 0 {
+            (&HR, ["all-staff", "hr"], "hr")
+        } else {
+            (&ENG, ["all-staff", "eng"], "eng")
+        };
+        let meta = RequestMeta {
+            routing_key: Some(format!("user-{i}")),
+            intent: Some(Intent::new(intent).unwrap()),
+        };
+        let q = query(texts[i / 2 % 4], &groups, Mode::Hybrid, 3);
+        let r = app.retrieve_with("prod", q, meta).await.unwrap();
+        arms.insert(r.lineage.arm);
+    }
+    assert_eq!(arms.len(), 2, "both arms served: {arms:?}");
+    samples_of(&admin, "prod", 16).await;
+    let policy = "overlap<0.6,empty>+5%,samples>=5".parse().unwrap();
+    change(AliasChangeRequest::AutoRollback(Some(policy)))
+        .await
+        .unwrap();
+
+    // The scheduled evaluation crosses the policy on the HR intent and rolls the canary back.
+    let mut current = admin.alias("prod").await.unwrap();
+    for _ in 0..150 {
+        if current.state.canary.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        current = admin.alias("prod").await.unwrap();
+    }
+    assert_eq!(current.action, "canary.auto-rollback", "{current:?}");
+    assert_eq!(current.state.primary, old);
+    assert!(
+        current.reason.contains("intent hr: overlap"),
+        "{}",
+        current.reason
+    );
+    let log = admin.audit_log().await.unwrap();
+    let rollback = log
+        .iter()
+        .find(|e| e.action == "alias.canary.auto-rollback")
+        .expect("the rollback is audited");
+    assert_eq!(rollback.actor, "quire-serve:canary-eval");
+    let report_id = rollback.evidence["report"].as_str().unwrap().to_owned();
+    assert!(
+        log.iter()
+            .any(|e| e.action == "canary.report" && e.after["report_id"] == report_id.as_str()),
+        "the report itself is audited"
+    );
+    let reports = admin.canary_reports("prod").await.unwrap();
+    let report = reports.iter().find(|r| r.report_id == report_id).unwrap();
+    assert_eq!(
+        (report.candidate.clone(), report.arm.as_str()),
+        (new, "canary")
+    );
+    assert_eq!(report.overall.replayed, 16);
+    let (hr, eng) = (&report.per_intent["hr"], &report.per_intent["eng"]);
+    assert!(hr.jaccard < 0.6, "{hr:?}");
+    assert_eq!((eng.replayed, eng.jaccard), (8, 1.0), "{eng:?}");
+    assert_eq!(eng.candidate.empty_rate, 0.0);
+    assert!(report.breaches.iter().any(|b| b.starts_with("intent hr: ")));
+    assert!(!report.breaches.iter().any(|b| b.starts_with("intent eng")));
+
+    // Without stored text there is nothing to replay, and the refusal says why.
+    let hashed = |c| releaser.change_alias("hashed", c, "hash only", false);
+    hashed(AliasChangeRequest::Set(old.to_string()))
+        .await
+        .unwrap();
+    hashed(AliasChangeRequest::Shadow(report.candidate.to_string()))
+        .await
+        .unwrap();
+    ask(&app, "hashed", "sick leave days", &["hr"], "hr").await;
+    samples_of(&admin, "hashed", 1).await;
+    let err = admin
+        .evaluate_canary("hashed", CanaryEvalRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), Code::FailedPrecondition, "{err}");
+    assert!(err.to_string().contains("store_text = false"), "{err}");
+    let err = releaser
+        .evaluate_canary("handbook", CanaryEvalRequest::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("has no canary or shadow"), "{err}");
     server.stop().await;
 }

@@ -1,5 +1,7 @@
-//! Conversions of the canary service's messages: sampled requests.
+//! Conversions of the canary service's messages: sampled requests and canary evaluations.
 
+use quire_release::CanaryOutcome;
+use quire_release::canary::{CanaryEvalRequest, CanaryReport, CandidateArm};
 use quire_release::sampling::{SampleListing, SampleRecord, SampledQuery, StepMicros};
 
 use crate::convert::{InvalidField, field_error, intent_from_pb, invalid, parse};
@@ -120,6 +122,74 @@ impl TryFrom<pb::Sample> for SampleRecord {
                 Query::QueryText(text) => SampledQuery::Text(text),
                 Query::QueryBlake3(hash) => SampledQuery::Blake3(hash),
             },
+        })
+    }
+}
+
+impl TryFrom<pb::EvaluateCanaryRequest> for (String, CanaryEvalRequest) {
+    type Error = InvalidField;
+
+    fn try_from(r: pb::EvaluateCanaryRequest) -> Result<Self, InvalidField> {
+        if r.alias.trim().is_empty() {
+            return Err(invalid("alias", "is empty"));
+        }
+        let window = since_from_pb("window", &r.window)?.unwrap_or(3600);
+        let arm: CandidateArm = r.arm.parse().map_err(|e| field_error("arm", e))?;
+        let request = CanaryEvalRequest::new(window, r.per_intent as usize, arm)
+            .map_err(|e| field_error("per_intent", e))?;
+        Ok((r.alias, request))
+    }
+}
+
+/// The request a client sends to evaluate `alias`'s canary.
+pub fn evaluate_canary_request(alias: &str, r: &CanaryEvalRequest) -> pb::EvaluateCanaryRequest {
+    pb::EvaluateCanaryRequest {
+        alias: alias.to_owned(),
+        window: format!("{}s", r.window_secs),
+        per_intent: u32::try_from(r.per_intent).unwrap_or(u32::MAX),
+        arm: r.arm.as_str().to_owned(),
+    }
+}
+
+impl From<CanaryReport> for pb::CanaryReport {
+    fn from(r: CanaryReport) -> Self {
+        Self {
+            report_json: serde_json::to_string(&r)
+                .expect("a canary report serialises: plain structs, strings, numbers"),
+            report_id: r.report_id,
+            alias: r.alias,
+            created: r.created,
+        }
+    }
+}
+
+impl TryFrom<pb::CanaryReport> for CanaryReport {
+    type Error = InvalidField;
+
+    fn try_from(r: pb::CanaryReport) -> Result<Self, InvalidField> {
+        serde_json::from_str(&r.report_json).map_err(|e| invalid("report_json", e.to_string()))
+    }
+}
+
+impl From<CanaryOutcome> for pb::CanaryEvaluation {
+    fn from(o: CanaryOutcome) -> Self {
+        Self {
+            report: Some(o.report.into()),
+            rolled_back: o.rolled_back.map(Into::into),
+        }
+    }
+}
+
+impl TryFrom<pb::CanaryEvaluation> for CanaryOutcome {
+    type Error = InvalidField;
+
+    fn try_from(e: pb::CanaryEvaluation) -> Result<Self, InvalidField> {
+        Ok(Self {
+            report: e
+                .report
+                .ok_or_else(|| invalid("report", "is missing"))?
+                .try_into()?,
+            rolled_back: e.rolled_back.map(TryInto::try_into).transpose()?,
         })
     }
 }

@@ -9,7 +9,7 @@ use quire_core::{IndexId, Manifest};
 use quire_release::audit::{
     AuditDraft, AuditEvent, AuditVerification, decode_record, verify_chain,
 };
-use quire_release::{AliasRevision, Pin, ReportRecord, SampleQuery, SampleRecord};
+use quire_release::{AliasRevision, CanaryReport, Pin, ReportRecord, SampleQuery, SampleRecord};
 use quire_store::StoreError;
 use quire_store::registry::{Decide, Published, Registry};
 use tokio_postgres::types::ToSql;
@@ -587,6 +587,48 @@ impl Registry for PgRegistry {
             &[&since, &query.alias, &limit],
         )?;
         Ok(query.select(self.bodies(&rows)?))
+    }
+
+    fn put_canary_report(
+        &self,
+        report: &CanaryReport,
+        draft: AuditDraft,
+    ) -> quire_store::Result<AuditEvent> {
+        let body = encode(report)?;
+        self.write_one(
+            "store the canary report",
+            "INSERT INTO canary_reports (alias, created_us, report_id, body) \
+             VALUES ($1, $2, $3, $4::text::jsonb) \
+             ON CONFLICT (alias, created_us, report_id) DO UPDATE SET body = EXCLUDED.body",
+            &[
+                &report.alias,
+                &i64_of(report.created_us),
+                &report.report_id,
+                &body,
+            ],
+            draft,
+        )
+    }
+
+    fn canary_reports(&self, alias: Option<&str>) -> quire_store::Result<Vec<CanaryReport>> {
+        let rows = self.read(
+            "read canary reports",
+            "SELECT body::text FROM canary_reports WHERE ($1::text IS NULL OR alias = $1) \
+             ORDER BY created_us, report_id",
+            &[&alias],
+        )?;
+        self.bodies(&rows)
+    }
+
+    fn prune_canary_reports(&self, before_us: u64) -> quire_store::Result<u64> {
+        let before = i64_of(before_us);
+        self.transaction(|tx| {
+            tx.execute(
+                "prune canary reports",
+                "DELETE FROM canary_reports WHERE created_us < $1",
+                &[&before],
+            )
+        })
     }
 
     fn prune_samples(&self, before_us: u64) -> quire_store::Result<u64> {

@@ -128,6 +128,11 @@ impl Local {
         self
     }
 
+    /// The metrics this service reports into, if any.
+    pub(crate) fn metrics(&self) -> Option<&Arc<Metrics>> {
+        self.metrics.as_ref()
+    }
+
     /// The sampler, when this service samples.
     pub fn sampler(&self) -> Option<&Arc<Sampler>> {
         self.sampler.as_ref()

@@ -1,6 +1,8 @@
-//! Continuous evaluation as a service trait: sampled production queries. [`Local`] implements
+//! Continuous evaluation as a service trait: sampled production queries and canary evaluation. [`Local`] implements
 //! it over the data dir's registry; `Remote` over gRPC.
 
+use quire_release::CanaryOutcome;
+use quire_release::canary::{CanaryEvalRequest, CanaryReport};
 use quire_release::sampling::{MAX_SAMPLE_LIST, SampleListing, micros};
 use quire_release::{SampleQuery, SampleRecord};
 
@@ -12,6 +14,15 @@ use crate::error::Result;
 pub trait CanaryApi {
     /// Sampled requests `listing` selects, oldest first.
     async fn samples(&self, listing: SampleListing) -> Result<Vec<SampleRecord>>;
+    /// Replay `alias`'s sampled queries against its primary and canary (or shadow), store the
+    /// report and apply the alias's auto-rollback policy.
+    async fn evaluate_canary(
+        &self,
+        alias: &str,
+        request: CanaryEvalRequest,
+    ) -> Result<CanaryOutcome>;
+    /// Stored canary reports of `alias`, oldest first.
+    async fn canary_reports(&self, alias: &str) -> Result<Vec<CanaryReport>>;
 }
 
 /// The registry query behind `listing` at `now_us`: an intent filter is applied to the newest
@@ -35,6 +46,25 @@ impl CanaryApi for Local {
         self.blocking(move |l| {
             let query = sample_query(&listing, micros(jiff::Timestamp::now()));
             Ok(listing.keep(l.store().samples(&query)?))
+        })
+        .await
+    }
+
+    async fn evaluate_canary(
+        &self,
+        alias: &str,
+        request: CanaryEvalRequest,
+    ) -> Result<CanaryOutcome> {
+        let alias = alias.to_owned();
+        self.blocking(move |l| l.evaluate_canary_now(&alias, &request))
+            .await
+    }
+
+    async fn canary_reports(&self, alias: &str) -> Result<Vec<CanaryReport>> {
+        let alias = alias.to_owned();
+        self.blocking(move |l| {
+            l.store().alias(&alias)?;
+            Ok(l.store().canary_reports(Some(&alias))?)
         })
         .await
     }

@@ -19,6 +19,7 @@
 mod api;
 mod auth;
 mod canary_api;
+mod canary_eval;
 mod config;
 mod error;
 mod eval_api;
@@ -43,7 +44,9 @@ pub use api::{
 };
 pub use auth::{Auth, Caller, Role};
 pub use canary_api::CanaryApi;
-pub use config::{ImportRoots, Limits, ModelEntry, RegistryConfig, ServerConfig, Tls};
+pub use config::{
+    CanaryEvalSchedule, ImportRoots, Limits, ModelEntry, RegistryConfig, ServerConfig, Tls,
+};
 pub use error::{Result, ServiceError};
 pub use eval_api::{EvalApi, EvalRequest, GateRequest};
 pub use grpc::{ACCESS_LOG, Grpc};

@@ -15,6 +15,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, ServerTlsConfig};
 
 use crate::api::Local;
+use crate::canary_eval::{CANARY_ACTOR, evaluate_canaries};
 use crate::config::{RegistryConfig, ServerConfig};
 use crate::error::{Result, ServiceError};
 use crate::grpc::Grpc;
@@ -146,7 +147,7 @@ pub async fn run(
     if config.tokens.is_empty() {
         tracing::warn!(%addr, "no API tokens configured: every caller is an admin (loopback only)");
     }
-    let background = Background::start(&local);
+    let background = Background::start(&local, &config);
     let grpc = Grpc::new(local, &config, metrics.clone());
     let ceiling = grpc.decoding_ceiling();
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -255,15 +256,16 @@ pub async fn run(
     result
 }
 
-/// The server's own background work besides serving: the sample writer. Stopped after the
-/// last request has been answered, so what was sampled is written.
+/// The server's own background work besides serving: the sample writer and the canary
+/// evaluations. Stopped after the last request has been answered, so what was sampled is
+/// written.
 struct Background {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Background {
-    fn start(local: &Local) -> Self {
+    fn start(local: &Local, config: &ServerConfig) -> Self {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
         if let Some(sampler) = local.sampler()
@@ -273,6 +275,15 @@ impl Background {
             let store = local.store().clone();
             tasks.push(tokio::spawn(write_samples(
                 store, queue, retention, stopped,
+            )));
+        }
+        if config.canary_eval.every.is_some() {
+            let schedule = config.canary_eval.clone();
+            let local = local.as_actor(CANARY_ACTOR);
+            tasks.push(tokio::spawn(evaluate_canaries(
+                local,
+                schedule,
+                stop.subscribe(),
             )));
         }
         Self { stop, tasks }

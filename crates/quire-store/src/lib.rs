@@ -35,6 +35,7 @@ pub mod release;
 mod samples;
 pub mod snapshot;
 mod store;
+mod store_canary;
 mod tables;
 
 pub use audit::{AuditDraft, AuditEvent, AuditVerification};
@@ -44,8 +45,10 @@ pub use gate::{GatePolicy, Headline, ReportRecord};
 pub use gc::{GcReport, Pin, parse_duration};
 pub use import::CorpusFormat;
 pub use quire_core::outcome::{BuildOutcome, IndexInfo, IndexSummary, RebuildCheck, VerifyReport};
+pub use quire_release::canary::{self, CanaryEvalRequest, CandidateArm};
 pub use quire_release::{
-    Distribution, Intent, SampleListing, SampleQuery, SampleRecord, SampledQuery, ShadowReport,
+    CanaryOutcome, CanaryReport, Distribution, Intent, RollbackPolicy, SampleListing, SampleQuery,
+    SampleRecord, SampledQuery, ShadowReport,
 };
 pub use redb_registry::REGISTRY_FILE;
 pub use registry::{Published, Registry};

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use quire_core::{IndexId, Manifest};
 use quire_release::{
-    AliasRevision, AuditVerification, Pin, ReportRecord, SampleQuery, SampleRecord,
+    AliasRevision, AuditVerification, CanaryReport, Pin, ReportRecord, SampleQuery, SampleRecord,
 };
 use redb::{
     Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction,
@@ -21,7 +21,8 @@ use crate::audit::{self, AuditDraft, AuditEvent};
 use crate::error::{Result, StoreError};
 use crate::registry::{Decide, Published, Registry};
 use crate::tables::{
-    ALIAS_REVISIONS, AUDIT, EVAL_REPORTS, MANIFESTS, META, PINS, SAMPLES, db_err, decode, encode,
+    ALIAS_REVISIONS, AUDIT, CANARY_REPORTS, EVAL_REPORTS, MANIFESTS, META, PINS, SAMPLES, db_err,
+    decode, encode,
 };
 
 /// The registry's file name inside the data dir.
@@ -116,7 +117,7 @@ impl RedbRegistry {
                 .map_err(|e| db_err(&self.path)(e.into()))?
                 .map(|v| v.value().to_vec());
             // Tables added after schema 1 are created by the writer's first open.
-            let newer = tx.open_table(SAMPLES).is_ok();
+            let newer = tx.open_table(SAMPLES).is_ok() && tx.open_table(CANARY_REPORTS).is_ok();
             Ok(schema.as_deref() == Some(SCHEMA_VERSION) && newer)
         })?;
         if ready == Some(true) {
@@ -130,6 +131,7 @@ impl RedbRegistry {
             tx.open_table(MANIFESTS).map_err(|e| err(e.into()))?;
             tx.open_table(EVAL_REPORTS).map_err(|e| err(e.into()))?;
             tx.open_table(SAMPLES).map_err(|e| err(e.into()))?;
+            tx.open_table(CANARY_REPORTS).map_err(|e| err(e.into()))?;
             let mut meta = tx.open_table(META).map_err(|e| err(e.into()))?;
             let schema = meta
                 .get("schema")
@@ -260,6 +262,11 @@ fn samples_in(
         out.push(decode(path, value.value())?);
     }
     Ok(query.select(out))
+}
+
+/// Canary reports oldest first, by creation time then id, as every backend returns them.
+pub(crate) fn sort_canary_reports(reports: &mut [CanaryReport]) {
+    reports.sort_by(|a, b| (a.created_us, &a.report_id).cmp(&(b.created_us, &b.report_id)));
 }
 
 impl Registry for RedbRegistry {
@@ -459,11 +466,64 @@ impl Registry for RedbRegistry {
             .unwrap_or_default())
     }
 
+    fn put_canary_report(&self, report: &CanaryReport, draft: AuditDraft) -> Result<AuditEvent> {
+        let path = self.path.clone();
+        let ((), event) = self.write(|tx| {
+            let err = db_err(&path);
+            let mut table = tx.open_table(CANARY_REPORTS).map_err(|e| err(e.into()))?;
+            let key = (
+                report.alias.as_str(),
+                report.created_us,
+                report.report_id.as_str(),
+            );
+            table
+                .insert(key, encode(report)?.as_slice())
+                .map_err(|e| err(e.into()))?;
+            Ok(((), draft))
+        })?;
+        Ok(event)
+    }
+
+    fn canary_reports(&self, alias: Option<&str>) -> Result<Vec<CanaryReport>> {
+        let path = self.path.clone();
+        let mut out: Vec<CanaryReport> = self
+            .read_table(CANARY_REPORTS, |t| {
+                let err = db_err(&path);
+                let mut out = Vec::new();
+                for entry in t.iter().map_err(|e| err(e.into()))? {
+                    let (key, value) = entry.map_err(|e| err(e.into()))?;
+                    if alias.is_none_or(|a| a == key.value().0) {
+                        out.push(decode(&path, value.value())?);
+                    }
+                }
+                Ok(out)
+            })?
+            .unwrap_or_default();
+        sort_canary_reports(&mut out);
+        Ok(out)
+    }
+
+    fn prune_canary_reports(&self, before_us: u64) -> Result<u64> {
+        self.prune_before(CANARY_REPORTS, before_us)
+    }
+
     fn prune_samples(&self, before_us: u64) -> Result<u64> {
+        self.prune_before(SAMPLES, before_us)
+    }
+}
+
+impl RedbRegistry {
+    /// Delete the records of a table keyed `(alias, microseconds, id)` older than `before_us`:
+    /// retention. How many went.
+    fn prune_before(
+        &self,
+        table: redb::TableDefinition<'_, (&'static str, u64, &'static str), &'static [u8]>,
+        before_us: u64,
+    ) -> Result<u64> {
         let path = self.path.clone();
         self.write_raw(|tx| {
             let err = db_err(&path);
-            let mut table = tx.open_table(SAMPLES).map_err(|e| err(e.into()))?;
+            let mut table = tx.open_table(table).map_err(|e| err(e.into()))?;
             let mut removed = 0u64;
             table
                 .retain(|(_, time_us, _), _| {
@@ -475,9 +535,7 @@ impl Registry for RedbRegistry {
             Ok(removed)
         })
     }
-}
 
-impl RedbRegistry {
     /// Run `f` over `table` in a read transaction; a table a registry written by an older quire
     /// lacks reads as empty (`None`).
     fn read_table<K: redb::Key + 'static, T>(

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use quire_core::{IndexId, Manifest};
 use quire_release::{
-    AliasRevision, AuditDraft, AuditEvent, AuditVerification, Pin, ReportRecord, SampleQuery,
-    SampleRecord,
+    AliasRevision, AuditDraft, AuditEvent, AuditVerification, CanaryReport, Pin, ReportRecord,
+    SampleQuery, SampleRecord,
 };
 
 use crate::error::Result;
@@ -97,4 +97,15 @@ pub trait Registry: Send + Sync + std::fmt::Debug {
     /// Delete the samples recorded before `before_us` (microseconds since the epoch): retention.
     /// How many went.
     fn prune_samples(&self, before_us: u64) -> Result<u64>;
+
+    /// Store a canary evaluation report, with its audit event.
+    fn put_canary_report(&self, report: &CanaryReport, draft: AuditDraft) -> Result<AuditEvent>;
+
+    /// Stored canary reports (only `alias`'s when given), oldest first (by creation time, then
+    /// report id).
+    fn canary_reports(&self, alias: Option<&str>) -> Result<Vec<CanaryReport>>;
+
+    /// Delete canary reports made before `before_us` (microseconds since the epoch): retention.
+    /// How many went. Not audited: their `canary.report` events stay, naming them.
+    fn prune_canary_reports(&self, before_us: u64) -> Result<u64>;
 }

@@ -6,8 +6,9 @@
 
 use quire_core::manifest::{BuildInfo, Counts, ModelInfo, Versions};
 use quire_core::{BuildSpec, IndexId, Manifest};
+use quire_release::canary::Stratum;
 use quire_release::sampling::{SampleQuery, SampleRecord, SampledQuery, StepMicros};
-use quire_release::{AliasChange, AuditDraft, Intent, Pin, ReportRecord};
+use quire_release::{AliasChange, AuditDraft, CanaryReport, Intent, Pin, ReportRecord};
 use serde_json::json;
 
 use super::{Published, Registry};
@@ -23,6 +24,7 @@ pub fn run(fresh: &dyn Fn() -> Box<dyn Registry>) {
     the_audit_chain_links_every_mutation(&*fresh());
     the_first_manifest_of_an_id_wins(&*fresh());
     samples_are_selected_newest_first_and_pruned(&*fresh());
+    canary_reports_are_audited_listed_and_pruned(&*fresh());
 }
 
 fn idx(n: u8) -> IndexId {
@@ -321,4 +323,53 @@ fn samples_are_selected_newest_first_and_pruned(r: &dyn Registry) {
         r.audit_events().expect("events").is_empty(),
         "samples are not audited"
     );
+}
+
+fn canary_report(alias: &str, created_us: u64, id: &str) -> CanaryReport {
+    CanaryReport {
+        report_id: id.into(),
+        alias: alias.into(),
+        revision: 2,
+        primary: idx(1),
+        candidate: idx(2),
+        arm: "canary".into(),
+        created: format!("t{created_us}"),
+        created_us,
+        actor: "conformance".into(),
+        window_secs: 3600,
+        considered: 3,
+        not_replayable: 0,
+        overall: Stratum::default(),
+        per_intent: std::collections::BTreeMap::from([("hr".to_owned(), Stratum::default())]),
+        ndcg_at_10: None,
+        policy: Some("overlap<0.6".parse().expect("a policy")),
+        breaches: vec!["intent hr: overlap 0.000 < 0.6".into()],
+    }
+}
+
+fn canary_reports_are_audited_listed_and_pruned(r: &dyn Registry) {
+    for (alias, at, id) in [("b", 5, "cnr-1"), ("a", 30, "cnr-2"), ("a", 10, "cnr-3")] {
+        let event = r
+            .put_canary_report(&canary_report(alias, at, id), draft("canary.report", alias))
+            .expect("canary report");
+        assert_eq!(event.action, "canary.report");
+    }
+    let ids = |alias: Option<&str>| -> Vec<String> {
+        r.canary_reports(alias)
+            .expect("reports")
+            .into_iter()
+            .map(|x| x.report_id)
+            .collect()
+    };
+    assert_eq!(ids(None), ["cnr-1", "cnr-3", "cnr-2"], "oldest first");
+    assert_eq!(ids(Some("a")), ["cnr-3", "cnr-2"]);
+    assert_eq!(
+        r.canary_reports(Some("a")).expect("reports")[0],
+        canary_report("a", 10, "cnr-3"),
+        "round trip"
+    );
+    assert_eq!(r.prune_canary_reports(10).expect("prune"), 1);
+    assert_eq!(ids(None), ["cnr-3", "cnr-2"]);
+    assert_eq!(r.audit_events().expect("events").len(), 3);
+    assert!(r.verify_audit().expect("verify").ok);
 }
