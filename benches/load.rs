@@ -128,6 +128,7 @@ impl Target {
             candidates: 0,
             routing_key: String::new(),
             explain: false,
+            intent: String::new(),
         }
     }
 

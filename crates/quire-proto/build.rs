@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "release",
         "audit",
         "eval",
+        "canary",
     ]
     .map(|f| root.join(format!("quire/v1/{f}.proto")));
     let fds = protox::compile(&files, [&root])?;

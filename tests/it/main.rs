@@ -1,6 +1,7 @@
 //! End-to-end tests of quire over real gRPC on loopback: one test binary (each links tantivy,
 //! the encoder and tonic, so one link instead of four).
 
+mod canary;
 mod eval;
 mod grpc;
 mod models;

@@ -242,6 +242,22 @@ pub(crate) enum Command {
         #[command(flatten)]
         eval: EvalOptions,
     },
+    /// Sampled production requests (recorded by a server with `[sampling]`), oldest first:
+    /// ids, principal, arm, timings and result ids, never document text; the query text only
+    /// where `store_text = true`, else its hash.
+    Samples {
+        /// Only this alias's.
+        alias: Option<String>,
+        /// Only this intent's.
+        #[arg(long)]
+        intent: Option<String>,
+        /// Only those recorded in this last stretch, e.g. 1h, 7d.
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many, the newest.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10000))]
+        limit: u32,
+    },
     /// The tamper-evident audit log.
     Audit {
         #[command(subcommand)]
@@ -339,6 +355,28 @@ impl From<Format> for quire_store::CorpusFormat {
             Format::Dir => quire_store::CorpusFormat::Dir,
         }
     }
+}
+
+/// The checked listing `quire samples` asks for.
+pub(crate) fn sample_listing(
+    alias: Option<&str>,
+    intent: Option<&str>,
+    since: Option<&str>,
+    limit: u32,
+) -> Result<quire_store::SampleListing> {
+    let intent = intent.map(quire_store::Intent::new).transpose()?;
+    let since = since
+        .map(|s| {
+            quire_core::spec::parse_duration_secs(s)
+                .map_err(|e| anyhow::anyhow!("--since {s:?}: {e}"))
+        })
+        .transpose()?;
+    Ok(quire_store::SampleListing::new(
+        alias.map(str::to_owned),
+        intent,
+        since,
+        limit as usize,
+    )?)
 }
 
 /// Dataset, split, mode and reader of an evaluation.
@@ -527,6 +565,70 @@ pub enum AliasCommand {
         /// The alias.
         name: String,
     },
+    /// Replay the alias's sampled queries, each under its own principal, against its primary
+    /// and its canary (or shadow): top-k overlap, empty-result rate and latency per intent and
+    /// overall. Stores the report (audited) and applies the alias's auto-rollback policy.
+    Evaluate {
+        /// The alias.
+        name: String,
+        /// Samples of this last stretch, e.g. 1h, 1d.
+        #[arg(long, default_value = "1h")]
+        window: String,
+        /// The newest this-many samples of each intent.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        per_intent: u32,
+        /// Compare the canary or the shadow (the canary if there is one, else the shadow).
+        #[arg(long, value_enum)]
+        arm: Option<CandidateArmArg>,
+    },
+    /// Stored canary reports of the alias, oldest first.
+    CanaryReports {
+        /// The alias.
+        name: String,
+    },
+    /// Set the alias's auto-rollback policy: a canary evaluation (scheduled by the server's
+    /// `[release] canary_eval_every`, or `alias evaluate`) that crosses it rolls the canary back.
+    Policy {
+        /// The alias.
+        name: String,
+        /// Terms separated by commas: overlap<X, rbo<X (0 to 1), empty>+N%, p99>+N%,
+        /// samples>=N (replayed samples a stratum needs; 10 by default); `off` removes it.
+        /// E.g. 'overlap<0.6,empty>+5%'.
+        #[arg(long)]
+        auto_rollback: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// Which arm `alias evaluate` compares with the primary.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum CandidateArmArg {
+    /// The canary.
+    Canary,
+    /// The shadow.
+    Shadow,
+}
+
+/// The checked request of `alias evaluate`.
+pub(crate) fn canary_eval_request(
+    window: &str,
+    per_intent: u32,
+    arm: Option<CandidateArmArg>,
+) -> Result<quire_store::CanaryEvalRequest> {
+    let window_secs = quire_core::spec::parse_duration_secs(window)
+        .map_err(|e| anyhow::anyhow!("--window {window:?}: {e}"))?;
+    let arm = match arm {
+        None => quire_store::CandidateArm::Auto,
+        Some(CandidateArmArg::Canary) => quire_store::CandidateArm::Canary,
+        Some(CandidateArmArg::Shadow) => quire_store::CandidateArm::Shadow,
+    };
+    Ok(quire_store::CanaryEvalRequest::new(
+        window_secs,
+        per_intent as usize,
+        arm,
+    )?)
 }
 
 impl AliasCommand {
@@ -534,7 +636,11 @@ impl AliasCommand {
     pub fn changes(&self) -> bool {
         !matches!(
             self,
-            Self::Show { .. } | Self::History { .. } | Self::List | Self::ShadowReport { .. }
+            Self::Show { .. }
+                | Self::History { .. }
+                | Self::List
+                | Self::ShadowReport { .. }
+                | Self::CanaryReports { .. }
         )
     }
 }
@@ -596,6 +702,7 @@ impl Command {
             | Command::Verify { .. }
             | Command::Query { .. }
             | Command::Pins
+            | Command::Samples { .. }
             | Command::Audit { .. }
             | Command::Spec { .. }
             | Command::Serve { .. }

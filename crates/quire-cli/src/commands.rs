@@ -12,7 +12,8 @@ use quire_core::{BuildSpec, Reader};
 use quire_embed::Models;
 use quire_index::Query;
 use quire_server::{
-    EvalApi, Local, QuireApi, RegistryConfig, ReleaseApi, Remote, ServerConfig, local_actor, serve,
+    CanaryApi, EvalApi, Local, QuireApi, RegistryConfig, ReleaseApi, Remote, ServerConfig,
+    local_actor, serve,
 };
 use quire_store::{IndexInfo, StoreOptions};
 use serde_json::json;
@@ -260,7 +261,7 @@ fn new_token() -> Result<String> {
     Ok(format!("qt_{}", blake3::Hash::from(bytes).to_hex()))
 }
 
-async fn dispatch<A: QuireApi + ReleaseApi + EvalApi>(
+async fn dispatch<A: QuireApi + ReleaseApi + EvalApi + CanaryApi>(
     api: &A,
     cli: &Cli,
     progress: bool,
@@ -278,6 +279,20 @@ async fn dispatch<A: QuireApi + ReleaseApi + EvalApi>(
             return crate::release::audit(api, command, cli.json, out).await;
         }
         Command::Eval(args) => return crate::eval::eval(api, args, cli.json, out).await,
+        Command::Samples {
+            alias,
+            intent,
+            since,
+            limit,
+        } => {
+            let listing = crate::args::sample_listing(
+                alias.as_deref(),
+                intent.as_deref(),
+                since.as_deref(),
+                *limit,
+            )?;
+            return crate::canary::samples(api, listing, cli.json, out).await;
+        }
         Command::Compare { a, b, eval } => {
             return crate::eval::compare(api, a, b, eval, cli.json, out).await;
         }

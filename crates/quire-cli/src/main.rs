@@ -7,6 +7,7 @@
 //! 3 a check ran and failed (`verify`, `rebuild-check`).
 
 mod args;
+mod canary;
 mod commands;
 mod eval;
 mod output;

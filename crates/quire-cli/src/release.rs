@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use anyhow::{Result, bail};
-use quire_server::{EvalApi, GateRequest, ReleaseApi};
-use quire_store::{AliasChangeRequest, AliasRevision, Distribution};
+use quire_server::{CanaryApi, EvalApi, GateRequest, ReleaseApi};
+use quire_store::{AliasChangeRequest, AliasRevision, Distribution, RollbackPolicy};
 
 use crate::args::{AliasCommand, AuditCommand, Maintenance};
 use crate::output::{DeleteOutput, Outcome, emit};
@@ -37,6 +37,9 @@ fn print_revision(o: &mut dyn Write, r: &AliasRevision) -> std::io::Result<()> {
     if let Some(s) = &r.state.shadow {
         writeln!(o, "  shadow   {s}")?;
     }
+    if let Some(p) = &r.state.auto_rollback {
+        writeln!(o, "  auto-rollback {p}")?;
+    }
     Ok(())
 }
 
@@ -49,7 +52,7 @@ fn print_distribution(o: &mut dyn Write, name: &str, d: &Distribution) -> std::i
 }
 
 /// `quire alias ...`.
-pub async fn alias<A: ReleaseApi + EvalApi>(
+pub async fn alias<A: ReleaseApi + EvalApi + CanaryApi>(
     api: &A,
     command: &AliasCommand,
     json: bool,
@@ -122,6 +125,46 @@ pub async fn alias<A: ReleaseApi + EvalApi>(
         AliasCommand::Rebaseline { name, eval, reason } => {
             let r = api.rebaseline(name, eval.request()?, reason).await?;
             emit(out, json, &r, |o| print_revision(o, &r))?;
+            return Ok(Outcome::Ok);
+        }
+        AliasCommand::Policy {
+            name,
+            auto_rollback,
+            reason,
+        } => {
+            let policy = match auto_rollback.as_str() {
+                "off" => None,
+                text => Some(text.parse::<RollbackPolicy>()?),
+            };
+            change(name, AliasChangeRequest::AutoRollback(policy), reason)
+        }
+        AliasCommand::Evaluate {
+            name,
+            window,
+            per_intent,
+            arm,
+        } => {
+            let request = crate::args::canary_eval_request(window, *per_intent, *arm)?;
+            let outcome = api.evaluate_canary(name, request).await?;
+            emit(out, json, &outcome, |o| {
+                crate::canary::print_report(o, &outcome.report)?;
+                match &outcome.rolled_back {
+                    Some(r) => writeln!(o, "rolled back: {}@{} {}", r.alias, r.revision, r.reason),
+                    None => Ok(()),
+                }
+            })?;
+            return Ok(Outcome::Ok);
+        }
+        AliasCommand::CanaryReports { name } => {
+            let reports = api.canary_reports(name).await?;
+            emit(out, json, &reports, |o| {
+                if reports.is_empty() {
+                    writeln!(o, "no canary reports")?;
+                }
+                reports
+                    .iter()
+                    .try_for_each(|r| crate::canary::print_report(o, r))
+            })?;
             return Ok(Outcome::Ok);
         }
         AliasCommand::Show { name } => {

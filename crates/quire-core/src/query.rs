@@ -152,4 +152,7 @@ pub struct Response {
     pub nothing_readable: bool,
     /// Step timings.
     pub timings_us: Timings,
+    /// The server's id of this request (unique, unguessable): what feedback on the answer names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }

@@ -11,6 +11,7 @@ use quire_core::{
 };
 
 use crate::pb;
+use quire_release::{Intent, ReleaseError};
 
 /// A wire message that does not make sense.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,25 @@ where
         .map_err(|e: T::Err| invalid(field, e.to_string()))
 }
 
+/// A release error about one field as the wire's error.
+pub(crate) fn field_error(field: &'static str, e: ReleaseError) -> InvalidField {
+    match e {
+        ReleaseError::Invalid { reason, .. } => invalid(field, reason),
+        other => invalid(field, other.to_string()),
+    }
+}
+
+/// An intent field where empty means none.
+pub(crate) fn intent_from_pb(
+    field: &'static str,
+    value: &str,
+) -> Result<Option<Intent>, InvalidField> {
+    (!value.is_empty())
+        .then(|| Intent::new(value))
+        .transpose()
+        .map_err(|e| field_error(field, e))
+}
+
 /// The most hits one request may ask for, whatever the server's own limit.
 pub const MAX_K: u32 = 1000;
 
@@ -55,6 +75,8 @@ pub struct RetrieveParams {
     pub routing_key: String,
     /// Whether to return per-retriever ranks and scores.
     pub explain: bool,
+    /// The caller's intent label, if any.
+    pub intent: Option<Intent>,
 }
 
 impl TryFrom<pb::RetrieveRequest> for RetrieveParams {
@@ -87,6 +109,7 @@ impl TryFrom<pb::RetrieveRequest> for RetrieveParams {
             ));
         }
         let candidates = (r.candidates > 0).then_some(r.candidates as usize);
+        let intent = intent_from_pb("intent", &r.intent)?;
         Ok(Self {
             target: r.target,
             query: Query {
@@ -99,6 +122,7 @@ impl TryFrom<pb::RetrieveRequest> for RetrieveParams {
             },
             routing_key: r.routing_key,
             explain: r.explain,
+            intent,
         })
     }
 }
@@ -190,6 +214,7 @@ pub fn retrieve_request(target: &str, query: &Query, explain: bool) -> pb::Retri
         candidates: query.candidates.unwrap_or(0) as u32,
         routing_key: String::new(),
         explain,
+        intent: String::new(),
     }
 }
 
@@ -236,6 +261,7 @@ pub fn response_to_pb(r: Response, explain: bool) -> pb::RetrieveResponse {
             total_us: r.timings_us.total,
         }),
         nothing_readable: r.nothing_readable,
+        request_id: r.request_id.unwrap_or_default(),
     }
 }
 
@@ -289,6 +315,7 @@ impl TryFrom<pb::RetrieveResponse> for Response {
                 fusion: t.fusion_us,
                 total: t.total_us,
             },
+            request_id: Some(r.request_id).filter(|id| !id.is_empty()),
         })
     }
 }

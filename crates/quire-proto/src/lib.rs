@@ -16,6 +16,7 @@ pub mod pb {
 /// The encoded `FileDescriptorSet` of the contract.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("quire_descriptor");
 
+pub mod canary;
 pub mod convert;
 pub mod eval;
 pub mod release;

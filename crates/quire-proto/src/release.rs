@@ -4,7 +4,7 @@
 
 use quire_release::{
     AliasChangeRequest, AliasRevision, AliasState, AuditEvent, AuditVerification, Canary,
-    Distribution, GatePolicy, GcReport, Pin, ShadowReport,
+    Distribution, GatePolicy, GcReport, Pin, RollbackPolicy, ShadowReport,
 };
 
 use crate::convert::{InvalidField, invalid, parse};
@@ -20,6 +20,12 @@ where
     T::Err: std::fmt::Display,
 {
     (!value.is_empty()).then(|| parse(field, value)).transpose()
+}
+
+/// A policy as text, parsed strictly.
+fn rollback_policy(field: &'static str, text: &str) -> Result<RollbackPolicy, InvalidField> {
+    text.parse()
+        .map_err(|e| crate::convert::field_error(field, e))
 }
 
 fn non_empty(field: &'static str, value: String) -> Result<String, InvalidField> {
@@ -61,6 +67,10 @@ impl TryFrom<pb::ChangeAliasRequest> for ChangeAliasParams {
                 AliasChangeRequest::Rollback(Some(r.to_revision).filter(|&n| n > 0))
             }
             Change::ClearGate(_) => AliasChangeRequest::ClearGate,
+            Change::AutoRollback(text) => {
+                AliasChangeRequest::AutoRollback(Some(rollback_policy("auto_rollback", &text)?))
+            }
+            Change::ClearAutoRollback(_) => AliasChangeRequest::AutoRollback(None),
         };
         Ok(Self {
             alias,
@@ -92,6 +102,8 @@ pub fn change_alias_request(
             to_revision: to.unwrap_or(0),
         }),
         AliasChangeRequest::ClearGate => Change::ClearGate(pb::Empty {}),
+        AliasChangeRequest::AutoRollback(Some(p)) => Change::AutoRollback(p.to_string()),
+        AliasChangeRequest::AutoRollback(None) => Change::ClearAutoRollback(pb::Empty {}),
     };
     pb::ChangeAliasRequest {
         alias: alias.to_owned(),
@@ -122,6 +134,11 @@ impl From<AliasRevision> for pb::AliasRevision {
                 min_ndcg10: p.min_ndcg10,
                 max_regression: p.max_regression,
             }),
+            auto_rollback: r
+                .state
+                .auto_rollback
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
         }
     }
 }
@@ -155,6 +172,9 @@ impl TryFrom<pb::AliasRevision> for AliasRevision {
                     min_ndcg10: p.min_ndcg10,
                     max_regression: p.max_regression,
                 }),
+                auto_rollback: (!r.auto_rollback.is_empty())
+                    .then(|| rollback_policy("auto_rollback", &r.auto_rollback))
+                    .transpose()?,
             },
         })
     }
@@ -380,6 +400,8 @@ mod tests {
             AliasChangeRequest::Rollback(None),
             AliasChangeRequest::Rollback(Some(3)),
             AliasChangeRequest::ClearGate,
+            AliasChangeRequest::AutoRollback(Some("overlap<0.6,empty>+5%".parse().unwrap())),
+            AliasChangeRequest::AutoRollback(None),
         ] {
             let wire = change_alias_request("prod", &change, "why", false);
             let back = ChangeAliasParams::try_from(wire).unwrap();

@@ -13,14 +13,26 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "registry tables",
-    sql: include_str!("../migrations/0001_registry.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "registry tables",
+        sql: include_str!("../migrations/0001_registry.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "sampled requests",
+        sql: include_str!("../migrations/0002_samples.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "canary reports",
+        sql: include_str!("../migrations/0003_canary_reports.sql"),
+    },
+];
 
 /// The schema version this quire reads and writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Serialises migrators (an arbitrary constant: "quire" in ASCII).
 const LOCK_KEY: i64 = 0x0071_7569_7265;

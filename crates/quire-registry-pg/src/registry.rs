@@ -9,9 +9,10 @@ use quire_core::{IndexId, Manifest};
 use quire_release::audit::{
     AuditDraft, AuditEvent, AuditVerification, decode_record, verify_chain,
 };
-use quire_release::{AliasRevision, Pin, ReportRecord};
+use quire_release::{AliasRevision, CanaryReport, Pin, ReportRecord, SampleQuery, SampleRecord};
 use quire_store::StoreError;
 use quire_store::registry::{Decide, Published, Registry};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 
 use crate::error::{PgError, RETRIES, Result, describe, lost};
@@ -571,4 +572,105 @@ impl Registry for PgRegistry {
             head,
         ))
     }
+
+    fn put_samples(&self, samples: &[SampleRecord]) -> quire_store::Result<()> {
+        if samples.is_empty() {
+            return Ok(());
+        }
+        let rows = samples
+            .iter()
+            .map(|s| Ok((i64_of(s.time_us), encode(s)?)))
+            .collect::<quire_store::Result<Vec<_>>>()?;
+        let params: Vec<[&(dyn ToSql + Sync); 4]> = samples
+            .iter()
+            .zip(&rows)
+            .map(|(s, (time_us, body))| -> [&(dyn ToSql + Sync); 4] {
+                [&s.alias, time_us, &s.request_id, body]
+            })
+            .collect();
+        self.transaction(|tx| {
+            let statements: Vec<Statement<'_>> = params
+                .iter()
+                .map(|params| Statement {
+                    what: "store a sample",
+                    sql: "INSERT INTO samples (alias, time_us, request_id, body) \
+                          VALUES ($1, $2, $3, $4::text::jsonb) ON CONFLICT DO NOTHING",
+                    params,
+                })
+                .collect();
+            tx.batch(&statements)?;
+            Ok(())
+        })
+    }
+
+    fn samples(&self, query: &SampleQuery) -> quire_store::Result<Vec<SampleRecord>> {
+        let since = i64_of(query.since_us);
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        // The newest `limit` by the order `select` keeps; it then returns them oldest first.
+        let rows = self.read(
+            "read samples",
+            "SELECT body::text FROM samples WHERE time_us >= $1 AND ($2::text IS NULL OR alias = $2) \
+             ORDER BY time_us DESC, request_id DESC LIMIT $3",
+            &[&since, &query.alias, &limit],
+        )?;
+        Ok(query.select(self.bodies(&rows)?))
+    }
+
+    fn put_canary_report(
+        &self,
+        report: &CanaryReport,
+        draft: AuditDraft,
+    ) -> quire_store::Result<AuditEvent> {
+        let body = encode(report)?;
+        self.write_one(
+            "store the canary report",
+            "INSERT INTO canary_reports (alias, created_us, report_id, body) \
+             VALUES ($1, $2, $3, $4::text::jsonb) \
+             ON CONFLICT (alias, created_us, report_id) DO UPDATE SET body = EXCLUDED.body",
+            &[
+                &report.alias,
+                &i64_of(report.created_us),
+                &report.report_id,
+                &body,
+            ],
+            draft,
+        )
+    }
+
+    fn canary_reports(&self, alias: Option<&str>) -> quire_store::Result<Vec<CanaryReport>> {
+        let rows = self.read(
+            "read canary reports",
+            "SELECT body::text FROM canary_reports WHERE ($1::text IS NULL OR alias = $1) \
+             ORDER BY created_us, report_id",
+            &[&alias],
+        )?;
+        self.bodies(&rows)
+    }
+
+    fn prune_canary_reports(&self, before_us: u64) -> quire_store::Result<u64> {
+        let before = i64_of(before_us);
+        self.transaction(|tx| {
+            tx.execute(
+                "prune canary reports",
+                "DELETE FROM canary_reports WHERE created_us < $1",
+                &[&before],
+            )
+        })
+    }
+
+    fn prune_samples(&self, before_us: u64) -> quire_store::Result<u64> {
+        let before = i64_of(before_us);
+        self.transaction(|tx| {
+            tx.execute(
+                "prune samples",
+                "DELETE FROM samples WHERE time_us < $1",
+                &[&before],
+            )
+        })
+    }
+}
+
+/// A time in microseconds as PostgreSQL's bigint (saturating: no time is that far off).
+fn i64_of(us: u64) -> i64 {
+    i64::try_from(us).unwrap_or(i64::MAX)
 }

@@ -7,6 +7,7 @@ use quire_core::IndexId;
 use quire_core::ids::MIN_PREFIX_HEX;
 use serde::{Deserialize, Serialize};
 
+use crate::canary::RollbackPolicy;
 use crate::error::{ReleaseError, Result};
 use crate::gate::GatePolicy;
 
@@ -36,6 +37,9 @@ pub struct AliasState {
     /// The quality gate promotions must pass, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<GatePolicy>,
+    /// When a canary evaluation rolls the canary back on its own, if ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_rollback: Option<RollbackPolicy>,
 }
 
 impl AliasState {
@@ -90,6 +94,16 @@ pub enum AliasChange {
     ClearPolicy,
     /// Move the gate to another eval spec or mode (the primary must have a report under it).
     Rebaseline(GatePolicy),
+    /// Set (or with `None` remove) the auto-rollback policy.
+    SetAutoRollback(Option<RollbackPolicy>),
+    /// Remove the canary `canary` because canary report `report` crossed the alias's
+    /// auto-rollback policy (refused when the alias serves another canary by now).
+    AutoRollback {
+        /// The canary the report evaluated.
+        canary: IndexId,
+        /// The report, the evidence.
+        report: String,
+    },
 }
 
 impl AliasChange {
@@ -106,6 +120,9 @@ impl AliasChange {
             Self::SetPolicy(_) => "gate",
             Self::ClearPolicy => "gate.clear",
             Self::Rebaseline(_) => "rebaseline",
+            Self::SetAutoRollback(Some(_)) => "auto-rollback",
+            Self::SetAutoRollback(None) => "auto-rollback.clear",
+            Self::AutoRollback { .. } => "canary.auto-rollback",
         }
     }
 
@@ -145,6 +162,7 @@ impl AliasChange {
                     canary: None,
                     shadow: None,
                     policy: None,
+                    auto_rollback: None,
                 }),
                 _ => Err(ReleaseError::NotFound {
                     kind: "alias",
@@ -232,10 +250,26 @@ impl AliasChange {
                 }
             }
             Self::Rebaseline(policy) => next.policy = Some(policy.clone()),
+            Self::SetAutoRollback(policy) => {
+                if policy.is_none() && next.auto_rollback.is_none() {
+                    return Err(refuse("has no auto-rollback policy to clear".into()));
+                }
+                next.auto_rollback = policy.clone();
+            }
+            Self::AutoRollback { canary, report } => {
+                if next.canary.as_ref().map(|c| &c.index) != Some(canary) {
+                    return Err(refuse(format!(
+                        "no longer serves canary {canary} that report {report} evaluated"
+                    )));
+                }
+                next.canary = None;
+            }
         }
-        // Rolling back to a revision restores what it served, never an older, laxer gate.
+        // Rolling back to a revision restores what it served, never an older, laxer gate or
+        // rollback policy.
         if matches!(self, Self::Rollback(_)) {
             next.policy = current.state.policy.clone();
+            next.auto_rollback = current.state.auto_rollback.clone();
         }
         // An arm equal to the primary is no arm at all.
         if next
@@ -271,6 +305,8 @@ pub enum AliasChangeRequest {
     Rollback(Option<u64>),
     /// Remove the quality gate.
     ClearGate,
+    /// Set (or with `None` remove) the auto-rollback policy.
+    AutoRollback(Option<RollbackPolicy>),
 }
 
 /// Percent (0 < p <= 100, at most two decimals) as basis points.
@@ -397,6 +433,7 @@ mod tests {
             }),
             shadow: None,
             policy: None,
+            auto_rollback: None,
         };
         let keys: Vec<String> = (0..10_000).map(|i| format!("user-{i}")).collect();
         let canary = keys
@@ -410,6 +447,41 @@ mod tests {
         for k in &keys {
             assert_eq!(route(&state, k), route(&state, k));
         }
+    }
+
+    #[test]
+    fn an_auto_rollback_removes_only_the_canary_it_evaluated_and_policies_survive_rollbacks() {
+        let policy: RollbackPolicy = "overlap<0.6".parse().unwrap();
+        let h = history(&[
+            AliasChange::Set(idx(1)),
+            AliasChange::SetAutoRollback(Some(policy.clone())),
+            AliasChange::Canary(idx(2), 1000),
+        ]);
+        let stale = AliasChange::AutoRollback {
+            canary: idx(3),
+            report: "cnr-x".into(),
+        };
+        let e = stale.apply("a", &h).unwrap_err().to_string();
+        assert!(e.contains("no longer serves canary"), "{e}");
+        let rollback = AliasChange::AutoRollback {
+            canary: idx(2),
+            report: "cnr-x".into(),
+        };
+        assert_eq!(rollback.action(), "canary.auto-rollback");
+        let after = rollback.apply("a", &h).unwrap();
+        assert_eq!((after.primary, after.canary), (idx(1), None));
+        assert_eq!(after.auto_rollback.as_ref(), Some(&policy));
+        let back = AliasChange::Rollback(Some(1)).apply("a", &h).unwrap();
+        assert_eq!(
+            back.auto_rollback,
+            Some(policy),
+            "a rollback keeps the policy"
+        );
+        let e = AliasChange::SetAutoRollback(None)
+            .apply("a", &h[..1])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no auto-rollback policy"), "{e}");
     }
 
     #[test]

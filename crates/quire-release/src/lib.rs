@@ -7,6 +7,9 @@
 //!   report, primary report) ([`gate`]).
 //! - The audit log's [`AuditEvent`] in its canonical form, the chain hash and
 //!   [`audit::verify_chain`] over stored records ([`audit`]).
+//! - Canary evaluation reports and the auto-rollback policy ([`CanaryReport`],
+//!   [`RollbackPolicy`]) ([`canary`]).
+//! - Sampled production queries ([`SampleRecord`], [`Intent`]) ([`sampling`]).
 //! - Retention [`Pin`]s and what GC did ([`GcReport`]); shadow comparison reports
 //!   ([`ShadowReport`]).
 //!
@@ -15,19 +18,25 @@
 
 pub mod alias;
 pub mod audit;
+pub mod canary;
 mod error;
 pub mod gate;
 pub mod retention;
 pub mod routing;
+pub mod sampling;
 pub mod shadow;
+pub mod verdict;
 
 pub use alias::{
     AliasChange, AliasChangeRequest, AliasRevision, AliasState, Canary, check_alias_name,
     percent_to_basis_points,
 };
 pub use audit::{AuditDraft, AuditEvent, AuditVerification};
+pub use canary::{CanaryReport, RollbackPolicy};
 pub use error::{ReleaseError, Result};
 pub use gate::{GatePolicy, Headline, ReportRecord};
 pub use retention::{GcReport, Pin};
 pub use routing::{BUCKETS, Resolved, Via, bucket, route};
+pub use sampling::{Intent, SampleListing, SampleQuery, SampleRecord, SampledQuery, StepMicros};
 pub use shadow::{Distribution, ShadowReport};
+pub use verdict::CanaryOutcome;

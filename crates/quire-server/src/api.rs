@@ -16,6 +16,9 @@ use tokio::sync::mpsc;
 
 use crate::error::{Result, ServiceError};
 use crate::metrics::Metrics;
+use crate::request_id::next_request_id;
+use crate::sampler::{Answered, Sampler};
+use quire_release::Intent;
 
 /// Shared progress sink for builds.
 pub type SharedProgress = Arc<dyn Progress + Send + Sync>;
@@ -53,7 +56,29 @@ pub trait QuireApi {
         target: &str,
         query: Query,
         routing_key: Option<String>,
+    ) -> Result<Response> {
+        let meta = RequestMeta {
+            routing_key,
+            intent: None,
+        };
+        self.retrieve_with(target, query, meta).await
+    }
+    /// [`QuireApi::retrieve`] with the request's metadata: its routing key and intent label.
+    async fn retrieve_with(
+        &self,
+        target: &str,
+        query: Query,
+        meta: RequestMeta,
     ) -> Result<Response>;
+}
+
+/// What a Retrieve request says about itself besides the query.
+#[derive(Clone, Debug, Default)]
+pub struct RequestMeta {
+    /// Sticks the caller to one arm of an alias's canary (a fresh key per request when `None`).
+    pub routing_key: Option<String>,
+    /// What the request is for: sampling and canary reports are stratified by it.
+    pub intent: Option<Intent>,
 }
 
 /// Shadow queries in flight at most, per server.
@@ -66,6 +91,7 @@ pub struct Local {
     actor: Arc<str>,
     shadows: Arc<Shadows>,
     metrics: Option<Arc<Metrics>>,
+    sampler: Option<Arc<Sampler>>,
 }
 
 /// Parse a spec given as TOML text (the default spec when `None`).
@@ -92,7 +118,24 @@ impl Local {
             actor: actor.into(),
             shadows: Arc::new(Shadows::new(SHADOW_SLOTS)),
             metrics: None,
+            sampler: None,
         }
+    }
+
+    /// Sample answered requests with `sampler` (the server's; the CLI's local mode does not).
+    pub fn with_sampler(mut self, sampler: Arc<Sampler>) -> Self {
+        self.sampler = Some(sampler);
+        self
+    }
+
+    /// The metrics this service reports into, if any.
+    pub(crate) fn metrics(&self) -> Option<&Arc<Metrics>> {
+        self.metrics.as_ref()
+    }
+
+    /// The sampler, when this service samples.
+    pub fn sampler(&self) -> Option<&Arc<Sampler>> {
+        self.sampler.as_ref()
     }
 
     /// The same service acting as `actor` (a gRPC caller's token name).
@@ -311,15 +354,15 @@ impl QuireApi for Local {
         .await
     }
 
-    async fn retrieve(
+    async fn retrieve_with(
         &self,
         target: &str,
         query: Query,
-        routing_key: Option<String>,
+        meta: RequestMeta,
     ) -> Result<Response> {
         let target = target.to_owned();
-        let routing_key = routing_key.unwrap_or_else(fresh_routing_key);
-        let (response, shadow) = self
+        let routing_key = meta.routing_key.unwrap_or_else(fresh_routing_key);
+        let (mut response, shadow) = self
             .blocking(move |l| {
                 let resolved = l.store.resolve_target(&target, &routing_key)?;
                 let mut response = l.store.open_index(&resolved.index)?.search(&query)?;
@@ -331,9 +374,20 @@ impl QuireApi for Local {
                 Ok((response, resolved.via.map(|via| (via, query))))
             })
             .await?;
+        let request_id = next_request_id();
         if let Some((via, query)) = shadow {
+            if let Some(sampler) = &self.sampler {
+                sampler.offer(&Answered {
+                    request_id: &request_id,
+                    via: &via,
+                    query: &query,
+                    intent: meta.intent.as_ref(),
+                    response: &response,
+                });
+            }
             self.shadow(&via, query, &response);
         }
+        response.request_id = Some(request_id);
         Ok(response)
     }
 }

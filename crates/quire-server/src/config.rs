@@ -8,6 +8,7 @@ use serde::Deserialize;
 use crate::auth::{Caller, Role};
 use crate::error::{Result, ServiceError, quoted};
 use crate::identity::{Binding, RunAs};
+use crate::sampler::{RawSampling, SamplingConfig};
 
 /// Limits the server enforces on every request.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -57,6 +58,15 @@ pub struct Release {
     pub cache_budget_mib: u64,
     /// Open indices not served by an alias are closed after this long unused.
     pub cache_idle_secs: u64,
+    /// Evaluate every alias's canary (or shadow) on its sampled queries this often, e.g. `10m`;
+    /// never when absent.
+    pub canary_eval_every: Option<String>,
+    /// Samples of this last stretch are replayed, e.g. `1h`.
+    pub canary_eval_window: String,
+    /// The newest this-many samples of each intent are replayed.
+    pub canary_eval_per_intent: usize,
+    /// Canary reports are kept this long, e.g. `90d`.
+    pub canary_report_retention: String,
 }
 
 impl Default for Release {
@@ -66,6 +76,10 @@ impl Default for Release {
             gc_keep_revisions: store.gc_keep_revisions,
             cache_budget_mib: store.cache.budget_bytes >> 20,
             cache_idle_secs: store.cache.idle.as_secs(),
+            canary_eval_every: None,
+            canary_eval_window: "1h".into(),
+            canary_eval_per_intent: 50,
+            canary_report_retention: "90d".into(),
         }
     }
 }
@@ -93,6 +107,8 @@ struct RawConfig {
     registry: RawRegistry,
     #[serde(default)]
     storage: RawStorage,
+    #[serde(default)]
+    sampling: RawSampling,
 }
 
 /// `[storage]`: a shared artifact store besides the data dir.
@@ -385,6 +401,67 @@ pub struct ServerConfig {
     pub registry: Option<RegistryConfig>,
     /// A shared artifact store; `None`: the data dir alone.
     pub storage: Option<StorageConfig>,
+    /// Query sampling (`[sampling]`; off unless a rate is set).
+    pub sampling: SamplingConfig,
+    /// Scheduled canary evaluation (`[release] canary_eval_*`).
+    pub canary_eval: CanaryEvalSchedule,
+}
+
+/// When the server evaluates canaries on its own, and how.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CanaryEvalSchedule {
+    /// How often; never when `None`.
+    pub every: Option<std::time::Duration>,
+    /// What each evaluation replays.
+    pub request: quire_release::canary::CanaryEvalRequest,
+    /// Reports older than this are deleted.
+    pub report_retention: std::time::Duration,
+}
+
+impl Default for CanaryEvalSchedule {
+    fn default() -> Self {
+        Self {
+            every: None,
+            request: quire_release::canary::CanaryEvalRequest::default(),
+            report_retention: std::time::Duration::from_secs(90 * 86_400),
+        }
+    }
+}
+
+impl Release {
+    /// The checked canary schedule; `Err` names the field and why.
+    fn canary_eval(&self) -> std::result::Result<CanaryEvalSchedule, (&'static str, String)> {
+        let secs = |field: &'static str, text: &str| {
+            quire_core::spec::parse_duration_secs(text)
+                .map_err(|e| (field, format!("{text:?}: {e}")))
+                .and_then(|s| {
+                    (s <= 366 * 86_400)
+                        .then_some(s)
+                        .ok_or((field, format!("{text:?} is longer than 366d")))
+                })
+        };
+        let every = self
+            .canary_eval_every
+            .as_deref()
+            .map(|t| secs("release.canary_eval_every", t))
+            .transpose()?;
+        let window = secs("release.canary_eval_window", &self.canary_eval_window)?;
+        let request = quire_release::canary::CanaryEvalRequest::new(
+            window,
+            self.canary_eval_per_intent,
+            quire_release::canary::CandidateArm::Auto,
+        )
+        .map_err(|e| ("release.canary_eval_per_intent", e.to_string()))?;
+        let retention = secs(
+            "release.canary_report_retention",
+            &self.canary_report_retention,
+        )?;
+        Ok(CanaryEvalSchedule {
+            every: every.map(std::time::Duration::from_secs),
+            request,
+            report_retention: std::time::Duration::from_secs(retention),
+        })
+    }
 }
 
 impl ServerConfig {
@@ -470,6 +547,14 @@ impl ServerConfig {
             .storage
             .check()
             .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
+        let canary_eval = raw
+            .release
+            .canary_eval()
+            .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
+        let sampling = raw
+            .sampling
+            .check()
+            .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
         Ok(Self {
             tokens,
             limits: raw.limits,
@@ -481,6 +566,8 @@ impl ServerConfig {
             allow_remote_metrics: raw.allow_remote_metrics,
             registry,
             storage,
+            sampling,
+            canary_eval,
         })
     }
 
@@ -555,6 +642,18 @@ mod tests {
             (
                 "version = 1\n[registry]\nurl = \"postgres://h/db\"\npool = 3",
                 "unknown field `pool`",
+            ),
+            (
+                "version = 1\n[sampling]\nrate = 2.0",
+                "field `sampling.rate`: must be between 0 and 1",
+            ),
+            (
+                "version = 1\n[sampling]\nstore = true",
+                "unknown field `store`",
+            ),
+            (
+                "version = 1\n[release]\ncanary_eval_every = \"often\"",
+                "field `release.canary_eval_every`: \"often\"",
             ),
         ] {
             let text = &text.replace("HASH", &hash);

@@ -14,7 +14,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Request, Response, Status, Streaming};
 use tracing::Instrument;
 
-use crate::api::{Local, QuireApi, SharedProgress};
+use crate::api::{Local, QuireApi, RequestMeta, SharedProgress};
 use crate::auth::{Auth, Caller, Role};
 use crate::config::{ImportRoots, Limits, ServerConfig};
 use crate::denials::{Denial, Denials, UNKNOWN_TOKEN};
@@ -298,10 +298,13 @@ impl pb::retrieval_service_server::RetrievalService for Grpc {
                 params.query.reader =
                     s.principal("Retrieve", &caller, &params.target, params.query.reader)?;
                 // Without a routing key, each request is routed on its own.
-                let routing_key = Some(params.routing_key).filter(|k| !k.is_empty());
+                let meta = RequestMeta {
+                    routing_key: Some(params.routing_key).filter(|k| !k.is_empty()),
+                    intent: params.intent,
+                };
                 let response = s
                     .local
-                    .retrieve(&params.target, params.query, routing_key)
+                    .retrieve_with(&params.target, params.query, meta)
                     .await?;
                 s.metrics
                     .record_retrieval(response.lineage.index_id.as_str(), &response.timings_us);

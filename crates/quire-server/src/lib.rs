@@ -11,32 +11,43 @@
 //!   query reads as from the token's [`Binding`] (logged on [`ACCESS_LOG`]), enforce
 //!   [`Limits`] and [`ImportRoots`], convert with `quire_proto::convert`, and record
 //!   [`Metrics`].
+//! - [`CanaryApi`]: continuous evaluation: sampled production queries ([`sampler`]).
 //! - [`ServiceError`]: the one error type, with the one exhaustive mapping to gRPC codes.
 //! - [`serve`]: the server's lifecycle: demo index, health, reflection, metrics endpoint,
 //!   graceful shutdown on SIGINT or SIGTERM.
 
 mod api;
 mod auth;
+mod canary_api;
+mod canary_eval;
 mod config;
 mod denials;
 mod error;
 mod eval_api;
 mod grpc;
+mod grpc_canary;
 mod grpc_eval;
 mod grpc_release;
 mod identity;
 mod metrics;
 mod release_api;
 mod remote;
+mod remote_canary;
 mod remote_eval;
 mod remote_release;
+mod request_id;
+pub mod sampler;
 pub mod serve;
 pub mod shadow;
 
-pub use api::{Local, QuireApi, SHADOW_SLOTS, SharedProgress, UploadSink, local_actor, parse_spec};
+pub use api::{
+    Local, QuireApi, RequestMeta, SHADOW_SLOTS, SharedProgress, UploadSink, local_actor, parse_spec,
+};
 pub use auth::{Auth, Caller, Role};
+pub use canary_api::CanaryApi;
 pub use config::{
-    ImportRoots, Limits, ModelEntry, RegistryConfig, ServerConfig, StorageConfig, Tls,
+    CanaryEvalSchedule, ImportRoots, Limits, ModelEntry, RegistryConfig, ServerConfig,
+    StorageConfig, Tls,
 };
 pub use error::{Result, ServiceError};
 pub use eval_api::{EvalApi, EvalRequest, GateRequest};

@@ -1,11 +1,13 @@
 //! Prometheus metrics and the tiny HTTP endpoint that serves them.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -32,6 +34,29 @@ struct IndexLabels {
     index: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IntentLabels {
+    alias: String,
+    intent: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ArmIntentLabels {
+    alias: String,
+    arm: String,
+    intent: String,
+}
+
+type RatioGauge = Gauge<f64, AtomicU64>;
+
+/// Intents of one canary report exported as metric labels at most (the report has them all).
+const MAX_INTENT_LABELS: usize = 64;
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -51,6 +76,13 @@ pub struct Metrics {
     shadow_rbo: HistogramFamily<AliasLabels>,
     shadow_latency_delta: HistogramFamily<AliasLabels>,
     shadow_dropped: Family<AliasLabels, Counter>,
+    samples: Family<AliasLabels, Counter>,
+    samples_dropped: Family<ReasonLabels, Counter>,
+    canary_overlap: Family<IntentLabels, RatioGauge>,
+    canary_rbo: Family<IntentLabels, RatioGauge>,
+    canary_empty_rate: Family<ArmIntentLabels, RatioGauge>,
+    canary_evaluations: Family<AliasLabels, Counter>,
+    canary_rollbacks: Family<AliasLabels, Counter>,
 }
 
 fn overlap_histogram() -> Histogram {
@@ -135,6 +167,48 @@ impl Metrics {
             "Shadow queries dropped because the shadow queue was full",
             shadow_dropped.clone(),
         );
+        let samples = Family::<AliasLabels, Counter>::default();
+        let samples_dropped = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "quire_samples",
+            "Retrieve requests sampled (queued for the registry), per alias",
+            samples.clone(),
+        );
+        registry.register(
+            "quire_samples_dropped",
+            "Sampled requests not recorded: an hourly cap (cap, intents) or a full queue (queue)",
+            samples_dropped.clone(),
+        );
+        let canary_overlap = Family::<IntentLabels, RatioGauge>::default();
+        let canary_rbo = Family::<IntentLabels, RatioGauge>::default();
+        let canary_empty_rate = Family::<ArmIntentLabels, RatioGauge>::default();
+        let canary_evaluations = Family::<AliasLabels, Counter>::default();
+        let canary_rollbacks = Family::<AliasLabels, Counter>::default();
+        registry.register(
+            "quire_canary_overlap",
+            "Mean top-k Jaccard overlap, candidate vs primary, in the latest canary report (intent overall or per intent)",
+            canary_overlap.clone(),
+        );
+        registry.register(
+            "quire_canary_rbo",
+            "Mean rank-biased overlap (p=0.9), candidate vs primary, in the latest canary report",
+            canary_rbo.clone(),
+        );
+        registry.register(
+            "quire_canary_empty_rate",
+            "Share of replayed queries with no hits per arm (primary, candidate) in the latest canary report",
+            canary_empty_rate.clone(),
+        );
+        registry.register(
+            "quire_canary_evaluations",
+            "Canary evaluations stored, per alias",
+            canary_evaluations.clone(),
+        );
+        registry.register(
+            "quire_canary_rollbacks",
+            "Canaries rolled back by an alias's auto-rollback policy",
+            canary_rollbacks.clone(),
+        );
         Self {
             registry,
             requests,
@@ -146,6 +220,50 @@ impl Metrics {
             shadow_rbo,
             shadow_latency_delta,
             shadow_dropped,
+            samples,
+            samples_dropped,
+            canary_overlap,
+            canary_rbo,
+            canary_empty_rate,
+            canary_evaluations,
+            canary_rollbacks,
+        }
+    }
+
+    /// Record a stored canary report (overall and up to [`MAX_INTENT_LABELS`] intents) and
+    /// whether it rolled the canary back.
+    pub fn record_canary(&self, report: &quire_release::CanaryReport, rolled_back: bool) {
+        let alias = AliasLabels {
+            alias: report.alias.clone(),
+        };
+        self.canary_evaluations.get_or_create(&alias).inc();
+        if rolled_back {
+            self.canary_rollbacks.get_or_create(&alias).inc();
+        }
+        let strata = std::iter::once(("overall", &report.overall)).chain(
+            report
+                .per_intent
+                .iter()
+                .take(MAX_INTENT_LABELS)
+                .map(|(i, s)| (i.as_str(), s)),
+        );
+        for (intent, s) in strata {
+            let labels = IntentLabels {
+                alias: report.alias.clone(),
+                intent: intent.to_owned(),
+            };
+            self.canary_overlap.get_or_create(&labels).set(s.jaccard);
+            self.canary_rbo.get_or_create(&labels).set(s.rbo);
+            for (arm, side) in [("primary", &s.primary), ("candidate", &s.candidate)] {
+                let labels = ArmIntentLabels {
+                    alias: report.alias.clone(),
+                    arm: arm.to_owned(),
+                    intent: intent.to_owned(),
+                };
+                self.canary_empty_rate
+                    .get_or_create(&labels)
+                    .set(side.empty_rate);
+            }
         }
     }
 
@@ -205,6 +323,24 @@ impl Metrics {
         self.shadow_dropped
             .get_or_create(&AliasLabels {
                 alias: alias.into(),
+            })
+            .inc();
+    }
+
+    /// Record one sampled request.
+    pub fn record_sampled(&self, alias: &str) {
+        self.samples
+            .get_or_create(&AliasLabels {
+                alias: alias.into(),
+            })
+            .inc();
+    }
+
+    /// Record one sampled request that was not recorded, and why.
+    pub fn record_sample_dropped(&self, reason: &str) {
+        self.samples_dropped
+            .get_or_create(&ReasonLabels {
+                reason: reason.into(),
             })
             .inc();
     }

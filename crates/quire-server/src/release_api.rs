@@ -102,6 +102,7 @@ impl Local {
             AliasChangeRequest::Promote => AliasChange::Promote,
             AliasChangeRequest::Rollback(r) => AliasChange::Rollback(r),
             AliasChangeRequest::ClearGate => AliasChange::ClearPolicy,
+            AliasChangeRequest::AutoRollback(p) => AliasChange::SetAutoRollback(p),
         })
     }
 }

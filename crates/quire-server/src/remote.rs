@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tonic::Request;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
-use crate::api::{QuireApi, SharedProgress};
+use crate::api::{QuireApi, RequestMeta, SharedProgress};
 use crate::error::{Result, ServiceError};
 
 /// Bytes per upload message.
@@ -311,14 +311,15 @@ impl QuireApi for Remote {
         .map_err(malformed_response)
     }
 
-    async fn retrieve(
+    async fn retrieve_with(
         &self,
         target: &str,
         query: Query,
-        routing_key: Option<String>,
+        meta: RequestMeta,
     ) -> Result<Response> {
         let mut message = convert::retrieve_request(target, &query, true);
-        message.routing_key = routing_key.unwrap_or_default();
+        message.routing_key = meta.routing_key.unwrap_or_default();
+        message.intent = meta.intent.map(String::from).unwrap_or_default();
         let request = self.request(message)?;
         let response = RetrievalServiceClient::new(self.channel.clone())
             .retrieve(request)

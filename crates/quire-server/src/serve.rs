@@ -16,10 +16,13 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, ServerTlsConfig};
 
 use crate::api::Local;
+use crate::canary_eval::{CANARY_ACTOR, evaluate_canaries};
 use crate::config::{RegistryConfig, ServerConfig, StorageConfig};
 use crate::error::{Result, ServiceError};
 use crate::grpc::Grpc;
 use crate::metrics::{Metrics, serve_metrics};
+use crate::sampler::{Sampler, write_samples};
+use tokio::sync::watch;
 
 /// The alias the demo index is served under.
 pub const DEMO_NAME: &str = "handbook";
@@ -159,7 +162,11 @@ pub fn prepare(options: &ServeOptions) -> Result<(Local, Arc<Metrics>)> {
         tracing::info!(index = %id, reused = built.reused, "demo index ready as `{DEMO_NAME}`");
     }
     let metrics = Arc::new(Metrics::new());
-    let local = Local::new(store, DEMO_ACTOR).with_metrics(metrics.clone());
+    let mut local = Local::new(store, DEMO_ACTOR).with_metrics(metrics.clone());
+    if options.config.sampling.enabled() {
+        let sampler = Sampler::new(options.config.sampling.clone(), Some(metrics.clone()));
+        local = local.with_sampler(Arc::new(sampler));
+    }
     Ok((local, metrics))
 }
 
@@ -179,6 +186,7 @@ pub async fn run(
     if config.tokens.is_empty() {
         tracing::warn!(%addr, "no API tokens configured: every caller is an admin (loopback only)");
     }
+    let background = Background::start(&local, &config);
     let grpc = Grpc::new(local, &config, metrics.clone());
     let ceiling = grpc.decoding_ceiling();
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -199,6 +207,9 @@ pub async fn run(
         .await;
     health_reporter
         .set_serving::<pb::eval_service_server::EvalServiceServer<Grpc>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::canary_service_server::CanaryServiceServer<Grpc>>()
         .await;
     // Both reflection versions: grpcurl and other tools still differ in which they ask for.
     let reflection_builder = || {
@@ -266,7 +277,11 @@ pub async fn run(
                 .max_decoding_message_size(ceiling),
         )
         .add_service(
-            pb::eval_service_server::EvalServiceServer::new(grpc)
+            pb::eval_service_server::EvalServiceServer::new(grpc.clone())
+                .max_decoding_message_size(ceiling),
+        )
+        .add_service(
+            pb::canary_service_server::CanaryServiceServer::new(grpc)
                 .max_decoding_message_size(ceiling),
         )
         // Nagle's algorithm on accepted sockets, meeting delayed ACKs, costs ~40 ms per small
@@ -281,9 +296,53 @@ pub async fn run(
         task.abort();
     }
     sweeper.abort();
+    background.stop().await;
     last_denials.close_denial_windows(None).await;
     tracing::info!("stopped");
     result
+}
+
+/// The server's own background work besides serving: the sample writer and the canary
+/// evaluations. Stopped after the last request has been answered, so what was sampled is
+/// written.
+struct Background {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    fn start(local: &Local, config: &ServerConfig) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        if let Some(sampler) = local.sampler()
+            && let Some(queue) = sampler.take_receiver()
+        {
+            let retention = sampler.config().retention();
+            let store = local.store().clone();
+            tasks.push(tokio::spawn(write_samples(
+                store, queue, retention, stopped,
+            )));
+        }
+        if config.canary_eval.every.is_some() {
+            let schedule = config.canary_eval.clone();
+            let local = local.as_actor(CANARY_ACTOR);
+            tasks.push(tokio::spawn(evaluate_canaries(
+                local,
+                schedule,
+                stop.subscribe(),
+            )));
+        }
+        Self { stop, tasks }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            if task.await.is_err() {
+                tracing::error!("a background task failed");
+            }
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -36,8 +36,10 @@ pub mod import;
 mod redb_registry;
 pub mod registry;
 pub mod release;
+mod samples;
 pub mod snapshot;
 mod store;
+mod store_canary;
 mod tables;
 
 pub use artifacts::{ArtifactStore, Created, DirStore, Key};
@@ -48,7 +50,11 @@ pub use gate::{GatePolicy, Headline, ReportRecord};
 pub use gc::{GcReport, Pin, parse_duration};
 pub use import::CorpusFormat;
 pub use quire_core::outcome::{BuildOutcome, IndexInfo, IndexSummary, RebuildCheck, VerifyReport};
-pub use quire_release::{Distribution, ShadowReport};
+pub use quire_release::canary::{self, CanaryEvalRequest, CandidateArm};
+pub use quire_release::{
+    CanaryOutcome, CanaryReport, Distribution, Intent, RollbackPolicy, SampleListing, SampleQuery,
+    SampleRecord, SampledQuery, ShadowReport,
+};
 pub use redb_registry::REGISTRY_FILE;
 pub use registry::{Published, Registry};
 pub use release::{

@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use quire_core::{IndexId, Manifest};
-use quire_release::{AliasRevision, AuditVerification, Pin, ReportRecord};
+use quire_release::{
+    AliasRevision, AuditVerification, CanaryReport, Pin, ReportRecord, SampleQuery, SampleRecord,
+};
 use redb::{
     Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction,
 };
@@ -19,7 +21,8 @@ use crate::audit::{self, AuditDraft, AuditEvent};
 use crate::error::{Result, StoreError};
 use crate::registry::{Decide, Published, Registry};
 use crate::tables::{
-    ALIAS_REVISIONS, AUDIT, EVAL_REPORTS, MANIFESTS, META, PINS, db_err, decode, encode,
+    ALIAS_REVISIONS, AUDIT, CANARY_REPORTS, EVAL_REPORTS, MANIFESTS, META, PINS, SAMPLES, db_err,
+    decode, encode,
 };
 
 /// The registry's file name inside the data dir.
@@ -113,7 +116,9 @@ impl RedbRegistry {
                 .get("schema")
                 .map_err(|e| db_err(&self.path)(e.into()))?
                 .map(|v| v.value().to_vec());
-            Ok(schema.as_deref() == Some(SCHEMA_VERSION))
+            // Tables added after schema 1 are created by the writer's first open.
+            let newer = tx.open_table(SAMPLES).is_ok() && tx.open_table(CANARY_REPORTS).is_ok();
+            Ok(schema.as_deref() == Some(SCHEMA_VERSION) && newer)
         })?;
         if ready == Some(true) {
             return Ok(());
@@ -125,6 +130,8 @@ impl RedbRegistry {
             tx.open_table(AUDIT).map_err(|e| err(e.into()))?;
             tx.open_table(MANIFESTS).map_err(|e| err(e.into()))?;
             tx.open_table(EVAL_REPORTS).map_err(|e| err(e.into()))?;
+            tx.open_table(SAMPLES).map_err(|e| err(e.into()))?;
+            tx.open_table(CANARY_REPORTS).map_err(|e| err(e.into()))?;
             let mut meta = tx.open_table(META).map_err(|e| err(e.into()))?;
             let schema = meta
                 .get("schema")
@@ -231,6 +238,35 @@ fn all_reports(
     }
     out.sort_by(|a, b| (&a.created, &a.report_id).cmp(&(&b.created, &b.report_id)));
     Ok(out)
+}
+
+/// Every sample `query` selects from `table`.
+fn samples_in(
+    table: &impl ReadableTable<(&'static str, u64, &'static str), &'static [u8]>,
+    path: &Path,
+    query: &SampleQuery,
+) -> Result<Vec<SampleRecord>> {
+    let err = db_err(path);
+    let mut out = Vec::new();
+    let entries = match &query.alias {
+        Some(alias) => table.range((alias.as_str(), query.since_us, "")..),
+        None => table.iter(),
+    }
+    .map_err(|e| err(e.into()))?;
+    for entry in entries {
+        let (key, value) = entry.map_err(|e| err(e.into()))?;
+        let (alias, _, _) = key.value();
+        if query.alias.as_deref().is_some_and(|a| a != alias) {
+            break;
+        }
+        out.push(decode(path, value.value())?);
+    }
+    Ok(query.select(out))
+}
+
+/// Canary reports oldest first, by creation time then id, as every backend returns them.
+pub(crate) fn sort_canary_reports(reports: &mut [CanaryReport]) {
+    reports.sort_by(|a, b| (a.created_us, &a.report_id).cmp(&(b.created_us, &b.report_id)));
 }
 
 impl Registry for RedbRegistry {
@@ -413,6 +449,115 @@ impl Registry for RedbRegistry {
                 first_bad_seq: None,
                 problem: None,
             }))
+    }
+
+    fn put_samples(&self, samples: &[SampleRecord]) -> Result<()> {
+        let path = self.path.clone();
+        self.write_raw(|tx| {
+            let err = db_err(&path);
+            let mut table = tx.open_table(SAMPLES).map_err(|e| err(e.into()))?;
+            for s in samples {
+                let key = (s.alias.as_str(), s.time_us, s.request_id.as_str());
+                table
+                    .insert(key, encode(s)?.as_slice())
+                    .map_err(|e| err(e.into()))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn samples(&self, query: &SampleQuery) -> Result<Vec<SampleRecord>> {
+        let path = self.path.clone();
+        Ok(self
+            .read_table(SAMPLES, |t| samples_in(t, &path, query))?
+            .unwrap_or_default())
+    }
+
+    fn put_canary_report(&self, report: &CanaryReport, draft: AuditDraft) -> Result<AuditEvent> {
+        let path = self.path.clone();
+        let ((), event) = self.write(|tx| {
+            let err = db_err(&path);
+            let mut table = tx.open_table(CANARY_REPORTS).map_err(|e| err(e.into()))?;
+            let key = (
+                report.alias.as_str(),
+                report.created_us,
+                report.report_id.as_str(),
+            );
+            table
+                .insert(key, encode(report)?.as_slice())
+                .map_err(|e| err(e.into()))?;
+            Ok(((), draft))
+        })?;
+        Ok(event)
+    }
+
+    fn canary_reports(&self, alias: Option<&str>) -> Result<Vec<CanaryReport>> {
+        let path = self.path.clone();
+        let mut out: Vec<CanaryReport> = self
+            .read_table(CANARY_REPORTS, |t| {
+                let err = db_err(&path);
+                let mut out = Vec::new();
+                for entry in t.iter().map_err(|e| err(e.into()))? {
+                    let (key, value) = entry.map_err(|e| err(e.into()))?;
+                    if alias.is_none_or(|a| a == key.value().0) {
+                        out.push(decode(&path, value.value())?);
+                    }
+                }
+                Ok(out)
+            })?
+            .unwrap_or_default();
+        sort_canary_reports(&mut out);
+        Ok(out)
+    }
+
+    fn prune_canary_reports(&self, before_us: u64) -> Result<u64> {
+        self.prune_before(CANARY_REPORTS, before_us)
+    }
+
+    fn prune_samples(&self, before_us: u64) -> Result<u64> {
+        self.prune_before(SAMPLES, before_us)
+    }
+}
+
+impl RedbRegistry {
+    /// Delete the records of a table keyed `(alias, microseconds, id)` older than `before_us`:
+    /// retention. How many went.
+    fn prune_before(
+        &self,
+        table: redb::TableDefinition<'_, (&'static str, u64, &'static str), &'static [u8]>,
+        before_us: u64,
+    ) -> Result<u64> {
+        let path = self.path.clone();
+        self.write_raw(|tx| {
+            let err = db_err(&path);
+            let mut table = tx.open_table(table).map_err(|e| err(e.into()))?;
+            let mut removed = 0u64;
+            table
+                .retain(|(_, time_us, _), _| {
+                    let expired = time_us < before_us;
+                    removed += u64::from(expired);
+                    !expired
+                })
+                .map_err(|e| err(e.into()))?;
+            Ok(removed)
+        })
+    }
+
+    /// Run `f` over `table` in a read transaction; a table a registry written by an older quire
+    /// lacks reads as empty (`None`).
+    fn read_table<K: redb::Key + 'static, T>(
+        &self,
+        table: redb::TableDefinition<'_, K, &'static [u8]>,
+        f: impl FnOnce(&redb::ReadOnlyTable<K, &'static [u8]>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let path = self.path.clone();
+        Ok(self
+            .read(|tx| match tx.open_table(table) {
+                Ok(t) => f(&t).map(Some),
+                Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+                Err(e) => Err(db_err(&path)(e.into())),
+            })?
+            .flatten())
     }
 }
 

@@ -8,7 +8,10 @@
 use std::collections::BTreeMap;
 
 use quire_core::{IndexId, Manifest};
-use quire_release::{AliasRevision, AuditDraft, AuditEvent, AuditVerification, Pin, ReportRecord};
+use quire_release::{
+    AliasRevision, AuditDraft, AuditEvent, AuditVerification, CanaryReport, Pin, ReportRecord,
+    SampleQuery, SampleRecord,
+};
 
 use crate::error::Result;
 
@@ -86,4 +89,27 @@ pub trait Registry: Send + Sync + std::fmt::Debug {
 
     /// Check the audit chain end to end, and its head.
     fn verify_audit(&self) -> Result<AuditVerification>;
+
+    /// Store sampled requests (one transaction). Not audited: samples are observations of
+    /// reads, as the access log is, and the sampler's caps bound how many arrive; the audit log
+    /// records changes.
+    fn put_samples(&self, samples: &[SampleRecord]) -> Result<()>;
+
+    /// The samples `query` selects ([`SampleQuery::select`]'s order and limit).
+    fn samples(&self, query: &SampleQuery) -> Result<Vec<SampleRecord>>;
+
+    /// Delete the samples recorded before `before_us` (microseconds since the epoch): retention.
+    /// How many went.
+    fn prune_samples(&self, before_us: u64) -> Result<u64>;
+
+    /// Store a canary evaluation report, with its audit event.
+    fn put_canary_report(&self, report: &CanaryReport, draft: AuditDraft) -> Result<AuditEvent>;
+
+    /// Stored canary reports (only `alias`'s when given), oldest first (by creation time, then
+    /// report id).
+    fn canary_reports(&self, alias: Option<&str>) -> Result<Vec<CanaryReport>>;
+
+    /// Delete canary reports made before `before_us` (microseconds since the epoch): retention.
+    /// How many went. Not audited: their `canary.report` events stay, naming them.
+    fn prune_canary_reports(&self, before_us: u64) -> Result<u64>;
 }

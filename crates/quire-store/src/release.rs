@@ -69,6 +69,20 @@ fn gate_evidence(
     }
 }
 
+/// The evidence an alias change's audit event carries: its revision, what the gate said, and for
+/// an auto-rollback the canary report that crossed the policy.
+fn change_evidence(
+    change: &AliasChange,
+    revision: u64,
+    gate: serde_json::Value,
+) -> serde_json::Value {
+    let mut evidence = json!({ "revision": revision, "gate": gate });
+    if let AliasChange::AutoRollback { report, .. } = change {
+        evidence["report"] = json!(report);
+    }
+    evidence
+}
+
 impl Store {
     /// Apply `change` to `alias` as revision `r + 1`, with its audit event, in one transaction.
     /// A gated alias refuses a new primary that fails its gate.
@@ -128,7 +142,7 @@ impl Store {
                 before,
                 after: json!(revision.state),
                 reason: reason.to_owned(),
-                evidence: json!({ "revision": revision.revision, "gate": evidence }),
+                evidence: change_evidence(change, revision.revision, evidence),
             };
             Ok((revision, draft))
         });

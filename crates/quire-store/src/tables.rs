@@ -19,6 +19,12 @@ pub(crate) const MANIFESTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::
 /// report id -> evaluation report JSON.
 pub(crate) const EVAL_REPORTS: TableDefinition<'_, &str, &[u8]> =
     TableDefinition::new("eval_reports");
+/// (alias, microseconds since the epoch, request id) -> JSON [`quire_release::SampleRecord`].
+pub(crate) const SAMPLES: TableDefinition<'_, (&str, u64, &str), &[u8]> =
+    TableDefinition::new("samples");
+/// (alias, microseconds since the epoch, report id) -> JSON [`quire_release::CanaryReport`].
+pub(crate) const CANARY_REPORTS: TableDefinition<'_, (&str, u64, &str), &[u8]> =
+    TableDefinition::new("canary_reports");
 /// Small named values: `schema`, `audit_head` (seq as 8 LE bytes, then the 32-byte hash).
 pub(crate) const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 

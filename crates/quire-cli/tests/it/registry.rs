@@ -28,10 +28,11 @@ fn a_data_dir_keeps_its_registry_in_postgres() {
         refused.stderr
     );
     let migrated = with(&["--json", "registry", "migrate"]).ok().json();
-    assert_eq!(migrated["applied"], serde_json::json!([1]));
+    let every: Vec<i32> = (1..=quire_registry_pg::SCHEMA_VERSION).collect();
+    assert_eq!(migrated["applied"], serde_json::json!(every));
     let again = with(&["--json", "registry", "migrate"]).ok().json();
     assert_eq!(again["applied"], serde_json::json!([]));
-    assert_eq!(again["version"], 1);
+    assert_eq!(again["version"], quire_registry_pg::SCHEMA_VERSION);
 
     with(&import).ok();
     let built = with(&["--json", "build", corpus.to_str().unwrap()])

@@ -280,6 +280,7 @@ impl OpenIndex {
             lineage: self.lineage(),
             nothing_readable: allowed.count() == 0,
             timings_us: timings,
+            request_id: None,
         })
     }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use quire_registry_pg::{PgOptions, PgRegistry, PgUrl};
+use quire_registry_pg::{PgOptions, PgRegistry, PgUrl, SCHEMA_VERSION};
 use quire_store::{Registry, StoreError};
 
 use crate::support::{Server, draft, idx, set, with_db};
@@ -42,16 +42,26 @@ fn migrations_are_idempotent_and_concurrent_migrators_apply_them_once() {
             .map(|r| r.join().expect("migrator"))
             .collect()
     });
+    let every: Vec<i32> = (1..=SCHEMA_VERSION).collect();
     assert_eq!(
-        reports.iter().filter(|r| r.applied == [1]).count(),
+        reports.iter().filter(|r| r.applied == every).count(),
         1,
         "{reports:?}"
     );
-    assert!(reports.iter().all(|r| r.version == 1), "{reports:?}");
+    assert!(
+        reports.iter().all(|r| r.version == SCHEMA_VERSION),
+        "{reports:?}"
+    );
     let again = PgRegistry::migrate_at(&target).expect("migrate again");
-    assert!(again.applied.is_empty() && again.version == 1, "{again:?}");
+    assert!(
+        again.applied.is_empty() && again.version == SCHEMA_VERSION,
+        "{again:?}"
+    );
     let side = server.side(&db);
-    assert_eq!(side.column("SELECT count(*) FROM schema_migrations"), ["1"]);
+    assert_eq!(
+        side.column("SELECT count(*) FROM schema_migrations"),
+        [SCHEMA_VERSION.to_string()]
+    );
     let registry = PgRegistry::connect(&target, PgOptions::default()).expect("current schema");
     assert_eq!(set(&registry, "a", idx(1)).expect("set"), 1);
 }
@@ -63,9 +73,10 @@ fn a_schema_this_quire_does_not_know_is_refused() {
     };
     let db = server.fresh_db();
     PgRegistry::migrate_at(&url(&db)).expect("migrate");
-    server
-        .side(&db)
-        .run("INSERT INTO schema_migrations (version, name, checksum) VALUES (2, 'future', 'x')");
+    server.side(&db).run(&format!(
+        "INSERT INTO schema_migrations (version, name, checksum) VALUES ({}, 'future', 'x')",
+        SCHEMA_VERSION + 1
+    ));
     for err in [
         PgRegistry::connect(&url(&db), PgOptions::default())
             .expect_err("newer")
@@ -75,7 +86,8 @@ fn a_schema_this_quire_does_not_know_is_refused() {
             .to_string(),
     ] {
         assert!(
-            err.contains("schema version 2") && err.contains("upgrade quire"),
+            err.contains(&format!("schema version {}", SCHEMA_VERSION + 1))
+                && err.contains("upgrade quire"),
             "{err}"
         );
     }

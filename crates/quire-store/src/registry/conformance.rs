@@ -6,7 +6,9 @@
 
 use quire_core::manifest::{BuildInfo, Counts, ModelInfo, Versions};
 use quire_core::{BuildSpec, IndexId, Manifest};
-use quire_release::{AliasChange, AuditDraft, Pin, ReportRecord};
+use quire_release::canary::Stratum;
+use quire_release::sampling::{SampleQuery, SampleRecord, SampledQuery, StepMicros};
+use quire_release::{AliasChange, AuditDraft, CanaryReport, Intent, Pin, ReportRecord};
 use serde_json::json;
 
 use super::{Published, Registry};
@@ -22,6 +24,8 @@ pub fn run(fresh: &dyn Fn() -> Box<dyn Registry>) {
     the_audit_chain_links_every_mutation(&*fresh());
     the_first_manifest_of_an_id_wins(&*fresh());
     the_audit_log_reads_in_pages(&*fresh());
+    samples_are_selected_newest_first_and_pruned(&*fresh());
+    canary_reports_are_audited_listed_and_pruned(&*fresh());
 }
 
 fn idx(n: u8) -> IndexId {
@@ -273,5 +277,120 @@ fn the_first_manifest_of_an_id_wins(r: &dyn Registry) {
     r.put_manifest(&manifest(idx(2), "other"), draft("index.build", "2"))
         .expect("another id");
     assert_eq!(r.audit_events().expect("events").len(), 2);
+    assert!(r.verify_audit().expect("verify").ok);
+}
+
+/// A sampled request of `alias` at `time_us`, for a backend's own tests too.
+pub fn sample(alias: &str, time_us: u64, request_id: &str) -> SampleRecord {
+    SampleRecord {
+        request_id: request_id.into(),
+        time: format!("t{time_us}"),
+        time_us,
+        alias: alias.into(),
+        revision: 2,
+        arm: "canary".into(),
+        index_id: idx(1),
+        intent: Some(Intent::new("billing").expect("an intent")),
+        user: Some("dana".into()),
+        groups: vec!["eng".into()],
+        k: 5,
+        mode: "hybrid".into(),
+        timings_us: StepMicros {
+            total: 900,
+            ..StepMicros::default()
+        },
+        chunk_ids: vec!["a#0".into()],
+        doc_ids: vec!["a".into()],
+        query: SampledQuery::Blake3("00".repeat(32)),
+    }
+}
+
+fn samples_are_selected_newest_first_and_pruned(r: &dyn Registry) {
+    let stored = [
+        sample("a", 30, "rq-3"),
+        sample("a", 10, "rq-1"),
+        sample("b", 20, "rq-2"),
+        sample("a", 20, "rq-4"),
+    ];
+    r.put_samples(&stored).expect("samples");
+    r.put_samples(&[]).expect("no samples");
+    let ids = |q: SampleQuery| -> Vec<String> {
+        r.samples(&q)
+            .expect("read samples")
+            .into_iter()
+            .map(|s| s.request_id)
+            .collect()
+    };
+    let all = SampleQuery {
+        limit: 100,
+        ..SampleQuery::default()
+    };
+    assert_eq!(ids(all.clone()), ["rq-1", "rq-2", "rq-4", "rq-3"]);
+    let of_a = SampleQuery {
+        alias: Some("a".into()),
+        since_us: 15,
+        limit: 100,
+    };
+    assert_eq!(ids(of_a.clone()), ["rq-4", "rq-3"]);
+    assert_eq!(
+        ids(SampleQuery { limit: 1, ..of_a }),
+        ["rq-3"],
+        "the newest"
+    );
+    assert_eq!(r.samples(&all).expect("read")[1], stored[2], "round trip");
+    assert_eq!(r.prune_samples(20).expect("prune"), 1);
+    assert_eq!(ids(all), ["rq-2", "rq-4", "rq-3"]);
+    assert!(
+        r.audit_events().expect("events").is_empty(),
+        "samples are not audited"
+    );
+}
+
+fn canary_report(alias: &str, created_us: u64, id: &str) -> CanaryReport {
+    CanaryReport {
+        report_id: id.into(),
+        alias: alias.into(),
+        revision: 2,
+        primary: idx(1),
+        candidate: idx(2),
+        arm: "canary".into(),
+        created: format!("t{created_us}"),
+        created_us,
+        actor: "conformance".into(),
+        window_secs: 3600,
+        considered: 3,
+        not_replayable: 0,
+        overall: Stratum::default(),
+        per_intent: std::collections::BTreeMap::from([("hr".to_owned(), Stratum::default())]),
+        ndcg_at_10: None,
+        policy: Some("overlap<0.6".parse().expect("a policy")),
+        breaches: vec!["intent hr: overlap 0.000 < 0.6".into()],
+    }
+}
+
+fn canary_reports_are_audited_listed_and_pruned(r: &dyn Registry) {
+    for (alias, at, id) in [("b", 5, "cnr-1"), ("a", 30, "cnr-2"), ("a", 10, "cnr-3")] {
+        let event = r
+            .put_canary_report(&canary_report(alias, at, id), draft("canary.report", alias))
+            .expect("canary report");
+        assert_eq!(event.action, "canary.report");
+    }
+    let ids = |alias: Option<&str>| -> Vec<String> {
+        r.canary_reports(alias)
+            .expect("reports")
+            .into_iter()
+            .map(|x| x.report_id)
+            .collect()
+    };
+    assert_eq!(ids(None), ["cnr-1", "cnr-3", "cnr-2"], "oldest first");
+    assert_eq!(ids(Some("a")), ["cnr-3", "cnr-2"]);
+    assert_eq!(
+        r.canary_reports(Some("a")).expect("reports")[0],
+        canary_report("a", 10, "cnr-3"),
+        "round trip"
+    );
+    assert_eq!(r.prune_canary_reports(10).expect("prune"), 1);
+    assert_eq!(ids(None), ["cnr-3", "cnr-2"]);
+    assert_eq!(r.audit_events().expect("events").len(), 3);
     assert!(r.verify_audit().expect("verify").ok);
 }
