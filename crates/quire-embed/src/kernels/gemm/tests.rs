@@ -1,0 +1,148 @@
+//! The matrix kernels against the contract, on every path, whole and split.
+
+use super::*;
+use crate::kernels::split::Parallelism::{Serial, TwoWay};
+
+fn two_threads() -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("a pool of two threads")
+}
+
+fn matrix(rows: usize, cols: usize, seed: u32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..rows * cols)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state % 20_001) as f32 / 10_000.0 - 1.0
+        })
+        .collect()
+}
+
+fn bits(xs: &[f32]) -> Vec<u32> {
+    xs.iter().map(|x| x.to_bits()).collect()
+}
+
+/// The products for attention (packed `A`, `C` as panels or transposed) give [`gemm`]'s
+/// bits on every path, for `A` (`m × k`, row stride `lda`) and `B = Wᵀ`.
+fn check_attention_products(a: &[f32], lda: usize, m: usize, w: &[f32], n: usize) {
+    let k = w.len() / n;
+    let b = PackedB::from_weight(w, n, k);
+    let mut want = vec![0.0; m * n];
+    gemm(
+        KernelPath::Scalar,
+        Serial,
+        a,
+        lda,
+        m,
+        &b,
+        None,
+        &mut want,
+        n,
+    );
+    // The same A, packed from its rows and from the columns of its transpose.
+    let at: Vec<f32> = (0..k * m).map(|i| a[(i % m) * lda + i / m]).collect();
+    let mut from_rows = PackedA::default();
+    from_rows.pack_rows(a, lda, m, k);
+    let mut from_columns = PackedA::default();
+    from_columns.pack_columns(&at, m, m, k);
+    // And B packed from Bᵀ.
+    let mut bt = PackedB::default();
+    bt.pack_transposed(w, k, k, n);
+    for path in KernelPath::available() {
+        for packed in [&from_rows, &from_columns] {
+            let mut panels = PackedB::default();
+            gemm_to_panels(path, packed, &bt, &mut panels);
+            let mut t = vec![0.0; n * (m + 1)];
+            // SAFETY: one thread writes `t`.
+            unsafe { gemm_transposed(path, packed, &b, &SharedOut::new(&mut t), 0, m + 1) };
+            for (i, want) in want.chunks_exact(n).enumerate() {
+                for (j, want) in want.iter().enumerate() {
+                    let got = panels.panel(j / NR)[i * NR + j % NR];
+                    assert_eq!(got.to_bits(), want.to_bits(), "{path} panels");
+                    let got = t[j * (m + 1) + i];
+                    assert_eq!(got.to_bits(), want.to_bits(), "{path} transposed");
+                }
+            }
+        }
+    }
+}
+
+/// Every available path gives the scalar contract's bits, whatever the shape, and a row's
+/// result does not depend on how many rows share the call.
+#[test]
+fn every_path_keeps_the_contract() {
+    for &(m, k, n) in &[
+        (1, 1, 1),
+        (13, 37, 45),
+        (30, 384, 64),
+        (7, 5, 100),
+        (25, 64, 33),
+        (12, 32, 240),
+        (23, 384, 1152),
+    ] {
+        let a = matrix(m, k + 3, (m * k) as u32);
+        let w = matrix(n, k, n as u32);
+        let bias = matrix(1, n, 7);
+        check_attention_products(&a, k + 3, m, &w, n);
+        let b = PackedB::from_weight(&w, n, k);
+        let mut want = vec![0.0; m * (n + 1)];
+        gemm(
+            KernelPath::Scalar,
+            Serial,
+            &a,
+            k + 3,
+            m,
+            &b,
+            Some(&bias),
+            &mut want,
+            n + 1,
+        );
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = 0.0f32;
+                for p in 0..k {
+                    acc = a[i * (k + 3) + p].mul_add(w[j * k + p], acc);
+                }
+                assert_eq!((acc + bias[j]).to_bits(), want[i * (n + 1) + j].to_bits());
+            }
+        }
+        for path in KernelPath::available() {
+            let mut got = vec![0.0; m * (n + 1)];
+            gemm(path, Serial, &a, k + 3, m, &b, Some(&bias), &mut got, n + 1);
+            assert_eq!(bits(&got), bits(&want), "{path:?} {m}x{k}x{n}");
+            // Each half of the panels on its own thread: the same bits.
+            let mut halves = vec![0.0; m * (n + 1)];
+            two_threads().install(|| {
+                gemm(
+                    path,
+                    TwoWay,
+                    &a,
+                    k + 3,
+                    m,
+                    &b,
+                    Some(&bias),
+                    &mut halves,
+                    n + 1,
+                );
+            });
+            assert_eq!(bits(&halves), bits(&want), "{path:?} {m}x{k}x{n} two-way");
+            let mut last = vec![0.0; n + 1];
+            gemm(
+                path,
+                Serial,
+                &a[(m - 1) * (k + 3)..],
+                k + 3,
+                1,
+                &b,
+                Some(&bias),
+                &mut last,
+                n + 1,
+            );
+            assert_eq!(bits(&last[..n]), bits(&want[(m - 1) * (n + 1)..][..n]));
+        }
+    }
+}
