@@ -471,13 +471,15 @@ impl Store {
     }
 
     /// Resolve an index id, or a unique prefix of at least [`MIN_PREFIX_HEX`] hex characters
-    /// (with or without `idx-`), among this data dir's indices and the shared store's.
+    /// (with or without `idx-`): among this data dir's indices, else the shared store's (asked
+    /// only then, so a query on a local index never waits for the store).
     pub fn resolve_index(&self, target: &str) -> Result<IndexId> {
-        let mut ids: Vec<IndexId> = self.list_ids(INDEXES)?;
-        ids.extend(self.shared_index_ids()?);
-        ids.sort();
-        ids.dedup();
-        resolve(target, IndexId::PREFIX, "index", ids)
+        match resolve(target, IndexId::PREFIX, "index", self.list_ids(INDEXES)?) {
+            Err(StoreError::NotFound { .. }) if self.artifacts.is_some() => {
+                resolve(target, IndexId::PREFIX, "index", self.shared_index_ids()?)
+            }
+            resolved => resolved,
+        }
     }
 
     /// The manifest of a published index (fetched from the shared store when missing here).

@@ -114,7 +114,8 @@ impl Store {
         publish_fetched(&scratch, &target)
     }
 
-    /// Index ids in the shared store (none without one), for resolving prefixes.
+    /// Index ids in the shared store (none without one), for resolving what the data dir
+    /// does not hold.
     pub(crate) fn shared_index_ids(&self) -> Result<Vec<IndexId>> {
         match self.artifacts() {
             Some(store) => transfer::index_ids(store),
@@ -122,7 +123,8 @@ impl Store {
         }
     }
 
-    /// Snapshot ids in the shared store (none without one), for resolving prefixes.
+    /// Snapshot ids in the shared store (none without one), for resolving what the data dir
+    /// does not hold.
     pub(crate) fn shared_snapshot_ids(&self) -> Result<Vec<SnapshotId>> {
         match self.artifacts() {
             Some(store) => transfer::snapshot_ids(store),

@@ -150,14 +150,19 @@ impl Store {
             .collect()
     }
 
-    /// Resolve a snapshot id or a unique prefix of one, among this data dir's snapshots and
+    /// Resolve a snapshot id or a unique prefix of one: among this data dir's snapshots, else
     /// the shared store's.
     pub fn resolve_snapshot(&self, target: &str) -> Result<SnapshotId> {
-        let mut ids: Vec<SnapshotId> = self.list_ids(SNAPSHOTS)?;
-        ids.extend(self.shared_snapshot_ids()?);
-        ids.sort();
-        ids.dedup();
-        resolve(target, SnapshotId::PREFIX, "snapshot", ids)
+        let kind = "snapshot";
+        match resolve(target, SnapshotId::PREFIX, kind, self.list_ids(SNAPSHOTS)?) {
+            Err(StoreError::NotFound { .. }) if self.artifacts().is_some() => resolve(
+                target,
+                SnapshotId::PREFIX,
+                kind,
+                self.shared_snapshot_ids()?,
+            ),
+            resolved => resolved,
+        }
     }
 }
 
