@@ -8,6 +8,7 @@ use serde::Deserialize;
 use crate::auth::{Caller, Role};
 use crate::error::{Result, ServiceError, quoted};
 use crate::identity::{Binding, RunAs};
+use crate::outcomes::{FeedbackConfig, RawFeedback};
 use crate::sampler::{RawSampling, SamplingConfig};
 
 /// Limits the server enforces on every request.
@@ -107,6 +108,8 @@ struct RawConfig {
     registry: RawRegistry,
     #[serde(default)]
     sampling: RawSampling,
+    #[serde(default)]
+    feedback: RawFeedback,
 }
 
 /// `[registry]`: a database instead of the data dir's redb file.
@@ -298,6 +301,8 @@ pub struct ServerConfig {
     pub sampling: SamplingConfig,
     /// Scheduled canary evaluation (`[release] canary_eval_*`).
     pub canary_eval: CanaryEvalSchedule,
+    /// Feedback on answered requests (`[feedback]`).
+    pub feedback: FeedbackConfig,
 }
 
 /// When the server evaluates canaries on its own, and how.
@@ -440,6 +445,10 @@ impl ServerConfig {
             .release
             .canary_eval()
             .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
+        let feedback = raw
+            .feedback
+            .check()
+            .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
         let sampling = raw
             .sampling
             .check()
@@ -456,6 +465,7 @@ impl ServerConfig {
             registry,
             sampling,
             canary_eval,
+            feedback,
         })
     }
 
