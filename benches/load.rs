@@ -16,7 +16,12 @@
 //!    show what gRPC adds.
 //!
 //! `cargo bench -p quire-benches --bench load` (`QUIRE_LOAD_SECS` sets the length of each
-//! measurement in seconds; default 5).
+//! measurement in seconds; default 5). Continuous evaluation's overhead on Retrieve: the
+//! handbook goes through its alias, so `QUIRE_LOAD_SAMPLING=1` samples every handbook request
+//! (rate 1, the worst case) with intents and remembers it for feedback, and
+//! `QUIRE_LOAD_SAMPLING=0` turns both off; compare the two runs' handbook rows.
+//! `QUIRE_LOAD_SKIP_BUILD=1` skips section 2. The thread CPU clock every query reads (its cost
+//! per read is printed) runs in both.
 
 #![allow(clippy::print_stdout, clippy::expect_used, clippy::unwrap_used)]
 
@@ -115,6 +120,7 @@ struct Target {
 
 impl Target {
     fn request(&self, i: usize) -> pb::RetrieveRequest {
+        const INTENTS: [&str; 4] = ["benefits", "engineering", "hr", "security"];
         pb::RetrieveRequest {
             target: self.target.clone(),
             query: self.queries[i % self.queries.len()].clone(),
@@ -128,7 +134,7 @@ impl Target {
             candidates: 0,
             routing_key: String::new(),
             explain: false,
-            intent: String::new(),
+            intent: INTENTS[i % INTENTS.len()].to_owned(),
         }
     }
 
@@ -308,6 +314,41 @@ fn corpus_queries(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The server's configuration: with `sampling`, every request through an alias is sampled
+/// (with its query text) and remembered for feedback; without, neither.
+fn evaluation_config(sampling: bool) -> ServerConfig {
+    let toml = if sampling {
+        "version = 1\n[sampling]\nrate = 1.0\nstore_text = true\ncap_per_intent_per_hour = 100000\n\
+         max_per_hour = 1000000\n"
+    } else {
+        "version = 1\n[feedback]\nremember = 0\n"
+    };
+    println!(
+        "continuous evaluation: {}",
+        if sampling {
+            "every handbook request sampled (rate 1) and remembered for feedback"
+        } else {
+            "sampling and feedback off"
+        }
+    );
+    ServerConfig::from_toml(toml, "load bench").expect("config")
+}
+
+/// What one read of the thread CPU clock costs (each query reads it about a dozen times).
+fn print_cpu_clock_cost() {
+    const READS: u32 = 200_000;
+    let started = Instant::now();
+    let mut sum = 0u64;
+    for _ in 0..READS {
+        sum = sum.wrapping_add(quire_index::cpu::CpuClock::start().elapsed_us());
+    }
+    std::hint::black_box(sum);
+    println!(
+        "thread CPU clock: {:.0} ns per start-and-read pair",
+        started.elapsed().as_nanos() as f64 / f64::from(READS)
+    );
+}
+
 /// Delete a published index (its files are read-only).
 fn remove_index(dir: &Path) {
     fn writable(path: &Path) {
@@ -343,10 +384,13 @@ fn main() {
         std::env::consts::ARCH,
     );
 
+    let sampling = std::env::var("QUIRE_LOAD_SAMPLING").is_ok_and(|v| v == "1");
+    let config = evaluation_config(sampling);
+    print_cpu_clock_cost();
     let started = Instant::now();
     let options = ServeOptions {
         data: root.join("load-data"),
-        config: ServerConfig::default(),
+        config: config.clone(),
         demo_corpus: Some(workspace.join("corpora/handbook")),
         models: Default::default(),
     };
@@ -394,7 +438,7 @@ fn main() {
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(serve::run(
             local.clone(),
-            ServerConfig::default(),
+            config,
             metrics,
             listener,
             None,
@@ -432,6 +476,9 @@ fn main() {
             }
         }
 
+        if std::env::var("QUIRE_LOAD_SKIP_BUILD").is_ok_and(|v| v == "1") {
+            println!("\n## 2. skipped (QUIRE_LOAD_SKIP_BUILD=1)");
+        } else {
         println!("\n## 2. Handbook at {BUILD_CLIENTS} clients while BuildIndex runs\n");
         println!("BuildIndex on {snapshot_id} with spec {BUILD_SPEC:?}");
         let mut index_client = pb::index_service_client::IndexServiceClient::new(channel.clone());
@@ -509,6 +556,7 @@ fn main() {
             }
             Err(e) => println!("build failed: {e}"),
         }
+        }
 
         println!("\n## 3. gRPC vs in-process (QuireApi::retrieve on Local), 1 client\n");
         println!(
@@ -541,7 +589,6 @@ fn main() {
             }
         }
 
-        drop(index_client);
         drop(channel);
         let _ = stop.send(());
         match tokio::time::timeout(Duration::from_secs(30), server).await {

@@ -1,6 +1,7 @@
 //! Continuous evaluation end to end over real gRPC: sampled requests (stratified by intent,
 //! never holding document text, query text only where configured), and a scheduled canary
-//! evaluation that rolls back a canary worse on one intent.
+//! evaluation that rolls back a canary worse on one intent, and feedback with the cost per
+//! successful query per arm.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -143,6 +144,24 @@ async fn sampled_requests_are_capped_per_intent_and_hold_no_document_text() {
     server.stop().await;
 }
 
+/// `prod`'s outcome report once `want` feedback records are written (in the background).
+async fn alias_report(client: &Remote, want: u64) -> quire_store::AliasReport {
+    for _ in 0..200 {
+        let report = client.alias_report("prod", 3600).await.unwrap();
+        let overall: u64 = report
+            .rows
+            .iter()
+            .filter(|r| r.intent == "overall")
+            .map(|r| r.feedback)
+            .sum();
+        if overall >= want {
+            return report;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("fewer than {want} feedback records were written");
+}
+
 /// Copy the directory tree `from` into `to`.
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -217,6 +236,7 @@ async fn a_scheduled_evaluation_rolls_back_a_canary_worse_on_one_intent() {
     // evaluation it sees has every sample.
     let app = server.client(Some("t-reader")).await;
     let mut arms = BTreeSet::new();
+    let mut served = Vec::new();
     for i in 0..16 {
         let (texts, groups, intent) = if i % 2 == 0 {
             (&HR, ["all-staff", "hr"], "hr")
@@ -229,9 +249,52 @@ async fn a_scheduled_evaluation_rolls_back_a_canary_worse_on_one_intent() {
         };
         let q = query(texts[i / 2 % 4], &groups, Mode::Hybrid, 3);
         let r = app.retrieve_with("prod", q, meta).await.unwrap();
+        assert!(r.cpu_us.total > 0 && r.cpu_us.bm25 > 0, "{:?}", r.cpu_us);
         arms.insert(r.lineage.arm);
+        served.push((r.request_id.unwrap(), r.lineage.arm, intent));
     }
     assert_eq!(arms.len(), 2, "both arms served: {arms:?}");
+    // The application's verdicts: HR answers from the canary fail.
+    for (id, arm, intent) in &served {
+        let success = !(intent == &"hr" && *arm == Some(quire_index::Arm::Canary));
+        let receipt = app.feedback(id, success, None).await.unwrap();
+        assert_eq!(
+            (receipt.alias.as_str(), receipt.intent.unwrap().as_str()),
+            ("prod", *intent)
+        );
+    }
+    let (id, ..) = &served[0];
+    let again = app.feedback(id, true, None).await.unwrap_err();
+    assert_eq!(
+        code(&again),
+        Code::FailedPrecondition,
+        "once per request: {again}"
+    );
+    let other = server.client(Some("t-builder")).await;
+    let err = other.feedback(&served[1].0, true, None).await.unwrap_err();
+    assert_eq!(code(&err), Code::PermissionDenied, "only the sender: {err}");
+    let err = app
+        .feedback(&format!("rq-{}", "0".repeat(32)), true, None)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), Code::NotFound, "{err}");
+    let err = app.feedback("rq-x", true, None).await.unwrap_err();
+    assert_eq!(code(&err), Code::InvalidArgument, "{err}");
+    let report = alias_report(&app, 16).await;
+    let row = |intent: &str, arm: &str| {
+        report
+            .rows
+            .iter()
+            .find(|r| r.intent == intent && r.arm == arm)
+            .unwrap_or_else(|| panic!("no {intent} {arm} row in {report:?}"))
+            .clone()
+    };
+    assert_eq!(row("hr", "canary").success_rate, 0.0);
+    assert_eq!(row("hr", "primary").success_rate, 1.0);
+    assert_eq!(row("eng", "canary").success_rate, 1.0);
+    let primary = row("overall", "primary");
+    assert!(primary.cpu_ms_per_success > 0.0, "{primary:?}");
+    assert!(primary.latency_p99_us >= primary.latency_p50_us);
     samples_of(&admin, "prod", 16).await;
     let policy = "overlap<0.6,empty>+5%,samples>=5".parse().unwrap();
     change(AliasChangeRequest::AutoRollback(Some(policy)))

@@ -176,6 +176,22 @@ pub(crate) enum Command {
         /// each request is routed on its own.
         #[arg(long)]
         routing_key: Option<String>,
+        /// What the request is for (1 to 64 of a-z A-Z 0-9 . _ -): samples and reports are
+        /// stratified by it.
+        #[arg(long)]
+        intent: Option<String>,
+    },
+    /// Say what became of an answer: feedback on a request id a server returned (to the
+    /// server that answered it, as the token that sent the request).
+    Feedback {
+        /// The request id (`request_id` of `quire --json query`).
+        request_id: String,
+        /// Whether the answer was a success.
+        #[arg(long, action = clap::ArgAction::Set, value_name = "BOOL")]
+        success: bool,
+        /// A label (1 to 64 of a-z A-Z 0-9 . _ -), e.g. wrong-policy.
+        #[arg(long)]
+        label: Option<String>,
     },
     /// Release aliases: set, canary, shadow, promote, rollback, history.
     Alias {
@@ -581,6 +597,15 @@ pub enum AliasCommand {
         #[arg(long, value_enum)]
         arm: Option<CandidateArmArg>,
     },
+    /// The alias's arms side by side from the feedback on their requests: success rate, CPU
+    /// milliseconds per successful query and latency, overall and per intent.
+    Report {
+        /// The alias.
+        name: String,
+        /// Feedback of this last stretch, e.g. 1h, 1d.
+        #[arg(long, default_value = "1h")]
+        since: String,
+    },
     /// Stored canary reports of the alias, oldest first.
     CanaryReports {
         /// The alias.
@@ -641,6 +666,7 @@ impl AliasCommand {
                 | Self::List
                 | Self::ShadowReport { .. }
                 | Self::CanaryReports { .. }
+                | Self::Report { .. }
         )
     }
 }
@@ -703,6 +729,7 @@ impl Command {
             | Command::Query { .. }
             | Command::Pins
             | Command::Samples { .. }
+            | Command::Feedback { .. }
             | Command::Audit { .. }
             | Command::Spec { .. }
             | Command::Serve { .. }

@@ -5,7 +5,8 @@ use std::io::Write;
 use anyhow::Result;
 use quire_server::CanaryApi;
 use quire_store::canary::Stratum;
-use quire_store::{CanaryReport, SampleListing, SampleRecord, SampledQuery};
+use quire_store::outcome::OutcomeRow;
+use quire_store::{AliasReport, CanaryReport, SampleListing, SampleRecord, SampledQuery};
 
 use crate::output::{Outcome, emit};
 
@@ -104,4 +105,32 @@ pub fn print_report(o: &mut dyn Write, r: &CanaryReport) -> std::io::Result<()> 
     r.breaches
         .iter()
         .try_for_each(|b| writeln!(o, "  BREACH {b}"))
+}
+
+fn print_outcome(o: &mut dyn Write, r: &OutcomeRow) -> std::io::Result<()> {
+    writeln!(
+        o,
+        "  {:<16} {:<8} {:>8} {:>8.1}% {:>12.3} {:>9} {:>9}",
+        r.intent,
+        r.arm,
+        r.feedback,
+        r.success_rate * 100.0,
+        r.cpu_ms_per_success,
+        r.latency_p50_us,
+        r.latency_p99_us
+    )
+}
+
+/// `quire alias report`: each intent's arms on consecutive rows.
+pub fn print_alias_report(o: &mut dyn Write, r: &AliasReport) -> std::io::Result<()> {
+    writeln!(o, "{}: feedback of the last {} s", r.alias, r.since_secs)?;
+    if r.rows.is_empty() {
+        return writeln!(o, "  no feedback");
+    }
+    writeln!(
+        o,
+        "  {:<16} {:<8} {:>8} {:>9} {:>12} {:>9} {:>9}",
+        "intent", "arm", "feedback", "success", "cpu ms/succ", "p50 us", "p99 us"
+    )?;
+    r.rows.iter().try_for_each(|row| print_outcome(o, row))
 }

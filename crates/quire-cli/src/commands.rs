@@ -279,6 +279,25 @@ async fn dispatch<A: QuireApi + ReleaseApi + EvalApi + CanaryApi>(
             return crate::release::audit(api, command, cli.json, out).await;
         }
         Command::Eval(args) => return crate::eval::eval(api, args, cli.json, out).await,
+        Command::Feedback {
+            request_id,
+            success,
+            label,
+        } => {
+            let label = label
+                .as_deref()
+                .map(quire_store::FeedbackLabel::new)
+                .transpose()?;
+            let receipt = api.feedback(request_id, *success, label).await?;
+            emit(out, cli.json, &receipt, |o| {
+                let intent = receipt.intent.as_ref().map_or("(none)", |i| i.as_str());
+                writeln!(
+                    o,
+                    "feedback on {} counted for {} {} (intent {intent})",
+                    receipt.request_id, receipt.alias, receipt.arm
+                )
+            })?;
+        }
         Command::Samples {
             alias,
             intent,
@@ -386,6 +405,7 @@ async fn dispatch<A: QuireApi + ReleaseApi + EvalApi + CanaryApi>(
             fusion,
             candidates,
             routing_key,
+            intent,
         } => {
             if text.trim().is_empty() {
                 anyhow::bail!("the query text is empty");
@@ -402,7 +422,14 @@ async fn dispatch<A: QuireApi + ReleaseApi + EvalApi + CanaryApi>(
                 candidates: candidates.map(|c| c as usize),
             };
             let reader = query.reader.to_string();
-            let response = api.retrieve(target, query, routing_key.clone()).await?;
+            let meta = quire_server::RequestMeta {
+                routing_key: routing_key.clone(),
+                intent: intent
+                    .as_deref()
+                    .map(quire_store::Intent::new)
+                    .transpose()?,
+            };
+            let response = api.retrieve_with(target, query, meta).await?;
             emit(out, cli.json, &response, |o| print_response(o, &response))?;
             if response.nothing_readable {
                 writeln!(
@@ -588,6 +615,9 @@ fn print_response(o: &mut dyn Write, r: &quire_index::Response) -> std::io::Resu
     if let (Some(alias), Some(revision), Some(arm)) = (&l.alias, l.revision, l.arm) {
         writeln!(o, "alias {alias}@{revision}  arm {}", arm.as_str())?;
     }
+    if let Some(id) = &r.request_id {
+        writeln!(o, "request {id}")?;
+    }
     writeln!(o, "index {}  digest {}", l.index_id, l.content_digest)?;
     writeln!(
         o,
@@ -599,5 +629,11 @@ fn print_response(o: &mut dyn Write, r: &quire_index::Response) -> std::io::Resu
         o,
         "timings (us): embed {} bm25 {} vector {} fusion {} total {}",
         t.embed, t.bm25, t.vector, t.fusion, t.total
+    )?;
+    let c = &r.cpu_us;
+    writeln!(
+        o,
+        "cpu (us):     embed {} bm25 {} vector {} fusion {} total {}",
+        c.embed, c.bm25, c.vector, c.fusion, c.total
     )
 }

@@ -155,6 +155,15 @@ pub async fn alias<A: ReleaseApi + EvalApi + CanaryApi>(
             })?;
             return Ok(Outcome::Ok);
         }
+        AliasCommand::Report { name, since } => {
+            let since = quire_core::spec::parse_duration_secs(since)
+                .map_err(|e| anyhow::anyhow!("--since {since:?}: {e}"))?;
+            let report = api.alias_report(name, since).await?;
+            emit(out, json, &report, |o| {
+                crate::canary::print_alias_report(o, &report)
+            })?;
+            return Ok(Outcome::Ok);
+        }
         AliasCommand::CanaryReports { name } => {
             let reports = api.canary_reports(name).await?;
             emit(out, json, &reports, |o| {

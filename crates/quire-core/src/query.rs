@@ -152,6 +152,9 @@ pub struct Response {
     pub nothing_readable: bool,
     /// Step timings.
     pub timings_us: Timings,
+    /// CPU time per step on the threads that ran it (`total` is the whole query's, steps and
+    /// the work between them); a parallel side's CPU counts in full.
+    pub cpu_us: Timings,
     /// The server's id of this request (unique, unguessable): what feedback on the answer names.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,

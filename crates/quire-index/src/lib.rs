@@ -28,6 +28,7 @@ pub mod ann;
 pub mod bm25;
 mod build;
 pub mod cache;
+pub mod cpu;
 pub mod distance;
 mod error;
 mod files;

@@ -7,6 +7,7 @@ use quire_release::sampling::{SampleListing, SampleRecord, SampledQuery, StepMic
 use crate::convert::{InvalidField, field_error, intent_from_pb, invalid, parse};
 use crate::pb;
 use crate::pb::sample::Query;
+use quire_release::outcome::{AliasReport, FeedbackReceipt, OutcomeRow};
 
 /// A duration such as `1h` (at most a year), where empty means none.
 pub(crate) fn since_from_pb(field: &'static str, value: &str) -> Result<Option<u64>, InvalidField> {
@@ -192,4 +193,79 @@ impl TryFrom<pb::CanaryEvaluation> for CanaryOutcome {
             rolled_back: e.rolled_back.map(TryInto::try_into).transpose()?,
         })
     }
+}
+
+fn row_to_pb(row: OutcomeRow) -> pb::OutcomeRow {
+    pb::OutcomeRow {
+        intent: row.intent,
+        arm: row.arm,
+        feedback: row.feedback,
+        successes: row.successes,
+        success_rate: row.success_rate,
+        cpu_ms_per_success: row.cpu_ms_per_success,
+        latency_p50_us: row.latency_p50_us,
+        latency_p99_us: row.latency_p99_us,
+    }
+}
+
+fn row_from_pb(row: pb::OutcomeRow) -> OutcomeRow {
+    OutcomeRow {
+        intent: row.intent,
+        arm: row.arm,
+        feedback: row.feedback,
+        successes: row.successes,
+        success_rate: row.success_rate,
+        cpu_ms_per_success: row.cpu_ms_per_success,
+        latency_p50_us: row.latency_p50_us,
+        latency_p99_us: row.latency_p99_us,
+    }
+}
+
+impl From<AliasReport> for pb::AliasReportResponse {
+    fn from(r: AliasReport) -> Self {
+        Self {
+            alias: r.alias,
+            since_secs: r.since_secs,
+            rows: r.rows.into_iter().map(row_to_pb).collect(),
+        }
+    }
+}
+
+impl From<pb::AliasReportResponse> for AliasReport {
+    fn from(r: pb::AliasReportResponse) -> Self {
+        Self {
+            alias: r.alias,
+            since_secs: r.since_secs,
+            rows: r.rows.into_iter().map(row_from_pb).collect(),
+        }
+    }
+}
+
+/// The `since` of an alias report request: a duration, empty meaning an hour.
+pub fn report_since(value: &str) -> Result<u64, InvalidField> {
+    Ok(since_from_pb("since", value)?.unwrap_or(3600))
+}
+
+/// The wire form of a feedback receipt.
+pub fn feedback_response(r: FeedbackReceipt) -> pb::FeedbackResponse {
+    pb::FeedbackResponse {
+        alias: r.alias,
+        arm: r.arm,
+        intent: r.intent.map(String::from).unwrap_or_default(),
+    }
+}
+
+/// A feedback receipt from the wire, for `request_id` and `success` as sent.
+pub fn feedback_receipt(
+    request_id: &str,
+    success: bool,
+    r: pb::FeedbackResponse,
+) -> Result<FeedbackReceipt, InvalidField> {
+    Ok(FeedbackReceipt {
+        request_id: request_id.to_owned(),
+        alias: r.alias,
+        arm: r.arm,
+        intent: intent_from_pb("intent", &r.intent)?,
+        success,
+    })
 }

@@ -218,6 +218,29 @@ pub fn retrieve_request(target: &str, query: &Query, explain: bool) -> pb::Retri
     }
 }
 
+/// Step timings on the wire.
+pub(crate) fn timings_to_pb(t: Timings) -> pb::Timings {
+    pb::Timings {
+        embed_us: t.embed,
+        bm25_us: t.bm25,
+        vector_us: t.vector,
+        fusion_us: t.fusion,
+        total_us: t.total,
+    }
+}
+
+/// Step timings from the wire (absent: zeros).
+pub(crate) fn timings_from_pb(t: Option<pb::Timings>) -> Timings {
+    let t = t.unwrap_or_default();
+    Timings {
+        embed: t.embed_us,
+        bm25: t.bm25_us,
+        vector: t.vector_us,
+        fusion: t.fusion_us,
+        total: t.total_us,
+    }
+}
+
 fn retriever(h: Option<RetrieverHit>) -> Option<pb::RetrieverHit> {
     h.map(|h| pb::RetrieverHit {
         rank: h.rank,
@@ -253,15 +276,10 @@ pub fn response_to_pb(r: Response, explain: bool) -> pb::RetrieveResponse {
             revision: l.revision.unwrap_or(0),
             arm: l.arm.map(|a| a.as_str().to_owned()).unwrap_or_default(),
         }),
-        timings: Some(pb::Timings {
-            embed_us: r.timings_us.embed,
-            bm25_us: r.timings_us.bm25,
-            vector_us: r.timings_us.vector,
-            fusion_us: r.timings_us.fusion,
-            total_us: r.timings_us.total,
-        }),
+        timings: Some(timings_to_pb(r.timings_us)),
         nothing_readable: r.nothing_readable,
         request_id: r.request_id.unwrap_or_default(),
+        cpu: Some(timings_to_pb(r.cpu_us)),
     }
 }
 
@@ -270,7 +288,6 @@ impl TryFrom<pb::RetrieveResponse> for Response {
 
     fn try_from(r: pb::RetrieveResponse) -> Result<Self, InvalidField> {
         let l = r.lineage.ok_or_else(|| invalid("lineage", "missing"))?;
-        let t = r.timings.unwrap_or_default();
         let back = |h: Option<pb::RetrieverHit>| {
             h.map(|h| RetrieverHit {
                 rank: h.rank,
@@ -308,13 +325,8 @@ impl TryFrom<pb::RetrieveResponse> for Response {
                 },
             },
             nothing_readable: r.nothing_readable,
-            timings_us: Timings {
-                embed: t.embed_us,
-                bm25: t.bm25_us,
-                vector: t.vector_us,
-                fusion: t.fusion_us,
-                total: t.total_us,
-            },
+            timings_us: timings_from_pb(r.timings),
+            cpu_us: timings_from_pb(r.cpu),
             request_id: Some(r.request_id).filter(|id| !id.is_empty()),
         })
     }

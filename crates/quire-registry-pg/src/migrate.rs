@@ -29,10 +29,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "canary reports",
         sql: include_str!("../migrations/0003_canary_reports.sql"),
     },
+    Migration {
+        version: 4,
+        name: "feedback",
+        sql: include_str!("../migrations/0004_feedback.sql"),
+    },
 ];
 
 /// The schema version this quire reads and writes.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// Serialises migrators (an arbitrary constant: "quire" in ASCII).
 const LOCK_KEY: i64 = 0x0071_7569_7265;

@@ -9,6 +9,7 @@ use quire_core::{IndexId, Manifest};
 use quire_release::audit::{
     AuditDraft, AuditEvent, AuditVerification, decode_record, verify_chain,
 };
+use quire_release::outcome::FeedbackRecord;
 use quire_release::{AliasRevision, CanaryReport, Pin, ReportRecord, SampleQuery, SampleRecord};
 use quire_store::StoreError;
 use quire_store::registry::{Decide, Published, Registry};
@@ -574,33 +575,23 @@ impl Registry for PgRegistry {
     }
 
     fn put_samples(&self, samples: &[SampleRecord]) -> quire_store::Result<()> {
-        if samples.is_empty() {
-            return Ok(());
-        }
-        let rows = samples
+        let keyed = samples
             .iter()
-            .map(|s| Ok((i64_of(s.time_us), encode(s)?)))
-            .collect::<quire_store::Result<Vec<_>>>()?;
-        let params: Vec<[&(dyn ToSql + Sync); 4]> = samples
-            .iter()
-            .zip(&rows)
-            .map(|(s, (time_us, body))| -> [&(dyn ToSql + Sync); 4] {
-                [&s.alias, time_us, &s.request_id, body]
+            .map(|s| {
+                Ok((
+                    s.alias.as_str(),
+                    i64_of(s.time_us),
+                    s.request_id.as_str(),
+                    encode(s)?,
+                ))
             })
-            .collect();
-        self.transaction(|tx| {
-            let statements: Vec<Statement<'_>> = params
-                .iter()
-                .map(|params| Statement {
-                    what: "store a sample",
-                    sql: "INSERT INTO samples (alias, time_us, request_id, body) \
-                          VALUES ($1, $2, $3, $4::text::jsonb) ON CONFLICT DO NOTHING",
-                    params,
-                })
-                .collect();
-            tx.batch(&statements)?;
-            Ok(())
-        })
+            .collect::<quire_store::Result<Vec<_>>>()?;
+        self.insert_keyed(
+            "store a sample",
+            "INSERT INTO samples (alias, time_us, request_id, body) \
+             VALUES ($1, $2, $3, $4::text::jsonb) ON CONFLICT DO NOTHING",
+            &keyed,
+        )
     }
 
     fn samples(&self, query: &SampleQuery) -> quire_store::Result<Vec<SampleRecord>> {
@@ -666,6 +657,78 @@ impl Registry for PgRegistry {
                 "DELETE FROM samples WHERE time_us < $1",
                 &[&before],
             )
+        })
+    }
+
+    fn put_feedback(&self, records: &[FeedbackRecord]) -> quire_store::Result<()> {
+        let keyed = records
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.alias.as_str(),
+                    i64_of(r.time_us),
+                    r.request_id.as_str(),
+                    encode(r)?,
+                ))
+            })
+            .collect::<quire_store::Result<Vec<_>>>()?;
+        self.insert_keyed(
+            "store feedback",
+            "INSERT INTO feedback (alias, time_us, request_id, body) \
+             VALUES ($1, $2, $3, $4::text::jsonb) ON CONFLICT DO NOTHING",
+            &keyed,
+        )
+    }
+
+    fn feedback(&self, alias: &str, since_us: u64) -> quire_store::Result<Vec<FeedbackRecord>> {
+        let rows = self.read(
+            "read feedback",
+            "SELECT body::text FROM feedback WHERE alias = $1 AND time_us >= $2 \
+             ORDER BY time_us, request_id",
+            &[&alias, &i64_of(since_us)],
+        )?;
+        self.bodies(&rows)
+    }
+
+    fn prune_feedback(&self, before_us: u64) -> quire_store::Result<u64> {
+        let before = i64_of(before_us);
+        self.transaction(|tx| {
+            tx.execute(
+                "prune feedback",
+                "DELETE FROM feedback WHERE time_us < $1",
+                &[&before],
+            )
+        })
+    }
+}
+
+/// Rows keyed (alias, time in microseconds, request id) with their JSON body.
+type Keyed<'a> = (&'a str, i64, &'a str, String);
+
+impl PgRegistry {
+    /// Insert keyed rows with `sql` in one transaction, the statements pipelined.
+    fn insert_keyed(
+        &self,
+        what: &'static str,
+        sql: &str,
+        rows: &[Keyed<'_>],
+    ) -> quire_store::Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let params: Vec<[&(dyn ToSql + Sync); 4]> = rows
+            .iter()
+            .map(|(alias, time_us, id, body)| -> [&(dyn ToSql + Sync); 4] {
+                [alias, time_us, id, body]
+            })
+            .collect();
+        self.transaction(|tx| {
+            let statements: Vec<Statement<'_>> = params
+                .iter()
+                .map(|params| Statement { what, sql, params })
+                .collect();
+            tx.batch(&statements)?;
+            Ok(())
         })
     }
 }

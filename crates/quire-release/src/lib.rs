@@ -9,6 +9,7 @@
 //!   [`audit::verify_chain`] over stored records ([`audit`]).
 //! - Canary evaluation reports and the auto-rollback policy ([`CanaryReport`],
 //!   [`RollbackPolicy`]) ([`canary`]).
+//! - Feedback on answered requests and the per-arm cost report ([`outcome`]).
 //! - Sampled production queries ([`SampleRecord`], [`Intent`]) ([`sampling`]).
 //! - Retention [`Pin`]s and what GC did ([`GcReport`]); shadow comparison reports
 //!   ([`ShadowReport`]).
@@ -21,6 +22,7 @@ pub mod audit;
 pub mod canary;
 mod error;
 pub mod gate;
+pub mod outcome;
 pub mod retention;
 pub mod routing;
 pub mod sampling;

@@ -25,29 +25,35 @@ pub struct Intent(String);
 impl Intent {
     /// Check `label` as an intent.
     pub fn new(label: &str) -> Result<Self> {
-        let refuse = |reason: &str| ReleaseError::Invalid {
-            field: "intent",
-            reason: format!(
-                "{:?} is not an intent label: {reason}",
-                label.chars().take(80).collect::<String>()
-            ),
-        };
-        if label.is_empty() || label.len() > MAX_INTENT_BYTES {
-            return Err(refuse(&format!("must be 1 to {MAX_INTENT_BYTES} bytes")));
-        }
-        if !label
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        {
-            return Err(refuse("may hold only a-z, A-Z, 0-9, '.', '_' and '-'"));
-        }
-        Ok(Self(label.to_owned()))
+        check_label("intent", label).map(Self)
     }
 
     /// The label.
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Check a caller's label (an intent, a feedback label): 1 to [`MAX_INTENT_BYTES`] bytes of
+/// `a-z A-Z 0-9 . _ -`.
+pub(crate) fn check_label(field: &'static str, label: &str) -> Result<String> {
+    let refuse = |reason: &str| ReleaseError::Invalid {
+        field,
+        reason: format!(
+            "{:?} is not a label: {reason}",
+            label.chars().take(80).collect::<String>()
+        ),
+    };
+    if label.is_empty() || label.len() > MAX_INTENT_BYTES {
+        return Err(refuse(&format!("must be 1 to {MAX_INTENT_BYTES} bytes")));
+    }
+    if !label
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        return Err(refuse("may hold only a-z, A-Z, 0-9, '.', '_' and '-'"));
+    }
+    Ok(label.to_owned())
 }
 
 impl TryFrom<String> for Intent {

@@ -16,9 +16,13 @@ use tokio::sync::mpsc;
 
 use crate::error::{Result, ServiceError};
 use crate::metrics::Metrics;
+use crate::observe::Observations;
+use crate::outcomes::{Outcomes, Served};
 use crate::request_id::next_request_id;
 use crate::sampler::{Answered, Sampler};
+use quire_index::cpu::CpuClock;
 use quire_release::Intent;
+use quire_release::outcome::{FeedbackLabel, FeedbackRecord};
 
 /// Shared progress sink for builds.
 pub type SharedProgress = Arc<dyn Progress + Send + Sync>;
@@ -92,6 +96,8 @@ pub struct Local {
     shadows: Arc<Shadows>,
     metrics: Option<Arc<Metrics>>,
     sampler: Option<Arc<Sampler>>,
+    outcomes: Option<Arc<Outcomes>>,
+    observations: Option<Arc<Observations>>,
 }
 
 /// Parse a spec given as TOML text (the default spec when `None`).
@@ -119,7 +125,44 @@ impl Local {
             shadows: Arc::new(Shadows::new(SHADOW_SLOTS)),
             metrics: None,
             sampler: None,
+            outcomes: None,
+            observations: None,
         }
+    }
+
+    /// Write samples and feedback to the registry through `queue` (the server's writer takes
+    /// its receiving end).
+    pub fn with_observations(mut self, queue: Arc<Observations>) -> Self {
+        self.observations = Some(queue);
+        self
+    }
+
+    /// The queue of records for the registry, when this service records any.
+    pub fn observations(&self) -> Option<&Arc<Observations>> {
+        self.observations.as_ref()
+    }
+
+    /// Remember answered requests for feedback with `outcomes` (the server's).
+    pub fn with_outcomes(mut self, outcomes: Arc<Outcomes>) -> Self {
+        self.outcomes = Some(outcomes);
+        self
+    }
+
+    /// Take feedback on a request this server answered, as this service's actor.
+    pub(crate) fn take_feedback(
+        &self,
+        request_id: &str,
+        success: bool,
+        label: Option<FeedbackLabel>,
+    ) -> Result<FeedbackRecord> {
+        let outcomes = self.outcomes.as_ref().ok_or_else(|| {
+            ServiceError::FailedPrecondition(
+                "feedback goes to the server that answered the request (it remembers recent \
+                 request ids); send it with --server"
+                    .into(),
+            )
+        })?;
+        outcomes.feedback(&self.actor, request_id, success, label)
     }
 
     /// Sample answered requests with `sampler` (the server's; the CLI's local mode does not).
@@ -173,8 +216,9 @@ impl Local {
         Ok(self.store.resolve_primary(target)?)
     }
 
-    /// Run the same query on the alias's shadow index in the background, if a slot is free.
-    fn shadow(&self, via: &Via, query: Query, primary: &Response) {
+    /// Run the same query on the alias's shadow index in the background, if a slot is free; its
+    /// CPU is charged to `request_id`.
+    fn shadow(&self, via: &Via, query: Query, primary: &Response, request_id: String) {
         let Some(shadow) = via.shadow.clone() else {
             return;
         };
@@ -190,10 +234,18 @@ impl Local {
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
             let started = Instant::now();
+            let cpu = CpuClock::start();
             let answer = this
                 .store
                 .open_index(&shadow)
                 .and_then(|index| Ok(index.search(&query)?));
+            let cpu_us = cpu.elapsed_us();
+            if let Some(o) = &this.outcomes {
+                o.add_shadow_cpu(&request_id, cpu_us);
+            }
+            if let Some(m) = &this.metrics {
+                m.record_cpu("shadow", cpu_us);
+            }
             match answer {
                 Ok(answer) => {
                     let docs: Vec<String> = answer.hits.iter().map(|h| h.doc_id.clone()).collect();
@@ -375,6 +427,7 @@ impl QuireApi for Local {
             })
             .await?;
         let request_id = next_request_id();
+        response.request_id = Some(request_id.clone());
         if let Some((via, query)) = shadow {
             if let Some(sampler) = &self.sampler {
                 sampler.offer(&Answered {
@@ -385,9 +438,17 @@ impl QuireApi for Local {
                     response: &response,
                 });
             }
-            self.shadow(&via, query, &response);
+            if let Some(outcomes) = &self.outcomes {
+                outcomes.remember(&Served {
+                    request_id: &request_id,
+                    caller: &self.actor,
+                    via: &via,
+                    intent: meta.intent.as_ref(),
+                    response: &response,
+                });
+            }
+            self.shadow(&via, query, &response, request_id);
         }
-        response.request_id = Some(request_id);
         Ok(response)
     }
 }

@@ -3,6 +3,7 @@
 
 use quire_release::CanaryOutcome;
 use quire_release::canary::{CanaryEvalRequest, CanaryReport};
+use quire_release::outcome::{AliasReport, FeedbackLabel, FeedbackReceipt};
 use quire_release::sampling::{MAX_SAMPLE_LIST, SampleListing, micros};
 use quire_release::{SampleQuery, SampleRecord};
 
@@ -23,6 +24,15 @@ pub trait CanaryApi {
     ) -> Result<CanaryOutcome>;
     /// Stored canary reports of `alias`, oldest first.
     async fn canary_reports(&self, alias: &str) -> Result<Vec<CanaryReport>>;
+    /// Say what became of the answer to `request_id` (sent by this caller through an alias).
+    async fn feedback(
+        &self,
+        request_id: &str,
+        success: bool,
+        label: Option<FeedbackLabel>,
+    ) -> Result<FeedbackReceipt>;
+    /// `alias`'s arms side by side from the feedback of the last `since_secs` seconds.
+    async fn alias_report(&self, alias: &str, since_secs: u64) -> Result<AliasReport>;
 }
 
 /// The registry query behind `listing` at `now_us`: an intent filter is applied to the newest
@@ -58,6 +68,27 @@ impl CanaryApi for Local {
         let alias = alias.to_owned();
         self.blocking(move |l| l.evaluate_canary_now(&alias, &request))
             .await
+    }
+
+    async fn feedback(
+        &self,
+        request_id: &str,
+        success: bool,
+        label: Option<FeedbackLabel>,
+    ) -> Result<FeedbackReceipt> {
+        Ok(self.take_feedback(request_id, success, label)?.into())
+    }
+
+    async fn alias_report(&self, alias: &str, since_secs: u64) -> Result<AliasReport> {
+        let alias = alias.to_owned();
+        self.blocking(move |l| {
+            l.store().alias(&alias)?;
+            let now = micros(jiff::Timestamp::now());
+            let since_us = now.saturating_sub(since_secs.saturating_mul(1_000_000));
+            let records = l.store().feedback(&alias, since_us)?;
+            Ok(AliasReport::of(&alias, since_secs, &records))
+        })
+        .await
     }
 
     async fn canary_reports(&self, alias: &str) -> Result<Vec<CanaryReport>> {

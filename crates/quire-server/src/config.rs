@@ -8,6 +8,7 @@ use serde::Deserialize;
 use crate::auth::{Caller, Role};
 use crate::error::{Result, ServiceError, quoted};
 use crate::identity::{Binding, RunAs};
+use crate::outcomes::{FeedbackConfig, RawFeedback};
 use crate::sampler::{RawSampling, SamplingConfig};
 
 /// Limits the server enforces on every request.
@@ -109,6 +110,8 @@ struct RawConfig {
     storage: RawStorage,
     #[serde(default)]
     sampling: RawSampling,
+    #[serde(default)]
+    feedback: RawFeedback,
 }
 
 /// `[storage]`: a shared artifact store besides the data dir.
@@ -405,6 +408,8 @@ pub struct ServerConfig {
     pub sampling: SamplingConfig,
     /// Scheduled canary evaluation (`[release] canary_eval_*`).
     pub canary_eval: CanaryEvalSchedule,
+    /// Feedback on answered requests (`[feedback]`).
+    pub feedback: FeedbackConfig,
 }
 
 /// When the server evaluates canaries on its own, and how.
@@ -551,6 +556,10 @@ impl ServerConfig {
             .release
             .canary_eval()
             .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
+        let feedback = raw
+            .feedback
+            .check()
+            .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
         let sampling = raw
             .sampling
             .check()
@@ -568,6 +577,7 @@ impl ServerConfig {
             storage,
             sampling,
             canary_eval,
+            feedback,
         })
     }
 

@@ -302,17 +302,62 @@ impl pb::retrieval_service_server::RetrievalService for Grpc {
                     routing_key: Some(params.routing_key).filter(|k| !k.is_empty()),
                     intent: params.intent,
                 };
+                // As the caller, so that only its own feedback counts for the request.
                 let response = s
                     .local
+                    .as_actor(&caller.name)
                     .retrieve_with(&params.target, params.query, meta)
                     .await?;
-                s.metrics
-                    .record_retrieval(response.lineage.index_id.as_str(), &response.timings_us);
+                s.metrics.record_retrieval(
+                    response.lineage.index_id.as_str(),
+                    &response.timings_us,
+                    &response.cpu_us,
+                );
                 Ok(convert::response_to_pb(response, params.explain))
             },
         )
         .await
     }
+
+    async fn feedback(
+        &self,
+        request: Request<pb::FeedbackRequest>,
+    ) -> Result<Response<pb::FeedbackResponse>, Status> {
+        self.unary(
+            "Feedback",
+            Role::Reader,
+            request,
+            |s, caller, m| async move {
+                let (id, success, label) = feedback_params(m)?;
+                let record = s
+                    .local
+                    .as_actor(&caller.name)
+                    .take_feedback(&id, success, label)?;
+                Ok(quire_proto::canary::feedback_response(record.into()))
+            },
+        )
+        .await
+    }
+}
+
+/// A Feedback request, checked.
+fn feedback_params(
+    m: pb::FeedbackRequest,
+) -> Result<(String, bool, Option<quire_release::outcome::FeedbackLabel>)> {
+    let id = m.request_id;
+    let well_formed =
+        id.len() == 35 && id.starts_with("rq-") && id[3..].bytes().all(|b| b.is_ascii_hexdigit());
+    if !well_formed {
+        return Err(ServiceError::InvalidArgument(format!(
+            "field `request_id`: {} is not a request id (rq- and 32 hex characters)",
+            crate::error::quoted(&id)
+        )));
+    }
+    let label = (!m.label.is_empty())
+        .then(|| quire_release::outcome::FeedbackLabel::new(&m.label))
+        .transpose()
+        .map_err(|e| ServiceError::InvalidArgument(format!("field `label`: {e}")))?;
+    Ok((id, m.success, label))
 }
 
 #[tonic::async_trait]

@@ -48,6 +48,17 @@ impl pb::canary_service_server::CanaryService for Grpc {
         .await
     }
 
+    async fn alias_report(
+        &self,
+        request: Request<pb::AliasReportRequest>,
+    ) -> Result<Response<pb::AliasReportResponse>, Status> {
+        self.unary("AliasReport", Role::Reader, request, |s, _, m| async move {
+            let since = quire_proto::canary::report_since(&m.since).map_err(invalid_request)?;
+            Ok(s.local.alias_report(&m.alias, since).await?.into())
+        })
+        .await
+    }
+
     async fn list_canary_reports(
         &self,
         request: Request<pb::ListCanaryReportsRequest>,

@@ -30,6 +30,8 @@ mod grpc_eval;
 mod grpc_release;
 mod identity;
 mod metrics;
+pub mod observe;
+pub mod outcomes;
 mod release_api;
 mod remote;
 mod remote_canary;

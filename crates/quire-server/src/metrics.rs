@@ -83,6 +83,23 @@ pub struct Metrics {
     canary_empty_rate: Family<ArmIntentLabels, RatioGauge>,
     canary_evaluations: Family<AliasLabels, Counter>,
     canary_rollbacks: Family<AliasLabels, Counter>,
+    cpu_seconds: HistogramFamily<StepLabels>,
+    outcomes: Family<OutcomeLabels, Counter>,
+    outcome_cpu_seconds: Family<ArmIntentLabels, Counter<f64, AtomicU64>>,
+    intent_labels: std::sync::Mutex<std::collections::BTreeSet<String>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    alias: String,
+    arm: String,
+    intent: String,
+    outcome: String,
+}
+
+fn cpu_histogram() -> Histogram {
+    // 10 us .. ~5 s.
+    Histogram::new(exponential_buckets(0.000_01, 2.0, 20))
 }
 
 fn overlap_histogram() -> Histogram {
@@ -209,6 +226,24 @@ impl Metrics {
             "Canaries rolled back by an alias's auto-rollback policy",
             canary_rollbacks.clone(),
         );
+        let cpu_seconds: HistogramFamily<StepLabels> = Family::new_with_constructor(cpu_histogram);
+        let outcomes = Family::<OutcomeLabels, Counter>::default();
+        let outcome_cpu_seconds = Family::<ArmIntentLabels, Counter<f64, AtomicU64>>::default();
+        registry.register(
+            "quire_retrieval_cpu_seconds",
+            "Thread CPU time per retrieval step (embed, bm25, vector, fusion, total; shadow for shadow queries)",
+            cpu_seconds.clone(),
+        );
+        registry.register(
+            "quire_outcomes",
+            "Feedback on answered requests per alias, arm and intent (outcome success or failure)",
+            outcomes.clone(),
+        );
+        registry.register(
+            "quire_outcome_cpu_seconds",
+            "CPU time of the requests with feedback per alias, arm and intent; divided by quire_outcomes{outcome=\"success\"} it is the CPU per successful query",
+            outcome_cpu_seconds.clone(),
+        );
         Self {
             registry,
             requests,
@@ -227,7 +262,55 @@ impl Metrics {
             canary_empty_rate,
             canary_evaluations,
             canary_rollbacks,
+            cpu_seconds,
+            outcomes,
+            outcome_cpu_seconds,
+            intent_labels: std::sync::Mutex::default(),
         }
+    }
+
+    /// Record one step's CPU time.
+    pub fn record_cpu(&self, step: &str, cpu_us: u64) {
+        self.cpu_seconds
+            .get_or_create(&StepLabels { step: step.into() })
+            .observe(cpu_us as f64 / 1e6);
+    }
+
+    /// `intent` as a metric label: the first [`MAX_INTENT_LABELS`] intents seen keep their
+    /// name, later ones are `(other)`, so callers inventing labels cannot grow the metrics.
+    fn intent_label(&self, intent: &str) -> String {
+        let mut seen = self.intent_labels.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.contains(intent) || seen.len() < MAX_INTENT_LABELS {
+            seen.insert(intent.to_owned());
+            intent.to_owned()
+        } else {
+            "(other)".to_owned()
+        }
+    }
+
+    /// Record one feedback: its outcome and, for the CPU per successful query, its cost.
+    pub fn record_outcome(&self, r: &quire_release::outcome::FeedbackRecord) {
+        let intent = self.intent_label(
+            r.intent
+                .as_ref()
+                .map_or(quire_release::sampling::NO_INTENT, |i| i.as_str()),
+        );
+        let outcome = if r.success { "success" } else { "failure" };
+        self.outcomes
+            .get_or_create(&OutcomeLabels {
+                alias: r.alias.clone(),
+                arm: r.arm.clone(),
+                intent: intent.clone(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        self.outcome_cpu_seconds
+            .get_or_create(&ArmIntentLabels {
+                alias: r.alias.clone(),
+                arm: r.arm.clone(),
+                intent,
+            })
+            .inc_by(r.cpu_us.total as f64 / 1e6);
     }
 
     /// Record a stored canary report (overall and up to [`MAX_INTENT_LABELS`] intents) and
@@ -279,8 +362,22 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// Record one answered query's step timings.
-    pub fn record_retrieval(&self, index: &str, timings: &quire_index::Timings) {
+    /// Record one answered query's step timings and CPU times.
+    pub fn record_retrieval(
+        &self,
+        index: &str,
+        timings: &quire_index::Timings,
+        cpu: &quire_index::Timings,
+    ) {
+        for (step, us) in [
+            ("embed", cpu.embed),
+            ("bm25", cpu.bm25),
+            ("vector", cpu.vector),
+            ("fusion", cpu.fusion),
+            ("total", cpu.total),
+        ] {
+            self.record_cpu(step, us);
+        }
         self.index_queries
             .get_or_create(&IndexLabels {
                 index: index.into(),

@@ -5,7 +5,8 @@
 //! rate (so the decision is reproducible), and only while its alias and intent are under their
 //! hourly caps: a frequent intent cannot drown a rare one, and no caller can make the server
 //! write more than `max_per_hour` records an hour, however many intent labels it invents.
-//! Records go through a bounded queue; when it is full a record is dropped and counted.
+//! Records go through the bounded queue of [`crate::observe`]; when it is full a record is
+//! dropped and counted.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,11 +15,10 @@ use std::time::Duration;
 
 use quire_release::sampling::{SampleRecord, principal_of};
 use quire_release::{Intent, SampledQuery, StepMicros, Via};
-use quire_store::Store;
 use serde::Deserialize;
-use tokio::sync::{mpsc, watch};
 
 use crate::metrics::Metrics;
+use crate::observe::{Observation, Observations};
 
 /// `[sampling.aliases.NAME]`: one alias's own rate or text policy.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -204,8 +204,7 @@ impl Dropped {
 pub struct Sampler {
     config: SamplingConfig,
     counts: Mutex<HourlyCounts>,
-    queue: mpsc::Sender<SampleRecord>,
-    receiver: Mutex<Option<mpsc::Receiver<SampleRecord>>>,
+    queue: Arc<Observations>,
     dropped: AtomicU64,
     metrics: Option<Arc<Metrics>>,
 }
@@ -233,17 +232,24 @@ pub struct Answered<'a> {
 }
 
 impl Sampler {
-    /// A sampler with `config`, reporting into `metrics`.
-    pub fn new(config: SamplingConfig, metrics: Option<Arc<Metrics>>) -> Self {
-        let (queue, receiver) = mpsc::channel(config.raw.queue);
+    /// A sampler with `config`, writing through `queue`, reporting into `metrics`.
+    pub fn new(
+        config: SamplingConfig,
+        queue: Arc<Observations>,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Self {
         Self {
             config,
             counts: Mutex::default(),
             queue,
-            receiver: Mutex::new(Some(receiver)),
             dropped: AtomicU64::new(0),
             metrics,
         }
+    }
+
+    /// The queue capacity `[sampling] queue` asks for.
+    pub fn queue_capacity(config: &SamplingConfig) -> usize {
+        config.raw.queue
     }
 
     /// The settings.
@@ -315,7 +321,11 @@ impl Sampler {
             .map_or(quire_release::sampling::NO_INTENT, Intent::as_str);
         let outcome = self.admit(alias, intent, hour).and_then(|()| {
             let record = self.record(answered, now);
-            self.queue.try_send(record).map_err(|_| Dropped::Queue)
+            if self.queue.offer(Observation::Sample(record)) {
+                Ok(())
+            } else {
+                Err(Dropped::Queue)
+            }
         });
         match outcome {
             Ok(()) => {
@@ -360,63 +370,6 @@ impl Sampler {
             query: SampledQuery::new(&a.query.text, self.config.store_text(&a.via.alias)),
         }
     }
-
-    /// The queue's receiving end, for the one writer ([`write_samples`]).
-    pub fn take_receiver(&self) -> Option<mpsc::Receiver<SampleRecord>> {
-        self.receiver
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-    }
-}
-
-/// Records written to the registry in one transaction at most.
-const BATCH: usize = 256;
-/// How often expired records are deleted.
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
-
-/// Write queued records to the registry in batches, and delete those older than `retention`
-/// now and then, until `stop` turns true; then write what is queued and return.
-pub async fn write_samples(
-    store: Arc<Store>,
-    mut queue: mpsc::Receiver<SampleRecord>,
-    retention: Duration,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut prune = tokio::time::interval(PRUNE_EVERY);
-    loop {
-        let mut batch = Vec::new();
-        tokio::select! {
-            received = queue.recv_many(&mut batch, BATCH) => {
-                if received == 0 {
-                    return;
-                }
-            }
-            _ = prune.tick() => {
-                let store = store.clone();
-                let now = quire_release::sampling::micros(jiff::Timestamp::now());
-                let before = now.saturating_sub(u64::try_from(retention.as_micros()).unwrap_or(u64::MAX));
-                let pruned = tokio::task::spawn_blocking(move || store.prune_samples(before)).await;
-                if !matches!(pruned, Ok(Ok(_))) {
-                    tracing::warn!("could not delete expired samples");
-                }
-                continue;
-            }
-            _ = stop.changed() => {
-                queue.close();
-                while queue.recv_many(&mut batch, BATCH).await > 0 {}
-            }
-        }
-        let done = *stop.borrow();
-        let store = store.clone();
-        let written = tokio::task::spawn_blocking(move || store.record_samples(&batch)).await;
-        if !matches!(written, Ok(Ok(()))) {
-            tracing::error!("could not store sampled requests");
-        }
-        if done {
-            return;
-        }
-    }
 }
 
 #[cfg(test)]
@@ -425,7 +378,11 @@ mod tests {
 
     fn sampler(toml_text: &str) -> Sampler {
         let raw: RawSampling = toml::from_str(toml_text).expect("toml");
-        Sampler::new(raw.check().expect("checked"), None)
+        Sampler::new(
+            raw.check().expect("checked"),
+            Arc::new(Observations::new(8)),
+            None,
+        )
     }
 
     #[test]

@@ -21,7 +21,9 @@ use crate::config::{RegistryConfig, ServerConfig, StorageConfig};
 use crate::error::{Result, ServiceError};
 use crate::grpc::Grpc;
 use crate::metrics::{Metrics, serve_metrics};
-use crate::sampler::{Sampler, write_samples};
+use crate::observe::{Observations, Retention, write_observations};
+use crate::outcomes::Outcomes;
+use crate::sampler::Sampler;
 use tokio::sync::watch;
 
 /// The alias the demo index is served under.
@@ -162,10 +164,22 @@ pub fn prepare(options: &ServeOptions) -> Result<(Local, Arc<Metrics>)> {
         tracing::info!(index = %id, reused = built.reused, "demo index ready as `{DEMO_NAME}`");
     }
     let metrics = Arc::new(Metrics::new());
-    let mut local = Local::new(store, DEMO_ACTOR).with_metrics(metrics.clone());
-    if options.config.sampling.enabled() {
-        let sampler = Sampler::new(options.config.sampling.clone(), Some(metrics.clone()));
+    let config = &options.config;
+    let queue = Arc::new(Observations::new(Sampler::queue_capacity(&config.sampling)));
+    let mut local = Local::new(store, DEMO_ACTOR)
+        .with_metrics(metrics.clone())
+        .with_observations(queue.clone());
+    if config.sampling.enabled() {
+        let sampler = Sampler::new(
+            config.sampling.clone(),
+            queue.clone(),
+            Some(metrics.clone()),
+        );
         local = local.with_sampler(Arc::new(sampler));
+    }
+    if config.feedback.remember > 0 {
+        let outcomes = Outcomes::new(config.feedback.clone(), queue, Some(metrics.clone()));
+        local = local.with_outcomes(Arc::new(outcomes));
     }
     Ok((local, metrics))
 }
@@ -314,12 +328,13 @@ impl Background {
     fn start(local: &Local, config: &ServerConfig) -> Self {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
-        if let Some(sampler) = local.sampler()
-            && let Some(queue) = sampler.take_receiver()
-        {
-            let retention = sampler.config().retention();
+        if let Some(queue) = local.observations().and_then(|q| q.take_receiver()) {
+            let retention = Retention {
+                samples: config.sampling.retention(),
+                feedback: config.feedback.retention,
+            };
             let store = local.store().clone();
-            tasks.push(tokio::spawn(write_samples(
+            tasks.push(tokio::spawn(write_observations(
                 store, queue, retention, stopped,
             )));
         }

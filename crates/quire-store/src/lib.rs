@@ -51,6 +51,7 @@ pub use gc::{GcReport, Pin, parse_duration};
 pub use import::CorpusFormat;
 pub use quire_core::outcome::{BuildOutcome, IndexInfo, IndexSummary, RebuildCheck, VerifyReport};
 pub use quire_release::canary::{self, CanaryEvalRequest, CandidateArm};
+pub use quire_release::outcome::{self, AliasReport, FeedbackLabel, FeedbackRecord};
 pub use quire_release::{
     CanaryOutcome, CanaryReport, Distribution, Intent, RollbackPolicy, SampleListing, SampleQuery,
     SampleRecord, SampledQuery, ShadowReport,

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use quire_core::{IndexId, Manifest};
+use quire_release::outcome::FeedbackRecord;
 use quire_release::{
     AliasRevision, AuditVerification, CanaryReport, Pin, ReportRecord, SampleQuery, SampleRecord,
 };
@@ -21,8 +22,8 @@ use crate::audit::{self, AuditDraft, AuditEvent};
 use crate::error::{Result, StoreError};
 use crate::registry::{Decide, Published, Registry};
 use crate::tables::{
-    ALIAS_REVISIONS, AUDIT, CANARY_REPORTS, EVAL_REPORTS, MANIFESTS, META, PINS, SAMPLES, db_err,
-    decode, encode,
+    ALIAS_REVISIONS, AUDIT, CANARY_REPORTS, EVAL_REPORTS, FEEDBACK, MANIFESTS, META, PINS, SAMPLES,
+    db_err, decode, encode,
 };
 
 /// The registry's file name inside the data dir.
@@ -117,7 +118,9 @@ impl RedbRegistry {
                 .map_err(|e| db_err(&self.path)(e.into()))?
                 .map(|v| v.value().to_vec());
             // Tables added after schema 1 are created by the writer's first open.
-            let newer = tx.open_table(SAMPLES).is_ok() && tx.open_table(CANARY_REPORTS).is_ok();
+            let newer = tx.open_table(SAMPLES).is_ok()
+                && tx.open_table(CANARY_REPORTS).is_ok()
+                && tx.open_table(FEEDBACK).is_ok();
             Ok(schema.as_deref() == Some(SCHEMA_VERSION) && newer)
         })?;
         if ready == Some(true) {
@@ -132,6 +135,7 @@ impl RedbRegistry {
             tx.open_table(EVAL_REPORTS).map_err(|e| err(e.into()))?;
             tx.open_table(SAMPLES).map_err(|e| err(e.into()))?;
             tx.open_table(CANARY_REPORTS).map_err(|e| err(e.into()))?;
+            tx.open_table(FEEDBACK).map_err(|e| err(e.into()))?;
             let mut meta = tx.open_table(META).map_err(|e| err(e.into()))?;
             let schema = meta
                 .get("schema")
@@ -516,6 +520,46 @@ impl Registry for RedbRegistry {
 
     fn prune_samples(&self, before_us: u64) -> Result<u64> {
         self.prune_before(SAMPLES, before_us)
+    }
+
+    fn put_feedback(&self, records: &[FeedbackRecord]) -> Result<()> {
+        let path = self.path.clone();
+        self.write_raw(|tx| {
+            let err = db_err(&path);
+            let mut table = tx.open_table(FEEDBACK).map_err(|e| err(e.into()))?;
+            for r in records {
+                let key = (r.alias.as_str(), r.time_us, r.request_id.as_str());
+                table
+                    .insert(key, encode(r)?.as_slice())
+                    .map_err(|e| err(e.into()))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn feedback(&self, alias: &str, since_us: u64) -> Result<Vec<FeedbackRecord>> {
+        let path = self.path.clone();
+        Ok(self
+            .read_table(FEEDBACK, |t| {
+                let err = db_err(&path);
+                let mut out = Vec::new();
+                for entry in t
+                    .range((alias, since_us, "")..)
+                    .map_err(|e| err(e.into()))?
+                {
+                    let (key, value) = entry.map_err(|e| err(e.into()))?;
+                    if key.value().0 != alias {
+                        break;
+                    }
+                    out.push(decode(&path, value.value())?);
+                }
+                Ok(out)
+            })?
+            .unwrap_or_default())
+    }
+
+    fn prune_feedback(&self, before_us: u64) -> Result<u64> {
+        self.prune_before(FEEDBACK, before_us)
     }
 }
 

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use quire_core::{IndexId, Manifest};
+use quire_release::outcome::FeedbackRecord;
 use quire_release::{
     AliasRevision, AuditDraft, AuditEvent, AuditVerification, CanaryReport, Pin, ReportRecord,
     SampleQuery, SampleRecord,
@@ -112,4 +113,15 @@ pub trait Registry: Send + Sync + std::fmt::Debug {
     /// Delete canary reports made before `before_us` (microseconds since the epoch): retention.
     /// How many went. Not audited: their `canary.report` events stay, naming them.
     fn prune_canary_reports(&self, before_us: u64) -> Result<u64>;
+
+    /// Store feedback records (one transaction). Not audited, like samples: the server's
+    /// per-request and hourly bounds limit them.
+    fn put_feedback(&self, records: &[FeedbackRecord]) -> Result<()>;
+
+    /// Feedback of `alias` recorded at or after `since_us`, oldest first (by time, then request
+    /// id).
+    fn feedback(&self, alias: &str, since_us: u64) -> Result<Vec<FeedbackRecord>>;
+
+    /// Delete feedback recorded before `before_us`: retention. How many went.
+    fn prune_feedback(&self, before_us: u64) -> Result<u64>;
 }

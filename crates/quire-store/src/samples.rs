@@ -1,6 +1,7 @@
-//! Sampled requests in the registry: the server's sampler writes them, `quire samples` and
-//! canary evaluation read them, and retention deletes them.
+//! Sampled requests and feedback in the registry: the server writes them, `quire samples`,
+//! canary evaluation and `quire alias report` read them, and retention deletes them.
 
+use quire_release::outcome::FeedbackRecord;
 use quire_release::{SampleQuery, SampleRecord};
 
 use crate::error::Result;
@@ -22,5 +23,22 @@ impl Store {
     pub fn prune_samples(&self, before_us: u64) -> Result<u64> {
         self.require_write()?;
         self.registry.prune_samples(before_us)
+    }
+
+    /// Store feedback records (the server's writer).
+    pub fn record_feedback(&self, records: &[FeedbackRecord]) -> Result<()> {
+        self.require_write()?;
+        self.registry.put_feedback(records)
+    }
+
+    /// `alias`'s feedback recorded at or after `since_us`, oldest first.
+    pub fn feedback(&self, alias: &str, since_us: u64) -> Result<Vec<FeedbackRecord>> {
+        self.registry.feedback(alias, since_us)
+    }
+
+    /// Delete feedback recorded before `before_us`.
+    pub fn prune_feedback(&self, before_us: u64) -> Result<u64> {
+        self.require_write()?;
+        self.registry.prune_feedback(before_us)
     }
 }

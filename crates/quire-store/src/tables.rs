@@ -25,6 +25,10 @@ pub(crate) const SAMPLES: TableDefinition<'_, (&str, u64, &str), &[u8]> =
 /// (alias, microseconds since the epoch, report id) -> JSON [`quire_release::CanaryReport`].
 pub(crate) const CANARY_REPORTS: TableDefinition<'_, (&str, u64, &str), &[u8]> =
     TableDefinition::new("canary_reports");
+/// (alias, microseconds since the epoch, request id) -> JSON
+/// [`quire_release::outcome::FeedbackRecord`].
+pub(crate) const FEEDBACK: TableDefinition<'_, (&str, u64, &str), &[u8]> =
+    TableDefinition::new("feedback");
 /// Small named values: `schema`, `audit_head` (seq as 8 LE bytes, then the 32-byte hash).
 pub(crate) const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 

@@ -12,6 +12,7 @@ use quire_embed::{EmbedError, Embedder};
 
 use super::OpenIndex;
 use crate::ann::{self, Allowed, Vectors};
+use crate::cpu::CpuClock;
 use crate::error::{IndexError, Result};
 use crate::fusion;
 use crate::graph::FrozenGraph;
@@ -65,7 +66,7 @@ struct VectorTask {
 }
 
 impl VectorTask {
-    fn run(&self) -> Timed {
+    fn run(&self) -> Measured {
         let _span = self.span.enter();
         timed(|| {
             self.side
@@ -74,11 +75,17 @@ impl VectorTask {
     }
 }
 
-/// `search`'s hits and the microseconds it took.
-fn timed(search: impl FnOnce() -> Vec<(u32, f32)>) -> Timed {
+/// `search`'s hits, the wall microseconds it took and the CPU microseconds of this thread.
+fn timed(search: impl FnOnce() -> Vec<(u32, f32)>) -> Measured {
     let t = Instant::now();
+    let cpu = CpuClock::start();
     let hits = search();
-    (hits, t.elapsed().as_micros() as u64)
+    Measured {
+        hits,
+        wall_us: t.elapsed().as_micros() as u64,
+        cpu_us: cpu.elapsed_us(),
+        elsewhere: false,
+    }
 }
 
 /// A [`VectorTask`] offered to the query pool: whichever thread claims it first runs it, so a
@@ -87,7 +94,7 @@ fn timed(search: impl FnOnce() -> Vec<(u32, f32)>) -> Timed {
 struct Handoff {
     task: VectorTask,
     claimed: AtomicBool,
-    result: Mutex<Option<std::thread::Result<Timed>>>,
+    result: Mutex<Option<std::thread::Result<Measured>>>,
     done: Condvar,
 }
 
@@ -95,17 +102,20 @@ impl Handoff {
     /// Run the task unless another thread claimed it. A panic is caught and kept for
     /// [`Self::wait`], so it reaches the query's own thread as it would without the handoff
     /// (and neither kills a pool thread nor leaves the query waiting).
-    fn try_run(&self) {
+    fn try_run(&self, elsewhere: bool) {
         if self.claimed.swap(true, Ordering::AcqRel) {
             return;
         }
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.task.run()));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Measured {
+            elsewhere,
+            ..self.task.run()
+        }));
         *self.result.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
         self.done.notify_all();
     }
 
     /// The result, waiting for the thread that claimed the task.
-    fn wait(&self) -> Timed {
+    fn wait(&self) -> Measured {
         let mut result = self.result.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             match result.take() {
@@ -166,17 +176,55 @@ pub(super) fn embed_query(
     embedder: &dyn Embedder,
     text: &str,
 ) -> std::result::Result<Vec<f32>, EmbedError> {
+    embed_query_measured(embedder, text).map(|(vector, _, _)| vector)
+}
+
+/// [`embed_query`], with the CPU microseconds of the thread that ran it (a half of a split pass
+/// that another pool thread stole is not counted) and whether that was a pool thread rather than
+/// the caller.
+fn embed_query_measured(
+    embedder: &dyn Embedder,
+    text: &str,
+) -> std::result::Result<(Vec<f32>, u64, bool), EmbedError> {
     let idle = IN_FLIGHT.load(Ordering::Relaxed) * 2 <= cores();
+    let measured = || {
+        let clock = CpuClock::start();
+        let vector = embedder.embed_query(text);
+        (vector, clock.elapsed_us())
+    };
     match query_pool() {
         Some(pool) if idle && rayon::current_thread_index().is_none() => {
-            pool.install(|| embedder.embed_query(text))
+            let (vector, cpu_us) = pool.install(measured);
+            Ok((vector?, cpu_us, true))
         }
-        _ => embedder.embed_query(text),
+        _ => {
+            let (vector, cpu_us) = measured();
+            Ok((vector?, cpu_us, false))
+        }
     }
 }
 
-/// One retriever's candidates and the microseconds they took.
-type Timed = (Vec<(u32, f32)>, u64);
+/// One retriever's candidates and what they cost.
+struct Measured {
+    hits: Vec<(u32, f32)>,
+    /// Wall-clock microseconds.
+    wall_us: u64,
+    /// CPU microseconds of the thread that ran it.
+    cpu_us: u64,
+    /// Whether a thread other than the query's ran it (its CPU is not in the query thread's).
+    elsewhere: bool,
+}
+
+impl Measured {
+    fn nothing() -> Self {
+        Self {
+            hits: Vec::new(),
+            wall_us: 0,
+            cpu_us: 0,
+            elsewhere: false,
+        }
+    }
+}
 
 impl OpenIndex {
     /// Answer a query: the `q.k` best chunks.
@@ -220,8 +268,12 @@ impl OpenIndex {
         given_allowed: Option<Arc<Allowed>>,
     ) -> Result<Response> {
         let started = Instant::now();
+        let thread_cpu = CpuClock::start();
         let _in_flight = InFlight::enter();
         let mut timings = Timings::default();
+        let mut cpu = Timings::default();
+        // CPU of the vector side when another thread ran it.
+        let mut cpu_elsewhere = 0;
         let spec = &self.manifest.spec;
         let mut depth = q
             .candidates
@@ -234,18 +286,30 @@ impl OpenIndex {
             (_, Some(v)) => Some(v),
             (_, None) => {
                 let t = Instant::now();
-                embedded = tracing::debug_span!("embed").in_scope(|| self.embed(&q.text))?;
+                let (vector, cpu_us, elsewhere) = tracing::debug_span!("embed")
+                    .in_scope(|| embed_query_measured(self.embedder.as_ref(), &q.text))?;
+                embedded = vector;
                 timings.embed = t.elapsed().as_micros() as u64;
+                cpu.embed = cpu_us;
+                if elsewhere {
+                    cpu_elsewhere += cpu_us;
+                }
                 Some(embedded.as_slice())
             }
         };
         let mut fused = loop {
-            let ((bm25, bm25_us), (vector, vector_us)) =
-                self.retrieve(q, &allowed, query_vector, depth)?;
-            timings.bm25 += bm25_us;
-            timings.vector += vector_us;
+            let (bm25_side, vector_side) = self.retrieve(q, &allowed, query_vector, depth)?;
+            timings.bm25 += bm25_side.wall_us;
+            timings.vector += vector_side.wall_us;
+            cpu.bm25 += bm25_side.cpu_us;
+            cpu.vector += vector_side.cpu_us;
+            if vector_side.elsewhere {
+                cpu_elsewhere += vector_side.cpu_us;
+            }
+            let (bm25, vector) = (bm25_side.hits, vector_side.hits);
             let _span = tracing::debug_span!("fusion").entered();
             let t = Instant::now();
+            let clock = CpuClock::start();
             let mut fused = match (q.mode, q.fusion.unwrap_or(spec.fusion.method)) {
                 (Mode::Bm25, _) => fusion::single(&bm25, fusion::Source::Bm25),
                 (Mode::Vector, _) => fusion::single(&vector, fusion::Source::Vector),
@@ -260,6 +324,7 @@ impl OpenIndex {
                 fused.retain(|f| seen.insert(self.chunks[f.ordinal as usize].doc));
             }
             timings.fusion += t.elapsed().as_micros() as u64;
+            cpu.fusion += clock.elapsed_us();
             let exhausted = bm25.len() < depth && vector.len() < depth;
             if !by_document || fused.len() >= q.k || exhausted || depth >= self.chunks.len() {
                 break fused;
@@ -268,18 +333,22 @@ impl OpenIndex {
         };
         let _span = tracing::debug_span!("fusion").entered();
         let t = Instant::now();
+        let clock = CpuClock::start();
         fused.truncate(q.k);
         let hits = fused
             .iter()
             .map(|f| self.hit(f))
             .collect::<Result<Vec<_>>>()?;
         timings.fusion += t.elapsed().as_micros() as u64;
+        cpu.fusion += clock.elapsed_us();
         timings.total = started.elapsed().as_micros() as u64;
+        cpu.total = thread_cpu.elapsed_us() + cpu_elsewhere;
         Ok(Response {
             hits,
             lineage: self.lineage(),
             nothing_readable: allowed.count() == 0,
             timings_us: timings,
+            cpu_us: cpu,
             request_id: None,
         })
     }
@@ -295,19 +364,25 @@ impl OpenIndex {
         allowed: &Arc<Allowed>,
         query_vector: Option<&[f32]>,
         depth: usize,
-    ) -> Result<(Timed, Timed)> {
+    ) -> Result<(Measured, Measured)> {
         let parent = tracing::Span::current();
-        let bm25 = || -> Result<Timed> {
+        let bm25 = || -> Result<Measured> {
             if q.mode == Mode::Vector {
-                return Ok((Vec::new(), 0));
+                return Ok(Measured::nothing());
             }
             let _span = tracing::debug_span!(parent: &parent, "bm25", depth).entered();
             let t = Instant::now();
+            let clock = CpuClock::start();
             let hits = self.bm25_in(&q.text, Some(allowed), depth)?;
-            Ok((hits, t.elapsed().as_micros() as u64))
+            Ok(Measured {
+                hits,
+                wall_us: t.elapsed().as_micros() as u64,
+                cpu_us: clock.elapsed_us(),
+                elsewhere: false,
+            })
         };
         let Some(query_vector) = query_vector else {
-            return Ok((bm25()?, (Vec::new(), 0)));
+            return Ok((bm25()?, Measured::nothing()));
         };
         let plan = self.vector_plan(allowed, depth);
         let span =
@@ -331,11 +406,11 @@ impl OpenIndex {
                 });
                 let offered = handoff.clone();
                 pool.spawn(move || {
-                    offered.try_run();
+                    offered.try_run(true);
                 });
                 let bm25_side = bm25();
                 // Take the vector side back unless a pool thread is running it already.
-                handoff.try_run();
+                handoff.try_run(false);
                 Ok((bm25_side?, handoff.wait()))
             }
             _ => {

@@ -7,6 +7,7 @@
 use quire_core::manifest::{BuildInfo, Counts, ModelInfo, Versions};
 use quire_core::{BuildSpec, IndexId, Manifest};
 use quire_release::canary::Stratum;
+use quire_release::outcome::{CpuMicros, FeedbackLabel, FeedbackRecord};
 use quire_release::sampling::{SampleQuery, SampleRecord, SampledQuery, StepMicros};
 use quire_release::{AliasChange, AuditDraft, CanaryReport, Intent, Pin, ReportRecord};
 use serde_json::json;
@@ -26,6 +27,7 @@ pub fn run(fresh: &dyn Fn() -> Box<dyn Registry>) {
     the_audit_log_reads_in_pages(&*fresh());
     samples_are_selected_newest_first_and_pruned(&*fresh());
     canary_reports_are_audited_listed_and_pruned(&*fresh());
+    feedback_is_listed_per_alias_and_pruned(&*fresh());
 }
 
 fn idx(n: u8) -> IndexId {
@@ -393,4 +395,52 @@ fn canary_reports_are_audited_listed_and_pruned(r: &dyn Registry) {
     assert_eq!(ids(None), ["cnr-3", "cnr-2"]);
     assert_eq!(r.audit_events().expect("events").len(), 3);
     assert!(r.verify_audit().expect("verify").ok);
+}
+
+fn feedback(alias: &str, time_us: u64, request_id: &str) -> FeedbackRecord {
+    FeedbackRecord {
+        request_id: request_id.into(),
+        time: format!("t{time_us}"),
+        time_us,
+        alias: alias.into(),
+        revision: 3,
+        arm: "primary".into(),
+        index_id: idx(1),
+        intent: Some(Intent::new("hr").expect("an intent")),
+        success: false,
+        label: Some(FeedbackLabel::new("wrong-policy").expect("a label")),
+        latency_us: 900,
+        cpu_us: CpuMicros {
+            total: 450,
+            ..CpuMicros::default()
+        },
+    }
+}
+
+fn feedback_is_listed_per_alias_and_pruned(r: &dyn Registry) {
+    let stored = [
+        feedback("a", 20, "rq-2"),
+        feedback("b", 10, "rq-3"),
+        feedback("a", 10, "rq-1"),
+    ];
+    r.put_feedback(&stored).expect("feedback");
+    r.put_feedback(&[]).expect("no feedback");
+    let ids = |alias: &str, since: u64| -> Vec<String> {
+        r.feedback(alias, since)
+            .expect("read feedback")
+            .into_iter()
+            .map(|f| f.request_id)
+            .collect()
+    };
+    assert_eq!(ids("a", 0), ["rq-1", "rq-2"]);
+    assert_eq!(ids("a", 15), ["rq-2"]);
+    assert_eq!(
+        r.feedback("b", 0).expect("read")[0],
+        stored[1],
+        "round trip"
+    );
+    assert_eq!(r.prune_feedback(15).expect("prune"), 2);
+    assert_eq!(ids("a", 0), ["rq-2"]);
+    assert!(ids("b", 0).is_empty());
+    assert!(r.audit_events().expect("events").is_empty(), "not audited");
 }

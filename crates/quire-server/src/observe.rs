@@ -1,0 +1,134 @@
+//! What the server records of its traffic (sampled requests, feedback) on their way to the
+//! registry: one bounded queue, so no request waits on a registry write (a full queue drops and
+//! counts), and one writer task that stores them in batches and enforces retention.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use quire_release::outcome::FeedbackRecord;
+use quire_release::sampling::{SampleRecord, micros};
+use quire_store::Store;
+use tokio::sync::{mpsc, watch};
+
+/// One record for the registry.
+#[derive(Debug)]
+pub enum Observation {
+    /// A sampled request.
+    Sample(SampleRecord),
+    /// Feedback on a request.
+    Feedback(FeedbackRecord),
+}
+
+/// The bounded queue to the writer.
+#[derive(Debug)]
+pub struct Observations {
+    queue: mpsc::Sender<Observation>,
+    receiver: Mutex<Option<mpsc::Receiver<Observation>>>,
+}
+
+impl Observations {
+    /// A queue of `capacity` records.
+    pub fn new(capacity: usize) -> Self {
+        let (queue, receiver) = mpsc::channel(capacity.max(1));
+        Self {
+            queue,
+            receiver: Mutex::new(Some(receiver)),
+        }
+    }
+
+    /// Queue `record`; false when the queue is full and it was dropped (never waits).
+    pub fn offer(&self, record: Observation) -> bool {
+        self.queue.try_send(record).is_ok()
+    }
+
+    /// The receiving end, for the one writer ([`write_observations`]).
+    pub fn take_receiver(&self) -> Option<mpsc::Receiver<Observation>> {
+        self.receiver
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+}
+
+/// How long each kind of record is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Sampled requests.
+    pub samples: Duration,
+    /// Feedback.
+    pub feedback: Duration,
+}
+
+/// Records written to the registry in one transaction at most.
+const BATCH: usize = 256;
+/// How often expired records are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// Store one batch (blocking).
+fn store_batch(store: &Store, batch: Vec<Observation>) -> quire_store::Result<()> {
+    let (mut samples, mut feedback) = (Vec::new(), Vec::new());
+    for record in batch {
+        match record {
+            Observation::Sample(s) => samples.push(s),
+            Observation::Feedback(f) => feedback.push(f),
+        }
+    }
+    if !samples.is_empty() {
+        store.record_samples(&samples)?;
+    }
+    if !feedback.is_empty() {
+        store.record_feedback(&feedback)?;
+    }
+    Ok(())
+}
+
+/// Delete what is older than its retention (blocking).
+fn prune(store: &Store, retention: Retention) -> quire_store::Result<()> {
+    let now = micros(jiff::Timestamp::now());
+    let before = |d: Duration| now.saturating_sub(u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    store.prune_samples(before(retention.samples))?;
+    store.prune_feedback(before(retention.feedback))?;
+    Ok(())
+}
+
+/// Write queued records to the registry in batches, and delete expired ones now and then, until
+/// `stop` turns true; then write what is queued and return.
+pub async fn write_observations(
+    store: Arc<Store>,
+    mut queue: mpsc::Receiver<Observation>,
+    retention: Retention,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut prune_tick = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        let mut batch = Vec::new();
+        tokio::select! {
+            received = queue.recv_many(&mut batch, BATCH) => {
+                if received == 0 {
+                    return;
+                }
+            }
+            _ = prune_tick.tick() => {
+                let store = store.clone();
+                let pruned = tokio::task::spawn_blocking(move || prune(&store, retention)).await;
+                if !matches!(pruned, Ok(Ok(()))) {
+                    tracing::warn!("could not delete expired samples or feedback");
+                }
+                continue;
+            }
+            _ = stop.changed() => {
+                queue.close();
+                while queue.recv_many(&mut batch, BATCH).await > 0 {}
+            }
+        }
+        let done = *stop.borrow();
+        let store = store.clone();
+        let written = tokio::task::spawn_blocking(move || store_batch(&store, batch)).await;
+        if !matches!(written, Ok(Ok(()))) {
+            tracing::error!("could not store sampled requests or feedback");
+        }
+        if done {
+            return;
+        }
+    }
+}
