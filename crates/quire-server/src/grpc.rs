@@ -154,18 +154,21 @@ impl Server {
         needed: Role,
     ) -> Result<Caller> {
         let result = self.auth.authorize(metadata, rpc, needed);
-        let denial = match (&result, self.auth.identify(metadata)) {
-            (Err(ServiceError::PermissionDenied(message)), Some(caller)) => Some(Denial {
-                actor: caller.name,
-                action: "auth.denied",
-                kind: rpc,
-                target: rpc.to_owned(),
-                evidence: serde_json::json!({
-                    "message": message,
-                    "needed": format!("{needed:?}").to_lowercase(),
-                }),
-            }),
-            (Err(ServiceError::Unauthenticated(message)), _) => Some(Denial {
+        // Only a refusal identifies the token a second time (a success already has its caller).
+        let denial = match &result {
+            Err(ServiceError::PermissionDenied(message)) => {
+                self.auth.identify(metadata).map(|caller| Denial {
+                    actor: caller.name,
+                    action: "auth.denied",
+                    kind: rpc,
+                    target: rpc.to_owned(),
+                    evidence: serde_json::json!({
+                        "message": message,
+                        "needed": format!("{needed:?}").to_lowercase(),
+                    }),
+                })
+            }
+            Err(ServiceError::Unauthenticated(message)) => Some(Denial {
                 actor: UNKNOWN_TOKEN.to_owned(),
                 action: "auth.unauthenticated",
                 kind: rpc,
