@@ -69,7 +69,7 @@ async fn import_build_retrieve_verify_over_grpc() {
         .iter()
         .map(|s| s.0.clone())
         .collect();
-    assert_eq!(stages, ["chunk", "embed", "bm25", "hnsw", "write"]);
+    assert_eq!(stages, ["chunk", "embed", "hnsw", "bm25", "write"]);
     assert!(*recorder.advanced.lock().unwrap() > 0);
     let again = builder
         .build(

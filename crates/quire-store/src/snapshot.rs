@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use quire_core::ids::{context, hasher};
 use quire_core::{Document, SnapshotId};
-use quire_index::source::BlockBuffer;
+use quire_index::source::{BLOCK_DOCS, BLOCK_TEXT_BYTES};
 use quire_index::{DocumentSource, IndexError, Result as IndexResult};
+use rayon::prelude::*;
 
 use crate::error::{IoContext, Result, StoreError};
 
@@ -67,27 +68,80 @@ impl SnapshotDocuments {
         let path = &self.path;
         let mut reader = BufReader::new(std::fs::File::open(path).at(path)?);
         let mut h = hasher(context::SNAPSHOT);
-        let mut blocks = BlockBuffer::default();
-        let mut line = Vec::new();
-        let mut line_no = 0;
+        let mut block = RawBlock::new();
         loop {
-            line.clear();
+            let mut line = Vec::new();
             if reader.read_until(b'\n', &mut line).at(path)? == 0 {
                 break;
             }
-            line_no += 1;
             h.update(&line);
-            let doc: Document = serde_json::from_slice(&line)
-                .map_err(|e| self.corrupt(format!("{}:{line_no}: {e}", path.display())))?;
-            if let Err(e) = blocks.push(doc, visit) {
-                return Ok(Err(e));
+            if block.push(line) {
+                let docs = self.parse(&block)?;
+                if let Err(e) = visit(&docs) {
+                    return Ok(Err(e));
+                }
+                block.clear();
             }
         }
         let actual = SnapshotId::from_hash(h.finalize());
         if actual != self.id {
             return Err(self.corrupt(format!("{} hashes to {actual}", path.display())));
         }
-        Ok(blocks.flush(visit))
+        if block.lines.is_empty() {
+            return Ok(Ok(()));
+        }
+        let docs = self.parse(&block)?;
+        Ok(visit(&docs))
+    }
+
+    /// Parse a block's lines on every thread; the first bad line (in file order) is the error.
+    fn parse(&self, block: &RawBlock) -> Result<Vec<Document>> {
+        let parsed: Vec<serde_json::Result<Document>> = block
+            .lines
+            .par_iter()
+            .map(|line| serde_json::from_slice(line))
+            .collect();
+        parsed
+            .into_iter()
+            .enumerate()
+            .map(|(i, doc)| {
+                doc.map_err(|e| {
+                    let line_no = block.first_line + i;
+                    self.corrupt(format!("{}:{line_no}: {e}", self.path.display()))
+                })
+            })
+            .collect()
+    }
+}
+
+/// The raw lines of one block of documents, parsed together.
+struct RawBlock {
+    lines: Vec<Vec<u8>>,
+    bytes: usize,
+    /// 1-based line number of the block's first line.
+    first_line: usize,
+}
+
+impl RawBlock {
+    fn new() -> Self {
+        Self {
+            lines: Vec::new(),
+            bytes: 0,
+            first_line: 1,
+        }
+    }
+
+    /// Add a line; true when the block now holds as many documents or bytes as a block may.
+    fn push(&mut self, line: Vec<u8>) -> bool {
+        self.bytes += line.len();
+        self.lines.push(line);
+        self.lines.len() >= BLOCK_DOCS || self.bytes >= BLOCK_TEXT_BYTES
+    }
+
+    fn clear(&mut self) {
+        self.first_line += self.lines.len();
+        self.lines.clear();
+        self.bytes = 0;
     }
 }
 

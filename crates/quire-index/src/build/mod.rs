@@ -6,8 +6,8 @@
 //! 1. `chunk` ([`scan`]): chunk every document, write the chunk, document and ACL tables, and
 //!    hash the keys of the later stages.
 //! 2. `embed` ([`embed`]): read the chunks again and append their vectors to `vectors.f32`.
-//! 3. `bm25`: read the chunks again into one tantivy segment.
-//! 4. `hnsw`: build the graph from a memory map of `vectors.f32`.
+//! 3. `hnsw`: build the graph from a memory map of `vectors.f32`.
+//! 4. `bm25`: read the chunks again into one tantivy segment; it runs alongside 2 and 3.
 //!
 //! Each of 2-4 is taken from a donor index instead when its key matches ([`crate::stages`]).
 
@@ -37,11 +37,13 @@ use crate::source::DocumentSource;
 use crate::stages::{self, Donor, KeyHasher};
 use crate::{HNSW_RS_VERSION, TANTIVY_VERSION};
 
+mod background;
 mod embed;
 mod scan;
 #[cfg(test)]
 mod tests;
 
+use background::Background;
 use embed::embed_to_file;
 use scan::{Scan, Span, scan};
 
@@ -108,6 +110,11 @@ impl BuildRequest<'_> {
 
 /// Build the index into `dir`, which must be empty or absent (it is created), and return its manifest (also
 /// written to `dir/manifest.json`). Every file is fsynced; publishing is the caller's job.
+///
+/// The BM25 pass runs alongside the embed and graph stages (on another thread of the current
+/// rayon pool, when it has one): they write different files from the same inputs, so their
+/// order cannot change a byte. Progress still reports one stage after another: BM25's is held
+/// back until the graph stage is done (see [`Background`]).
 pub fn build_index(
     req: &BuildRequest<'_>,
     dir: &Path,
@@ -119,70 +126,41 @@ pub fn build_index(
         source,
     })?;
     let mut timings = BTreeMap::new();
-    let mut clock = Instant::now();
-    let mut lap = |name: &str, timings: &mut BTreeMap<String, u64>| {
-        timings.insert(name.to_owned(), clock.elapsed().as_millis() as u64);
-        clock = Instant::now();
-    };
-
+    let clock = Instant::now();
     progress.stage("chunk", req.documents.document_count());
     let scan = scan(req, dir, progress)?;
-    lap("chunk", &mut timings);
+    timings.insert("chunk".to_owned(), elapsed_ms(clock));
     let chunks = scan.spans.len() as u64;
-    let mut stages = BTreeMap::new();
 
-    progress.stage("embed", chunks);
-    let reused = stages::reuse(
-        req.donors,
-        stages::VECTORS,
-        &scan.vectors_key,
-        dir,
-        &index_id,
-    )?;
-    let (vectors_file, cache_stats) = match &reused {
-        Some(donor) => {
-            progress.reused(stages::VECTORS, &donor.index_id);
-            (donor.hash_of(VECTORS_FILE)?, EmbedCacheStats::default())
-        }
-        None => embed_to_file(req, &scan.spans, dir, progress)?,
-    };
-    let reused = reused.map(|d| d.index_id);
-    stages.insert(
-        stages::VECTORS.to_owned(),
-        record(&scan.vectors_key, reused),
+    let bm25_progress = Background::new(progress, "bm25", chunks);
+    let (vector_side, bm25_side) = rayon::join(
+        || {
+            let side = vector_stages(req, &scan, dir, &index_id, progress);
+            bm25_progress.show();
+            side
+        },
+        || {
+            let clock = Instant::now();
+            bm25_stage(req, &scan, dir, &index_id, &bm25_progress).map(|r| (r, elapsed_ms(clock)))
+        },
     );
-    lap("embed", &mut timings);
+    let VectorSide {
+        mut stages,
+        timings: vector_timings,
+        cache_stats,
+    } = vector_side?;
+    let (bm25_record, bm25_ms) = bm25_side?;
+    stages.insert(stages::BM25.to_owned(), bm25_record);
+    timings.extend(vector_timings);
+    timings.insert("bm25".to_owned(), bm25_ms);
 
-    progress.stage("bm25", chunks);
-    let reused = stages::reuse(req.donors, stages::BM25, &scan.bm25_key, dir, &index_id)?;
-    match &reused {
-        Some(donor) => progress.reused(stages::BM25, &donor.index_id),
-        None => write_bm25(req, &scan, dir, &index_id, progress)?,
-    }
-    let reused = reused.map(|d| d.index_id);
-    stages.insert(stages::BM25.to_owned(), record(&scan.bm25_key, reused));
-    lap("bm25", &mut timings);
-
-    progress.stage("hnsw", chunks);
-    let graph_key = graph_key(req, &vectors_file);
-    let reused = stages::reuse(req.donors, stages::GRAPH, &graph_key, dir, &index_id)?;
-    match &reused {
-        Some(donor) => progress.reused(stages::GRAPH, &donor.index_id),
-        None => {
-            let graph = build_graph(req, dir, scan.spans.len(), progress)?;
-            write_synced(dir, GRAPH_FILE, &graph.to_bytes())?;
-        }
-    }
-    let reused = reused.map(|d| d.index_id);
-    stages.insert(stages::GRAPH.to_owned(), record(&graph_key, reused));
-    lap("hnsw", &mut timings);
-
+    let clock = Instant::now();
     progress.stage("write", 2);
     sync_tree(dir)?;
     progress.advance(1);
     let files = artifact_files(dir)?;
     progress.advance(1);
-    lap("write", &mut timings);
+    timings.insert("write".to_owned(), elapsed_ms(clock));
 
     let manifest = Manifest {
         index_id,
@@ -221,6 +199,93 @@ pub fn build_index(
     };
     write_manifest(dir, &manifest)?;
     Ok(manifest)
+}
+
+/// What the embed and graph stages leave for the manifest.
+struct VectorSide {
+    stages: BTreeMap<String, StageRecord>,
+    timings: BTreeMap<String, u64>,
+    cache_stats: EmbedCacheStats,
+}
+
+/// The embed stage, then the graph over its vectors; each taken from a donor when its key
+/// matches.
+fn vector_stages(
+    req: &BuildRequest<'_>,
+    scan: &Scan,
+    dir: &Path,
+    index_id: &IndexId,
+    progress: &dyn Progress,
+) -> Result<VectorSide> {
+    let chunks = scan.spans.len() as u64;
+    let mut side = VectorSide {
+        stages: BTreeMap::new(),
+        timings: BTreeMap::new(),
+        cache_stats: EmbedCacheStats::default(),
+    };
+    let clock = Instant::now();
+    progress.stage("embed", chunks);
+    let reused = stages::reuse(
+        req.donors,
+        stages::VECTORS,
+        &scan.vectors_key,
+        dir,
+        index_id,
+    )?;
+    let vectors_file = match &reused {
+        Some(donor) => {
+            progress.reused(stages::VECTORS, &donor.index_id);
+            donor.hash_of(VECTORS_FILE)?
+        }
+        None => {
+            let (file, stats) = embed_to_file(req, &scan.spans, dir, progress)?;
+            side.cache_stats = stats;
+            file
+        }
+    };
+    let reused = reused.map(|d| d.index_id);
+    side.stages.insert(
+        stages::VECTORS.to_owned(),
+        record(&scan.vectors_key, reused),
+    );
+    side.timings.insert("embed".to_owned(), elapsed_ms(clock));
+
+    let clock = Instant::now();
+    progress.stage("hnsw", chunks);
+    let graph_key = graph_key(req, &vectors_file);
+    let reused = stages::reuse(req.donors, stages::GRAPH, &graph_key, dir, index_id)?;
+    match &reused {
+        Some(donor) => progress.reused(stages::GRAPH, &donor.index_id),
+        None => {
+            let graph = build_graph(req, dir, scan.spans.len(), progress)?;
+            write_synced(dir, GRAPH_FILE, &graph.to_bytes())?;
+        }
+    }
+    let reused = reused.map(|d| d.index_id);
+    side.stages
+        .insert(stages::GRAPH.to_owned(), record(&graph_key, reused));
+    side.timings.insert("hnsw".to_owned(), elapsed_ms(clock));
+    Ok(side)
+}
+
+/// The BM25 stage: taken from a donor when its key matches, else read from the chunks again.
+fn bm25_stage(
+    req: &BuildRequest<'_>,
+    scan: &Scan,
+    dir: &Path,
+    index_id: &IndexId,
+    progress: &dyn Progress,
+) -> Result<StageRecord> {
+    let reused = stages::reuse(req.donors, stages::BM25, &scan.bm25_key, dir, index_id)?;
+    match &reused {
+        Some(donor) => progress.reused(stages::BM25, &donor.index_id),
+        None => write_bm25(req, scan, dir, index_id, progress)?,
+    }
+    Ok(record(&scan.bm25_key, reused.map(|d| d.index_id)))
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    since.elapsed().as_millis() as u64
 }
 
 /// Write `manifest.json` (pretty JSON, trailing newline), fsynced.
