@@ -6,7 +6,7 @@ use std::collections::BinaryHeap;
 
 use crate::distance::{dot, dot_distance, dot_distances, dots, prefetch_row};
 use crate::graph::FrozenGraph;
-pub use crate::vectors::Vectors;
+pub use crate::vectors::{HalfVectors, Vectors};
 
 /// The chunks a reader may read: a bitset plus, for small sets, the sorted list of ordinals.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,7 +8,7 @@
 use hnsw_rs::anndists::dist::Distance;
 
 use crate::kernel::{self, Path};
-use crate::vectors::Vectors;
+use crate::vectors::{HalfVectors, Vectors};
 
 /// Dot product with a fixed summation order (see [`kernel`]: every CPU path gives these bits).
 #[inline]
@@ -59,6 +59,40 @@ pub fn dot_distances(query: &[f32], vectors: Vectors<'_>, ids: &[u32], out: &mut
 #[inline]
 pub fn dot_distance(a: &[f32], b: &[f32]) -> f32 {
     (1.0 - dot(a, b)).max(0.0)
+}
+
+/// [`dot_distance`] of two binary16 rows (their exact f32 values; see [`kernel::dot_half_on`]).
+#[inline]
+pub fn half_distance(a: &[u16], b: &[u16]) -> f32 {
+    (1.0 - kernel::dot_half_on(Path::detect(), a, b)).max(0.0)
+}
+
+/// [`half_distance`] from `query` to four rows at once, on `path`.
+#[inline]
+pub fn half_distance4(path: Path, query: &[u16], rows: [&[u16]; 4]) -> [f32; 4] {
+    kernel::dot4_half_on(path, query, rows).map(|d| (1.0 - d).max(0.0))
+}
+
+/// `out[i] = half_distance(query, row(ids[i]))`, four rows at a time.
+pub fn half_distances(query: &[u16], vectors: &HalfVectors, ids: &[u32], out: &mut Vec<f32>) {
+    let path = Path::detect();
+    out.clear();
+    let mut quads = ids.chunks_exact(4);
+    for q in &mut quads {
+        let rows = [0, 1, 2, 3].map(|i| vectors.row(q[i]));
+        out.extend(half_distance4(path, query, rows));
+    }
+    for &id in quads.remainder() {
+        out.push(half_distance(query, vectors.row(id)));
+    }
+}
+
+/// [`prefetch_row`] for binary16 rows.
+#[inline]
+pub fn prefetch_half_row(vectors: &HalfVectors, id: u32) {
+    if let Some(first) = vectors.row(id).first() {
+        kernel::prefetch(first);
+    }
 }
 
 /// [`dot_distance`] as an hnsw_rs distance.

@@ -105,6 +105,65 @@ pub fn dot4_on(path: Path, query: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
     }
 }
 
+/// The value of IEEE-754 binary16 `bits` as f32 (exact: every half is an f32).
+#[inline]
+pub fn half_to_f32(bits: u16) -> f32 {
+    half::f16::from_bits(bits).to_f32()
+}
+
+/// `dot` of two rows of binary16 values: the bits of [`dot`] over the rows converted to f32
+/// (conversion is exact, so the same contract holds on every path).
+#[inline]
+pub fn dot_half_on(path: Path, a: &[u16], b: &[u16]) -> f32 {
+    assert_eq!(a.len(), b.len(), "dot of vectors of different lengths");
+    match path {
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx512 if std::arch::is_x86_feature_detected!("avx512f") => {
+            // SAFETY: the CPU has AVX-512F (checked just now); the lengths are equal.
+            unsafe { x86::dot4_half_avx512(a, [b, b, b, b])[0] }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx2 | Path::Avx512 if x86::has_avx2_f16c() => {
+            // SAFETY: the CPU has AVX2 and F16C (checked just now); the lengths are equal.
+            unsafe { x86::dot_half_avx2(a, b) }
+        }
+        _ => dot_half_portable(a, b),
+    }
+}
+
+/// [`dot_half_on`] of `query` with four rows at once.
+#[inline]
+pub fn dot4_half_on(path: Path, query: &[u16], rows: [&[u16]; 4]) -> [f32; 4] {
+    assert!(
+        rows.iter().all(|r| r.len() == query.len()),
+        "dot of vectors of different lengths"
+    );
+    match path {
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx512 if std::arch::is_x86_feature_detected!("avx512f") => {
+            // SAFETY: the CPU has AVX-512F (checked just now); the lengths are equal.
+            unsafe { x86::dot4_half_avx512(query, rows) }
+        }
+        _ => rows.map(|r| dot_half_on(path, query, r)),
+    }
+}
+
+/// The reference for binary16 rows: convert 16 at a time, then [`accumulate`] and the tree.
+pub fn dot_half_portable(a: &[u16], b: &[u16]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = [0f32; LANES];
+    for (x, y) in a.chunks(LANES).zip(b.chunks(LANES)) {
+        // A short tail is zero-padded, as in `dot_portable`.
+        let (mut xf, mut yf) = ([0f32; LANES], [0f32; LANES]);
+        for i in 0..x.len() {
+            xf[i] = half_to_f32(x[i]);
+            yf[i] = half_to_f32(y[i]);
+        }
+        accumulate(&mut acc, &xf, &yf);
+    }
+    reduce_portable(acc)
+}
+
 /// Hint the CPU to start loading the cache line holding `x`. Never faults; a no-op off x86_64.
 #[inline(always)]
 pub fn prefetch<T>(x: &T) {
@@ -139,6 +198,11 @@ pub fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
         y[..a.len() - body].copy_from_slice(&b[body..]);
         accumulate(&mut acc, &x, &y);
     }
+    reduce_portable(acc)
+}
+
+/// The fixed tree: `acc[i] += acc[i + w]` for `w = 8, 4, 2, 1`.
+fn reduce_portable(mut acc: [f32; LANES]) -> f32 {
     let mut width = LANES / 2;
     while width > 0 {
         for i in 0..width {
@@ -257,6 +321,80 @@ mod x86 {
         acc.map(|a| reduce16(a))
     }
 
+    /// 16 binary16 values at `p` as f32 lanes; `len < 16` reads only `len` and zero-fills.
+    ///
+    /// # Safety
+    /// `p..p + len.min(16)` must be readable; AVX-512F must be available.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn halves512(p: *const u16, len: usize) -> __m512 {
+        if len >= LANES {
+            // SAFETY: 16 halves (32 bytes) are readable at p (the caller's promise).
+            unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p.cast())) }
+        } else {
+            let mut padded = [0u16; LANES];
+            // SAFETY: `len` halves are readable at p; `padded` holds 16.
+            unsafe {
+                std::ptr::copy_nonoverlapping(p, padded.as_mut_ptr(), len);
+                _mm512_cvtph_ps(_mm256_loadu_si256(padded.as_ptr().cast()))
+            }
+        }
+    }
+
+    /// # Safety
+    /// AVX-512F must be available and every row as long as `q`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn dot4_half_avx512(q: &[u16], rows: [&[u16]; 4]) -> [f32; 4] {
+        let pq = q.as_ptr();
+        let p = rows.map(<[u16]>::as_ptr);
+        let mut acc = [_mm512_setzero_ps(); 4];
+        let mut j = 0;
+        while j < q.len() {
+            let len = q.len() - j;
+            // SAFETY: at least `len` halves remain in the query and in every row from j on.
+            unsafe {
+                let x = halves512(pq.add(j), len);
+                for r in 0..4 {
+                    let y = halves512(p[r].add(j), len);
+                    acc[r] = _mm512_add_ps(acc[r], _mm512_mul_ps(x, y));
+                }
+            }
+            j += LANES;
+        }
+        acc.map(|a| reduce16(a))
+    }
+
+    pub(super) fn has_avx2_f16c() -> bool {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c")
+    }
+
+    /// # Safety
+    /// AVX2 and F16C must be available and `a.len() == b.len()`.
+    #[target_feature(enable = "avx2,f16c")]
+    pub(super) unsafe fn dot_half_avx2(a: &[u16], b: &[u16]) -> f32 {
+        // Lanes 0..8 and 8..16 of the 16-lane accumulator.
+        let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut j = 0;
+        while j < a.len() {
+            let len = (a.len() - j).min(LANES);
+            let (mut x, mut y) = ([0u16; LANES], [0u16; LANES]);
+            x[..len].copy_from_slice(&a[j..j + len]);
+            y[..len].copy_from_slice(&b[j..j + len]);
+            // SAFETY: x and y hold 16 halves each (8 per 128-bit load).
+            unsafe {
+                let (px, py) = (x.as_ptr().cast::<__m128i>(), y.as_ptr().cast::<__m128i>());
+                let x0 = _mm256_cvtph_ps(_mm_loadu_si128(px));
+                let x1 = _mm256_cvtph_ps(_mm_loadu_si128(px.add(1)));
+                let y0 = _mm256_cvtph_ps(_mm_loadu_si128(py));
+                let y1 = _mm256_cvtph_ps(_mm_loadu_si128(py.add(1)));
+                lo = _mm256_add_ps(lo, _mm256_mul_ps(x0, y0));
+                hi = _mm256_add_ps(hi, _mm256_mul_ps(x1, y1));
+            }
+            j += LANES;
+        }
+        reduce8(_mm256_add_ps(lo, hi))
+    }
+
     /// # Safety
     /// AVX2 must be available and `a.len() == b.len()`.
     #[target_feature(enable = "avx2")]
@@ -341,6 +479,44 @@ mod tests {
                         got.iter().map(|x| x.to_bits()).eq(want4.clone()),
                         "{path:?} dot4 len {len}"
                     );
+                }
+            }
+        }
+    }
+
+    /// Halves over every exponent (subnormals, zeros of both signs, normals up to 2.0).
+    fn halves(len: usize, seed: u64) -> Vec<u16> {
+        let mut state = seed;
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                // Exponent field 0..=16 (0 = zero or subnormal), any sign and mantissa.
+                let sign = ((state >> 63) as u16) << 15;
+                let exponent = (((state >> 32) % 17) as u16) << 10;
+                sign | exponent | ((state >> 8) as u16 & 0x3ff)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn half_rows_give_the_bits_of_their_f32_values_on_every_path() {
+        for len in [0, 1, 7, 15, 16, 17, 31, 32, 33, 100, 255, 256, 384] {
+            for seed in 0..8 {
+                let q = halves(len, seed);
+                let rows: Vec<Vec<u16>> = (0..4).map(|r| halves(len, 50 + seed * 4 + r)).collect();
+                let as_f32 = |h: &[u16]| h.iter().map(|&b| half_to_f32(b)).collect::<Vec<f32>>();
+                let want: Vec<u32> = rows
+                    .iter()
+                    .map(|r| dot_portable(&as_f32(&q), &as_f32(r)).to_bits())
+                    .collect();
+                for path in Path::available() {
+                    let got = dot4_half_on(path, &q, [&rows[0], &rows[1], &rows[2], &rows[3]]);
+                    let got: Vec<u32> = got.iter().map(|x| x.to_bits()).collect();
+                    assert_eq!(got, want, "{path:?} dot4 len {len}");
+                    let one = dot_half_on(path, &q, &rows[1]).to_bits();
+                    assert_eq!(one, want[1], "{path:?} len {len}");
                 }
             }
         }

@@ -25,7 +25,7 @@ use quire_core::{
 };
 use quire_embed::Embedder;
 
-use crate::ann::Vectors;
+use crate::ann::{HalfVectors, Vectors};
 use crate::bm25::{BM25_DIR, Bm25Row, Bm25Writer};
 use crate::cache::EmbedCache;
 use crate::distance::DotDistance;
@@ -385,7 +385,10 @@ fn build_graph(
             m: h.m as usize,
             ef_construction: h.ef_construction as usize,
         };
-        return hnsw_build::build(Vectors::new(vectors, dim), params, |k| progress.advance(k));
+        let halves = HalfVectors::from_f32(Vectors::new(vectors, dim));
+        // The builder reads only the halves: unmapping the f32 rows keeps them out of the RSS.
+        drop(map);
+        return hnsw_build::build_from_halves(&halves, params, |k| progress.advance(k));
     }
     let hnsw = Hnsw::<f32, DotDistance>::new(
         h.m as usize,

@@ -6,8 +6,8 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::{Graph, Key, id_of, key};
-use crate::ann::Vectors;
-use crate::distance::{dot_distance, dot_distance4, dot_distances, prefetch_row};
+use crate::ann::HalfVectors;
+use crate::distance::{half_distance, half_distance4, half_distances, prefetch_half_row};
 use crate::kernel::Path;
 
 /// Everything a search allocates, kept per thread so a build allocates it once per thread
@@ -60,8 +60,8 @@ impl Scratch {
     pub(super) fn search_layer(
         &mut self,
         graph: &Graph,
-        vectors: Vectors<'_>,
-        query: &[f32],
+        vectors: &HalfVectors,
+        query: &[u16],
         layer: usize,
         ef: usize,
         entries: &mut Vec<Key>,
@@ -93,10 +93,10 @@ impl Scratch {
             for &nb in adjacency.neighbours(id_of(nearest)) {
                 if self.visit(nb) {
                     fresh.push(nb);
-                    prefetch_row(vectors, nb);
+                    prefetch_half_row(vectors, nb);
                 }
             }
-            dot_distances(query, vectors, &fresh, &mut dists);
+            half_distances(query, vectors, &fresh, &mut dists);
             for (&nb, &d) in fresh.iter().zip(&dists) {
                 let k = key(d, nb);
                 if self.results.len() < ef || self.results.peek().is_some_and(|&w| k < w) {
@@ -119,8 +119,8 @@ impl Scratch {
 /// Greedy descent on `layer` from `from`: move to the nearest neighbour while it is nearer.
 pub(super) fn greedy(
     graph: &Graph,
-    vectors: Vectors<'_>,
-    query: &[f32],
+    vectors: &HalfVectors,
+    query: &[u16],
     layer: usize,
     from: Key,
 ) -> Key {
@@ -128,7 +128,7 @@ pub(super) fn greedy(
     loop {
         let before = best;
         let list = graph.layers[layer].neighbours(id_of(before));
-        dot_distances(query, vectors, list, &mut dists);
+        half_distances(query, vectors, list, &mut dists);
         for (&nb, &d) in list.iter().zip(&dists) {
             best = best.min(key(d, nb));
         }
@@ -147,7 +147,7 @@ pub(super) fn greedy(
 /// 0.723 to 0.742 (hnswlib: 0.737) for about the same build work, and on 64-d clustered data
 /// from 0.930 to 0.985 at ef 10 (hnsw_rs: 0.941). `candidates` must be sorted ascending and
 /// distinct; the result is nearest first.
-pub(super) fn select(vectors: Vectors<'_>, candidates: &[Key], max: usize, out: &mut Vec<Key>) {
+pub(super) fn select(vectors: &HalfVectors, candidates: &[Key], max: usize, out: &mut Vec<Key>) {
     out.clear();
     for &c in candidates {
         if out.len() >= max {
@@ -173,18 +173,18 @@ pub(super) fn select(vectors: Vectors<'_>, candidates: &[Key], max: usize, out: 
 
 /// Whether candidate `c` is at least as far from every kept neighbour as from the base node
 /// (distances four at a time: the kept rows are in cache, so this is arithmetic-bound).
-fn is_diverse(vectors: Vectors<'_>, c: Key, kept: &[Key]) -> bool {
+fn is_diverse(vectors: &HalfVectors, c: Key, kept: &[Key]) -> bool {
     let (d, row) = (super::dist_of(c), vectors.row(id_of(c)));
     let path = Path::detect();
     let mut quads = kept.chunks_exact(4);
     for q in &mut quads {
         let rows = [0, 1, 2, 3].map(|i| vectors.row(id_of(q[i])));
-        if dot_distance4(path, row, rows).iter().any(|&x| x < d) {
+        if half_distance4(path, row, rows).iter().any(|&x| x < d) {
             return false;
         }
     }
     quads
         .remainder()
         .iter()
-        .all(|&k| dot_distance(row, vectors.row(id_of(k))) >= d)
+        .all(|&k| half_distance(row, vectors.row(id_of(k))) >= d)
 }
