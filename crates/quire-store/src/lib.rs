@@ -57,7 +57,7 @@ pub use quire_release::{
     SampleRecord, SampledQuery, ShadowReport,
 };
 pub use redb_registry::REGISTRY_FILE;
-pub use registry::{Published, Registry};
+pub use registry::{OnChange, Published, Registry};
 pub use release::{
     AliasChange, AliasChangeRequest, AliasRevision, AliasState, Canary, Resolved, Via,
     percent_to_basis_points,
