@@ -27,9 +27,11 @@ use quire_release::AliasRevision;
 pub(crate) type AliasTable = Arc<BTreeMap<String, AliasRevision>>;
 use crate::snapshot::{self, SnapshotDocuments, SnapshotInfo};
 
+mod follow;
 mod shared;
 mod snapshots;
 
+pub use follow::{FollowReport, Waiting};
 pub use snapshots::Upload;
 
 /// The lock file whose presence makes a directory a data dir.
@@ -43,6 +45,10 @@ pub use quire_core::ids::MIN_PREFIX_HEX;
 
 pub use crate::access::Access;
 
+/// How often a process following a shared registry reads its aliases when no notification
+/// came (notifications sent while it was disconnected are lost).
+pub const DEFAULT_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Tunables of a data dir that are not part of any artifact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoreOptions {
@@ -52,6 +58,10 @@ pub struct StoreOptions {
     pub cache: CachePolicy,
     /// The largest document an import accepts (a JSONL or BEIR line, a directory's file).
     pub max_document_bytes: u64,
+    /// With a shared store, GC marks an index for deletion in the registry and deletes its
+    /// objects only this long after: at least two poll intervals of the replicas, so that none
+    /// is still switching to it.
+    pub gc_grace: std::time::Duration,
 }
 
 impl Default for StoreOptions {
@@ -60,6 +70,7 @@ impl Default for StoreOptions {
             gc_keep_revisions: 10,
             cache: CachePolicy::default(),
             max_document_bytes: crate::import::DEFAULT_MAX_DOCUMENT_BYTES,
+            gc_grace: 2 * DEFAULT_POLL_INTERVAL,
         }
     }
 }
@@ -225,8 +236,16 @@ impl Store {
             .clone()
     }
 
+    /// Serve `revision` of its alias from now on, unless a newer one is served already
+    /// (revisions only grow: a rollback is a new revision too).
     pub(crate) fn publish_alias(&self, revision: AliasRevision) {
         let mut guard = self.aliases.write().unwrap_or_else(|e| e.into_inner());
+        if guard
+            .get(&revision.alias)
+            .is_some_and(|r| r.revision > revision.revision)
+        {
+            return;
+        }
         let mut next = (**guard).clone();
         next.insert(revision.alias.clone(), revision);
         *guard = Arc::new(next);

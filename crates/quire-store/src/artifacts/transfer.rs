@@ -355,6 +355,18 @@ pub fn remove_index_build(store: &dyn ArtifactStore, id: &IndexId, digest: &str)
     Ok(())
 }
 
+/// Remove every object of index `id`: each committed build as [`remove_index_build`] does
+/// (marker first), then whatever else is left under the id (uploads that never committed).
+pub fn remove_index(store: &dyn ArtifactStore, id: &IndexId) -> Result<()> {
+    for digest in index_builds(store, id)? {
+        remove_index_build(store, id, &digest)?;
+    }
+    for key in store.list(&Key::index(id))? {
+        store.delete(&key)?;
+    }
+    Ok(())
+}
+
 /// A reader that hashes (blake3 under a context) and counts what passes through it.
 struct Hashing<R> {
     inner: R,
