@@ -267,13 +267,7 @@ impl Store {
     /// Record a new index in the registry, with its audit event. The registry keeps the first
     /// record of an id (a rebuild after a delete, or another builder first, records nothing);
     /// a build this call `uploaded` that loses so is removed from the shared store again.
-    fn record_build(
-        &self,
-        outcome: &BuildOutcome,
-        actor: &str,
-        uploaded: Option<Created>,
-    ) -> Result<()> {
-        let m = &outcome.manifest;
+    fn record_build(&self, m: &Manifest, actor: &str, uploaded: Option<Created>) -> Result<()> {
         let draft = AuditDraft {
             actor: actor.to_owned(),
             action: "index.build".into(),
@@ -403,7 +397,15 @@ impl Store {
         let outcome = self.build(snapshot, spec, progress)?;
         let uploaded = self.publish_index(&outcome.manifest)?;
         if !outcome.reused || uploaded.is_some() {
-            self.record_build(&outcome, actor, uploaded)?;
+            // The registry records what the store committed: when another builder's upload of
+            // these bytes came first, its manifest (another `build` section), so that replicas
+            // comparing a fetched manifest with the record compare the same thing.
+            let committed = match uploaded {
+                Some(Created::Exists) => self.committed_manifest(&outcome.manifest)?,
+                _ => None,
+            };
+            let record = committed.as_ref().unwrap_or(&outcome.manifest);
+            self.record_build(record, actor, uploaded)?;
         }
         Ok(outcome)
     }

@@ -45,6 +45,17 @@ impl Store {
         Ok(Some(created))
     }
 
+    /// The manifest the shared store committed for `manifest`'s build (`None` without a store,
+    /// or when it holds none).
+    pub(crate) fn committed_manifest(&self, manifest: &Manifest) -> Result<Option<Manifest>> {
+        match self.artifacts() {
+            Some(store) => {
+                transfer::committed_manifest(store, &manifest.index_id, &manifest.content_digest)
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Upload stored snapshot `id` to the shared store, if there is one.
     pub(crate) fn publish_snapshot(&self, id: &SnapshotId) -> Result<()> {
         if let Some(store) = self.artifacts() {
