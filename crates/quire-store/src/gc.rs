@@ -126,10 +126,14 @@ impl Store {
         Ok(live)
     }
 
-    /// Delete one index; refused with the reasons when it is live.
+    /// Delete one index; refused with the reasons when it is live. With a shared artifact
+    /// store it goes from there too, across machines, as GC deletes (see `gc_shared`).
     pub fn delete_index(&self, index: &IndexId, actor: &str, reason: &str) -> Result<()> {
         self.require_write()?;
         self.manifest(index)?;
+        if let Some(store) = self.artifacts() {
+            return self.delete_shared(store, index, actor, reason);
+        }
         let _guard = self.release_lock();
         if let Some(why) = self.liveness()?.remove(index) {
             return Err(StoreError::Live {

@@ -14,7 +14,7 @@ use quire_release::retention::GcReport;
 use serde_json::json;
 
 use crate::artifacts::{ArtifactStore, transfer};
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::store::Store;
 
 /// Now, in microseconds since the epoch.
@@ -83,20 +83,70 @@ impl Store {
                     .kept
                     .insert(id.clone(), vec!["in use by a query".into()]);
             } else {
-                transfer::remove_index(store, id)?;
-                if self.index_dir(id).exists() {
-                    self.remove_index_dir(id)?;
-                }
-                let draft = AuditDraft {
-                    evidence: json!({ "store": store.location() }),
-                    ..gc_draft("index.delete", id, actor, reason)
-                };
-                self.registry.unmark_deleting(id, true, draft)?;
+                self.delete_marked(store, id, actor, reason)?;
                 report.kept.remove(id);
                 report.deleted_indexes.push(id.clone());
             }
         }
         Ok(report)
+    }
+
+    /// [`Store::delete_index`] with a shared store: refused when live; else marked, and
+    /// deleted everywhere once the mark is [`StoreOptions::gc_grace`](crate::StoreOptions)
+    /// old and the index is still dead (otherwise unmarked and refused).
+    pub(crate) fn delete_shared(
+        &self,
+        store: &dyn ArtifactStore,
+        index: &IndexId,
+        actor: &str,
+        reason: &str,
+    ) -> Result<()> {
+        let live = |why: Vec<String>| StoreError::Live {
+            id: index.to_string(),
+            reasons: why.join(", "),
+        };
+        {
+            let _guard = self.release_lock();
+            if let Some(why) = self.liveness()?.remove(index) {
+                return Err(live(why));
+            }
+            let draft = gc_draft("index.delete.marked", index, actor, reason);
+            self.registry.mark_deleting(index, now_us(), draft)?;
+        }
+        let marks = self.registry.deleting()?;
+        self.wait_out_grace(&marks.into_iter().filter(|(id, _)| id == index).collect());
+        let _guard = self.release_lock();
+        let why = match self.liveness()?.remove(index) {
+            None if self.cache().close(index) => Some(vec!["in use by a query".into()]),
+            why => why,
+        };
+        if let Some(why) = why {
+            let draft = gc_draft("index.delete.cancelled", index, actor, reason);
+            self.registry.unmark_deleting(index, false, draft)?;
+            return Err(live(why));
+        }
+        self.delete_marked(store, index, actor, reason)
+    }
+
+    /// Delete marked index `id` everywhere: its objects (each build's commit marker first),
+    /// its local copy, then its mark and manifest record with the `index.delete` event.
+    fn delete_marked(
+        &self,
+        store: &dyn ArtifactStore,
+        id: &IndexId,
+        actor: &str,
+        reason: &str,
+    ) -> Result<()> {
+        transfer::remove_index(store, id)?;
+        if self.index_dir(id).exists() {
+            self.remove_index_dir(id)?;
+        }
+        let draft = AuditDraft {
+            evidence: json!({ "store": store.location() }),
+            ..gc_draft("index.delete", id, actor, reason)
+        };
+        self.registry.unmark_deleting(id, true, draft)?;
+        Ok(())
     }
 
     /// Sleep until the newest of `marks` is [`StoreOptions::gc_grace`](crate::StoreOptions)

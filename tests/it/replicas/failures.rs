@@ -354,4 +354,27 @@ fn gc_across_machines_marks_first_and_replicas_fetch_no_marked_index() {
         transfer::index_builds(&*store, &b).unwrap().len() == 1,
         "B stays"
     );
+
+    // `delete` of one index goes everywhere too, the same way; a live one is refused.
+    let live = builder
+        .delete_index(&b, "admin", "test")
+        .expect_err("B is live");
+    assert!(matches!(live, StoreError::Live { .. }), "{live}");
+    let snapshot = builder.manifest(&b).unwrap().snapshot_id;
+    let spec = quire_core::BuildSpec::from_toml(
+        "version = 1\n[chunking]\nstrategy = \"fixed\"\nmax_tokens = 32\noverlap = 0\n",
+        "fixed",
+    )
+    .unwrap();
+    let c = builder
+        .build_as(&snapshot, &spec, &quire_index::NoProgress, "builder")
+        .unwrap()
+        .manifest
+        .index_id;
+    builder.delete_index(&c, "admin", "test").unwrap();
+    assert!(
+        store.list(&Key::index(&c)).unwrap().is_empty(),
+        "every object of {c} is gone"
+    );
+    assert!(!builder.index_dir(&c).exists() && registry.manifest(&c).unwrap().is_none());
 }
