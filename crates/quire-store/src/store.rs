@@ -236,21 +236,6 @@ impl Store {
             .clone()
     }
 
-    /// Serve `revision` of its alias from now on, unless a newer one is served already
-    /// (revisions only grow: a rollback is a new revision too).
-    pub(crate) fn publish_alias(&self, revision: AliasRevision) {
-        let mut guard = self.aliases.write().unwrap_or_else(|e| e.into_inner());
-        if guard
-            .get(&revision.alias)
-            .is_some_and(|r| r.revision > revision.revision)
-        {
-            return;
-        }
-        let mut next = (**guard).clone();
-        next.insert(revision.alias.clone(), revision);
-        *guard = Arc::new(next);
-    }
-
     /// Indices an alias arm serves right now: the cache never closes them.
     fn protected(&self) -> BTreeSet<IndexId> {
         self.current_aliases()

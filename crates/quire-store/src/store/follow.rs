@@ -3,6 +3,8 @@
 //! registry's record, opened) and only then switch the alias to it. Until then the revision
 //! served before keeps serving.
 
+use std::sync::Arc;
+
 use quire_core::IndexId;
 use quire_release::AliasRevision;
 
@@ -64,6 +66,21 @@ impl Store {
             }
         }
         Ok(report)
+    }
+
+    /// Serve `revision` of its alias from now on, unless a newer one is served already
+    /// (revisions only grow: a rollback is a new revision too).
+    pub(crate) fn publish_alias(&self, revision: AliasRevision) {
+        let mut guard = self.aliases.write().unwrap_or_else(|e| e.into_inner());
+        if guard
+            .get(&revision.alias)
+            .is_some_and(|r| r.revision > revision.revision)
+        {
+            return;
+        }
+        let mut next = (**guard).clone();
+        next.insert(revision.alias.clone(), revision);
+        *guard = Arc::new(next);
     }
 
     /// Fetch index `id` if this data dir lacks it, and open it, so the first query after a
