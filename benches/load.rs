@@ -393,6 +393,7 @@ fn main() {
         config: config.clone(),
         demo_corpus: Some(workspace.join("corpora/handbook")),
         models: Default::default(),
+        artifacts: None,
     };
     let (local, metrics) = serve::prepare(&options).expect("prepare the server");
     println!("handbook ready in {:.1}s", started.elapsed().as_secs_f64());

@@ -115,6 +115,7 @@ async fn main() {
         config: ServerConfig::default(),
         demo_corpus: Some(root.join("corpora/handbook")),
         models: Default::default(),
+        artifacts: None,
     };
     let (local, metrics) = tokio::task::spawn_blocking(move || serve::prepare(&options))
         .await

@@ -6,4 +6,5 @@ mod eval;
 mod grpc;
 mod models;
 mod release;
+mod replicas;
 mod security;

@@ -41,6 +41,17 @@ impl Bridge {
         let _entered = self.runtime.as_ref().map(|r| r.enter());
         wait(future)
     }
+
+    /// Run `future` in the background on the client's runtime, until it ends or the bridge is
+    /// dropped (a client's long-lived task, such as a listening connection).
+    pub fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        if let Some(runtime) = &self.runtime {
+            drop(runtime.spawn(future));
+        }
+    }
 }
 
 impl Drop for Bridge {

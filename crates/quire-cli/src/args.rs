@@ -302,6 +302,11 @@ pub(crate) enum Command {
         /// Apply pending registry schema migrations at start (a PostgreSQL registry).
         #[arg(long)]
         migrate_registry: bool,
+        /// Serve as a read-only replica (`[replica] enabled` in server.toml): follow the
+        /// shared registry, fetch what its aliases serve from the shared store, refuse every
+        /// change.
+        #[arg(long)]
+        replica: bool,
     },
     /// The PostgreSQL registry's schema (`--registry` or QUIRE_REGISTRY names it).
     Registry {

@@ -58,12 +58,14 @@ pub async fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
             demo,
             metrics_addr,
             migrate_registry,
+            replica,
         } => {
             let at = ServeAt {
                 addr: *addr,
                 metrics_addr: *metrics_addr,
                 demo: *demo,
                 migrate_registry: *migrate_registry,
+                replica: *replica,
             };
             serve(cli, at, config.as_deref()).await?;
             return Ok(Outcome::Ok);
@@ -153,6 +155,7 @@ struct ServeAt {
     metrics_addr: Option<SocketAddr>,
     demo: bool,
     migrate_registry: bool,
+    replica: bool,
 }
 
 async fn serve(cli: &Cli, at: ServeAt, config: Option<&Path>) -> Result<()> {
@@ -161,6 +164,7 @@ async fn serve(cli: &Cli, at: ServeAt, config: Option<&Path>) -> Result<()> {
         metrics_addr,
         demo,
         migrate_registry,
+        replica,
     } = at;
     let mut config = match config {
         None => ServerConfig::default(),
@@ -191,6 +195,7 @@ async fn serve(cli: &Cli, at: ServeAt, config: Option<&Path>) -> Result<()> {
             ),
         }
     }
+    config.replica.enabled |= replica;
     serve::check_exposure(addr, &config)?;
     if let Some(metrics) = metrics_addr {
         serve::check_metrics_exposure(metrics, &config)?;
@@ -201,6 +206,7 @@ async fn serve(cli: &Cli, at: ServeAt, config: Option<&Path>) -> Result<()> {
         config: config.clone(),
         demo_corpus,
         models: Models::from_dir(&cli.models)?,
+        artifacts: None,
     };
     let (local, metrics) = tokio::task::spawn_blocking(move || serve::prepare(&options)).await??;
     let listener = tokio::net::TcpListener::bind(addr)

@@ -18,6 +18,7 @@
 //! - Connections are plain TCP (no TLS yet); [`PgUrl`] never shows a password.
 
 mod error;
+mod follow;
 mod migrate;
 mod registry;
 mod tx;

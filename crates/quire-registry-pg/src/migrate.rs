@@ -34,10 +34,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "feedback",
         sql: include_str!("../migrations/0004_feedback.sql"),
     },
+    Migration {
+        version: 5,
+        name: "deletion marks",
+        sql: include_str!("../migrations/0005_deleting.sql"),
+    },
 ];
 
 /// The schema version this quire reads and writes.
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
 
 /// Serialises migrators (an arbitrary constant: "quire" in ASCII).
 const LOCK_KEY: i64 = 0x0071_7569_7265;

@@ -12,7 +12,7 @@ use quire_release::audit::{
 use quire_release::outcome::FeedbackRecord;
 use quire_release::{AliasRevision, CanaryReport, Pin, ReportRecord, SampleQuery, SampleRecord};
 use quire_store::StoreError;
-use quire_store::registry::{Decide, Published, Registry};
+use quire_store::registry::{Decide, OnChange, Published, Registry};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 
@@ -60,11 +60,13 @@ impl Default for PgOptions {
 
 /// The registry in a PostgreSQL database (see the crate docs).
 pub struct PgRegistry {
-    shown: String,
+    pub(crate) shown: String,
     pool: Pool,
+    /// How to connect, for the listening connection outside the pool.
+    pub(crate) config: tokio_postgres::Config,
     read_only: bool,
     // Dropped last: the pool's connections run on it.
-    bridge: Bridge,
+    pub(crate) bridge: Bridge,
 }
 
 impl std::fmt::Debug for PgRegistry {
@@ -134,7 +136,7 @@ impl PgRegistry {
         }
         config.keepalives_idle(Duration::from_secs(30));
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 // A pooled connection is checked with an empty query before each use, so one
@@ -157,6 +159,7 @@ impl PgRegistry {
         Ok(Self {
             shown,
             pool,
+            config,
             read_only: options.read_only,
             bridge,
         })
@@ -187,7 +190,7 @@ impl PgRegistry {
     }
 
     /// Run `f` in one read-committed transaction, committed if it succeeds.
-    fn transaction<T>(
+    pub(crate) fn transaction<T>(
         &self,
         f: impl FnOnce(&Tx<'_>) -> quire_store::Result<T>,
     ) -> quire_store::Result<T> {
@@ -213,7 +216,7 @@ impl PgRegistry {
     }
 
     /// A change with its audit event: lock the head, make the change, append the event.
-    fn write<T>(
+    pub(crate) fn write<T>(
         &self,
         f: impl FnOnce(&Tx<'_>) -> quire_store::Result<(T, AuditDraft)>,
     ) -> quire_store::Result<(T, AuditEvent)> {
@@ -240,7 +243,7 @@ impl PgRegistry {
     }
 
     /// Rows of one statement outside any explicit transaction.
-    fn read(
+    pub(crate) fn read(
         &self,
         what: &'static str,
         sql: &str,
@@ -261,7 +264,10 @@ impl PgRegistry {
     }
 
     /// Every `body` of `rows` (as text, column 0), decoded.
-    fn bodies<T: serde::de::DeserializeOwned>(&self, rows: &[Row]) -> quire_store::Result<Vec<T>> {
+    pub(crate) fn bodies<T: serde::de::DeserializeOwned>(
+        &self,
+        rows: &[Row],
+    ) -> quire_store::Result<Vec<T>> {
         rows.iter()
             .map(|row| {
                 let text: String = row
@@ -367,6 +373,15 @@ impl Registry for PgRegistry {
                 .push(revision);
         }
         Ok(out)
+    }
+
+    fn alias_heads(&self) -> quire_store::Result<BTreeMap<String, AliasRevision>> {
+        self.heads()
+    }
+
+    fn listen(&self, on_change: OnChange) -> quire_store::Result<bool> {
+        self.listen_for_changes(on_change);
+        Ok(true)
     }
 
     fn alias_history(&self, alias: &str) -> quire_store::Result<Vec<AliasRevision>> {
@@ -499,6 +514,32 @@ impl Registry for PgRegistry {
             }
             Ok(Published::Recorded(Box::new(tx.append(head, draft)?)))
         })
+    }
+
+    fn manifest(&self, id: &IndexId) -> quire_store::Result<Option<Manifest>> {
+        self.recorded_manifest(id)
+    }
+
+    fn mark_deleting(
+        &self,
+        id: &IndexId,
+        at_us: u64,
+        draft: AuditDraft,
+    ) -> quire_store::Result<Option<AuditEvent>> {
+        self.mark(id, at_us, draft)
+    }
+
+    fn deleting(&self) -> quire_store::Result<BTreeMap<IndexId, u64>> {
+        self.marks()
+    }
+
+    fn unmark_deleting(
+        &self,
+        id: &IndexId,
+        forget: bool,
+        draft: AuditDraft,
+    ) -> quire_store::Result<AuditEvent> {
+        self.unmark(id, forget, draft)
     }
 
     fn put_eval_report(
@@ -734,6 +775,6 @@ impl PgRegistry {
 }
 
 /// A time in microseconds as PostgreSQL's bigint (saturating: no time is that far off).
-fn i64_of(us: u64) -> i64 {
+pub(crate) fn i64_of(us: u64) -> i64 {
     i64::try_from(us).unwrap_or(i64::MAX)
 }

@@ -9,6 +9,7 @@ use crate::auth::{Caller, Role};
 use crate::error::{Result, ServiceError, quoted};
 use crate::identity::{Binding, RunAs};
 use crate::outcomes::{FeedbackConfig, RawFeedback};
+use crate::replica::{RawReplica, ReplicaConfig};
 use crate::sampler::{RawSampling, SamplingConfig};
 
 /// Limits the server enforces on every request.
@@ -112,6 +113,8 @@ struct RawConfig {
     sampling: RawSampling,
     #[serde(default)]
     feedback: RawFeedback,
+    #[serde(default)]
+    replica: RawReplica,
 }
 
 /// `[storage]`: a shared artifact store besides the data dir.
@@ -410,6 +413,8 @@ pub struct ServerConfig {
     pub canary_eval: CanaryEvalSchedule,
     /// Feedback on answered requests (`[feedback]`).
     pub feedback: FeedbackConfig,
+    /// Following a shared registry, and the read-only replica role (`[replica]`).
+    pub replica: ReplicaConfig,
 }
 
 /// When the server evaluates canaries on its own, and how.
@@ -564,7 +569,11 @@ impl ServerConfig {
             .sampling
             .check()
             .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
-        Ok(Self {
+        let replica = raw
+            .replica
+            .check()
+            .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
+        let config = Self {
             tokens,
             limits: raw.limits,
             tls: raw.tls,
@@ -578,7 +587,10 @@ impl ServerConfig {
             sampling,
             canary_eval,
             feedback,
-        })
+            replica,
+        };
+        crate::replica::check_replica(&config).map_err(|e| bad(e.to_string()))?;
+        Ok(config)
     }
 
     /// The data dir tunables this configuration asks for.
@@ -590,6 +602,7 @@ impl ServerConfig {
                 idle: std::time::Duration::from_secs(self.release.cache_idle_secs),
             },
             max_document_bytes: self.limits.max_document_bytes,
+            gc_grace: 2 * self.replica.poll_interval,
         }
     }
 }

@@ -70,7 +70,8 @@ impl From<StoreError> for ServiceError {
             | StoreError::Release { .. }
             | StoreError::Gate { .. }
             | StoreError::Live { .. }
-            | StoreError::ArtifactRefused { .. } => ServiceError::FailedPrecondition(message),
+            | StoreError::ArtifactRefused { .. }
+            | StoreError::MarkedForDeletion { .. } => ServiceError::FailedPrecondition(message),
             StoreError::Artifact { .. } => ServiceError::Unavailable(message),
             StoreError::Index(IndexError::Embed(_) | IndexError::Corrupt { .. }) => {
                 ServiceError::FailedPrecondition(message)

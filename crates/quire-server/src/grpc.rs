@@ -35,6 +35,8 @@ pub struct Server {
     waiting_builds: AtomicUsize,
     next_request: AtomicU64,
     denials: Denials,
+    /// A read-only replica: refuses every RPC that changes something.
+    replica: bool,
 }
 
 /// The gRPC services; cheap to clone.
@@ -58,6 +60,7 @@ impl Grpc {
             waiting_builds: AtomicUsize::new(0),
             next_request: AtomicU64::new(1),
             denials: Denials::default(),
+            replica: config.replica.enabled,
         }))
     }
 
@@ -177,10 +180,13 @@ impl Server {
             }),
             _ => None,
         };
-        if let Some(denial) = denial {
+        // A replica's registry is read-only: its refusals are in its logs, not the audit log.
+        if let Some(denial) = denial.filter(|_| !self.replica) {
             self.audit_denied(denial).await;
         }
-        result
+        let caller = result?;
+        crate::replica::refuse_write(self.replica, rpc)?;
+        Ok(caller)
     }
 
     /// Record a refused request in the audit log, unless its (caller, kind) was refused

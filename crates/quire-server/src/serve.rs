@@ -42,6 +42,9 @@ pub struct ServeOptions {
     pub demo_corpus: Option<PathBuf>,
     /// Embedding models besides those `config` registers (which win on a name clash).
     pub models: Models,
+    /// The shared artifact store, already open (instead of opening `config.storage` with
+    /// credentials from the environment).
+    pub artifacts: Option<Arc<dyn ArtifactStore>>,
 }
 
 /// Refuse to run anywhere but on a loopback address without authentication, or with tokens
@@ -87,9 +90,9 @@ pub fn open_store(
     if storage.is_some() && access == Access::Read && !data.join(quire_store::LOCK_FILE).exists() {
         // A machine that reads from a shared store starts with no data dir: it is the
         // fetched indices' cache, so make it (as a writer would) rather than refuse.
-        drop(open_with_registry(data, Access::Write, registry)?);
+        drop(open_with_registry(data, Access::Write, registry, true)?);
     }
-    let store = open_with_registry(data, access, registry)?;
+    let store = open_with_registry(data, access, registry, access == Access::Read)?;
     Ok(match storage {
         Some(storage) => store.with_artifacts(open_artifacts(storage)?),
         None => store,
@@ -110,10 +113,12 @@ pub fn open_artifacts(config: &StorageConfig) -> Result<Arc<dyn ArtifactStore>> 
     })
 }
 
+/// Open the data dir with `registry` (refusing changes when `read_only`), or its redb file.
 fn open_with_registry(
     data: &Path,
     access: Access,
     registry: Option<&RegistryConfig>,
+    read_only: bool,
 ) -> Result<Store> {
     let Some(config) = registry else {
         return Ok(Store::open(data, access)?);
@@ -121,11 +126,31 @@ fn open_with_registry(
     tracing::info!(registry = %config.url, "registry in PostgreSQL");
     let options = PgOptions {
         migrate: config.migrate,
-        read_only: access == Access::Read,
+        read_only,
         ..PgOptions::default()
     };
     let pg = PgRegistry::connect(&config.url, options).map_err(StoreError::from)?;
     Ok(Store::open_with_registry(data, access, Box::new(pg))?)
+}
+
+/// The data dir a server serves: its own (a replica's is the cache of what it fetched, and
+/// its registry refuses changes), with the shared store if there is one.
+fn open_served_store(options: &ServeOptions) -> Result<Store> {
+    let config = &options.config;
+    crate::replica::check_replica(config)?;
+    let replica = config.replica.enabled;
+    if replica && options.demo_corpus.is_some() {
+        return Err(ServiceError::InvalidArgument(
+            "replica: a replica builds nothing; serve the demo from a writer".into(),
+        ));
+    }
+    let registry = config.registry.as_ref();
+    let store = open_with_registry(&options.data, Access::Write, registry, replica)?;
+    Ok(match (&options.artifacts, &config.storage) {
+        (Some(artifacts), _) => store.with_artifacts(artifacts.clone()),
+        (None, Some(storage)) => store.with_artifacts(open_artifacts(storage)?),
+        (None, None) => store,
+    })
 }
 
 /// Open the data dir, prepare the demo if asked, and build the service state.
@@ -136,10 +161,8 @@ pub fn prepare(options: &ServeOptions) -> Result<(Local, Arc<Metrics>)> {
             .with_local(&m.name, &m.path)
             .map_err(|e| ServiceError::InvalidArgument(e.to_string()))?;
     }
-    let registry = options.config.registry.as_ref();
-    let storage = options.config.storage.as_ref();
     let store = Arc::new(
-        open_store(&options.data, Access::Write, registry, storage)?
+        open_served_store(options)?
             .with_options(options.config.store_options())
             .with_models(models),
     );
@@ -204,27 +227,19 @@ pub async fn run(
     let grpc = Grpc::new(local, &config, metrics.clone());
     let ceiling = grpc.decoding_ceiling();
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<pb::retrieval_service_server::RetrievalServiceServer<Grpc>>()
-        .await;
-    health_reporter
-        .set_serving::<pb::index_service_server::IndexServiceServer<Grpc>>()
-        .await;
-    health_reporter
-        .set_serving::<pb::snapshot_service_server::SnapshotServiceServer<Grpc>>()
-        .await;
-    health_reporter
-        .set_serving::<pb::release_service_server::ReleaseServiceServer<Grpc>>()
-        .await;
-    health_reporter
-        .set_serving::<pb::audit_service_server::AuditServiceServer<Grpc>>()
-        .await;
-    health_reporter
-        .set_serving::<pb::eval_service_server::EvalServiceServer<Grpc>>()
-        .await;
-    health_reporter
-        .set_serving::<pb::canary_service_server::CanaryServiceServer<Grpc>>()
-        .await;
+    // A server on a shared registry follows it; until every arm it serves is local it is not
+    // ready for traffic.
+    let following = config.registry.is_some();
+    let ready = !following || grpc.store().arms_local();
+    crate::replica::set_health(&health_reporter, ready).await;
+    let follower = following.then(|| {
+        tokio::spawn(crate::replica::follow(
+            grpc.store().clone(),
+            config.replica.poll_interval,
+            health_reporter.clone(),
+            background.stop.subscribe(),
+        ))
+    });
     // Both reflection versions: grpcurl and other tools still differ in which they ask for.
     let reflection_builder = || {
         tonic_reflection::server::Builder::configure()
@@ -311,6 +326,9 @@ pub async fn run(
     }
     sweeper.abort();
     background.stop().await;
+    if let Some(follower) = follower {
+        let _ = follower.await;
+    }
     last_denials.close_denial_windows(None).await;
     tracing::info!("stopped");
     result
@@ -328,7 +346,11 @@ impl Background {
     fn start(local: &Local, config: &ServerConfig) -> Self {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
-        if let Some(queue) = local.observations().and_then(|q| q.take_receiver()) {
+        // A replica writes nothing to the registry: no samples or feedback to write or prune.
+        let observed = (!config.replica.enabled)
+            .then(|| local.observations().and_then(|q| q.take_receiver()))
+            .flatten();
+        if let Some(queue) = observed {
             let retention = Retention {
                 samples: config.sampling.retention(),
                 feedback: config.feedback.retention,

@@ -153,6 +153,15 @@ pub enum StoreError {
         /// What does not check.
         reason: String,
     },
+    /// GC has marked the index for deletion across machines: it is not fetched, and no alias
+    /// may start serving it.
+    #[error("{id} is being deleted by GC (marked at {marked_at}); pin or rebuild it after GC")]
+    MarkedForDeletion {
+        /// The index.
+        id: String,
+        /// When GC marked it (RFC 3339).
+        marked_at: String,
+    },
     /// A stored artifact no longer matches its recorded hashes.
     #[error("{id} fails verification: {problems}")]
     Corrupt {

@@ -99,7 +99,7 @@ impl Store {
 
     /// Why each live index must stay: alias arms in the last `keep_revisions` revisions,
     /// live pins and queries in flight.
-    fn liveness(&self) -> Result<BTreeMap<IndexId, Vec<String>>> {
+    pub(crate) fn liveness(&self) -> Result<BTreeMap<IndexId, Vec<String>>> {
         let mut live: BTreeMap<IndexId, Vec<String>> = BTreeMap::new();
         let keep = self.options.gc_keep_revisions.max(1);
         for (alias, history) in self.registry.alias_revisions()? {
@@ -126,10 +126,14 @@ impl Store {
         Ok(live)
     }
 
-    /// Delete one index; refused with the reasons when it is live.
+    /// Delete one index; refused with the reasons when it is live. With a shared artifact
+    /// store it goes from there too, across machines, as GC deletes (see `gc_shared`).
     pub fn delete_index(&self, index: &IndexId, actor: &str, reason: &str) -> Result<()> {
         self.require_write()?;
         self.manifest(index)?;
+        if let Some(store) = self.artifacts() {
+            return self.delete_shared(store, index, actor, reason);
+        }
         let _guard = self.release_lock();
         if let Some(why) = self.liveness()?.remove(index) {
             return Err(StoreError::Live {
@@ -149,8 +153,28 @@ impl Store {
     }
 
     /// Delete every index that is not live, and snapshots left without any index by that.
+    /// With a shared artifact store, indices there go too, across machines: marked in the
+    /// registry first, deleted after the grace (see `gc_shared`); then this data dir's own.
     pub fn gc(&self, dry_run: bool, actor: &str, reason: &str) -> Result<GcReport> {
         self.require_write()?;
+        let Some(store) = self.artifacts() else {
+            return self.gc_local(dry_run, actor, reason);
+        };
+        let mut shared = self.gc_shared(store, dry_run, actor, reason)?;
+        let local = self.gc_local(dry_run, actor, reason)?;
+        for id in local.deleted_indexes {
+            if !shared.deleted_indexes.contains(&id) {
+                shared.deleted_indexes.push(id);
+            }
+        }
+        shared.deleted_indexes.sort();
+        shared.deleted_snapshots = local.deleted_snapshots;
+        shared.kept.extend(local.kept);
+        Ok(shared)
+    }
+
+    /// GC of this data dir's indices and snapshots.
+    fn gc_local(&self, dry_run: bool, actor: &str, reason: &str) -> Result<GcReport> {
         let _guard = self.release_lock();
         let live = self.liveness()?;
         let mut report = GcReport {

@@ -32,6 +32,7 @@ mod cache;
 mod error;
 pub mod gate;
 pub mod gc;
+mod gc_shared;
 pub mod import;
 mod redb_registry;
 pub mod registry;
@@ -57,14 +58,16 @@ pub use quire_release::{
     SampleRecord, SampledQuery, ShadowReport,
 };
 pub use redb_registry::REGISTRY_FILE;
-pub use registry::{Published, Registry};
+pub use registry::{OnChange, Published, Registry};
 pub use release::{
     AliasChange, AliasChangeRequest, AliasRevision, AliasState, Canary, Resolved, Via,
     percent_to_basis_points,
 };
 pub use snapshot::SnapshotInfo;
-pub use store::Upload;
-pub use store::{Access, LOCK_FILE, MIN_PREFIX_HEX, RetrievalService, Store, StoreOptions};
+pub use store::{
+    Access, DEFAULT_POLL_INTERVAL, LOCK_FILE, MIN_PREFIX_HEX, RetrievalService, Store, StoreOptions,
+};
+pub use store::{FollowReport, Upload, Waiting};
 
 /// The data dir's redb registry (`registry.redb` under `root`) on its own, without the rest of
 /// the store: for benchmarks, and tools that read or copy a registry. The caller must hold the

@@ -22,8 +22,8 @@ use crate::audit::{self, AuditDraft, AuditEvent};
 use crate::error::{Result, StoreError};
 use crate::registry::{Decide, Published, Registry};
 use crate::tables::{
-    ALIAS_REVISIONS, AUDIT, CANARY_REPORTS, EVAL_REPORTS, FEEDBACK, MANIFESTS, META, PINS, SAMPLES,
-    db_err, decode, encode,
+    ALIAS_REVISIONS, AUDIT, CANARY_REPORTS, DELETING, EVAL_REPORTS, FEEDBACK, MANIFESTS, META,
+    PINS, SAMPLES, db_err, decode, encode,
 };
 
 /// The registry's file name inside the data dir.
@@ -120,7 +120,8 @@ impl RedbRegistry {
             // Tables added after schema 1 are created by the writer's first open.
             let newer = tx.open_table(SAMPLES).is_ok()
                 && tx.open_table(CANARY_REPORTS).is_ok()
-                && tx.open_table(FEEDBACK).is_ok();
+                && tx.open_table(FEEDBACK).is_ok()
+                && tx.open_table(DELETING).is_ok();
             Ok(schema.as_deref() == Some(SCHEMA_VERSION) && newer)
         })?;
         if ready == Some(true) {
@@ -136,6 +137,7 @@ impl RedbRegistry {
             tx.open_table(SAMPLES).map_err(|e| err(e.into()))?;
             tx.open_table(CANARY_REPORTS).map_err(|e| err(e.into()))?;
             tx.open_table(FEEDBACK).map_err(|e| err(e.into()))?;
+            tx.open_table(DELETING).map_err(|e| err(e.into()))?;
             let mut meta = tx.open_table(META).map_err(|e| err(e.into()))?;
             let schema = meta
                 .get("schema")
@@ -397,6 +399,85 @@ impl Registry for RedbRegistry {
                 tx, &path, draft,
             )?)))
         })
+    }
+
+    fn manifest(&self, id: &IndexId) -> Result<Option<Manifest>> {
+        let path = self.path.clone();
+        Ok(self
+            .read_table(MANIFESTS, |table| {
+                let stored = table
+                    .get(id.as_str())
+                    .map_err(|e| db_err(&path)(e.into()))?;
+                stored.map(|v| decode(&path, v.value())).transpose()
+            })?
+            .flatten())
+    }
+
+    fn mark_deleting(
+        &self,
+        id: &IndexId,
+        at_us: u64,
+        draft: AuditDraft,
+    ) -> Result<Option<AuditEvent>> {
+        let path = self.path.clone();
+        self.write_raw(|tx| {
+            let err = db_err(&path);
+            let mut table = tx.open_table(DELETING).map_err(|e| err(e.into()))?;
+            if table.get(id.as_str()).map_err(|e| err(e.into()))?.is_some() {
+                return Ok(None);
+            }
+            table
+                .insert(id.as_str(), at_us)
+                .map_err(|e| err(e.into()))?;
+            drop(table);
+            Ok(Some(audit::append(tx, &path, draft)?))
+        })
+    }
+
+    fn deleting(&self) -> Result<BTreeMap<IndexId, u64>> {
+        let path = self.path.clone();
+        Ok(self
+            .read(|tx| {
+                let err = db_err(&path);
+                let table = match tx.open_table(DELETING) {
+                    Ok(table) => table,
+                    Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeMap::new()),
+                    Err(e) => return Err(err(e.into())),
+                };
+                let mut out = BTreeMap::new();
+                for entry in table.iter().map_err(|e| err(e.into()))? {
+                    let (k, v) = entry.map_err(|e| err(e.into()))?;
+                    if let Ok(id) = k.value().parse::<IndexId>() {
+                        out.insert(id, v.value());
+                    }
+                }
+                Ok(out)
+            })?
+            .unwrap_or_default())
+    }
+
+    fn unmark_deleting(&self, id: &IndexId, forget: bool, draft: AuditDraft) -> Result<AuditEvent> {
+        let path = self.path.clone();
+        let ((), event) = self.write(|tx| {
+            let err = db_err(&path);
+            let mut table = tx.open_table(DELETING).map_err(|e| err(e.into()))?;
+            if table
+                .remove(id.as_str())
+                .map_err(|e| err(e.into()))?
+                .is_none()
+            {
+                return Err(StoreError::NotFound {
+                    kind: "deletion mark",
+                    id: id.to_string(),
+                });
+            }
+            if forget {
+                let mut manifests = tx.open_table(MANIFESTS).map_err(|e| err(e.into()))?;
+                manifests.remove(id.as_str()).map_err(|e| err(e.into()))?;
+            }
+            Ok(((), draft))
+        })?;
+        Ok(event)
     }
 
     fn put_eval_report(&self, record: &ReportRecord, draft: AuditDraft) -> Result<AuditEvent> {

@@ -40,11 +40,32 @@ pub type Reports<'a> = &'a dyn Fn() -> Result<Vec<ReportRecord>>;
 pub type Decide<'a> =
     &'a mut dyn FnMut(&[AliasRevision], Reports<'_>) -> Result<(AliasRevision, AuditDraft)>;
 
+/// Called when a registry learns that an alias changed, or may have (after it reconnected, since
+/// notifications sent meanwhile are lost): the caller re-reads what it follows.
+pub type OnChange = std::sync::Arc<dyn Fn() + Send + Sync>;
+
 /// A registry backend. Every method that changes something appends exactly one audit event in
 /// the same transaction, and either both land or neither does.
 pub trait Registry: Send + Sync + std::fmt::Debug {
     /// Every alias revision, grouped per alias, oldest first.
     fn alias_revisions(&self) -> Result<BTreeMap<String, Vec<AliasRevision>>>;
+
+    /// The current (newest) revision of every alias: what a replica polls.
+    fn alias_heads(&self) -> Result<BTreeMap<String, AliasRevision>> {
+        Ok(self
+            .alias_revisions()?
+            .into_iter()
+            .filter_map(|(name, mut history)| history.pop().map(|r| (name, r)))
+            .collect())
+    }
+
+    /// Call `on_change` whenever another process commits an alias change, and after every
+    /// reconnection, for as long as the registry lives. `false`: this backend cannot notify
+    /// (the caller polls alone).
+    fn listen(&self, on_change: OnChange) -> Result<bool> {
+        let _ = on_change;
+        Ok(false)
+    }
 
     /// Every revision of `alias`, oldest first (empty when it does not exist).
     fn alias_history(&self, alias: &str) -> Result<Vec<AliasRevision>>;
@@ -71,6 +92,28 @@ pub trait Registry: Send + Sync + std::fmt::Debug {
     /// record's content digest is returned, so a losing builder can tell whether it built the
     /// same bytes.
     fn put_manifest(&self, manifest: &Manifest, draft: AuditDraft) -> Result<Published>;
+
+    /// The recorded manifest of index `id` (the first build's), if any: what a replica
+    /// compares a fetched manifest with, since the content digest covers only the file list.
+    fn manifest(&self, id: &IndexId) -> Result<Option<Manifest>>;
+
+    /// Mark index `id` as being deleted by GC at `at_us` (microseconds since the epoch), with
+    /// its audit event; `None` (nothing written) when it is marked already. Replicas fetch no
+    /// marked index, and alias changes refuse one.
+    fn mark_deleting(
+        &self,
+        id: &IndexId,
+        at_us: u64,
+        draft: AuditDraft,
+    ) -> Result<Option<AuditEvent>>;
+
+    /// Every index marked as being deleted, with when it was marked.
+    fn deleting(&self) -> Result<BTreeMap<IndexId, u64>>;
+
+    /// Remove the deletion mark of `id` with its audit event: the deletion was called off, or
+    /// (`forget`) it is done, and the manifest record goes too, so that a later build of the
+    /// id records again. Not marked is an error.
+    fn unmark_deleting(&self, id: &IndexId, forget: bool, draft: AuditDraft) -> Result<AuditEvent>;
 
     /// Store an evaluation report.
     fn put_eval_report(&self, record: &ReportRecord, draft: AuditDraft) -> Result<AuditEvent>;

@@ -118,6 +118,7 @@ impl Store {
         | AliasChange::Shadow(index) = change
         {
             self.manifest(index)?;
+            self.refuse_marked(index)?;
         }
         let _guard = self.release_lock();
         let result = self.registry.commit_alias(alias, &mut |history, reports| {

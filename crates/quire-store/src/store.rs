@@ -27,9 +27,11 @@ use quire_release::AliasRevision;
 pub(crate) type AliasTable = Arc<BTreeMap<String, AliasRevision>>;
 use crate::snapshot::{self, SnapshotDocuments, SnapshotInfo};
 
+mod follow;
 mod shared;
 mod snapshots;
 
+pub use follow::{FollowReport, Waiting};
 pub use snapshots::Upload;
 
 /// The lock file whose presence makes a directory a data dir.
@@ -43,6 +45,10 @@ pub use quire_core::ids::MIN_PREFIX_HEX;
 
 pub use crate::access::Access;
 
+/// How often a process following a shared registry reads its aliases when no notification
+/// came (notifications sent while it was disconnected are lost).
+pub const DEFAULT_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Tunables of a data dir that are not part of any artifact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoreOptions {
@@ -52,6 +58,10 @@ pub struct StoreOptions {
     pub cache: CachePolicy,
     /// The largest document an import accepts (a JSONL or BEIR line, a directory's file).
     pub max_document_bytes: u64,
+    /// With a shared store, GC marks an index for deletion in the registry and deletes its
+    /// objects only this long after: at least two poll intervals of the replicas, so that none
+    /// is still switching to it.
+    pub gc_grace: std::time::Duration,
 }
 
 impl Default for StoreOptions {
@@ -60,6 +70,7 @@ impl Default for StoreOptions {
             gc_keep_revisions: 10,
             cache: CachePolicy::default(),
             max_document_bytes: crate::import::DEFAULT_MAX_DOCUMENT_BYTES,
+            gc_grace: 2 * DEFAULT_POLL_INTERVAL,
         }
     }
 }
@@ -225,13 +236,6 @@ impl Store {
             .clone()
     }
 
-    pub(crate) fn publish_alias(&self, revision: AliasRevision) {
-        let mut guard = self.aliases.write().unwrap_or_else(|e| e.into_inner());
-        let mut next = (**guard).clone();
-        next.insert(revision.alias.clone(), revision);
-        *guard = Arc::new(next);
-    }
-
     /// Indices an alias arm serves right now: the cache never closes them.
     fn protected(&self) -> BTreeSet<IndexId> {
         self.current_aliases()
@@ -248,13 +252,7 @@ impl Store {
     /// Record a new index in the registry, with its audit event. The registry keeps the first
     /// record of an id (a rebuild after a delete, or another builder first, records nothing);
     /// a build this call `uploaded` that loses so is removed from the shared store again.
-    fn record_build(
-        &self,
-        outcome: &BuildOutcome,
-        actor: &str,
-        uploaded: Option<Created>,
-    ) -> Result<()> {
-        let m = &outcome.manifest;
+    fn record_build(&self, m: &Manifest, actor: &str, uploaded: Option<Created>) -> Result<()> {
         let draft = AuditDraft {
             actor: actor.to_owned(),
             action: "index.build".into(),
@@ -384,7 +382,15 @@ impl Store {
         let outcome = self.build(snapshot, spec, progress)?;
         let uploaded = self.publish_index(&outcome.manifest)?;
         if !outcome.reused || uploaded.is_some() {
-            self.record_build(&outcome, actor, uploaded)?;
+            // The registry records what the store committed: when another builder's upload of
+            // these bytes came first, its manifest (another `build` section), so that replicas
+            // comparing a fetched manifest with the record compare the same thing.
+            let committed = match uploaded {
+                Some(Created::Exists) => self.committed_manifest(&outcome.manifest)?,
+                _ => None,
+            };
+            let record = committed.as_ref().unwrap_or(&outcome.manifest);
+            self.record_build(record, actor, uploaded)?;
         }
         Ok(outcome)
     }

@@ -29,6 +29,8 @@ pub(crate) const CANARY_REPORTS: TableDefinition<'_, (&str, u64, &str), &[u8]> =
 /// [`quire_release::outcome::FeedbackRecord`].
 pub(crate) const FEEDBACK: TableDefinition<'_, (&str, u64, &str), &[u8]> =
     TableDefinition::new("feedback");
+/// index id -> microseconds since the epoch when GC marked it for deletion.
+pub(crate) const DELETING: TableDefinition<'_, &str, u64> = TableDefinition::new("deleting");
 /// Small named values: `schema`, `audit_head` (seq as 8 LE bytes, then the 32-byte hash).
 pub(crate) const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 

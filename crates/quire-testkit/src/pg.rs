@@ -35,3 +35,29 @@ pub fn with_database(url: &str, db: &str) -> String {
         .unwrap_or_default();
     format!("{scheme}://{authority}/{db}{query}")
 }
+
+/// Kill every other session on the database at `url` (`pg_terminate_backend`), as a
+/// database restart or a network cut would: how many went.
+pub fn terminate_sessions(url: &str) -> u64 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("the test PostgreSQL at {url}: {e}"));
+        let driver = tokio::spawn(connection);
+        let rows = client
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("pg_terminate_backend: {e}"));
+        drop(client);
+        let _ = driver.await;
+        rows.len() as u64
+    })
+}

@@ -87,6 +87,7 @@ impl TestServer {
             config: config.clone(),
             demo_corpus: Some(handbook()),
             models: Default::default(),
+            artifacts: None,
         };
         let (local, metrics) = tokio::task::spawn_blocking(move || serve::prepare(&options))
             .await

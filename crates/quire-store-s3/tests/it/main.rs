@@ -6,7 +6,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod outage;
-mod proxy;
 
 use std::io::Read;
 use std::sync::Arc;

@@ -10,7 +10,7 @@ use quire_store::artifacts::conformance::{build_small_index, data_dir};
 use quire_store::{ArtifactStore, StoreError};
 use quire_store_s3::{S3Config, Timeouts};
 
-use crate::proxy::Proxy;
+use quire_testkit::proxy::Proxy;
 
 /// Short bounds: 1 s to connect, 2 s a request, one retry.
 const SHORT: Timeouts = Timeouts {

@@ -185,6 +185,22 @@ fn fetch_index_files(
     Ok(Some(manifest))
 }
 
+/// The manifest the store committed for build `digest` of index `id` (checked as a fetch
+/// checks it), `None` when there is none. Two builders' uploads of the same bytes differ in
+/// the manifest's `build` section; the first commit marker is the one every reader sees.
+pub fn committed_manifest(
+    store: &dyn ArtifactStore,
+    id: &IndexId,
+    digest: &str,
+) -> Result<Option<Manifest>> {
+    let base = Key::index_build(id, digest).map_err(|e| refused(store, &Key::index(id), e))?;
+    let marker = key_in(store, &base, MANIFEST_FILE)?;
+    match read_marker(store, &marker)? {
+        Some(bytes) => check_manifest(store, &marker, &bytes, id, digest).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// Parse a fetched manifest and check it is the build asked for, naming `marker` otherwise.
 fn check_manifest(
     store: &dyn ArtifactStore,
@@ -350,6 +366,18 @@ pub fn remove_index_build(store: &dyn ArtifactStore, id: &IndexId, digest: &str)
     let base = Key::index_build(id, digest).map_err(|e| refused(store, &Key::index(id), e))?;
     store.delete(&key_in(store, &base, MANIFEST_FILE)?)?;
     for key in store.list(&base)? {
+        store.delete(&key)?;
+    }
+    Ok(())
+}
+
+/// Remove every object of index `id`: each committed build as [`remove_index_build`] does
+/// (marker first), then whatever else is left under the id (uploads that never committed).
+pub fn remove_index(store: &dyn ArtifactStore, id: &IndexId) -> Result<()> {
+    for digest in index_builds(store, id)? {
+        remove_index_build(store, id, &digest)?;
+    }
+    for key in store.list(&Key::index(id))? {
         store.delete(&key)?;
     }
     Ok(())

@@ -24,10 +24,22 @@ pub fn run(fresh: &dyn Fn() -> Box<dyn Registry>) {
     reports_are_stored_oldest_first_and_audited(&*fresh());
     the_audit_chain_links_every_mutation(&*fresh());
     the_first_manifest_of_an_id_wins(&*fresh());
+    manifests_read_back_whole(&*fresh());
+    deletion_marks_are_kept_once_and_removed(&*fresh());
+    alias_heads_are_the_newest_revisions(&*fresh());
     the_audit_log_reads_in_pages(&*fresh());
     samples_are_selected_newest_first_and_pruned(&*fresh());
     canary_reports_are_audited_listed_and_pruned(&*fresh());
     feedback_is_listed_per_alias_and_pruned(&*fresh());
+}
+
+/// The action of every audit event, in order.
+fn actions(r: &dyn Registry) -> Vec<String> {
+    r.audit_events()
+        .expect("events")
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
 }
 
 fn idx(n: u8) -> IndexId {
@@ -83,12 +95,7 @@ fn alias_changes_commit_with_their_audit_event(r: &dyn Registry) {
     let all = r.alias_revisions().expect("all");
     assert_eq!(all.keys().collect::<Vec<_>>(), ["a", "b"]);
     assert_eq!(all["b"].len(), 1);
-    let actions: Vec<String> = r
-        .audit_events()
-        .expect("events")
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
+    let actions = actions(r);
     assert_eq!(
         actions,
         ["alias.set", "alias.canary", "alias.set", "alias.promote"]
@@ -280,6 +287,86 @@ fn the_first_manifest_of_an_id_wins(r: &dyn Registry) {
         .expect("another id");
     assert_eq!(r.audit_events().expect("events").len(), 2);
     assert!(r.verify_audit().expect("verify").ok);
+}
+
+fn manifests_read_back_whole(r: &dyn Registry) {
+    assert_eq!(r.manifest(&idx(1)).expect("read"), None);
+    let mut stored = manifest(idx(1), "first");
+    stored.counts.chunks = 7;
+    stored.permission_digest = "perm".into();
+    r.put_manifest(&stored, draft("index.build", "1"))
+        .expect("record");
+    assert_eq!(
+        r.manifest(&idx(1)).expect("read"),
+        Some(stored),
+        "every field comes back, not only the digest"
+    );
+}
+
+fn deletion_marks_are_kept_once_and_removed(r: &dyn Registry) {
+    r.put_manifest(&manifest(idx(1), "d1"), draft("index.build", "1"))
+        .expect("record");
+    let marked = r
+        .mark_deleting(&idx(1), 1_000, draft("index.delete.marked", "1"))
+        .expect("mark");
+    assert!(marked.is_some(), "the first mark is audited");
+    let again = r
+        .mark_deleting(&idx(1), 2_000, draft("index.delete.marked", "1"))
+        .expect("mark again");
+    assert_eq!(again, None, "a second mark writes nothing");
+    r.mark_deleting(&idx(2), 3_000, draft("index.delete.marked", "2"))
+        .expect("mark another");
+    let marks: Vec<(String, u64)> = r
+        .deleting()
+        .expect("marks")
+        .into_iter()
+        .map(|(id, at)| (id.to_string(), at))
+        .collect();
+    assert_eq!(
+        marks,
+        vec![(idx(1).to_string(), 1_000), (idx(2).to_string(), 3_000)],
+        "the first mark's time is kept"
+    );
+    r.unmark_deleting(&idx(2), false, draft("index.delete.cancelled", "2"))
+        .expect("call off");
+    r.unmark_deleting(&idx(1), true, draft("index.delete", "1"))
+        .expect("done");
+    assert!(r.deleting().expect("marks").is_empty());
+    assert_eq!(r.manifest(&idx(1)).expect("read"), None, "forgotten");
+    let err = r
+        .unmark_deleting(&idx(1), true, draft("index.delete", "1"))
+        .expect_err("not marked");
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+    let actions = actions(r);
+    assert_eq!(
+        actions,
+        [
+            "index.build",
+            "index.delete.marked",
+            "index.delete.marked",
+            "index.delete.cancelled",
+            "index.delete"
+        ]
+    );
+    let rebuilt = r
+        .put_manifest(&manifest(idx(1), "d2"), draft("index.build", "1"))
+        .expect("record again");
+    assert!(matches!(rebuilt, Published::Recorded(_)), "{rebuilt:?}");
+    assert!(r.verify_audit().expect("verify").ok);
+}
+
+fn alias_heads_are_the_newest_revisions(r: &dyn Registry) {
+    assert!(r.alias_heads().expect("heads").is_empty());
+    change(r, "a", &AliasChange::Set(idx(1))).expect("a1");
+    change(r, "a", &AliasChange::Set(idx(2))).expect("a2");
+    change(r, "b", &AliasChange::Set(idx(3))).expect("b1");
+    let heads: Vec<(String, u64)> = r
+        .alias_heads()
+        .expect("heads")
+        .into_iter()
+        .map(|(name, rev)| (name, rev.revision))
+        .collect();
+    assert_eq!(heads, vec![("a".to_owned(), 2), ("b".to_owned(), 1)]);
 }
 
 /// A sampled request of `alias` at `time_us`, for a backend's own tests too.

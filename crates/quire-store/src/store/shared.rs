@@ -45,6 +45,17 @@ impl Store {
         Ok(Some(created))
     }
 
+    /// The manifest the shared store committed for `manifest`'s build (`None` without a store,
+    /// or when it holds none).
+    pub(crate) fn committed_manifest(&self, manifest: &Manifest) -> Result<Option<Manifest>> {
+        match self.artifacts() {
+            Some(store) => {
+                transfer::committed_manifest(store, &manifest.index_id, &manifest.content_digest)
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Upload stored snapshot `id` to the shared store, if there is one.
     pub(crate) fn publish_snapshot(&self, id: &SnapshotId) -> Result<()> {
         if let Some(store) = self.artifacts() {
@@ -65,7 +76,11 @@ impl Store {
     }
 
     /// Make sure index `id` is in the data dir, fetching it from the shared store when it is
-    /// not (the build `digest`, or the store's only build of the id). Its directory.
+    /// not: the build `digest`, else the one the registry records, else the store's only
+    /// build of the id. A fetched manifest must equal the registry's record of that build
+    /// (the content digest covers only the file list, not `counts`, `embedding` or
+    /// `permission_digest`). An index GC has marked for deletion is not fetched. Its
+    /// directory.
     pub fn fetch_index(&self, id: &IndexId, digest: Option<&str>) -> Result<PathBuf> {
         let target = self.index_dir(id);
         if target.exists() {
@@ -78,22 +93,42 @@ impl Store {
         let Some(store) = self.artifacts() else {
             return Err(not_found());
         };
+        self.refuse_marked(id)?;
+        let recorded = self.registry.manifest(id)?;
         // One fetch at a time per process: a second caller of the same id finds it here.
         let _one = self.fetching.lock().unwrap_or_else(|e| e.into_inner());
         if target.exists() {
             return Ok(target);
         }
-        let digest = match digest {
-            Some(digest) => digest.to_owned(),
-            None => only_build(store, id)?.ok_or_else(not_found)?,
+        let digest = match (digest, &recorded) {
+            (Some(digest), _) => digest.to_owned(),
+            (None, Some(recorded)) => recorded.content_digest.clone(),
+            (None, None) => only_build(store, id)?.ok_or_else(not_found)?,
         };
         let scratch = self.scratch("fetch")?;
         let started = std::time::Instant::now();
-        transfer::fetch_index(store, id, &digest, &scratch)?.ok_or_else(not_found)?;
+        let fetched = transfer::fetch_index(store, id, &digest, &scratch)?.ok_or_else(not_found)?;
+        if let Some(recorded) = recorded.filter(|m| m.content_digest == digest)
+            && let Err(refused) = same_as_recorded(store, &fetched, &recorded)
+        {
+            let _ = std::fs::remove_dir_all(&scratch);
+            return Err(refused);
+        }
         publish_fetched(&scratch, &target)?;
         tracing::info!(index = %id, %digest, store = store.location(),
             ms = started.elapsed().as_millis() as u64, "fetched");
         Ok(target)
+    }
+
+    /// Refuse an index GC has marked for deletion.
+    pub(crate) fn refuse_marked(&self, id: &IndexId) -> Result<()> {
+        match self.registry.deleting()?.get(id) {
+            Some(&at_us) => Err(StoreError::MarkedForDeletion {
+                id: id.to_string(),
+                marked_at: time_of(at_us),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Make sure snapshot `id` is in the data dir, fetching it from the shared store when it
@@ -149,4 +184,50 @@ fn only_build(store: &dyn ArtifactStore, id: &IndexId) -> Result<Option<String>>
             ),
         }),
     }
+}
+
+/// A fetched manifest must be the registry's record of the build, field for field; a
+/// difference is refused naming the manifest's object and the fields that differ.
+fn same_as_recorded(
+    store: &dyn ArtifactStore,
+    fetched: &Manifest,
+    recorded: &Manifest,
+) -> Result<()> {
+    if fetched == recorded {
+        return Ok(());
+    }
+    let fields = |m: &Manifest| match serde_json::to_value(m) {
+        Ok(serde_json::Value::Object(map)) => map.into_iter().collect(),
+        _ => std::collections::BTreeMap::new(),
+    };
+    let key = format!(
+        "{INDEXES}/{}/{}/{}",
+        recorded.index_id,
+        recorded.content_digest,
+        quire_index::MANIFEST_FILE
+    );
+    let (fetched, recorded) = (fields(fetched), fields(recorded));
+    let differing: std::collections::BTreeSet<&String> = fetched
+        .keys()
+        .chain(recorded.keys())
+        .filter(|k| fetched.get(*k) != recorded.get(*k))
+        .collect();
+    let differing: Vec<&str> = differing.into_iter().map(String::as_str).collect();
+    Err(StoreError::ArtifactRefused {
+        store: store.location().to_owned(),
+        key,
+        reason: format!(
+            "differs from the registry's record in {}; refused, nothing kept",
+            differing.join(", ")
+        ),
+    })
+}
+
+/// Microseconds since the epoch as RFC 3339.
+pub(crate) fn time_of(us: u64) -> String {
+    i64::try_from(us)
+        .ok()
+        .and_then(|us| jiff::Timestamp::from_microsecond(us).ok())
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| format!("{us} us after the epoch"))
 }

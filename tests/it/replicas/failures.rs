@@ -1,0 +1,380 @@
+//! A replica's data dir when things fail (driven by [`Store::follow_aliases`], as the server's
+//! follower drives it): the store cut mid-fetch, objects corrupted, missing or a manifest
+//! tampered with, two builders racing on one id, and GC across machines.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use quire_core::{IndexId, Manifest, Reader};
+use quire_index::{Mode, Query};
+use quire_store::artifacts::transfer;
+use quire_store::{ArtifactStore, Key, Store, StoreError, StoreOptions};
+
+use super::{Cluster, set, two_indexes};
+
+/// The worst case [`quire_testkit::replicas::SHORT`] allows for one file, with room for a loaded machine.
+const BOUND: Duration = Duration::from_secs(20);
+
+fn query() -> Query {
+    Query {
+        text: "parental leave".into(),
+        reader: Reader::new(None, ["all-staff"]).unwrap(),
+        k: 3,
+        mode: Mode::Bm25,
+        fusion: None,
+        candidates: None,
+    }
+}
+
+/// Query `alias` on `store` from two threads until stopped: (answers per revision, failures).
+struct Load {
+    stop: Arc<AtomicBool>,
+    failed: Arc<AtomicU64>,
+    revisions: Arc<Mutex<Vec<u64>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(store: &Arc<Store>, alias: &'static str) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let failed = Arc::new(AtomicU64::new(0));
+        let revisions = Arc::new(Mutex::new(Vec::new()));
+        let threads = (0..2)
+            .map(|n| {
+                let (store, stop) = (store.clone(), stop.clone());
+                let (failed, revisions) = (failed.clone(), revisions.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        let key = format!("{n}");
+                        let answer = store.resolve_target(alias, &key).and_then(|resolved| {
+                            store.open_index(&resolved.index)?.search(&query())?;
+                            Ok(resolved.via.map(|v| v.revision).unwrap_or(0))
+                        });
+                        match answer {
+                            Ok(revision) => revisions.lock().unwrap().push(revision),
+                            Err(e) => {
+                                eprintln!("failed: {e}");
+                                failed.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            failed,
+            revisions,
+            threads,
+        }
+    }
+
+    /// Stop; (failures, every revision answered).
+    fn stop(self) -> (u64, Vec<u64>) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads {
+            t.join().unwrap();
+        }
+        let revisions = std::mem::take(&mut *self.revisions.lock().unwrap());
+        (self.failed.load(Ordering::SeqCst), revisions)
+    }
+}
+
+/// Nothing of `id` and no scratch space in the data dir of `store`.
+fn nothing_partial(store: &Store, id: &IndexId) {
+    assert!(!store.index_dir(id).exists(), "{id} is not in the data dir");
+    let tmp = store.root().join("tmp");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "nothing partial in tmp/: {left:?}");
+}
+
+/// One follow round that cannot switch `alias`: its error.
+fn refused_round(store: &Store, alias: &str) -> StoreError {
+    let mut report = store.follow_aliases().unwrap();
+    assert!(report.switched.is_empty(), "{:?}", report.switched);
+    let waiting = report.waiting.pop().expect("the alias waits");
+    assert_eq!(waiting.alias, alias);
+    waiting.error
+}
+
+#[test]
+fn a_store_cut_mid_fetch_leaves_the_old_revision_serving_and_converges_after() {
+    let Some(cluster) = Cluster::new() else {
+        return;
+    };
+    let builder = cluster.builder("builder");
+    let (a, b) = two_indexes(&builder);
+    let first = set(&builder, "prod", &a);
+    let proxy = cluster.proxy();
+    let through = || cluster.artifacts(Some(proxy.endpoint()));
+    let replica = Arc::new(cluster.replica_store("replica", through()));
+    let before = proxy.forwarded();
+    replica.follow_aliases().unwrap();
+    let whole = proxy.forwarded() - before;
+    assert!(replica.index_dir(&a).exists());
+
+    let second = set(&builder, "prod", &b);
+    proxy.stall_after(whole / 2);
+    let load = Load::start(&replica, "prod");
+    let started = Instant::now();
+    let error = refused_round(&replica, "prod");
+    let took = started.elapsed();
+    assert!(took < BOUND, "failed after {took:?}: {error}");
+    assert!(matches!(error, StoreError::Artifact { .. }), "{error:?}");
+    std::thread::sleep(Duration::from_millis(100));
+    let (failed, revisions) = load.stop();
+    assert_eq!(failed, 0, "the old revision kept serving");
+    assert!(!revisions.is_empty() && revisions.iter().all(|r| *r == first));
+    nothing_partial(&replica, &b);
+
+    // The store is back; a restarted replica (same data dir) converges.
+    proxy.resume();
+    drop(replica);
+    let restarted = cluster.replica_store("replica", through());
+    // It starts on the registry's newest revision (health NOT_SERVING until it is local).
+    assert!(!restarted.arms_local());
+    let report = restarted.follow_aliases().unwrap();
+    assert!(report.waiting.is_empty(), "{:?}", report.waiting);
+    assert_eq!(restarted.alias("prod").unwrap().revision, second);
+    assert!(restarted.index_dir(&b).exists() && restarted.arms_local());
+}
+
+/// The bytes of `key` in `store`.
+fn object(store: &dyn ArtifactStore, key: &Key) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    store
+        .get(key)
+        .unwrap()
+        .unwrap()
+        .read_to_end(&mut bytes)
+        .unwrap();
+    bytes
+}
+
+fn put(store: &dyn ArtifactStore, key: &Key, bytes: &[u8]) {
+    store.put(key, &mut &bytes[..], bytes.len() as u64).unwrap();
+}
+
+#[test]
+fn corrupted_missing_or_tampered_objects_are_refused_naming_them() {
+    let Some(cluster) = Cluster::new() else {
+        return;
+    };
+    let builder = cluster.builder("builder");
+    let (a, b) = two_indexes(&builder);
+    let first = set(&builder, "prod", &a);
+    let store = cluster.artifacts(None);
+    let replica = cluster.replica_store("replica", store.clone());
+    replica.follow_aliases().unwrap();
+    let manifest: Manifest = builder.manifest(&b).unwrap();
+    let base = Key::index_build(&b, &manifest.content_digest).unwrap();
+    let file = manifest
+        .files
+        .iter()
+        .max_by_key(|f| f.bytes)
+        .unwrap()
+        .path
+        .clone();
+    let (file_key, marker) = (
+        base.join(&file).unwrap(),
+        base.join("manifest.json").unwrap(),
+    );
+    let (original, original_manifest) = (object(&*store, &file_key), object(&*store, &marker));
+    set(&builder, "prod", &b);
+
+    let mut corrupted = original.clone();
+    corrupted[original.len() / 2] ^= 1;
+    put(&*store, &file_key, &corrupted);
+    let error = refused_round(&replica, "prod");
+    assert!(
+        matches!(error, StoreError::ArtifactRefused { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains(&file), "names {file}: {error}");
+
+    store.delete(&file_key).unwrap();
+    let error = refused_round(&replica, "prod");
+    assert!(
+        error.to_string().contains(&file) && error.to_string().contains("missing"),
+        "{error}"
+    );
+
+    // Counts are outside the content digest: only the registry's record catches this edit.
+    put(&*store, &file_key, &original);
+    let mut tampered: serde_json::Value = serde_json::from_slice(&original_manifest).unwrap();
+    tampered["counts"]["chunks"] = (manifest.counts.chunks + 1).into();
+    put(&*store, &marker, &serde_json::to_vec(&tampered).unwrap());
+    let error = refused_round(&replica, "prod");
+    let message = error.to_string();
+    assert!(
+        message.contains("manifest.json") && message.contains("counts"),
+        "{message}"
+    );
+    assert_eq!(
+        replica.alias("prod").unwrap().revision,
+        first,
+        "never switched"
+    );
+    nothing_partial(&replica, &b);
+
+    put(&*store, &marker, &original_manifest);
+    assert_eq!(replica.follow_aliases().unwrap().switched.len(), 1);
+    assert!(replica.index_dir(&b).exists());
+}
+
+#[test]
+fn two_builders_racing_on_one_id_record_one_build() {
+    let Some(cluster) = Cluster::new() else {
+        return;
+    };
+    let builders: Vec<Store> = ["one", "two"].iter().map(|n| cluster.builder(n)).collect();
+    let built: Vec<(IndexId, IndexId)> = std::thread::scope(|s| {
+        let racing: Vec<_> = builders
+            .iter()
+            .map(|b| s.spawn(|| two_indexes(b)))
+            .collect();
+        racing.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert_eq!(built[0], built[1], "the same ids on both machines");
+    let (a, _) = &built[0];
+    let recorded = builders[0].manifest(a).unwrap().content_digest;
+    let store = cluster.artifacts(None);
+    assert_eq!(
+        transfer::index_builds(&*store, a).unwrap(),
+        vec![recorded.clone()]
+    );
+    let builds = builders[0]
+        .audit_events()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "index.build" && e.target == a.as_str())
+        .count();
+    assert_eq!(builds, 1, "one audit event for the id");
+    set(&builders[1], "prod", a);
+    let replica = cluster.replica_store("replica", store);
+    replica.follow_aliases().unwrap();
+    let open = replica.open_index(a).unwrap();
+    assert_eq!(open.manifest().content_digest, recorded);
+}
+
+#[test]
+fn gc_across_machines_marks_first_and_replicas_fetch_no_marked_index() {
+    let Some(cluster) = Cluster::new() else {
+        return;
+    };
+    let options = StoreOptions {
+        gc_keep_revisions: 1,
+        gc_grace: Duration::from_millis(300),
+        ..StoreOptions::default()
+    };
+    let builder = cluster.machine("builder", false, cluster.artifacts(None), options);
+    let (a, b) = two_indexes(&builder);
+    set(&builder, "prod", &a);
+    set(&builder, "prod", &b);
+    let store = cluster.artifacts(None);
+
+    // A mark alone (GC between its two steps): replicas do not fetch the index, and no
+    // alias may start serving it.
+    let marker = cluster.machine("marker", false, store.clone(), StoreOptions::default());
+    set(&builder, "old", &a);
+    let draft = quire_store::AuditDraft {
+        actor: "gc".into(),
+        action: "index.delete.marked".into(),
+        target: a.to_string(),
+        ..Default::default()
+    };
+    let registry =
+        quire_registry_pg::PgRegistry::connect(&cluster.registry, Default::default()).unwrap();
+    use quire_store::Registry;
+    registry.mark_deleting(&a, 1, draft).unwrap();
+    let replica = cluster.replica_store("replica", store.clone());
+    let report = replica.follow_aliases().unwrap();
+    let waiting: Vec<_> = report.waiting.iter().map(|w| w.alias.as_str()).collect();
+    assert_eq!(waiting, ["old"], "{:?}", report.waiting);
+    assert!(matches!(
+        report.waiting[0].error,
+        StoreError::MarkedForDeletion { .. }
+    ));
+    assert!(!replica.index_dir(&a).exists() && replica.index_dir(&b).exists());
+    let refused = marker
+        .change_alias(
+            "other",
+            &quire_store::AliasChange::Set(a.clone()),
+            "r",
+            "test",
+        )
+        .expect_err("a marked index is not served");
+    assert!(
+        matches!(refused, StoreError::MarkedForDeletion { .. }),
+        "{refused}"
+    );
+
+    // GC: `old` still holds A, so the mark is called off; once `old` moves on, A goes.
+    let report = builder.gc(false, "gc", "test").unwrap();
+    assert!(report.kept.contains_key(&a), "{report:?}");
+    assert!(
+        registry.deleting().unwrap().is_empty(),
+        "the mark was called off"
+    );
+    set(&builder, "old", &b);
+    let report = builder.gc(false, "gc", "test").unwrap();
+    assert_eq!(report.deleted_indexes, vec![a.clone()], "{report:?}");
+    assert!(transfer::index_builds(&*store, &a).unwrap().is_empty());
+    assert!(
+        store.list(&Key::index(&a)).unwrap().is_empty(),
+        "every object of {a} is gone"
+    );
+    assert_eq!(registry.manifest(&a).unwrap(), None);
+    let actions: Vec<String> = registry
+        .audit_events()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.target == a.as_str())
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "index.build",
+            "index.delete.marked",
+            "index.delete.cancelled",
+            "index.delete.marked",
+            "index.delete"
+        ]
+    );
+    assert!(
+        transfer::index_builds(&*store, &b).unwrap().len() == 1,
+        "B stays"
+    );
+
+    // `delete` of one index goes everywhere too, the same way; a live one is refused.
+    let live = builder
+        .delete_index(&b, "admin", "test")
+        .expect_err("B is live");
+    assert!(matches!(live, StoreError::Live { .. }), "{live}");
+    let snapshot = builder.manifest(&b).unwrap().snapshot_id;
+    let spec = quire_core::BuildSpec::from_toml(
+        "version = 1\n[chunking]\nstrategy = \"fixed\"\nmax_tokens = 32\noverlap = 0\n",
+        "fixed",
+    )
+    .unwrap();
+    let c = builder
+        .build_as(&snapshot, &spec, &quire_index::NoProgress, "builder")
+        .unwrap()
+        .manifest
+        .index_id;
+    builder.delete_index(&c, "admin", "test").unwrap();
+    assert!(
+        store.list(&Key::index(&c)).unwrap().is_empty(),
+        "every object of {c} is gone"
+    );
+    assert!(!builder.index_dir(&c).exists() && registry.manifest(&c).unwrap().is_none());
+}

@@ -1,0 +1,10 @@
+//! Several machines on one machine (issue 15): a builder and replicas on the test PostgreSQL
+//! and SeaweedFS (quire-testkit's `replicas`). Without the services these tests skip, except
+//! under `CI=true`, where they fail.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod failures;
+mod follow;
+
+pub use quire_testkit::replicas::{Cluster, Replica, set, two_indexes};
