@@ -4,6 +4,7 @@
 mod canary;
 mod eval;
 mod grpc;
+mod jwt;
 mod models;
 mod release;
 mod security;

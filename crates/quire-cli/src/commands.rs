@@ -76,9 +76,15 @@ pub async fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
     if let Some(url) = &cli.server {
         let remote = Remote::connect(url, cli.token.clone(), cli.ca.as_deref())
             .await
-            .with_context(|| format!("connecting to {url}"))?;
+            .with_context(|| format!("connecting to {url}"))?
+            .with_user_token(cli.user_token.clone());
         dispatch(&remote, cli, progress, out).await
     } else {
+        if cli.user_token.is_some() {
+            anyhow::bail!(
+                "--user-token (QUIRE_USER_TOKEN) is for a server (--server); local mode reads the data dir as it stands"
+            );
+        }
         let access = cli.command.access();
         let mut options = StoreOptions::default();
         if let Command::Gc { keep_revisions, .. } = &cli.command {

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::access_log::{AccessLogConfig, RawAccessLog};
 use crate::auth::{Caller, Role};
 use crate::error::{Result, ServiceError, quoted};
 use crate::identity::{Binding, RunAs};
+use crate::jwt::{JwtUse, JwtVerifier, RawJwt};
 use crate::outcomes::{FeedbackConfig, RawFeedback};
 use crate::sampler::{RawSampling, SamplingConfig};
 
@@ -112,6 +114,8 @@ struct RawConfig {
     sampling: RawSampling,
     #[serde(default)]
     feedback: RawFeedback,
+    jwt: Option<RawJwt>,
+    access_log: Option<RawAccessLog>,
 }
 
 /// `[storage]`: a shared artifact store besides the data dir.
@@ -333,6 +337,9 @@ struct RawToken {
     principal: Option<RawPrincipal>,
     /// The end users this (application) token may assert.
     run_as: Option<RawRunAs>,
+    /// Whether its requests may (`optional`) or must (`required`) carry an end user's JWT.
+    #[serde(default)]
+    jwt: JwtUse,
 }
 
 #[derive(Debug, Deserialize)]
@@ -367,6 +374,22 @@ impl RawToken {
                 .map(Binding::RunAs)
                 .map_err(|e| ("run_as", e)),
             (None, None) => Ok(Binding::Unbound),
+        }
+    }
+
+    /// Whether the token's `jwt` setting fits its binding and the server's `[jwt]` section.
+    fn check_jwt(&self, verifier: Option<&JwtVerifier>) -> std::result::Result<(), String> {
+        let refuse = |why: &str| Err(format!("= {:?}: {why}", self.jwt.as_str()));
+        match self.jwt {
+            JwtUse::Never => Ok(()),
+            _ if verifier.is_none() => refuse("needs a [jwt] section with the keys to verify with"),
+            _ if self.principal.is_some() => {
+                refuse("a token bound to a principal reads as it, not as an end user's token")
+            }
+            JwtUse::Required if self.run_as.is_some() => {
+                refuse("with every request carrying a JWT, `run_as` would never apply")
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -410,6 +433,10 @@ pub struct ServerConfig {
     pub canary_eval: CanaryEvalSchedule,
     /// Feedback on answered requests (`[feedback]`).
     pub feedback: FeedbackConfig,
+    /// The keys and rules end users' JWTs are checked with (`[jwt]`); `None`: none accepted.
+    pub jwt: Option<JwtVerifier>,
+    /// Where every read's principal is logged, and how much is kept (`[access_log]`).
+    pub access_log: Option<AccessLogConfig>,
 }
 
 /// When the server evaluates canaries on its own, and how.
@@ -481,6 +508,11 @@ impl ServerConfig {
                 raw.version
             )));
         }
+        let jwt = raw
+            .jwt
+            .map(RawJwt::check)
+            .transpose()
+            .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
         let mut tokens = BTreeMap::new();
         let mut names = std::collections::BTreeSet::new();
         for (i, t) in raw.tokens.into_iter().enumerate() {
@@ -499,10 +531,10 @@ impl ServerConfig {
             let binding = t
                 .binding()
                 .map_err(|(field, reason)| bad(format!("field `tokens[{i}].{field}`: {reason}")))?;
-            if tokens
-                .insert(hash, Caller::new(t.name, t.role, binding))
-                .is_some()
-            {
+            t.check_jwt(jwt.as_ref())
+                .map_err(|reason| bad(format!("field `tokens[{i}].jwt` {reason}")))?;
+            let caller = Caller::new(t.name, t.role, binding).with_jwt(t.jwt);
+            if tokens.insert(hash, caller).is_some() {
                 return Err(bad(format!(
                     "field `tokens[{i}].blake3`: the same token is listed twice"
                 )));
@@ -564,6 +596,11 @@ impl ServerConfig {
             .sampling
             .check()
             .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
+        let access_log = raw
+            .access_log
+            .map(RawAccessLog::check)
+            .transpose()
+            .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
         Ok(Self {
             tokens,
             limits: raw.limits,
@@ -578,6 +615,8 @@ impl ServerConfig {
             sampling,
             canary_eval,
             feedback,
+            jwt,
+            access_log,
         })
     }
 

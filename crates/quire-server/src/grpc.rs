@@ -14,12 +14,14 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Request, Response, Status, Streaming};
 use tracing::Instrument;
 
+use crate::access_log::{AccessEntry, AccessLog};
 use crate::api::{Local, QuireApi, RequestMeta, SharedProgress};
 use crate::auth::{Auth, Caller, Role};
 use crate::config::{ImportRoots, Limits, ServerConfig};
 use crate::denials::{Denial, Denials, UNKNOWN_TOKEN};
 use crate::error::{Result, ServiceError};
 use crate::identity::describe;
+use crate::jwt::JwtVerifier;
 use crate::metrics::Metrics;
 use quire_core::Reader;
 
@@ -27,6 +29,8 @@ use quire_core::Reader;
 pub struct Server {
     pub(crate) local: Local,
     auth: Auth,
+    jwt: Option<JwtVerifier>,
+    access_log: Option<AccessLog>,
     pub(crate) limits: Limits,
     pub(crate) import_roots: ImportRoots,
     metrics: Arc<Metrics>,
@@ -42,14 +46,27 @@ pub struct Server {
 pub struct Grpc(Arc<Server>);
 
 impl Grpc {
-    /// Services over `local`, checking the tokens of `config`, enforcing its limits and reading
-    /// server paths only under its import roots.
-    pub fn new(local: Local, config: &ServerConfig, metrics: Arc<Metrics>) -> Self {
+    /// Services over `local`, checking the tokens of `config`, enforcing its limits, reading
+    /// server paths only under its import roots and writing its access log (a file that
+    /// cannot be opened is FAILED_PRECONDITION, naming it).
+    pub fn new(local: Local, config: &ServerConfig, metrics: Arc<Metrics>) -> Result<Self> {
         let limits = config.limits.clone();
         let permits = Arc::new(Semaphore::new(limits.max_concurrent_requests));
-        Self(Arc::new(Server {
+        let access_log = config
+            .access_log
+            .clone()
+            .map(|c| {
+                let path = c.path.display().to_string();
+                AccessLog::open(c).map_err(|e| {
+                    ServiceError::FailedPrecondition(format!("access log {path}: {e}"))
+                })
+            })
+            .transpose()?;
+        Ok(Self(Arc::new(Server {
             local,
             auth: Auth::new(config.tokens.clone()),
+            jwt: config.jwt.clone(),
+            access_log,
             limits,
             import_roots: config.import_roots.clone(),
             metrics,
@@ -58,7 +75,7 @@ impl Grpc {
             waiting_builds: AtomicUsize::new(0),
             next_request: AtomicU64::new(1),
             denials: Denials::default(),
-        }))
+        })))
     }
 
     /// Record the refusal counts of every window that has passed by `now` (of all windows with
@@ -209,9 +226,10 @@ impl Server {
 
 impl Server {
     /// The principal `caller`'s request reads as, given the one it asserted (see
-    /// [`crate::Binding`]), recorded in the access log (tracing target `quire_access`: rpc,
+    /// [`crate::identity::resolve`]), recorded whether allowed or refused in the access log:
+    /// the tracing target `quire_access` and, when configured, the access log file (rpc,
     /// token, role, mechanism, effective and asserted principal, and the target as
-    /// `resource`) whether allowed or refused.
+    /// `resource`).
     pub(crate) fn principal(
         &self,
         rpc: &str,
@@ -220,38 +238,46 @@ impl Server {
         requested: Reader,
     ) -> Result<Reader> {
         let asserted = describe(&requested);
-        let role = format!("{:?}", caller.role).to_lowercase();
-        match caller.effective_reader(requested) {
-            Ok((reader, mechanism)) => {
-                tracing::info!(
-                    target: ACCESS_LOG,
-                    rpc,
-                    token = %caller.name,
-                    role,
-                    mechanism = mechanism.as_str(),
-                    principal = %describe(&reader),
-                    asserted = %asserted,
-                    resource = target,
-                    allowed = true,
-                    "access"
-                );
-                Ok(reader)
-            }
-            Err(e) => {
-                tracing::info!(
-                    target: ACCESS_LOG,
-                    rpc,
-                    token = %caller.name,
-                    role,
-                    asserted = %asserted,
-                    resource = target,
-                    allowed = false,
-                    reason = %e,
-                    "access refused"
-                );
-                Err(e)
-            }
+        let resolved = caller.effective_reader(requested, self.jwt.as_ref());
+        let entry = AccessEntry {
+            time: jiff::Timestamp::now().to_string(),
+            rpc: rpc.to_owned(),
+            token: caller.name.clone(),
+            role: format!("{:?}", caller.role).to_lowercase(),
+            mechanism: resolved.as_ref().ok().map(|(_, m)| m.as_str().to_owned()),
+            principal: resolved.as_ref().ok().map(|(r, _)| describe(r)),
+            asserted,
+            resource: target.to_owned(),
+            allowed: resolved.is_ok(),
+            reason: resolved.as_ref().err().map(ToString::to_string),
+        };
+        trace_access(&entry);
+        if let Some(log) = &self.access_log {
+            log.record(&entry);
         }
+        resolved.map(|(reader, _)| reader)
+    }
+}
+
+/// An access on the tracing target [`ACCESS_LOG`].
+fn trace_access(e: &AccessEntry) {
+    let AccessEntry {
+        rpc,
+        token,
+        role,
+        asserted,
+        resource,
+        ..
+    } = e;
+    match (&e.mechanism, &e.principal, &e.reason) {
+        (Some(mechanism), Some(principal), _) => tracing::info!(
+            target: ACCESS_LOG, rpc, token, role, mechanism, principal, asserted, resource,
+            allowed = true, "access"
+        ),
+        (_, _, reason) => tracing::info!(
+            target: ACCESS_LOG, rpc, token, role, asserted, resource, allowed = false,
+            reason = reason.as_deref().unwrap_or_default(), "access refused"
+        ),
     }
 }
 
