@@ -8,3 +8,4 @@ mod jwt;
 mod models;
 mod release;
 mod security;
+mod tamper;
