@@ -120,6 +120,10 @@ pub(crate) enum Command {
         /// The corpus format (detected when omitted).
         #[arg(long, value_enum)]
         format: Option<Format>,
+        /// Refuse a directory corpus whose quire-acl.toml has a rule that matches no document
+        /// (without it: a warning).
+        #[arg(long)]
+        strict: bool,
     },
     /// Build an index from a snapshot (or a corpus path, imported first) and print its id.
     Build {

@@ -330,14 +330,25 @@ async fn dispatch<A: QuireApi + ReleaseApi + EvalApi + CanaryApi>(
                 return crate::release::maintenance(api, m, cli.json, out).await;
             }
         }
-        Command::Import { path, format } => {
+        Command::Import {
+            path,
+            format,
+            strict,
+        } => {
+            // Checked before importing: a rule that matches nothing is a mistake to see first.
+            let rules = crate::acl_report::check(path, format.map(Into::into), *strict)?;
             // Errors already name the file (and line) at fault.
             let info = api.import(path, format.map(Into::into)).await?;
-            emit(out, cli.json, &info, |o| {
+            let shown = crate::acl_report::Imported {
+                snapshot: &info,
+                acl_rules: rules.as_deref(),
+            };
+            emit(out, cli.json, &shown, |o| {
                 writeln!(o, "{}", info.snapshot_id)?;
                 writeln!(o, "  documents  {}", info.documents)?;
                 writeln!(o, "  bytes      {}", info.bytes)?;
-                writeln!(o, "  format     {}", info.format)
+                writeln!(o, "  format     {}", info.format)?;
+                crate::acl_report::print(o, rules.as_deref())
             })?;
         }
         Command::Build {
