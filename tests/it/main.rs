@@ -2,6 +2,7 @@
 //! the encoder and tonic, so one link instead of four).
 
 mod canary;
+mod cancel;
 mod eval;
 mod grpc;
 mod jwt;

@@ -495,10 +495,41 @@ impl pb::snapshot_service_server::SnapshotService for Grpc {
 }
 
 /// Build progress forwarded into the response stream. Advances carry the running total, so a
-/// dropped one (the channel being full) loses nothing.
+/// dropped one (the channel being full) loses nothing. The build is cancelled once the client
+/// has gone (the stream's receiver dropped) or its deadline (`grpc-timeout`) has passed.
 struct StreamProgress {
     tx: mpsc::Sender<Result<pb::BuildIndexEvent, Status>>,
     done: AtomicU64,
+    deadline: Option<Instant>,
+}
+
+/// The deadline a client set on its call (`grpc-timeout`: up to 8 digits and a unit), counted
+/// from `now`.
+fn client_deadline(metadata: &tonic::metadata::MetadataMap, now: Instant) -> Option<Instant> {
+    let text = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
+    let n: u64 = (digits.len() <= 8).then(|| digits.parse().ok())??;
+    let timeout = match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    };
+    now.checked_add(timeout)
+}
+
+/// Progress of work that must stop at a deadline (a rebuild-check within its request's time).
+struct DeadlineProgress(Instant);
+
+impl Progress for DeadlineProgress {
+    fn stage(&self, _: &'static str, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn cancelled(&self) -> bool {
+        Instant::now() >= self.0
+    }
 }
 
 impl StreamProgress {
@@ -537,6 +568,10 @@ impl Progress for StreamProgress {
             )));
     }
 
+    fn cancelled(&self) -> bool {
+        self.tx.is_closed() || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
     fn reused(&self, stage: &'static str, from: &quire_core::IndexId) {
         let _ = self
             .tx
@@ -561,6 +596,7 @@ impl pb::index_service_server::IndexService for Grpc {
     ) -> Result<Response<EventStream>, Status> {
         let server = self.0.clone();
         let started = Instant::now();
+        let deadline = client_deadline(request.metadata(), started);
         let setup = async {
             let caller = server
                 .authorize(request.metadata(), "BuildIndex", Role::Builder)
@@ -595,7 +631,7 @@ impl pb::index_service_server::IndexService for Grpc {
                 let _ = tx.send(StreamProgress::event(pb::build_index_event::Event::Queued(position as u32))).await;
                 let permit = server.running_build.clone().acquire_owned().await;
                 server.waiting_builds.fetch_sub(1, Ordering::SeqCst);
-                let progress: SharedProgress = Arc::new(StreamProgress { tx: tx.clone(), done: AtomicU64::new(0) });
+                let progress: SharedProgress = Arc::new(StreamProgress { tx: tx.clone(), done: AtomicU64::new(0), deadline });
                 let built = server.local.as_actor(&caller.name).build(&snapshot, spec_toml.as_deref(), progress).await;
                 drop(permit);
                 let code = Grpc::status_code(&built);
@@ -670,7 +706,11 @@ impl pb::index_service_server::IndexService for Grpc {
             Role::Builder,
             request,
             |s, _, m| async move {
-                let progress: SharedProgress = Arc::new(quire_index::NoProgress);
+                // A rebuild is a build: it waits for the one build slot, and stops when the
+                // request's time is up rather than running on after its caller was answered.
+                let deadline = Instant::now() + Duration::from_millis(s.limits.request_timeout_ms);
+                let _slot = s.running_build.clone().acquire_owned().await;
+                let progress: SharedProgress = Arc::new(DeadlineProgress(deadline));
                 Ok(s.local.rebuild_check(&m.target, progress).await?.into())
             },
         )

@@ -64,6 +64,19 @@ pub trait Progress: Sync {
     fn reused(&self, stage: &'static str, from: &IndexId) {
         let _ = (stage, from);
     }
+    /// Whether the build should stop (its deadline passed, its caller went away); asked at
+    /// every block boundary, and the build then fails with [`IndexError::Cancelled`].
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
+
+/// [`IndexError::Cancelled`] when `progress` says the build should stop.
+pub(crate) fn stop_if_cancelled(progress: &dyn Progress) -> Result<()> {
+    match progress.cancelled() {
+        true => Err(IndexError::Cancelled),
+        false => Ok(()),
+    }
 }
 
 /// Progress that goes nowhere.
@@ -125,12 +138,14 @@ pub fn build_index(
         clock = Instant::now();
     };
 
+    stop_if_cancelled(progress)?;
     progress.stage("chunk", req.documents.document_count());
     let scan = scan(req, dir, progress)?;
     lap("chunk", &mut timings);
     let chunks = scan.spans.len() as u64;
     let mut stages = BTreeMap::new();
 
+    stop_if_cancelled(progress)?;
     progress.stage("embed", chunks);
     let reused = stages::reuse(
         req.donors,
@@ -153,6 +168,7 @@ pub fn build_index(
     );
     lap("embed", &mut timings);
 
+    stop_if_cancelled(progress)?;
     progress.stage("bm25", chunks);
     let reused = stages::reuse(req.donors, stages::BM25, &scan.bm25_key, dir, &index_id)?;
     match &reused {
@@ -163,6 +179,7 @@ pub fn build_index(
     stages.insert(stages::BM25.to_owned(), record(&scan.bm25_key, reused));
     lap("bm25", &mut timings);
 
+    stop_if_cancelled(progress)?;
     progress.stage("hnsw", chunks);
     let graph_key = graph_key(req, &vectors_file);
     let reused = stages::reuse(req.donors, stages::GRAPH, &graph_key, dir, &index_id)?;
@@ -170,6 +187,7 @@ pub fn build_index(
         Some(donor) => progress.reused(stages::GRAPH, &donor.index_id),
         None => {
             let graph = build_graph(req, dir, scan.spans.len(), progress)?;
+            stop_if_cancelled(progress)?;
             write_synced(dir, GRAPH_FILE, &graph.to_bytes())?;
         }
     }
@@ -177,6 +195,7 @@ pub fn build_index(
     stages.insert(stages::GRAPH.to_owned(), record(&graph_key, reused));
     lap("hnsw", &mut timings);
 
+    stop_if_cancelled(progress)?;
     progress.stage("write", 2);
     sync_tree(dir)?;
     progress.advance(1);
@@ -293,7 +312,7 @@ fn write_bm25(
             })?;
         }
         progress.advance(chunks.len() as u64);
-        Ok(())
+        stop_if_cancelled(progress)
     })?;
     writer.finish()
 }
@@ -333,6 +352,9 @@ fn build_graph(
     for (i, v) in vectors.chunks_exact(dim).enumerate() {
         hnsw.insert_slice((v, i));
         progress.advance(1);
+        if i % 1024 == 1023 {
+            stop_if_cancelled(progress)?;
+        }
     }
     FrozenGraph::from_hnsw(&hnsw, n)
 }
