@@ -2,9 +2,12 @@
 //! the encoder and tonic, so one link instead of four).
 
 mod canary;
+mod cancel;
 mod eval;
 mod grpc;
+mod jwt;
 mod models;
 mod release;
 mod replicas;
 mod security;
+mod tamper;

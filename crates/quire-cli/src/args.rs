@@ -26,6 +26,10 @@ pub(crate) struct Cli {
     /// API token for the server (sent as `authorization: Bearer`).
     #[arg(long, global = true, env = "QUIRE_TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
+    /// An end user's signed JWT, sent as `x-quire-user-token`: with `--server`, queries read as
+    /// its user when the server trusts its issuer and the token may present one.
+    #[arg(long, global = true, env = "QUIRE_USER_TOKEN", hide_env_values = true)]
+    pub(crate) user_token: Option<String>,
     /// PEM file of the CA to trust for an https:// server.
     #[arg(long, global = true, env = "QUIRE_CA")]
     pub(crate) ca: Option<PathBuf>,
@@ -116,6 +120,10 @@ pub(crate) enum Command {
         /// The corpus format (detected when omitted).
         #[arg(long, value_enum)]
         format: Option<Format>,
+        /// Refuse a directory corpus whose quire-acl.toml has a rule that matches no document
+        /// (without it: a warning).
+        #[arg(long)]
+        strict: bool,
     },
     /// Build an index from a snapshot (or a corpus path, imported first) and print its id.
     Build {

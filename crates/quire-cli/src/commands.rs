@@ -78,9 +78,15 @@ pub async fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
     if let Some(url) = &cli.server {
         let remote = Remote::connect(url, cli.token.clone(), cli.ca.as_deref())
             .await
-            .with_context(|| format!("connecting to {url}"))?;
+            .with_context(|| format!("connecting to {url}"))?
+            .with_user_token(cli.user_token.clone());
         dispatch(&remote, cli, progress, out).await
     } else {
+        if cli.user_token.is_some() {
+            anyhow::bail!(
+                "--user-token (QUIRE_USER_TOKEN) is for a server (--server); local mode reads the data dir as it stands"
+            );
+        }
         let access = cli.command.access();
         let mut options = StoreOptions::default();
         if let Command::Gc { keep_revisions, .. } = &cli.command {
@@ -330,14 +336,25 @@ async fn dispatch<A: QuireApi + ReleaseApi + EvalApi + CanaryApi>(
                 return crate::release::maintenance(api, m, cli.json, out).await;
             }
         }
-        Command::Import { path, format } => {
+        Command::Import {
+            path,
+            format,
+            strict,
+        } => {
+            // Checked before importing: a rule that matches nothing is a mistake to see first.
+            let rules = crate::acl_report::check(path, format.map(Into::into), *strict)?;
             // Errors already name the file (and line) at fault.
             let info = api.import(path, format.map(Into::into)).await?;
-            emit(out, cli.json, &info, |o| {
+            let shown = crate::acl_report::Imported {
+                snapshot: &info,
+                acl_rules: rules.as_deref(),
+            };
+            emit(out, cli.json, &shown, |o| {
                 writeln!(o, "{}", info.snapshot_id)?;
                 writeln!(o, "  documents  {}", info.documents)?;
                 writeln!(o, "  bytes      {}", info.bytes)?;
-                writeln!(o, "  format     {}", info.format)
+                writeln!(o, "  format     {}", info.format)?;
+                crate::acl_report::print(o, rules.as_deref())
             })?;
         }
         Command::Build {

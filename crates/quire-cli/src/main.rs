@@ -6,6 +6,7 @@
 //! Exit codes: 0 success; 1 error (bad input, missing id, locked data dir, ...); 2 usage;
 //! 3 a check ran and failed (`verify`, `rebuild-check`).
 
+mod acl_report;
 mod args;
 mod canary;
 mod commands;

@@ -35,6 +35,10 @@ pub enum IndexError {
     /// The build inputs are inconsistent.
     #[error("{0}")]
     Invalid(String),
+    /// The build stopped because its [`crate::Progress`] asked (its deadline passed or its
+    /// caller went away); nothing was published.
+    #[error("the build was cancelled: its deadline passed or its caller went away")]
+    Cancelled,
 }
 
 /// Shorthand for results in this crate.

@@ -3,11 +3,12 @@
 use std::fs::File;
 use std::path::Path;
 
-use quire_core::FileEntry;
 use quire_core::ids::{context, hasher};
+use quire_core::manifest::content_digest;
+use quire_core::{FileEntry, Manifest};
 
 use crate::bm25::EPHEMERAL_FILES;
-use crate::error::{IoContext, Result};
+use crate::error::{IndexError, IoContext, Result};
 
 /// File name of the manifest.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -33,6 +34,51 @@ pub fn artifact_files(dir: &Path) -> Result<Vec<FileEntry>> {
             })
         })
         .collect()
+}
+
+/// Check every file `manifest` lists under `dir` against its size and blake3, in parallel
+/// (sizes first: a truncated file fails without hashing the rest), and the manifest's
+/// content digest against its own file list. What an index is opened for serving from: a file
+/// edited after publishing, even to the same size, is refused naming it
+/// ([`IndexError::Corrupt`]); nothing on disk is changed.
+pub fn verify_files(dir: &Path, manifest: &Manifest) -> Result<()> {
+    use rayon::prelude::*;
+    let changed = |f: &FileEntry, what: String| IndexError::Corrupt {
+        file: f.path.clone(),
+        reason: format!(
+            "{what} since index {} was published; `quire verify {}` lists every difference",
+            manifest.index_id, manifest.index_id
+        ),
+    };
+    for f in &manifest.files {
+        let len = std::fs::metadata(dir.join(&f.path)).map(|m| m.len()).ok();
+        if len != Some(f.bytes) {
+            let size = len.map_or("missing".into(), |l| format!("size {l}"));
+            return Err(changed(
+                f,
+                format!("{size}, manifest says {}: changed", f.bytes),
+            ));
+        }
+    }
+    if content_digest(&manifest.files) != manifest.content_digest {
+        return Err(IndexError::Corrupt {
+            file: MANIFEST_FILE.into(),
+            reason: "content_digest does not match its own file list".into(),
+        });
+    }
+    manifest.files.par_iter().try_for_each(|f| {
+        let path = dir.join(&f.path);
+        let mut h = hasher(context::FILE);
+        h.update_reader(File::open(&path).at(&path)?).at(&path)?;
+        let got = h.finalize().to_hex();
+        match got.as_str() == f.blake3 {
+            true => Ok(()),
+            false => Err(changed(
+                f,
+                format!("blake3 {got}, manifest says {}: changed", f.blake3),
+            )),
+        }
+    })
 }
 
 fn collect(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<()> {

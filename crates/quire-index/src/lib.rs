@@ -50,7 +50,7 @@ mod verify;
 pub use build::{BuildRequest, NoProgress, Progress, VECTORS_FILE, build_index, write_manifest};
 pub use cache::EmbedCache;
 pub use error::{IndexError, Result};
-pub use files::{MANIFEST_FILE, artifact_files, sync_tree, write_synced};
+pub use files::{MANIFEST_FILE, artifact_files, sync_tree, verify_files, write_synced};
 pub use open::{ALLOWED_CACHE_BYTES, OpenIndex};
 pub use plan::{Planner, VectorPlan};
 pub use query::{Arm, Hit, Lineage, Mode, Query, Response, RetrieverHit, Timings};

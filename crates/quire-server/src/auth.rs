@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use tonic::metadata::MetadataMap;
 
 use crate::error::{Result, ServiceError};
-use crate::identity::{Binding, Mechanism};
+use crate::identity::{Binding, Mechanism, describe, narrow, refuse_as};
+use crate::jwt::{JwtUse, JwtVerifier, USER_TOKEN_HEADER};
 
 /// Roles, each including everything the ones before it may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -32,6 +33,10 @@ pub struct Caller {
     pub role: Role,
     /// Whose permissions its requests read with.
     pub binding: Binding,
+    /// Whether its requests may or must carry an end user's JWT.
+    pub jwt: JwtUse,
+    /// The end user's JWT this request carries (`x-quire-user-token`), not yet verified.
+    pub user_token: Option<String>,
 }
 
 impl Caller {
@@ -41,12 +46,58 @@ impl Caller {
             name: name.into(),
             role,
             binding,
+            jwt: JwtUse::Never,
+            user_token: None,
         }
     }
 
-    /// The principal a request reads as, given the one it asserted (see [`Binding`]).
-    pub fn effective_reader(&self, requested: Reader) -> Result<(Reader, Mechanism)> {
-        self.binding.effective(&self.name, requested)
+    /// The same caller, whose requests may or must carry an end user's JWT.
+    pub fn with_jwt(mut self, jwt: JwtUse) -> Self {
+        self.jwt = jwt;
+        self
+    }
+
+    /// The principal a request reads as, given the one it asserted. A token that may present
+    /// an end user's JWT and does reads as the JWT's user, once `verifier` checked it (a
+    /// request may narrow it, never widen it); a token that must and does not is
+    /// UNAUTHENTICATED, as is a JWT that fails a check; a JWT from a token not allowed one is
+    /// PERMISSION_DENIED. Otherwise the token's [`Binding`] decides.
+    pub fn effective_reader(
+        &self,
+        requested: Reader,
+        verifier: Option<&JwtVerifier>,
+    ) -> Result<(Reader, Mechanism)> {
+        let token = self.name.as_str();
+        let Some(jwt) = &self.user_token else {
+            if self.jwt == JwtUse::Required {
+                return Err(ServiceError::Unauthenticated(format!(
+                    "token `{token}` must send the end user's JWT in `{USER_TOKEN_HEADER}`"
+                )));
+            }
+            return self.binding.effective(token, requested);
+        };
+        if self.jwt == JwtUse::Never {
+            return Err(ServiceError::PermissionDenied(format!(
+                "token `{token}` may not present an end user's JWT (`jwt` is not set for it in server.toml)"
+            )));
+        }
+        let verifier = verifier.ok_or_else(|| {
+            ServiceError::PermissionDenied(
+                "this server accepts no end user's JWT (no [jwt] section in server.toml)".into(),
+            )
+        })?;
+        let user = verifier
+            .verify(jwt)
+            .map_err(|why| ServiceError::Unauthenticated(format!("the end user's JWT {why}")))?;
+        narrow(&user, requested)
+            .map(|reader| (reader, Mechanism::Jwt))
+            .map_err(|requested| {
+                let why = format!(
+                    "the end user's JWT names {}, which a request may narrow but not widen",
+                    describe(&user)
+                );
+                refuse_as(token, &requested, why)
+            })
     }
 }
 
@@ -81,8 +132,13 @@ impl Auth {
     /// Authenticate the request and check that its role may perform `action` (which needs
     /// `needed`).
     pub fn authorize(&self, metadata: &MetadataMap, action: &str, needed: Role) -> Result<Caller> {
+        let user_token = user_token(metadata)?;
         if self.is_open() {
-            return Ok(Caller::new("anonymous", Role::Admin, Binding::Trusted));
+            let open = Caller::new("anonymous", Role::Admin, Binding::Trusted);
+            return Ok(Caller {
+                user_token,
+                ..open.with_jwt(JwtUse::Optional)
+            });
         }
         let header = metadata.get("authorization").ok_or_else(|| {
             ServiceError::Unauthenticated("missing `authorization: Bearer <token>` header".into())
@@ -97,11 +153,12 @@ impl Auth {
                 )
             })?;
         let hash = blake3::hash(token.trim().as_bytes()).to_hex().to_string();
-        let caller = self
+        let mut caller = self
             .tokens
             .get(&hash)
             .cloned()
             .ok_or_else(|| ServiceError::Unauthenticated("unknown token".into()))?;
+        caller.user_token = user_token;
         if caller.role < needed {
             return Err(ServiceError::PermissionDenied(format!(
                 "token `{}` has role {:?}; {action} needs {:?} or above",
@@ -110,6 +167,17 @@ impl Auth {
         }
         Ok(caller)
     }
+}
+
+/// The end user's JWT a request carries, if any; one that is not ASCII text is refused.
+fn user_token(metadata: &MetadataMap) -> Result<Option<String>> {
+    let Some(value) = metadata.get(USER_TOKEN_HEADER) else {
+        return Ok(None);
+    };
+    let text = value.to_str().map_err(|_| {
+        ServiceError::Unauthenticated(format!("`{USER_TOKEN_HEADER}` is not ASCII text"))
+    })?;
+    Ok(Some(text.trim().to_owned()))
 }
 
 #[cfg(test)]

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::access_log::{AccessLogConfig, RawAccessLog};
 use crate::auth::{Caller, Role};
 use crate::error::{Result, ServiceError, quoted};
 use crate::identity::{Binding, RunAs};
+use crate::jwt::{JwtUse, JwtVerifier, RawJwt};
 use crate::outcomes::{FeedbackConfig, RawFeedback};
 use crate::replica::{RawReplica, ReplicaConfig};
 use crate::sampler::{RawSampling, SamplingConfig};
@@ -115,6 +117,8 @@ struct RawConfig {
     feedback: RawFeedback,
     #[serde(default)]
     replica: RawReplica,
+    jwt: Option<RawJwt>,
+    access_log: Option<RawAccessLog>,
 }
 
 /// `[storage]`: a shared artifact store besides the data dir.
@@ -336,6 +340,9 @@ struct RawToken {
     principal: Option<RawPrincipal>,
     /// The end users this (application) token may assert.
     run_as: Option<RawRunAs>,
+    /// Whether its requests may (`optional`) or must (`required`) carry an end user's JWT.
+    #[serde(default)]
+    jwt: JwtUse,
 }
 
 #[derive(Debug, Deserialize)]
@@ -370,6 +377,22 @@ impl RawToken {
                 .map(Binding::RunAs)
                 .map_err(|e| ("run_as", e)),
             (None, None) => Ok(Binding::Unbound),
+        }
+    }
+
+    /// Whether the token's `jwt` setting fits its binding and the server's `[jwt]` section.
+    fn check_jwt(&self, verifier: Option<&JwtVerifier>) -> std::result::Result<(), String> {
+        let refuse = |why: &str| Err(format!("= {:?}: {why}", self.jwt.as_str()));
+        match self.jwt {
+            JwtUse::Never => Ok(()),
+            _ if verifier.is_none() => refuse("needs a [jwt] section with the keys to verify with"),
+            _ if self.principal.is_some() => {
+                refuse("a token bound to a principal reads as it, not as an end user's token")
+            }
+            JwtUse::Required if self.run_as.is_some() => {
+                refuse("with every request carrying a JWT, `run_as` would never apply")
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -415,6 +438,10 @@ pub struct ServerConfig {
     pub feedback: FeedbackConfig,
     /// Following a shared registry, and the read-only replica role (`[replica]`).
     pub replica: ReplicaConfig,
+    /// The keys and rules end users' JWTs are checked with (`[jwt]`); `None`: none accepted.
+    pub jwt: Option<JwtVerifier>,
+    /// Where every read's principal is logged, and how much is kept (`[access_log]`).
+    pub access_log: Option<AccessLogConfig>,
 }
 
 /// When the server evaluates canaries on its own, and how.
@@ -486,6 +513,11 @@ impl ServerConfig {
                 raw.version
             )));
         }
+        let jwt = raw
+            .jwt
+            .map(RawJwt::check)
+            .transpose()
+            .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
         let mut tokens = BTreeMap::new();
         let mut names = std::collections::BTreeSet::new();
         for (i, t) in raw.tokens.into_iter().enumerate() {
@@ -504,10 +536,10 @@ impl ServerConfig {
             let binding = t
                 .binding()
                 .map_err(|(field, reason)| bad(format!("field `tokens[{i}].{field}`: {reason}")))?;
-            if tokens
-                .insert(hash, Caller::new(t.name, t.role, binding))
-                .is_some()
-            {
+            t.check_jwt(jwt.as_ref())
+                .map_err(|reason| bad(format!("field `tokens[{i}].jwt` {reason}")))?;
+            let caller = Caller::new(t.name, t.role, binding).with_jwt(t.jwt);
+            if tokens.insert(hash, caller).is_some() {
                 return Err(bad(format!(
                     "field `tokens[{i}].blake3`: the same token is listed twice"
                 )));
@@ -573,6 +605,11 @@ impl ServerConfig {
             .replica
             .check()
             .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
+        let access_log = raw
+            .access_log
+            .map(RawAccessLog::check)
+            .transpose()
+            .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
         let config = Self {
             tokens,
             limits: raw.limits,
@@ -588,6 +625,8 @@ impl ServerConfig {
             canary_eval,
             feedback,
             replica,
+            jwt,
+            access_log,
         };
         crate::replica::check_replica(&config).map_err(|e| bad(e.to_string()))?;
         Ok(config)

@@ -76,6 +76,7 @@ impl From<StoreError> for ServiceError {
             StoreError::Index(IndexError::Embed(_) | IndexError::Corrupt { .. }) => {
                 ServiceError::FailedPrecondition(message)
             }
+            StoreError::Index(IndexError::Cancelled) => ServiceError::DeadlineExceeded(message),
             StoreError::Index(
                 IndexError::Io { .. }
                 | IndexError::Tantivy(_)

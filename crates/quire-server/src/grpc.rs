@@ -14,12 +14,14 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Request, Response, Status, Streaming};
 use tracing::Instrument;
 
+use crate::access_log::{AccessEntry, AccessLog};
 use crate::api::{Local, QuireApi, RequestMeta, SharedProgress};
 use crate::auth::{Auth, Caller, Role};
 use crate::config::{ImportRoots, Limits, ServerConfig};
 use crate::denials::{Denial, Denials, UNKNOWN_TOKEN};
 use crate::error::{Result, ServiceError};
 use crate::identity::describe;
+use crate::jwt::JwtVerifier;
 use crate::metrics::Metrics;
 use quire_core::Reader;
 
@@ -27,6 +29,8 @@ use quire_core::Reader;
 pub struct Server {
     pub(crate) local: Local,
     auth: Auth,
+    jwt: Option<JwtVerifier>,
+    access_log: Option<AccessLog>,
     pub(crate) limits: Limits,
     pub(crate) import_roots: ImportRoots,
     metrics: Arc<Metrics>,
@@ -44,14 +48,27 @@ pub struct Server {
 pub struct Grpc(Arc<Server>);
 
 impl Grpc {
-    /// Services over `local`, checking the tokens of `config`, enforcing its limits and reading
-    /// server paths only under its import roots.
-    pub fn new(local: Local, config: &ServerConfig, metrics: Arc<Metrics>) -> Self {
+    /// Services over `local`, checking the tokens of `config`, enforcing its limits, reading
+    /// server paths only under its import roots and writing its access log (a file that
+    /// cannot be opened is FAILED_PRECONDITION, naming it).
+    pub fn new(local: Local, config: &ServerConfig, metrics: Arc<Metrics>) -> Result<Self> {
         let limits = config.limits.clone();
         let permits = Arc::new(Semaphore::new(limits.max_concurrent_requests));
-        Self(Arc::new(Server {
+        let access_log = config
+            .access_log
+            .clone()
+            .map(|c| {
+                let path = c.path.display().to_string();
+                AccessLog::open(c).map_err(|e| {
+                    ServiceError::FailedPrecondition(format!("access log {path}: {e}"))
+                })
+            })
+            .transpose()?;
+        Ok(Self(Arc::new(Server {
             local,
             auth: Auth::new(config.tokens.clone()),
+            jwt: config.jwt.clone(),
+            access_log,
             limits,
             import_roots: config.import_roots.clone(),
             metrics,
@@ -61,7 +78,7 @@ impl Grpc {
             next_request: AtomicU64::new(1),
             denials: Denials::default(),
             replica: config.replica.enabled,
-        }))
+        })))
     }
 
     /// Record the refusal counts of every window that has passed by `now` (of all windows with
@@ -215,9 +232,10 @@ impl Server {
 
 impl Server {
     /// The principal `caller`'s request reads as, given the one it asserted (see
-    /// [`crate::Binding`]), recorded in the access log (tracing target `quire_access`: rpc,
+    /// [`crate::identity::resolve`]), recorded whether allowed or refused in the access log:
+    /// the tracing target `quire_access` and, when configured, the access log file (rpc,
     /// token, role, mechanism, effective and asserted principal, and the target as
-    /// `resource`) whether allowed or refused.
+    /// `resource`).
     pub(crate) fn principal(
         &self,
         rpc: &str,
@@ -226,38 +244,46 @@ impl Server {
         requested: Reader,
     ) -> Result<Reader> {
         let asserted = describe(&requested);
-        let role = format!("{:?}", caller.role).to_lowercase();
-        match caller.effective_reader(requested) {
-            Ok((reader, mechanism)) => {
-                tracing::info!(
-                    target: ACCESS_LOG,
-                    rpc,
-                    token = %caller.name,
-                    role,
-                    mechanism = mechanism.as_str(),
-                    principal = %describe(&reader),
-                    asserted = %asserted,
-                    resource = target,
-                    allowed = true,
-                    "access"
-                );
-                Ok(reader)
-            }
-            Err(e) => {
-                tracing::info!(
-                    target: ACCESS_LOG,
-                    rpc,
-                    token = %caller.name,
-                    role,
-                    asserted = %asserted,
-                    resource = target,
-                    allowed = false,
-                    reason = %e,
-                    "access refused"
-                );
-                Err(e)
-            }
+        let resolved = caller.effective_reader(requested, self.jwt.as_ref());
+        let entry = AccessEntry {
+            time: jiff::Timestamp::now().to_string(),
+            rpc: rpc.to_owned(),
+            token: caller.name.clone(),
+            role: format!("{:?}", caller.role).to_lowercase(),
+            mechanism: resolved.as_ref().ok().map(|(_, m)| m.as_str().to_owned()),
+            principal: resolved.as_ref().ok().map(|(r, _)| describe(r)),
+            asserted,
+            resource: target.to_owned(),
+            allowed: resolved.is_ok(),
+            reason: resolved.as_ref().err().map(ToString::to_string),
+        };
+        trace_access(&entry);
+        if let Some(log) = &self.access_log {
+            log.record(&entry);
         }
+        resolved.map(|(reader, _)| reader)
+    }
+}
+
+/// An access on the tracing target [`ACCESS_LOG`].
+fn trace_access(e: &AccessEntry) {
+    let AccessEntry {
+        rpc,
+        token,
+        role,
+        asserted,
+        resource,
+        ..
+    } = e;
+    match (&e.mechanism, &e.principal, &e.reason) {
+        (Some(mechanism), Some(principal), _) => tracing::info!(
+            target: ACCESS_LOG, rpc, token, role, mechanism, principal, asserted, resource,
+            allowed = true, "access"
+        ),
+        (_, _, reason) => tracing::info!(
+            target: ACCESS_LOG, rpc, token, role, asserted, resource, allowed = false,
+            reason = reason.as_deref().unwrap_or_default(), "access refused"
+        ),
     }
 }
 
@@ -475,10 +501,41 @@ impl pb::snapshot_service_server::SnapshotService for Grpc {
 }
 
 /// Build progress forwarded into the response stream. Advances carry the running total, so a
-/// dropped one (the channel being full) loses nothing.
+/// dropped one (the channel being full) loses nothing. The build is cancelled once the client
+/// has gone (the stream's receiver dropped) or its deadline (`grpc-timeout`) has passed.
 struct StreamProgress {
     tx: mpsc::Sender<Result<pb::BuildIndexEvent, Status>>,
     done: AtomicU64,
+    deadline: Option<Instant>,
+}
+
+/// The deadline a client set on its call (`grpc-timeout`: up to 8 digits and a unit), counted
+/// from `now`.
+fn client_deadline(metadata: &tonic::metadata::MetadataMap, now: Instant) -> Option<Instant> {
+    let text = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
+    let n: u64 = (digits.len() <= 8).then(|| digits.parse().ok())??;
+    let timeout = match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    };
+    now.checked_add(timeout)
+}
+
+/// Progress of work that must stop at a deadline (a rebuild-check within its request's time).
+struct DeadlineProgress(Instant);
+
+impl Progress for DeadlineProgress {
+    fn stage(&self, _: &'static str, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn cancelled(&self) -> bool {
+        Instant::now() >= self.0
+    }
 }
 
 impl StreamProgress {
@@ -517,6 +574,10 @@ impl Progress for StreamProgress {
             )));
     }
 
+    fn cancelled(&self) -> bool {
+        self.tx.is_closed() || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
     fn reused(&self, stage: &'static str, from: &quire_core::IndexId) {
         let _ = self
             .tx
@@ -541,6 +602,7 @@ impl pb::index_service_server::IndexService for Grpc {
     ) -> Result<Response<EventStream>, Status> {
         let server = self.0.clone();
         let started = Instant::now();
+        let deadline = client_deadline(request.metadata(), started);
         let setup = async {
             let caller = server
                 .authorize(request.metadata(), "BuildIndex", Role::Builder)
@@ -575,7 +637,7 @@ impl pb::index_service_server::IndexService for Grpc {
                 let _ = tx.send(StreamProgress::event(pb::build_index_event::Event::Queued(position as u32))).await;
                 let permit = server.running_build.clone().acquire_owned().await;
                 server.waiting_builds.fetch_sub(1, Ordering::SeqCst);
-                let progress: SharedProgress = Arc::new(StreamProgress { tx: tx.clone(), done: AtomicU64::new(0) });
+                let progress: SharedProgress = Arc::new(StreamProgress { tx: tx.clone(), done: AtomicU64::new(0), deadline });
                 let built = server.local.as_actor(&caller.name).build(&snapshot, spec_toml.as_deref(), progress).await;
                 drop(permit);
                 let code = Grpc::status_code(&built);
@@ -650,7 +712,11 @@ impl pb::index_service_server::IndexService for Grpc {
             Role::Builder,
             request,
             |s, _, m| async move {
-                let progress: SharedProgress = Arc::new(quire_index::NoProgress);
+                // A rebuild is a build: it waits for the one build slot, and stops when the
+                // request's time is up rather than running on after its caller was answered.
+                let deadline = Instant::now() + Duration::from_millis(s.limits.request_timeout_ms);
+                let _slot = s.running_build.clone().acquire_owned().await;
+                let progress: SharedProgress = Arc::new(DeadlineProgress(deadline));
                 Ok(s.local.rebuild_check(&m.target, progress).await?.into())
             },
         )

@@ -3,7 +3,9 @@
 //! A token is bound to a fixed principal, or is an application token with a `run_as` scope
 //! (the end users it may assert), or neither; only the open server (no tokens, loopback only)
 //! takes a request's principal as it stands. [`Binding::effective`] turns what a request
-//! asserted into the principal it reads as, and says by which [`Mechanism`].
+//! asserted into the principal it reads as, and says by which [`Mechanism`];
+//! [`crate::Caller::effective_reader`] puts an end user's verified JWT first, for the tokens
+//! allowed to present one.
 
 use quire_core::{Principal, Reader};
 
@@ -38,6 +40,8 @@ pub enum Mechanism {
     Token,
     /// Asserted on the open server.
     Open,
+    /// The end user of a verified JWT (or a narrowing of it).
+    Jwt,
 }
 
 impl Mechanism {
@@ -48,6 +52,7 @@ impl Mechanism {
             Mechanism::RunAs => "run_as",
             Mechanism::Token => "token",
             Mechanism::Open => "open",
+            Mechanism::Jwt => "jwt",
         }
     }
 }
@@ -131,34 +136,27 @@ impl Binding {
     /// The principal a request of token `token` reads as, given the one it asserted, and how
     /// it was obtained. A principal the token may not use is PERMISSION_DENIED, naming it.
     pub fn effective(&self, token: &str, requested: Reader) -> Result<(Reader, Mechanism)> {
-        let refuse = |why: String| {
-            ServiceError::PermissionDenied(format!(
-                "token `{token}` may not read as {}: {why}",
-                quoted(&describe(&requested))
-            ))
-        };
         match self {
             Binding::Trusted => Ok((requested, Mechanism::Open)),
-            Binding::Bound(bound) => {
-                if asserts_nothing(&requested) {
-                    return Ok((bound.clone(), Mechanism::Bound));
-                }
-                let bound_tokens: Vec<&Principal> = bound.tokens().collect();
-                if requested.tokens().all(|p| bound_tokens.contains(&p)) {
-                    Ok((requested, Mechanism::Bound))
-                } else {
-                    Err(refuse(format!(
-                        "it is bound to {}, which a request may narrow but not widen",
-                        describe(bound)
-                    )))
-                }
-            }
+            Binding::Bound(bound) => narrow(bound, requested)
+                .map(|reader| (reader, Mechanism::Bound))
+                .map_err(|requested| {
+                    refuse_as(
+                        token,
+                        &requested,
+                        format!(
+                            "it is bound to {}, which a request may narrow but not widen",
+                            describe(bound)
+                        ),
+                    )
+                }),
             Binding::RunAs(scope) => match scope.outside(&requested) {
                 None => Ok((requested, Mechanism::RunAs)),
-                Some(p) => Err(refuse(format!(
-                    "{} is outside its run_as scope",
-                    quoted(&p.to_string())
-                ))),
+                Some(p) => Err(refuse_as(
+                    token,
+                    &requested,
+                    format!("{} is outside its run_as scope", quoted(&p.to_string())),
+                )),
             },
             Binding::Unbound => {
                 let own = Reader::new(Some(token), None::<&str>)
@@ -167,13 +165,39 @@ impl Binding {
                 if asserts_nothing(&requested) || requested == own {
                     Ok((own, Mechanism::Token))
                 } else {
-                    Err(refuse(format!(
-                        "it has neither a bound principal nor a run_as scope in server.toml, so it reads only as user:{token}"
-                    )))
+                    Err(refuse_as(
+                        token,
+                        &requested,
+                        format!(
+                            "it has neither a bound principal nor a run_as scope in server.toml, so it reads only as user:{token}"
+                        ),
+                    ))
                 }
             }
         }
     }
+}
+
+/// `bound`, or the narrower principal `requested` names (its user or none, a subset of its
+/// groups); `Err` hands back a wider request.
+pub(crate) fn narrow(bound: &Reader, requested: Reader) -> std::result::Result<Reader, Reader> {
+    if asserts_nothing(&requested) {
+        return Ok(bound.clone());
+    }
+    let bound_tokens: Vec<&Principal> = bound.tokens().collect();
+    if requested.tokens().all(|p| bound_tokens.contains(&p)) {
+        Ok(requested)
+    } else {
+        Err(requested)
+    }
+}
+
+/// PERMISSION_DENIED: token `token` may not read as `requested`, because `why`.
+pub(crate) fn refuse_as(token: &str, requested: &Reader, why: String) -> ServiceError {
+    ServiceError::PermissionDenied(format!(
+        "token `{token}` may not read as {}: {why}",
+        quoted(&describe(requested))
+    ))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 //! - [`serve`]: the server's lifecycle: demo index, health, reflection, metrics endpoint,
 //!   graceful shutdown on SIGINT or SIGTERM.
 
+mod access_log;
 mod api;
 mod auth;
 mod canary_api;
@@ -29,6 +30,7 @@ mod grpc_canary;
 mod grpc_eval;
 mod grpc_release;
 mod identity;
+mod jwt;
 mod metrics;
 pub mod observe;
 pub mod outcomes;
@@ -43,6 +45,7 @@ pub mod sampler;
 pub mod serve;
 pub mod shadow;
 
+pub use access_log::{AccessEntry, AccessLog, AccessLogConfig};
 pub use api::{
     Local, QuireApi, RequestMeta, SHADOW_SLOTS, SharedProgress, UploadSink, local_actor, parse_spec,
 };
@@ -56,6 +59,7 @@ pub use error::{Result, ServiceError};
 pub use eval_api::{EvalApi, EvalRequest, GateRequest};
 pub use grpc::{ACCESS_LOG, Grpc};
 pub use identity::{Binding, Mechanism, RunAs};
+pub use jwt::{JwtUse, JwtVerifier, MAX_USER_TOKEN_BYTES, USER_TOKEN_HEADER};
 pub use metrics::Metrics;
 pub use release_api::{AuditPage, DEFAULT_AUDIT_PAGE, MAX_AUDIT_PAGE, ReleaseApi};
 pub use remote::Remote;

@@ -27,6 +27,7 @@ const UPLOAD_CHUNK: usize = 1 << 20;
 pub struct Remote {
     channel: Channel,
     token: Option<String>,
+    user_token: Option<String>,
 }
 
 /// A response field the server got wrong: our error, not the caller's.
@@ -48,7 +49,19 @@ impl Remote {
                 .map_err(|e| bad(e.to_string()))?;
         }
         let channel = endpoint.connect().await.map_err(|e| bad(format!("{e}")))?;
-        Ok(Self { channel, token })
+        Ok(Self {
+            channel,
+            token,
+            user_token: None,
+        })
+    }
+
+    /// The same connection, sending `jwt` (an end user's signed token) with every request in
+    /// `x-quire-user-token`: queries then read as that user, if the server trusts its issuer
+    /// and the bearer token may present one.
+    pub fn with_user_token(mut self, jwt: Option<String>) -> Self {
+        self.user_token = jwt;
+        self
     }
 
     pub(crate) fn request<T>(&self, message: T) -> Result<Request<T>> {
@@ -60,6 +73,16 @@ impl Remote {
                 )
             })?;
             request.metadata_mut().insert("authorization", value);
+        }
+        if let Some(jwt) = &self.user_token {
+            let value = jwt.parse().map_err(|_| {
+                ServiceError::InvalidArgument(
+                    "the end user's token contains characters not allowed in a header".into(),
+                )
+            })?;
+            request
+                .metadata_mut()
+                .insert(crate::jwt::USER_TOKEN_HEADER, value);
         }
         Ok(request)
     }

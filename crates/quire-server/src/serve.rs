@@ -224,7 +224,7 @@ pub async fn run(
         tracing::warn!(%addr, "no API tokens configured: every caller is an admin (loopback only)");
     }
     let background = Background::start(&local, &config);
-    let grpc = Grpc::new(local, &config, metrics.clone());
+    let grpc = Grpc::new(local, &config, metrics.clone())?;
     let ceiling = grpc.decoding_ceiling();
     let (health_reporter, health) = tonic_health::server::health_reporter();
     // A server on a shared registry follows it; until every arm it serves is local it is not

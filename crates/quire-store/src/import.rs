@@ -11,10 +11,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
-use quire_core::{Acl, Document, JsonDialect};
-use serde::Deserialize;
+use quire_core::{Document, JsonDialect};
 
+use crate::acl_rules::AclRules;
 use crate::error::{Result, StoreError};
 
 /// I/O errors reading a corpus are the caller's to fix (a missing file, a dangling link, a
@@ -174,91 +173,56 @@ fn read_jsonl(path: &Path, label: &str, dialect: JsonDialect, max: u64) -> Resul
     Ok(docs)
 }
 
-/// `quire-acl.toml`: glob rules mapping paths to ACLs; the last matching rule wins.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AclFile {
-    version: u32,
-    #[serde(default)]
-    rules: Vec<AclRule>,
-}
+pub use crate::acl_rules::{ACL_RULES_FILE, RuleMatches};
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AclRule {
-    paths: Vec<String>,
-    acl: Vec<String>,
-}
-
-/// File name of a directory corpus's ACL rules.
-pub const ACL_RULES_FILE: &str = "quire-acl.toml";
-
-struct AclRules {
-    rules: Vec<(GlobSet, Acl)>,
-}
-
-impl AclRules {
-    fn load(root: &Path, max: u64) -> Result<Self> {
-        let path = root.join(ACL_RULES_FILE);
-        if !path.exists() {
-            return Ok(Self { rules: Vec::new() });
-        }
-        let origin = path.display().to_string();
-        let text = String::from_utf8(read_file_bounded(&path, max)?).map_err(|e| {
-            corpus_err(
-                &origin,
-                format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to()),
-            )
-        })?;
-        let file: AclFile = toml::from_str(&text)
-            .map_err(|e| corpus_err(&origin, e.to_string().trim_end().replace('\n', " ")))?;
-        if file.version != 1 {
-            return Err(corpus_err(
-                &origin,
-                format!(
-                    "field `version` = {}: this quire reads version 1",
-                    file.version
-                ),
-            ));
-        }
-        let mut rules = Vec::new();
-        for (i, rule) in file.rules.into_iter().enumerate() {
-            let mut set = GlobSetBuilder::new();
-            for pattern in &rule.paths {
-                let glob = Glob::new(pattern).map_err(|e| {
-                    corpus_err(
-                        &origin,
-                        format!("rules[{i}].paths: bad glob {pattern:?}: {e}"),
-                    )
-                })?;
-                set.add(glob);
-            }
-            let set = set
-                .build()
-                .map_err(|e| corpus_err(&origin, format!("rules[{i}].paths: {e}")))?;
-            let acl = Acl::parse(&rule.acl)
-                .map_err(|e| corpus_err(&origin, format!("rules[{i}].acl: {e}")))?;
-            rules.push((set, acl));
-        }
-        Ok(Self { rules })
+/// The ACL rules of the directory corpus at `root` (none without a rules file).
+fn load_rules(root: &Path, max: u64) -> Result<AclRules> {
+    let path = root.join(ACL_RULES_FILE);
+    if !path.exists() {
+        return Ok(AclRules::none());
     }
+    let origin = path.display().to_string();
+    let text = String::from_utf8(read_file_bounded(&path, max)?).map_err(|e| {
+        corpus_err(
+            &origin,
+            format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to()),
+        )
+    })?;
+    AclRules::parse(&text, &origin)
+}
 
-    fn acl_for(&self, rel: &str) -> Option<Acl> {
-        self.rules
-            .iter()
-            .rev()
-            .find(|(set, _)| set.is_match(rel))
-            .map(|(_, acl)| acl.clone())
+/// How many documents of the directory corpus at `root` each rule of its `quire-acl.toml`
+/// matches (`None` without one), so that a rule matching nothing can be reported.
+pub fn rule_matches(root: &Path, max: u64) -> Result<Option<Vec<RuleMatches>>> {
+    if !root.join(ACL_RULES_FILE).exists() {
+        return Ok(None);
     }
+    let rules = load_rules(root, max)?;
+    let files = document_files(root)?;
+    Ok(Some(rules.matches(files.iter().map(|(_, id)| id.as_str()))))
 }
 
 fn read_dir(root: &Path, max: u64) -> Result<Vec<Sourced>> {
+    let rules = load_rules(root, max)?;
+    document_files(root)?
+        .into_iter()
+        .map(|(path, rel)| {
+            Ok(Sourced {
+                doc: read_file_document(&path, &rel, &rules, max)?,
+                origin: path.display().to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The document files of the directory corpus at `root` (`.md` and `.txt`, hidden entries
+/// skipped, symlinks followed only within the root), with their ids, in name order.
+fn document_files(root: &Path) -> Result<Vec<(PathBuf, String)>> {
     if !std::fs::metadata(root).input(root)?.is_dir() {
         return Err(corpus_err(root.display().to_string(), "is not a directory"));
     }
     let canonical_root = root.canonicalize().input(root)?;
-    let rules = AclRules::load(root, max)?;
-    let mut docs = Vec::new();
+    let mut files = Vec::new();
     let walker = walkdir::WalkDir::new(root)
         .follow_links(true)
         .sort_by_file_name()
@@ -288,13 +252,9 @@ fn read_dir(root: &Path, max: u64) -> Result<Vec<Sourced>> {
         if !entry.file_type().is_file() || !is_document(path) {
             continue;
         }
-        let rel = relative_id(root, path)?;
-        docs.push(Sourced {
-            doc: read_file_document(path, &rel, &rules, max)?,
-            origin: path.display().to_string(),
-        });
+        files.push((path.to_path_buf(), relative_id(root, path)?));
     }
-    Ok(docs)
+    Ok(files)
 }
 
 fn is_document(path: &Path) -> bool {

@@ -26,6 +26,7 @@
 //! with a single rename; a killed process leaves only `tmp/` debris, cleared by the next writer.
 
 mod access;
+mod acl_rules;
 pub mod artifacts;
 pub mod audit;
 mod cache;

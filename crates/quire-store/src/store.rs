@@ -461,8 +461,14 @@ impl Store {
             cache: Some(&cache),
             donors: &donors,
         };
-        let manifest = quire_index::build_index(&request, &scratch, progress)
-            .map_err(snapshot::build_error)?;
+        let manifest = match quire_index::build_index(&request, &scratch, progress) {
+            Ok(manifest) => manifest,
+            Err(e) => {
+                // A failed or cancelled build leaves nothing behind in tmp/.
+                let _ = std::fs::remove_dir_all(&scratch);
+                return Err(snapshot::build_error(e));
+            }
+        };
         publish(&scratch, &target)?;
         Ok(BuildOutcome {
             manifest,

@@ -12,6 +12,14 @@ pub fn handbook() -> PathBuf {
     workspace().join("corpora/handbook")
 }
 
+/// A test-only key of `crates/quire-testkit/fixtures/jwt` (`rs256`, `es256`, `eddsa`, `other`
+/// with `.key.pem` or `.pub.pem`): end users' JWTs are signed and checked with them.
+pub fn jwt_fixture(name: &str) -> PathBuf {
+    workspace()
+        .join("crates/quire-testkit/fixtures/jwt")
+        .join(name)
+}
+
 /// `prefix` and a suffix no other call, test process or run has (process id, a counter, the
 /// time): names of databases, key prefixes.
 pub fn unique(prefix: &str) -> String {

@@ -107,6 +107,11 @@ impl TestServer {
         }
     }
 
+    /// The server's data dir.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("data")
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

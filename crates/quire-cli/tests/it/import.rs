@@ -448,3 +448,86 @@ fn user_errors_are_not_internal_errors() {
         );
     }
 }
+
+/// Issue 14, item 5: ACL rules that can never match (`./`, `..`, absolute) are refused naming
+/// the rule; a rule that matches no document (here `hr/**` against a folder named `HR/`:
+/// matching is case-sensitive) is a warning, or with `--strict` a refusal before anything is
+/// stored; `import` prints how many documents each rule matches.
+#[test]
+fn acl_rules_are_checked_and_counted() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let root = dir.path().join("corpus");
+    std::fs::create_dir_all(root.join("HR")).unwrap();
+    std::fs::write(root.join("HR/pay.md"), "# Pay\nsalaries").unwrap();
+    std::fs::write(root.join("welcome.md"), "# Welcome\nhello").unwrap();
+    let rules = |paths: &str| {
+        let text = format!(
+            "version = 1\n[[rules]]\npaths = [\"**\"]\nacl = [\"*\"]\n[[rules]]\npaths = [{paths}]\nacl = [\"group:hr\"]\n"
+        );
+        std::fs::write(root.join("quire-acl.toml"), text).unwrap();
+    };
+    let r = root.to_str().unwrap_or_default();
+    for (paths, want) in [
+        (
+            "\"./HR/**\"",
+            "rules[1].paths: \"./HR/**\" has a `.` component",
+        ),
+        ("\"../x\"", "rules[1].paths: \"../x\" climbs out"),
+        ("\"/etc/**\"", "rules[1].paths: \"/etc/**\" is absolute"),
+    ] {
+        rules(paths);
+        let run = quire(&data, &["import", r]);
+        assert_eq!(run.code, 1, "{paths}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("quire-acl.toml: ") && run.stderr.contains(want),
+            "{paths}: {}",
+            run.stderr
+        );
+    }
+
+    rules("\"hr/**\"");
+    let unmatched = "rules[1] (hr/**) matches no document (matching is case-sensitive; 1 would match ignoring case)";
+    let strict = quire(&data, &["import", "--strict", r]);
+    assert_eq!(strict.code, 1, "{}", strict.stderr);
+    assert!(strict.stderr.contains(unmatched), "{}", strict.stderr);
+    let stored = quire(&data, &["--json", "snapshots"]).ok().json();
+    assert_eq!(
+        stored.as_array().map(Vec::len),
+        Some(0),
+        "--strict stores nothing"
+    );
+    let run = quire(&data, &["import", r]).ok();
+    assert!(
+        run.stderr.contains("warning: ") && run.stderr.contains(unmatched),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("    rules[0]      2  **\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("    rules[1]      0  hr/**\n"),
+        "{}",
+        run.stdout
+    );
+    let json = quire(&data, &["--json", "import", r]).ok().json();
+    assert!(
+        json["snapshot_id"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("snap-"))
+    );
+    assert_eq!(json["acl_rules"][1]["files"], 0, "{json}");
+    assert_eq!(json["acl_rules"][1]["files_ignoring_case"], 1, "{json}");
+
+    rules("\"HR/**\"");
+    let run = quire(&data, &["import", "--strict", r]).ok();
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("    rules[1]      1  HR/**\n"),
+        "{}",
+        run.stdout
+    );
+}

@@ -72,6 +72,10 @@ impl Progress for Background<'_> {
         self.inner.embed_cache(hits, misses);
     }
 
+    fn cancelled(&self) -> bool {
+        self.inner.cancelled()
+    }
+
     fn reused(&self, _: &'static str, from: &IndexId) {
         let mut held = self.held();
         if held.shown {

@@ -114,6 +114,7 @@ fn embed_block(
                 }
             }
             progress.advance(batch.len() as u64);
+            super::stop_if_cancelled(progress)?;
             Ok((batch.len() - missing.len()) as u64)
         })
         .collect::<Result<_>>()?;

@@ -66,6 +66,19 @@ pub trait Progress: Sync {
     fn reused(&self, stage: &'static str, from: &IndexId) {
         let _ = (stage, from);
     }
+    /// Whether the build should stop (its deadline passed, its caller went away); asked at
+    /// every block boundary, and the build then fails with [`IndexError::Cancelled`].
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
+
+/// [`IndexError::Cancelled`] when `progress` says the build should stop.
+pub(crate) fn stop_if_cancelled(progress: &dyn Progress) -> Result<()> {
+    match progress.cancelled() {
+        true => Err(IndexError::Cancelled),
+        false => Ok(()),
+    }
 }
 
 /// Progress that goes nowhere.
@@ -127,6 +140,7 @@ pub fn build_index(
     })?;
     let mut timings = BTreeMap::new();
     let clock = Instant::now();
+    stop_if_cancelled(progress)?;
     progress.stage("chunk", req.documents.document_count());
     let scan = scan(req, dir, progress)?;
     timings.insert("chunk".to_owned(), elapsed_ms(clock));
@@ -155,6 +169,7 @@ pub fn build_index(
     timings.insert("bm25".to_owned(), bm25_ms);
 
     let clock = Instant::now();
+    stop_if_cancelled(progress)?;
     progress.stage("write", 2);
     sync_tree(dir)?;
     progress.advance(1);
@@ -224,6 +239,7 @@ fn vector_stages(
         cache_stats: EmbedCacheStats::default(),
     };
     let clock = Instant::now();
+    stop_if_cancelled(progress)?;
     progress.stage("embed", chunks);
     let reused = stages::reuse(
         req.donors,
@@ -251,6 +267,7 @@ fn vector_stages(
     side.timings.insert("embed".to_owned(), elapsed_ms(clock));
 
     let clock = Instant::now();
+    stop_if_cancelled(progress)?;
     progress.stage("hnsw", chunks);
     let graph_key = graph_key(req, &vectors_file);
     let reused = stages::reuse(req.donors, stages::GRAPH, &graph_key, dir, index_id)?;
@@ -258,6 +275,7 @@ fn vector_stages(
         Some(donor) => progress.reused(stages::GRAPH, &donor.index_id),
         None => {
             let graph = build_graph(req, dir, scan.spans.len(), progress)?;
+            stop_if_cancelled(progress)?;
             write_synced(dir, GRAPH_FILE, &graph.to_bytes())?;
         }
     }
@@ -276,6 +294,7 @@ fn bm25_stage(
     index_id: &IndexId,
     progress: &dyn Progress,
 ) -> Result<StageRecord> {
+    stop_if_cancelled(progress)?;
     let reused = stages::reuse(req.donors, stages::BM25, &scan.bm25_key, dir, index_id)?;
     match &reused {
         Some(donor) => progress.reused(stages::BM25, &donor.index_id),
@@ -358,7 +377,7 @@ fn write_bm25(
             })?;
         }
         progress.advance(chunks.len() as u64);
-        Ok(())
+        stop_if_cancelled(progress)
     })?;
     writer.finish()
 }
@@ -401,6 +420,9 @@ fn build_graph(
     for (i, v) in vectors.chunks_exact(dim).enumerate() {
         hnsw.insert_slice((v, i));
         progress.advance(1);
+        if i % 1024 == 1023 {
+            stop_if_cancelled(progress)?;
+        }
     }
     FrozenGraph::from_hnsw(&hnsw, n)
 }

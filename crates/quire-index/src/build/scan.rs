@@ -122,7 +122,7 @@ pub(super) fn scan(req: &BuildRequest<'_>, dir: &Path, progress: &dyn Progress) 
             previous_id = Some(doc.id.clone());
         }
         progress.advance(block.len() as u64);
-        Ok(())
+        super::stop_if_cancelled(progress)
     })?;
     chunks_out.finish()?;
     docs_out.finish()?;

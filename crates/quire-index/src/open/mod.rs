@@ -14,7 +14,7 @@ use tantivy::{DocAddress, DocId, Index, IndexReader, ReloadPolicy, Score, Tantiv
 use crate::ann::{Allowed, Vectors};
 use crate::bm25::{self, BM25_DIR, Bm25Fields};
 use crate::error::{IndexError, IoContext, Result};
-use crate::files::map_file;
+use crate::files::{map_file, verify_files};
 use crate::fusion;
 use crate::graph::{FrozenGraph, GRAPH_FILE};
 use crate::plan::{EXACT_SCAN_FLOATS, Planner, VectorPlan};
@@ -114,19 +114,13 @@ impl std::fmt::Debug for OpenIndex {
 }
 
 impl OpenIndex {
-    /// Open the index in `dir`. The model the index was built with must be among `models`
-    /// (same name and digest), or opening fails naming the model.
+    /// Open the index in `dir`, once every file's blake3 matches the manifest
+    /// ([`verify_files`]: what is served is what was published). The model the index was
+    /// built with must be among `models` (same name and digest), or opening fails naming the
+    /// model.
     pub fn open(dir: &Path, models: &Models) -> Result<Self> {
         let manifest = read_manifest(dir)?;
-        for f in &manifest.files {
-            let len = std::fs::metadata(dir.join(&f.path)).map(|m| m.len()).ok();
-            if len != Some(f.bytes) {
-                return Err(IndexError::Corrupt {
-                    file: f.path.clone(),
-                    reason: format!("size {len:?}, manifest says {}", f.bytes),
-                });
-            }
-        }
+        verify_files(dir, &manifest)?;
         if !READABLE_FORMATS.contains(&manifest.versions.format) {
             return Err(IndexError::Invalid(format!(
                 "index {} has format {}, this quire reads formats {}-{}: rebuild it",
