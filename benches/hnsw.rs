@@ -26,11 +26,11 @@ use std::time::Instant;
 use hnsw_rs::hnsw::Hnsw;
 use quire_core::BuildSpec;
 use quire_embed::Models;
-use quire_index::OpenIndex;
 use quire_index::ann::{self, Vectors};
 use quire_index::distance::DotDistance;
 use quire_index::graph::FrozenGraph;
 use quire_index::hnsw_build::{self, HnswParams};
+use quire_index::{OpenIndex, Planner, VectorPlan};
 
 #[path = "synthetic.rs"]
 mod synthetic;
@@ -186,15 +186,16 @@ const FILTER_PERCENT: usize = 30;
 /// A search run per query vector: (ordinal, similarity) hits.
 type Search<'a> = dyn Fn(&[f32]) -> Vec<(u32, f32)> + 'a;
 
-/// Recall@10 and latency of the filtered walk with the beam `OpenIndex::vector` uses for this
-/// selectivity (ef 64 x sqrt(1 / selectivity), capped at 4x), at 2x to 4x that beam, and of the
-/// exact scan of the allowed rows.
+/// Recall@10 and latency of the filtered query as `OpenIndex::vector` plans it (the cost model
+/// of `quire_index::plan` for this selectivity, ef_search 64 and k 10), of the walk at the beams
+/// ef 64 x sqrt(1 / selectivity) and 2x to 4x that, and of the exact scan of the allowed rows.
 fn report_filtered(name: &str, graph: &FrozenGraph, set: &Set) {
     let vectors = Vectors::new(&set.vectors, set.dim);
     let n = vectors.len();
     let allowed = ann::Allowed::from_fn(n, |i| (i as usize * 7919) % 1000 < FILTER_PERCENT * 10);
     let widen = (1.0 / allowed.selectivity()).sqrt().min(4.0);
-    let policy = (64.0 * widen).ceil() as usize;
+    let sqrt_beam = (64.0 * widen).ceil() as usize;
+    let planned = Planner::Cost.plan(n, allowed.count(), 64, 10, 0);
     let truth: Vec<Vec<(u32, f32)>> = set
         .queries
         .chunks_exact(set.dim)
@@ -213,11 +214,19 @@ fn report_filtered(name: &str, graph: &FrozenGraph, set: &Set) {
         times.sort_by(f64::total_cmp);
         let recall = found as f64 / wanted.max(1) as f64;
         println!(
-            "| {name:<22} | {label:>6} | {recall:>9.3} | {:>7.0} | {mean_us:>7.0} |",
+            "| {name:<22} | {label:>10} | {recall:>9.3} | {:>7.0} | {mean_us:>7.0} |",
             times[times.len() / 2]
         );
     };
-    for ef in [policy, 2 * policy, 3 * policy, 4 * policy] {
+    match planned {
+        VectorPlan::Walk { ef } => row(format!("plan {ef}"), &|q| {
+            ann::search(graph, vectors, q, 10, ef, Some(&allowed))
+        }),
+        _ => row("plan exact".into(), &|q| {
+            ann::exact(vectors, q, Some(&allowed), 10)
+        }),
+    }
+    for ef in [sqrt_beam, 2 * sqrt_beam, 3 * sqrt_beam, 4 * sqrt_beam] {
         row(ef.to_string(), &|q| {
             ann::search(graph, vectors, q, 10, ef, Some(&allowed))
         });
@@ -355,11 +364,11 @@ fn main() {
         report(&format!("{name} (frozen search)"), graph, &set, &truth);
     }
     println!(
-        "\nfiltered: {FILTER_PERCENT}% allowed (the retrieval bench's readers of buckets 0..{}), the first ef is the one OpenIndex::vector picks, then 2x to 4x it and the exact scan",
+        "\nfiltered: {FILTER_PERCENT}% allowed (the retrieval bench's readers of buckets 0..{}), first the plan OpenIndex::vector picks (cost model, ef_search 64, k 10), then ef 64 x sqrt(1 / selectivity), 2x to 4x it and the exact scan",
         FILTER_PERCENT * 10
     );
-    println!("| index                  |     ef | recall@10 | p50 us  | mean us |");
-    println!("|------------------------|--------|-----------|---------|---------|");
+    println!("| index                  |         ef | recall@10 | p50 us  | mean us |");
+    println!("|------------------------|------------|-----------|---------|---------|");
     for (name, graph) in &graphs {
         report_filtered(&format!("{name} (frozen search)"), graph, &set);
     }
