@@ -96,12 +96,13 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     work = tmp_path_factory.mktemp("quire")
     config, tokens = _config(binary, CORPORA)
     (work / "server.toml").write_text(config)
+    log = open(work / "server.log", "wb")
     env = {k: v for k, v in os.environ.items() if k not in ("QUIRE_DATA", "QUIRE_SERVER", "QUIRE_TOKEN")}
     process = subprocess.Popen(
         [str(binary), "--data", str(work / "data"), "serve", "--demo", "--addr", "127.0.0.1:0",
          "--config", str(work / "server.toml")],
         stdout=subprocess.PIPE,
-        stderr=open(work / "server.log", "wb"),
+        stderr=log,
         env=env,
         text=True,
     )
@@ -110,8 +111,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         if not line.startswith("quire listening on "):
             process.kill()
             process.wait()
-            log = (work / "server.log").read_text(errors="replace")[-4000:]
-            pytest.fail(f"quire serve did not start: first line {line!r}; its log:\n{log}")
+            tail = (work / "server.log").read_text(errors="replace")[-4000:]
+            pytest.fail(f"quire serve did not start: first line {line!r}; its log:\n{tail}")
         url = line.removeprefix("quire listening on ").strip()
         yield Server(url, tokens, CORPORA, (JWT_KEYS / "rs256.key.pem").read_text())
     finally:
@@ -122,6 +123,9 @@ def server(tmp_path_factory: pytest.TempPathFactory):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        if process.stdout:
+            process.stdout.close()
+        log.close()
 
 
 @pytest.fixture(scope="session")

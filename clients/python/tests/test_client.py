@@ -137,6 +137,10 @@ def test_import_and_build_with_progress(tmp_path, server, clients):
     again = list(builder.build_events(snapshot.snapshot_id))
     assert isinstance(again[-1], BuildResult) and again[-1].reused
     assert again[-1].manifest.index_id == result.manifest.index_id
+    # Leaving the iterator early ends the stream (the index exists already); the client stays usable.
+    events = builder.build_events(snapshot.snapshot_id)
+    assert next(events) is not None
+    events.close()
     assert builder.verify(result.manifest.index_id).ok
     assert any(i.index_id == result.manifest.index_id for i in builder.indexes())
 
@@ -213,7 +217,7 @@ def test_evaluate_on_the_handbook_judgments(server, clients):
         builder.evaluate("handbook", dataset, split="train", groups=["all-staff"])
     assert "test" in e.value.message
     # Outside the import roots: refused without saying whether the path exists.
-    with pytest.raises(QuireError):
+    with pytest.raises(PermissionDenied):
         builder.evaluate("handbook", "/etc", groups=["all-staff"])
     with pytest.raises(PermissionDenied):
         clients["reader"].evaluate("handbook", dataset, groups=["all-staff"])

@@ -31,6 +31,9 @@ USER_TOKEN_HEADER = "x-quire-user-token"
 #: Bytes per message of a corpus upload.
 UPLOAD_CHUNK = 1 << 20
 
+#: The default of ``timeout`` in the clients' calls: the client's own timeout.
+CLIENT_TIMEOUT = object()
+
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 << 20),
     ("grpc.max_send_message_length", 64 << 20),

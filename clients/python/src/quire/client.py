@@ -71,12 +71,12 @@ class Client:
     def _md(self, user_token: Optional[str]) -> list[tuple[str, str]]:
         return rq.metadata(self._token, user_token or self._user_token)
 
-    def _unary(self, rpc, request, user_token: Optional[str] = None, timeout: Optional[float] = -1.0):
+    def _unary(self, rpc, request, user_token: Optional[str] = None, timeout: object = rq.CLIENT_TIMEOUT):
         try:
             return rpc(
                 request,
                 metadata=self._md(user_token),
-                timeout=self.timeout if timeout == -1.0 else timeout,
+                timeout=self.timeout if timeout is rq.CLIENT_TIMEOUT else timeout,
             )
         except grpc.RpcError as e:
             raise from_rpc_error(e) from None
@@ -156,16 +156,19 @@ class Client:
     def build_events(self, snapshot_id: str, *, spec_toml: Optional[str] = None) -> Iterator[BuildEvent]:
         """Build (or verify and reuse) the index of a snapshot and spec (TOML text; None: the
         default spec), yielding the server's progress events as they arrive; the last is a
-        :class:`quire.BuildResult`."""
+        :class:`quire.BuildResult`. Leaving the iteration early cancels the build (the server
+        stops a build whose client left); an index already built stays."""
+        call = self._stubs.indexes.BuildIndex(rq.build(snapshot_id, spec_toml), metadata=self._md(None))
         try:
-            for e in self._stubs.indexes.BuildIndex(
-                rq.build(snapshot_id, spec_toml), metadata=self._md(None)
-            ):
+            for e in call:
                 event = build_event(e)
                 if event is not None:
                     yield event
         except grpc.RpcError as e:
             raise from_rpc_error(e) from None
+        finally:
+            # A caller that stops early ends the stream, and the server then cancels the build.
+            call.cancel()
 
     def build(
         self,
