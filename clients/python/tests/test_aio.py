@@ -71,6 +71,10 @@ async def test_async_import_build_alias_and_evaluate(server):
         r = await admin.query("py-async", "lighthouse keeper", k=3)
         assert r.lineage.alias == "py-async" and r.lineage.revision == rev.revision
         assert r.lineage.arm == "primary" and r.hits[0].doc_id.startswith("aio-")
+        counted = await admin.feedback(r.request_id, False, label="wrong-answer")
+        assert counted.alias == "py-async" and counted.arm == "primary"
+        with pytest.raises(NotFound):
+            await admin.feedback("rq-" + "f" * 32, True)
 
         report = await admin.evaluate(
             "handbook", str(server.corpora / "handbook-eval"), groups=["all-staff", "eng"], mode="bm25"

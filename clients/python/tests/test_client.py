@@ -183,6 +183,13 @@ def test_alias_operations(clients):
     assert r.lineage.alias == "py-docs" and r.lineage.revision == canary.revision
     assert r.lineage.arm in ("primary", "canary")
     assert r.lineage.index_id == (new if r.lineage.arm == "canary" else old)
+    counted = releaser.feedback(r.request_id, True, label="py-test")
+    assert counted.alias == "py-docs" and counted.arm == r.lineage.arm
+    with pytest.raises(InvalidArgument) as e:
+        releaser.feedback("no-such-request", False)
+    assert "request_id" in e.value.message
+    with pytest.raises(NotFound):
+        releaser.feedback("rq-" + "0" * 32, False)
     pinned = releaser.query(f"py-docs@{first.revision}", "parental leave", groups=["all-staff"])
     assert pinned.lineage.index_id == old and pinned.lineage.revision == first.revision
 

@@ -14,6 +14,7 @@ from .types import (
     BuildEvent,
     BuildResult,
     EvalReport,
+    FeedbackCounted,
     Fusion,
     IndexManifest,
     IndexSummary,
@@ -125,9 +126,11 @@ class AsyncClient:
         )
         return QueryResult.from_proto(await self._unary(self._stubs.retrieval.Retrieve, request, user_token))
 
-    async def feedback(self, request_id: str, success: bool, label: Optional[str] = None) -> None:
-        """Record whether the answer to a request (through an alias) was a success."""
-        await self._unary(self._stubs.retrieval.Feedback, rq.feedback(request_id, success, label))
+    async def feedback(self, request_id: str, success: bool, label: Optional[str] = None) -> FeedbackCounted:
+        """Record whether the answer to a request through an alias (its ``request_id``) was a
+        success; once per request, from the token that sent it, within the server's window."""
+        r = await self._unary(self._stubs.retrieval.Feedback, rq.feedback(request_id, success, label))
+        return FeedbackCounted(r.alias, r.arm, r.intent or None)
 
     # Snapshots
 

@@ -161,6 +161,15 @@ class QueryResult:
 
 
 @dataclass(frozen=True)
+class FeedbackCounted:
+    """Where :meth:`quire.Client.feedback` was counted: the alias, its arm and the intent."""
+
+    alias: str
+    arm: str
+    intent: Optional[str]
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """A stored corpus snapshot."""
 
