@@ -50,7 +50,14 @@ class Server:
         from jwt_rs256 import sign
 
         now = int(time.time())
-        claims = {"iss": ISSUER, "aud": "quire", "sub": user, "groups": groups, "exp": now + 3600, "iat": now}
+        claims = {
+            "iss": ISSUER,
+            "aud": "quire",
+            "sub": user,
+            "groups": groups,
+            "exp": now + 3600,
+            "iat": now,
+        }
         claims.update(edits)
         return sign(claims, self.jwt_key)
 
@@ -67,7 +74,9 @@ def _binary() -> Path | None:
 
 
 def _new_token(binary: Path) -> tuple[str, str]:
-    out = subprocess.run([str(binary), "--json", "token", "new"], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [str(binary), "--json", "token", "new"], check=True, capture_output=True, text=True
+    )
     value = json.loads(out.stdout)
     return value["token"], value["blake3"]
 
@@ -78,7 +87,13 @@ def _config(binary: Path, root: Path) -> tuple[str, dict[str, str]]:
     for name, (role, binding) in TOKENS.items():
         token, digest = _new_token(binary)
         tokens[name] = token
-        lines += ["[[tokens]]", f'name = "{name}"', f'role = "{role}"', f'blake3 = "{digest}"', binding]
+        lines += [
+            "[[tokens]]",
+            f'name = "{name}"',
+            f'role = "{role}"',
+            f'blake3 = "{digest}"',
+            binding,
+        ]
     lines += [
         "[import]",
         f"roots = [{json.dumps(str(root))}]",
@@ -97,10 +112,23 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     config, tokens = _config(binary, CORPORA)
     (work / "server.toml").write_text(config)
     log = open(work / "server.log", "wb")
-    env = {k: v for k, v in os.environ.items() if k not in ("QUIRE_DATA", "QUIRE_SERVER", "QUIRE_TOKEN")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("QUIRE_DATA", "QUIRE_SERVER", "QUIRE_TOKEN")
+    }
     process = subprocess.Popen(
-        [str(binary), "--data", str(work / "data"), "serve", "--demo", "--addr", "127.0.0.1:0",
-         "--config", str(work / "server.toml")],
+        [
+            str(binary),
+            "--data",
+            str(work / "data"),
+            "serve",
+            "--demo",
+            "--addr",
+            "127.0.0.1:0",
+            "--config",
+            str(work / "server.toml"),
+        ],
         stdout=subprocess.PIPE,
         stderr=log,
         env=env,

@@ -24,7 +24,7 @@ def _der(data: bytes, at: int) -> tuple[int, int, int]:
 
 def _rsa_private_key(pem: str) -> tuple[int, int]:
     """(n, d) of a PKCS#8 ``BEGIN PRIVATE KEY`` RSA key."""
-    body = "".join(l for l in pem.splitlines() if l and not l.startswith("-----"))
+    body = "".join(line for line in pem.splitlines() if line and not line.startswith("-----"))
     der = base64.b64decode(body)
     _, at, _ = _der(der, 0)  # PrivateKeyInfo
     _, _, end = _der(der, at)  # version

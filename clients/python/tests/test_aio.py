@@ -50,7 +50,8 @@ async def test_async_errors(server):
 
 async def test_async_import_build_alias_and_evaluate(server):
     lines = [
-        f'{{"id":"aio-{i}","text":"asynchronous lighthouse keeper log {i}","acl":["*"]}}' for i in range(30)
+        f'{{"id":"aio-{i}","text":"asynchronous lighthouse keeper log {i}","acl":["*"]}}'
+        for i in range(30)
     ]
     async with AsyncClient(server.url, token=server.tokens["admin"]) as admin:
         snap = await admin.import_corpus(("\n".join(lines)).encode(), file_name="aio.jsonl")
@@ -77,6 +78,9 @@ async def test_async_import_build_alias_and_evaluate(server):
             await admin.feedback("rq-" + "f" * 32, True)
 
         report = await admin.evaluate(
-            "handbook", str(server.corpora / "handbook-eval"), groups=["all-staff", "eng"], mode="bm25"
+            "handbook",
+            str(server.corpora / "handbook-eval"),
+            groups=["all-staff", "eng"],
+            mode="bm25",
         )
         assert report.ndcg_at_10 > 0

@@ -3,6 +3,8 @@ progress, alias operations, evaluation, and end users' JWTs."""
 
 from __future__ import annotations
 
+import json
+
 import grpc
 import pytest
 
@@ -48,7 +50,9 @@ def test_a_bound_token_reads_as_its_principal_and_cannot_widen_it(clients):
 
 def test_hits_and_lineage(clients):
     reader = clients["reader"]
-    result = reader.query("handbook", "how long is parental leave", groups=["all-staff"], k=3, explain=True)
+    result = reader.query(
+        "handbook", "how long is parental leave", groups=["all-staff"], k=3, explain=True
+    )
     assert len(result.hits) == 3
     top = result.hits[0]
     assert top.doc_id == "hr/parental-leave-policy.md"
@@ -108,7 +112,14 @@ def test_unreachable_server_is_unavailable():
 
 def _corpus(tag: str) -> bytes:
     lines = [
-        f'{{"id":"{tag}-{i}","title":"Note {i}","text":"{tag} note {i} about the quarterly kite festival and its {i} kites","acl":["group:kites"]}}'
+        json.dumps(
+            {
+                "id": f"{tag}-{i}",
+                "title": f"Note {i}",
+                "text": f"{tag} note {i} about the quarterly kite festival and its {i} kites",
+                "acl": ["group:kites"],
+            }
+        )
         for i in range(40)
     ]
     return ("\n".join(lines) + "\n").encode()
@@ -122,7 +133,10 @@ def test_import_and_build_with_progress(tmp_path, server, clients):
     assert snapshot.snapshot_id.startswith("snap-") and snapshot.documents == 40
     assert any(s.snapshot_id == snapshot.snapshot_id for s in builder.snapshots())
     # The same bytes from memory are the same snapshot.
-    assert builder.import_corpus(path.read_bytes(), file_name="kites.jsonl").snapshot_id == snapshot.snapshot_id
+    assert (
+        builder.import_corpus(path.read_bytes(), file_name="kites.jsonl").snapshot_id
+        == snapshot.snapshot_id
+    )
 
     events = []
     result = builder.build(snapshot.snapshot_id, on_progress=events.append)
@@ -137,7 +151,7 @@ def test_import_and_build_with_progress(tmp_path, server, clients):
     again = list(builder.build_events(snapshot.snapshot_id))
     assert isinstance(again[-1], BuildResult) and again[-1].reused
     assert again[-1].manifest.index_id == result.manifest.index_id
-    # Leaving the iterator early ends the stream (the index exists already); the client stays usable.
+    # Leaving the iterator early ends the stream (the index exists); the client stays usable.
     events = builder.build_events(snapshot.snapshot_id)
     assert next(events) is not None
     events.close()
@@ -174,12 +188,16 @@ def test_alias_operations(clients):
     assert first.alias == "py-docs" and first.primary == old and first.revision >= 1
     canary = releaser.alias_canary("py-docs", new, 25, reason="try the new one")
     assert canary.revision == first.revision + 1
-    assert canary.canary is not None and canary.canary.index_id == new and canary.canary.percent == 25
+    assert (
+        canary.canary is not None and canary.canary.index_id == new and canary.canary.percent == 25
+    )
     shown = releaser.alias_show("py-docs")
     assert shown == canary
 
     # Queries through the alias name its revision and arm in the lineage.
-    r = releaser.query("py-docs", "kite festival", groups=["kites", "all-staff"], routing_key="user-1")
+    r = releaser.query(
+        "py-docs", "kite festival", groups=["kites", "all-staff"], routing_key="user-1"
+    )
     assert r.lineage.alias == "py-docs" and r.lineage.revision == canary.revision
     assert r.lineage.arm in ("primary", "canary")
     assert r.lineage.index_id == (new if r.lineage.arm == "canary" else old)
@@ -198,8 +216,18 @@ def test_alias_operations(clients):
     back = releaser.alias_rollback("py-docs", reason="undo")
     assert back.primary == old
     history = releaser.alias_history("py-docs")
-    assert [h.revision for h in history] == [first.revision, canary.revision, promoted.revision, back.revision]
-    assert [h.reason for h in history] == ["first release", "try the new one", "canary looks good", "undo"]
+    assert [h.revision for h in history] == [
+        first.revision,
+        canary.revision,
+        promoted.revision,
+        back.revision,
+    ]
+    assert [h.reason for h in history] == [
+        "first release",
+        "try the new one",
+        "canary looks good",
+        "undo",
+    ]
     assert any(a.alias == "py-docs" for a in releaser.alias_list())
 
     with pytest.raises(NotFound):
@@ -240,13 +268,21 @@ def test_end_user_jwt_sets_the_principal(server):
         r = app.query("handbook", HERON, k=5, mode="bm25", user_token=erin)
         assert any(h.doc_id.startswith(EXECS_PREFIX) for h in r.hits)
     # The same JWT as the client's default.
-    with Client(server.url, token=app_token, user_token=server.user_jwt("dave", ["all-staff"])) as app:
+    with Client(
+        server.url, token=app_token, user_token=server.user_jwt("dave", ["all-staff"])
+    ) as app:
         r = app.query("handbook", HERON, k=50)
         assert r.hits and not any(h.doc_id.startswith(EXECS_PREFIX) for h in r.hits)
         with pytest.raises(Unauthenticated) as e:
-            app.query("handbook", HERON, user_token=server.user_jwt("erin", ["execs"], iss="https://evil.test"))
+            app.query(
+                "handbook",
+                HERON,
+                user_token=server.user_jwt("erin", ["execs"], iss="https://evil.test"),
+            )
         assert "issuer" in e.value.message
     # A token without `jwt` may not present one.
-    with Client(server.url, token=server.tokens["reader"], user_token=server.user_jwt("erin", ["execs"])) as r:
+    with Client(
+        server.url, token=server.tokens["reader"], user_token=server.user_jwt("erin", ["execs"])
+    ) as r:
         with pytest.raises(PermissionDenied):
             r.query("handbook", HERON, groups=["all-staff"])

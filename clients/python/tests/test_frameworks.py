@@ -34,9 +34,13 @@ def test_langchain_retriever(clients):
     assert docs[0].id == docs[0].metadata["chunk_id"] and docs[0].page_content
     _check_lineage(docs[0].metadata, manifest)
 
-    staff = QuireRetriever(client=reader, target="handbook", groups=["all-staff"], k=50).invoke(HERON)
+    staff = QuireRetriever(client=reader, target="handbook", groups=["all-staff"], k=50).invoke(
+        HERON
+    )
     assert not any(d.metadata["doc_id"].startswith("execs/") for d in staff)
-    execs = QuireRetriever(client=reader, target="handbook", groups=["execs"], mode="bm25").invoke(HERON)
+    execs = QuireRetriever(client=reader, target="handbook", groups=["execs"], mode="bm25").invoke(
+        HERON
+    )
     assert any(d.metadata["doc_id"].startswith("execs/") for d in execs)
 
     with pytest.raises(PermissionDenied):
@@ -50,14 +54,20 @@ async def test_langchain_retriever_async(server, clients):
 
     manifest = clients["reader"].index("handbook")
     async with AsyncClient(server.url, token=server.tokens["reader"]) as reader:
-        retriever = QuireRetriever(async_client=reader, target="handbook", groups=["all-staff"], k=2, explain=True)
+        retriever = QuireRetriever(
+            async_client=reader, target="handbook", groups=["all-staff"], k=2, explain=True
+        )
         docs = await retriever.ainvoke("how long is parental leave")
         assert len(docs) == 2 and docs[0].metadata["doc_id"] == "hr/parental-leave-policy.md"
         assert "bm25_rank" in docs[0].metadata or "vector_rank" in docs[0].metadata
         _check_lineage(docs[0].metadata, manifest)
     # With only a sync client, ainvoke runs it in a thread.
-    sync_only = QuireRetriever(client=clients["reader"], target="handbook", groups=["all-staff"], k=2)
-    assert [d.id for d in await sync_only.ainvoke("how long is parental leave")] == [d.id for d in docs]
+    sync_only = QuireRetriever(
+        client=clients["reader"], target="handbook", groups=["all-staff"], k=2
+    )
+    assert [d.id for d in await sync_only.ainvoke("how long is parental leave")] == [
+        d.id for d in docs
+    ]
 
 
 def test_langchain_retriever_pins_an_alias_revision(clients):
@@ -66,9 +76,9 @@ def test_langchain_retriever_pins_an_alias_revision(clients):
     releaser = clients["releaser"]
     index = releaser.index("handbook").index_id
     rev = releaser.alias_set("py-lc", index, reason="langchain pin test")
-    docs = QuireRetriever(client=releaser, target="py-lc", revision=rev.revision, groups=["all-staff"]).invoke(
-        "parental leave"
-    )
+    docs = QuireRetriever(
+        client=releaser, target="py-lc", revision=rev.revision, groups=["all-staff"]
+    ).invoke("parental leave")
     assert docs and docs[0].metadata["lineage"]["alias"] == "py-lc"
     assert docs[0].metadata["lineage"]["revision"] == rev.revision
     with pytest.raises(ValueError):
@@ -94,9 +104,13 @@ def test_llama_index_retriever(clients):
     assert top.score == top.node.metadata["score"] and top.node.get_content()
     _check_lineage(top.node.metadata, manifest)
 
-    staff = QuireRetriever(client=reader, target="handbook", groups=["all-staff"], k=50).retrieve(HERON)
+    staff = QuireRetriever(client=reader, target="handbook", groups=["all-staff"], k=50).retrieve(
+        HERON
+    )
     assert not any(n.node.metadata["doc_id"].startswith("execs/") for n in staff)
-    execs = QuireRetriever(client=reader, target="handbook", groups=["execs"], mode="bm25").retrieve(HERON)
+    execs = QuireRetriever(
+        client=reader, target="handbook", groups=["execs"], mode="bm25"
+    ).retrieve(HERON)
     assert any(n.node.metadata["doc_id"].startswith("execs/") for n in execs)
 
 
@@ -105,9 +119,13 @@ async def test_llama_index_retriever_async(server, clients):
 
     manifest = clients["reader"].index("handbook")
     async with AsyncClient(server.url, token=server.tokens["reader"]) as reader:
-        retriever = QuireRetriever(async_client=reader, target="handbook", groups=["all-staff"], k=2)
+        retriever = QuireRetriever(
+            async_client=reader, target="handbook", groups=["all-staff"], k=2
+        )
         nodes = await retriever.aretrieve("how long is parental leave")
         assert len(nodes) == 2 and nodes[0].node.metadata["doc_id"] == "hr/parental-leave-policy.md"
         _check_lineage(nodes[0].node.metadata, manifest)
-        staff = await QuireRetriever(async_client=reader, target="handbook", groups=["all-staff"], k=50).aretrieve(HERON)
+        staff = await QuireRetriever(
+            async_client=reader, target="handbook", groups=["all-staff"], k=50
+        ).aretrieve(HERON)
         assert not any(n.node.metadata["doc_id"].startswith("execs/") for n in staff)

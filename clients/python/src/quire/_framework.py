@@ -3,12 +3,12 @@ each retrieved chunk carries."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from .types import Hit, QueryResult
 
 
-def target(alias_or_index: str, revision: Optional[int]) -> str:
+def target(alias_or_index: str, revision: int | None) -> str:
     """``ALIAS@REVISION`` when a revision is pinned, else the alias or index id as given."""
     if revision is None:
         return alias_or_index

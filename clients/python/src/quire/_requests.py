@@ -4,7 +4,7 @@ clients cannot drift)."""
 from __future__ import annotations
 
 import os
-from typing import Iterator, Optional, Sequence, Union
+from collections.abc import Iterator, Sequence
 from urllib.parse import urlparse
 
 import grpc
@@ -58,7 +58,7 @@ _FORMATS = {
 }
 
 
-def _choice(table: dict, value: Optional[str], what: str) -> int:
+def _choice(table: dict, value: str | None, what: str) -> int:
     if value not in table:
         names = ", ".join(repr(k) for k in table if k is not None)
         raise ValueError(f"unknown {what} {value!r}: expected one of {names}")
@@ -75,11 +75,11 @@ def target_address(url: str) -> tuple[str, bool]:
     return parsed.netloc, parsed.scheme == "https"
 
 
-def credentials(root_certificates: Optional[bytes]) -> grpc.ChannelCredentials:
+def credentials(root_certificates: bytes | None) -> grpc.ChannelCredentials:
     return grpc.ssl_channel_credentials(root_certificates=root_certificates)
 
 
-def metadata(token: Optional[str], user_token: Optional[str]) -> list[tuple[str, str]]:
+def metadata(token: str | None, user_token: str | None) -> list[tuple[str, str]]:
     md = []
     if token:
         md.append(("authorization", f"Bearer {token}"))
@@ -100,7 +100,7 @@ class Stubs:
 
 
 def principal(
-    user: Optional[str], groups: Sequence[str], as_: Optional[Principal]
+    user: str | None, groups: Sequence[str], as_: Principal | None
 ) -> common_pb2.Principal:
     if as_ is not None:
         if user is not None or groups:
@@ -115,16 +115,16 @@ def retrieve(
     target: str,
     text: str,
     *,
-    user: Optional[str],
+    user: str | None,
     groups: Sequence[str],
-    principal_: Optional[Principal],
+    principal_: Principal | None,
     k: int,
-    mode: Optional[Mode],
-    fusion: Optional[Fusion],
-    candidates: Optional[int],
-    routing_key: Optional[str],
+    mode: Mode | None,
+    fusion: Fusion | None,
+    candidates: int | None,
+    routing_key: str | None,
     explain: bool,
-    intent: Optional[str],
+    intent: str | None,
 ) -> retrieval_pb2.RetrieveRequest:
     if k < 0 or (candidates is not None and candidates < 0):
         # The wire type is unsigned; the server range-checks the rest (0 < k <= max_k).
@@ -143,14 +143,14 @@ def retrieve(
     )
 
 
-def feedback(request_id: str, success: bool, label: Optional[str]) -> retrieval_pb2.FeedbackRequest:
+def feedback(request_id: str, success: bool, label: str | None) -> retrieval_pb2.FeedbackRequest:
     return retrieval_pb2.FeedbackRequest(request_id=request_id, success=success, label=label or "")
 
 
 def upload(
-    source: Union[str, os.PathLike, bytes],
-    format: Optional[str],
-    file_name: Optional[str],
+    source: str | os.PathLike | bytes,
+    format: str | None,
+    file_name: str | None,
 ) -> Iterator[snapshot_pb2.ImportSnapshotRequest]:
     """The header, then the corpus in chunks: from a file path, or bytes already in memory."""
     fmt = _choice({k: v for k, v in _FORMATS.items() if k != "dir"}, format, "upload format")
@@ -174,16 +174,18 @@ def upload(
     return requests()
 
 
-def server_path(path: str, format: Optional[str]) -> Iterator[snapshot_pb2.ImportSnapshotRequest]:
+def server_path(path: str, format: str | None) -> Iterator[snapshot_pb2.ImportSnapshotRequest]:
     header = snapshot_pb2.ImportHeader(format=_choice(_FORMATS, format, "format"), server_path=path)
     return iter([snapshot_pb2.ImportSnapshotRequest(header=header)])
 
 
-def build(snapshot_id: str, spec_toml: Optional[str]) -> index_pb2.BuildIndexRequest:
+def build(snapshot_id: str, spec_toml: str | None) -> index_pb2.BuildIndexRequest:
     return index_pb2.BuildIndexRequest(snapshot_id=snapshot_id, spec_toml=spec_toml or "")
 
 
-def change_alias(name: str, reason: str, force: bool = False, **change) -> release_pb2.ChangeAliasRequest:
+def change_alias(
+    name: str, reason: str, force: bool = False, **change
+) -> release_pb2.ChangeAliasRequest:
     if not reason:
         raise ValueError("an alias change needs a reason")
     return release_pb2.ChangeAliasRequest(alias=name, reason=reason, force=force, **change)
@@ -196,7 +198,7 @@ def canary(index: str, percent: float) -> release_pb2.SetCanary:
     return release_pb2.SetCanary(index=index, percent=percent)
 
 
-def rollback(to_revision: Optional[int]) -> release_pb2.Rollback:
+def rollback(to_revision: int | None) -> release_pb2.Rollback:
     return release_pb2.Rollback(to_revision=to_revision or 0)
 
 
@@ -204,12 +206,12 @@ def evaluate(
     target: str,
     dataset: str,
     *,
-    split: Optional[str],
-    mode: Optional[Mode],
-    user: Optional[str],
+    split: str | None,
+    mode: Mode | None,
+    user: str | None,
     groups: Sequence[str],
-    principal_: Optional[Principal],
-    ignore_identical_ids: Optional[bool],
+    principal_: Principal | None,
+    ignore_identical_ids: bool | None,
 ) -> eval_pb2.EvaluateRequest:
     request = eval_pb2.EvaluateRequest(
         target=target,

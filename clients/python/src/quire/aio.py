@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import AsyncIterator, Awaitable, Callable, Optional, Sequence, Union
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import grpc
 
@@ -43,11 +43,11 @@ class AsyncClient:
     def __init__(
         self,
         url: str,
-        token: Optional[str] = None,
+        token: str | None = None,
         *,
-        user_token: Optional[str] = None,
-        timeout: Optional[float] = 60.0,
-        root_certificates: Optional[bytes] = None,
+        user_token: str | None = None,
+        timeout: float | None = 60.0,
+        root_certificates: bytes | None = None,
     ) -> None:
         address, tls = rq.target_address(url)
         if tls:
@@ -64,16 +64,18 @@ class AsyncClient:
     async def close(self) -> None:
         await self._channel.close()
 
-    async def __aenter__(self) -> "AsyncClient":
+    async def __aenter__(self) -> AsyncClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def _md(self, user_token: Optional[str]) -> list[tuple[str, str]]:
+    def _md(self, user_token: str | None) -> list[tuple[str, str]]:
         return rq.metadata(self._token, user_token or self._user_token)
 
-    async def _unary(self, rpc, request, user_token: Optional[str] = None, timeout: object = rq.CLIENT_TIMEOUT):
+    async def _unary(
+        self, rpc, request, user_token: str | None = None, timeout: object = rq.CLIENT_TIMEOUT
+    ):
         try:
             return await rpc(
                 request,
@@ -90,17 +92,17 @@ class AsyncClient:
         target: str,
         text: str,
         *,
-        user: Optional[str] = None,
+        user: str | None = None,
         groups: Sequence[str] = (),
-        principal: Optional[Principal] = None,
+        principal: Principal | None = None,
         k: int = 10,
-        mode: Optional[Mode] = None,
-        fusion: Optional[Fusion] = None,
-        candidates: Optional[int] = None,
-        routing_key: Optional[str] = None,
+        mode: Mode | None = None,
+        fusion: Fusion | None = None,
+        candidates: int | None = None,
+        routing_key: str | None = None,
         explain: bool = False,
-        intent: Optional[str] = None,
-        user_token: Optional[str] = None,
+        intent: str | None = None,
+        user_token: str | None = None,
     ) -> QueryResult:
         """Retrieve the best ``k`` chunks for ``text`` that the reader may read.
 
@@ -124,47 +126,61 @@ class AsyncClient:
             explain=explain,
             intent=intent,
         )
-        return QueryResult.from_proto(await self._unary(self._stubs.retrieval.Retrieve, request, user_token))
+        return QueryResult.from_proto(
+            await self._unary(self._stubs.retrieval.Retrieve, request, user_token)
+        )
 
-    async def feedback(self, request_id: str, success: bool, label: Optional[str] = None) -> FeedbackCounted:
+    async def feedback(
+        self, request_id: str, success: bool, label: str | None = None
+    ) -> FeedbackCounted:
         """Record whether the answer to a request through an alias (its ``request_id``) was a
         success; once per request, from the token that sent it, within the server's window."""
-        r = await self._unary(self._stubs.retrieval.Feedback, rq.feedback(request_id, success, label))
+        r = await self._unary(
+            self._stubs.retrieval.Feedback, rq.feedback(request_id, success, label)
+        )
         return FeedbackCounted(r.alias, r.arm, r.intent or None)
 
     # Snapshots
 
     async def import_corpus(
         self,
-        source: Union[str, os.PathLike, bytes],
+        source: str | os.PathLike | bytes,
         *,
-        format: Optional[str] = None,
-        file_name: Optional[str] = None,
+        format: str | None = None,
+        file_name: str | None = None,
     ) -> Snapshot:
         """Upload a corpus (a JSONL or BEIR ``corpus.jsonl`` file, or its bytes) and store it as a
         snapshot. ``format`` is ``"jsonl"`` or ``"beir"`` (default: detected)."""
         requests = rq.upload(source, format, file_name)
-        return Snapshot.from_proto(await self._unary(self._stubs.snapshots.ImportSnapshot, requests, timeout=None))
+        return Snapshot.from_proto(
+            await self._unary(self._stubs.snapshots.ImportSnapshot, requests, timeout=None)
+        )
 
-    async def import_server_path(self, path: str, *, format: Optional[str] = None) -> Snapshot:
+    async def import_server_path(self, path: str, *, format: str | None = None) -> Snapshot:
         """Import a path on the server's filesystem (under its ``[import] roots``)."""
         requests = rq.server_path(path, format)
-        return Snapshot.from_proto(await self._unary(self._stubs.snapshots.ImportSnapshot, requests, timeout=None))
+        return Snapshot.from_proto(
+            await self._unary(self._stubs.snapshots.ImportSnapshot, requests, timeout=None)
+        )
 
     async def snapshots(self) -> list[Snapshot]:
-        r = await self._unary(self._stubs.snapshots.ListSnapshots, snapshot_pb2.ListSnapshotsRequest())
+        r = await self._unary(
+            self._stubs.snapshots.ListSnapshots, snapshot_pb2.ListSnapshotsRequest()
+        )
         return [Snapshot.from_proto(s) for s in r.snapshots]
 
     # Indices
 
     async def build_events(
-        self, snapshot_id: str, *, spec_toml: Optional[str] = None
+        self, snapshot_id: str, *, spec_toml: str | None = None
     ) -> AsyncIterator[BuildEvent]:
         """Build (or verify and reuse) the index of a snapshot and spec (TOML text; None: the
         default spec), yielding the server's progress events as they arrive; the last is a
         :class:`quire.BuildResult`. Leaving the iteration early cancels the build (the server
         stops a build whose client left); an index already built stays."""
-        call = self._stubs.indexes.BuildIndex(rq.build(snapshot_id, spec_toml), metadata=self._md(None))
+        call = self._stubs.indexes.BuildIndex(
+            rq.build(snapshot_id, spec_toml), metadata=self._md(None)
+        )
         try:
             async for e in call:
                 event = build_event(e)
@@ -180,8 +196,8 @@ class AsyncClient:
         self,
         snapshot_id: str,
         *,
-        spec_toml: Optional[str] = None,
-        on_progress: Optional[Callable[[BuildEvent], Optional[Awaitable[None]]]] = None,
+        spec_toml: str | None = None,
+        on_progress: Callable[[BuildEvent], Awaitable[None] | None] | None = None,
     ) -> BuildResult:
         """Build and return the result; ``on_progress`` (a function or a coroutine function)
         sees every event before it."""
@@ -197,7 +213,9 @@ class AsyncClient:
     async def index(self, target: str) -> IndexManifest:
         """The manifest of an index (id, prefix or alias)."""
         return IndexManifest.from_proto(
-            await self._unary(self._stubs.indexes.GetIndex, index_pb2.GetIndexRequest(target=target))
+            await self._unary(
+                self._stubs.indexes.GetIndex, index_pb2.GetIndexRequest(target=target)
+            )
         )
 
     async def indexes(self) -> list[IndexSummary]:
@@ -206,7 +224,11 @@ class AsyncClient:
 
     async def verify(self, target: str) -> VerifyResult:
         """Recompute every file hash and the digest of an index."""
-        r = await self._unary(self._stubs.indexes.VerifyIndex, index_pb2.VerifyIndexRequest(target=target), timeout=None)
+        r = await self._unary(
+            self._stubs.indexes.VerifyIndex,
+            index_pb2.VerifyIndexRequest(target=target),
+            timeout=None,
+        )
         return VerifyResult(r.index_id, r.ok, r.content_digest, list(r.problems))
 
     # Release aliases (the releaser role; every change needs a reason)
@@ -218,7 +240,9 @@ class AsyncClient:
         )
 
     async def alias_history(self, name: str) -> list[AliasRevision]:
-        r = await self._unary(self._stubs.release.AliasHistory, release_pb2.GetAliasRequest(alias=name))
+        r = await self._unary(
+            self._stubs.release.AliasHistory, release_pb2.GetAliasRequest(alias=name)
+        )
         return [AliasRevision.from_proto(a) for a in r.revisions]
 
     async def alias_list(self) -> list[AliasRevision]:
@@ -232,7 +256,9 @@ class AsyncClient:
         """Create the alias or repoint its primary to ``index``."""
         return await self._change(rq.change_alias(name, reason, set=index))
 
-    async def alias_canary(self, name: str, index: str, percent: float, *, reason: str) -> AliasRevision:
+    async def alias_canary(
+        self, name: str, index: str, percent: float, *, reason: str
+    ) -> AliasRevision:
         """Route ``percent`` (0 < p <= 100) of routing keys to ``index``."""
         return await self._change(rq.change_alias(name, reason, canary=rq.canary(index, percent)))
 
@@ -250,7 +276,9 @@ class AsyncClient:
         """Make the canary the primary (``force``: past a failing gate, admin only)."""
         return await self._change(rq.change_alias(name, reason, force, promote=rq.EMPTY))
 
-    async def alias_rollback(self, name: str, *, reason: str, to_revision: Optional[int] = None) -> AliasRevision:
+    async def alias_rollback(
+        self, name: str, *, reason: str, to_revision: int | None = None
+    ) -> AliasRevision:
         """Restore revision ``to_revision``'s state (None: the previous primary, no canary)."""
         return await self._change(rq.change_alias(name, reason, rollback=rq.rollback(to_revision)))
 
@@ -261,13 +289,13 @@ class AsyncClient:
         target: str,
         dataset: str,
         *,
-        split: Optional[str] = None,
-        mode: Optional[Mode] = None,
-        user: Optional[str] = None,
+        split: str | None = None,
+        mode: Mode | None = None,
+        user: str | None = None,
         groups: Sequence[str] = (),
-        principal: Optional[Principal] = None,
-        ignore_identical_ids: Optional[bool] = None,
-        user_token: Optional[str] = None,
+        principal: Principal | None = None,
+        ignore_identical_ids: bool | None = None,
+        user_token: str | None = None,
     ) -> EvalReport:
         """Evaluate ``target`` on a BEIR dataset directory on the server (under its ``[import]
         roots``), as the given reader, and store the report."""
@@ -285,7 +313,9 @@ class AsyncClient:
             await self._unary(self._stubs.eval.Evaluate, request, user_token, timeout=None)
         )
 
-    async def eval_reports(self, target: Optional[str] = None) -> list[EvalReport]:
+    async def eval_reports(self, target: str | None = None) -> list[EvalReport]:
         """Stored evaluation reports (of ``target``, or all)."""
-        r = await self._unary(self._stubs.eval.ListReports, eval_pb2.ListReportsRequest(target=target or ""))
+        r = await self._unary(
+            self._stubs.eval.ListReports, eval_pb2.ListReportsRequest(target=target or "")
+        )
         return [EvalReport.from_proto(x) for x in r.reports]

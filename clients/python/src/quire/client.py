@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterator, Optional, Sequence, Union
+from collections.abc import Callable, Iterator, Sequence
 
 import grpc
 
@@ -42,11 +42,11 @@ class Client:
     def __init__(
         self,
         url: str,
-        token: Optional[str] = None,
+        token: str | None = None,
         *,
-        user_token: Optional[str] = None,
-        timeout: Optional[float] = 60.0,
-        root_certificates: Optional[bytes] = None,
+        user_token: str | None = None,
+        timeout: float | None = 60.0,
+        root_certificates: bytes | None = None,
     ) -> None:
         address, tls = rq.target_address(url)
         if tls:
@@ -63,16 +63,18 @@ class Client:
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _md(self, user_token: Optional[str]) -> list[tuple[str, str]]:
+    def _md(self, user_token: str | None) -> list[tuple[str, str]]:
         return rq.metadata(self._token, user_token or self._user_token)
 
-    def _unary(self, rpc, request, user_token: Optional[str] = None, timeout: object = rq.CLIENT_TIMEOUT):
+    def _unary(
+        self, rpc, request, user_token: str | None = None, timeout: object = rq.CLIENT_TIMEOUT
+    ):
         try:
             return rpc(
                 request,
@@ -89,17 +91,17 @@ class Client:
         target: str,
         text: str,
         *,
-        user: Optional[str] = None,
+        user: str | None = None,
         groups: Sequence[str] = (),
-        principal: Optional[Principal] = None,
+        principal: Principal | None = None,
         k: int = 10,
-        mode: Optional[Mode] = None,
-        fusion: Optional[Fusion] = None,
-        candidates: Optional[int] = None,
-        routing_key: Optional[str] = None,
+        mode: Mode | None = None,
+        fusion: Fusion | None = None,
+        candidates: int | None = None,
+        routing_key: str | None = None,
         explain: bool = False,
-        intent: Optional[str] = None,
-        user_token: Optional[str] = None,
+        intent: str | None = None,
+        user_token: str | None = None,
     ) -> QueryResult:
         """Retrieve the best ``k`` chunks for ``text`` that the reader may read.
 
@@ -123,9 +125,11 @@ class Client:
             explain=explain,
             intent=intent,
         )
-        return QueryResult.from_proto(self._unary(self._stubs.retrieval.Retrieve, request, user_token))
+        return QueryResult.from_proto(
+            self._unary(self._stubs.retrieval.Retrieve, request, user_token)
+        )
 
-    def feedback(self, request_id: str, success: bool, label: Optional[str] = None) -> FeedbackCounted:
+    def feedback(self, request_id: str, success: bool, label: str | None = None) -> FeedbackCounted:
         """Record whether the answer to a request through an alias (its ``request_id``) was a
         success; once per request, from the token that sent it, within the server's window."""
         r = self._unary(self._stubs.retrieval.Feedback, rq.feedback(request_id, success, label))
@@ -135,20 +139,24 @@ class Client:
 
     def import_corpus(
         self,
-        source: Union[str, os.PathLike, bytes],
+        source: str | os.PathLike | bytes,
         *,
-        format: Optional[str] = None,
-        file_name: Optional[str] = None,
+        format: str | None = None,
+        file_name: str | None = None,
     ) -> Snapshot:
         """Upload a corpus (a JSONL or BEIR ``corpus.jsonl`` file, or its bytes) and store it as a
         snapshot. ``format`` is ``"jsonl"`` or ``"beir"`` (default: detected)."""
         requests = rq.upload(source, format, file_name)
-        return Snapshot.from_proto(self._unary(self._stubs.snapshots.ImportSnapshot, requests, timeout=None))
+        return Snapshot.from_proto(
+            self._unary(self._stubs.snapshots.ImportSnapshot, requests, timeout=None)
+        )
 
-    def import_server_path(self, path: str, *, format: Optional[str] = None) -> Snapshot:
+    def import_server_path(self, path: str, *, format: str | None = None) -> Snapshot:
         """Import a path on the server's filesystem (under its ``[import] roots``)."""
         requests = rq.server_path(path, format)
-        return Snapshot.from_proto(self._unary(self._stubs.snapshots.ImportSnapshot, requests, timeout=None))
+        return Snapshot.from_proto(
+            self._unary(self._stubs.snapshots.ImportSnapshot, requests, timeout=None)
+        )
 
     def snapshots(self) -> list[Snapshot]:
         r = self._unary(self._stubs.snapshots.ListSnapshots, snapshot_pb2.ListSnapshotsRequest())
@@ -156,12 +164,16 @@ class Client:
 
     # Indices
 
-    def build_events(self, snapshot_id: str, *, spec_toml: Optional[str] = None) -> Iterator[BuildEvent]:
+    def build_events(
+        self, snapshot_id: str, *, spec_toml: str | None = None
+    ) -> Iterator[BuildEvent]:
         """Build (or verify and reuse) the index of a snapshot and spec (TOML text; None: the
         default spec), yielding the server's progress events as they arrive; the last is a
         :class:`quire.BuildResult`. Leaving the iteration early cancels the build (the server
         stops a build whose client left); an index already built stays."""
-        call = self._stubs.indexes.BuildIndex(rq.build(snapshot_id, spec_toml), metadata=self._md(None))
+        call = self._stubs.indexes.BuildIndex(
+            rq.build(snapshot_id, spec_toml), metadata=self._md(None)
+        )
         try:
             for e in call:
                 event = build_event(e)
@@ -177,8 +189,8 @@ class Client:
         self,
         snapshot_id: str,
         *,
-        spec_toml: Optional[str] = None,
-        on_progress: Optional[Callable[[BuildEvent], None]] = None,
+        spec_toml: str | None = None,
+        on_progress: Callable[[BuildEvent], None] | None = None,
     ) -> BuildResult:
         """Build and return the result; ``on_progress`` sees every event before it."""
         for event in self.build_events(snapshot_id, spec_toml=spec_toml):
@@ -200,7 +212,11 @@ class Client:
 
     def verify(self, target: str) -> VerifyResult:
         """Recompute every file hash and the digest of an index."""
-        r = self._unary(self._stubs.indexes.VerifyIndex, index_pb2.VerifyIndexRequest(target=target), timeout=None)
+        r = self._unary(
+            self._stubs.indexes.VerifyIndex,
+            index_pb2.VerifyIndexRequest(target=target),
+            timeout=None,
+        )
         return VerifyResult(r.index_id, r.ok, r.content_digest, list(r.problems))
 
     # Release aliases (the releaser role; every change needs a reason)
@@ -244,7 +260,9 @@ class Client:
         """Make the canary the primary (``force``: past a failing gate, admin only)."""
         return self._change(rq.change_alias(name, reason, force, promote=rq.EMPTY))
 
-    def alias_rollback(self, name: str, *, reason: str, to_revision: Optional[int] = None) -> AliasRevision:
+    def alias_rollback(
+        self, name: str, *, reason: str, to_revision: int | None = None
+    ) -> AliasRevision:
         """Restore revision ``to_revision``'s state (None: the previous primary, no canary)."""
         return self._change(rq.change_alias(name, reason, rollback=rq.rollback(to_revision)))
 
@@ -255,13 +273,13 @@ class Client:
         target: str,
         dataset: str,
         *,
-        split: Optional[str] = None,
-        mode: Optional[Mode] = None,
-        user: Optional[str] = None,
+        split: str | None = None,
+        mode: Mode | None = None,
+        user: str | None = None,
         groups: Sequence[str] = (),
-        principal: Optional[Principal] = None,
-        ignore_identical_ids: Optional[bool] = None,
-        user_token: Optional[str] = None,
+        principal: Principal | None = None,
+        ignore_identical_ids: bool | None = None,
+        user_token: str | None = None,
     ) -> EvalReport:
         """Evaluate ``target`` on a BEIR dataset directory on the server (under its ``[import]
         roots``), as the given reader, and store the report."""
@@ -279,7 +297,9 @@ class Client:
             self._unary(self._stubs.eval.Evaluate, request, user_token, timeout=None)
         )
 
-    def eval_reports(self, target: Optional[str] = None) -> list[EvalReport]:
+    def eval_reports(self, target: str | None = None) -> list[EvalReport]:
         """Stored evaluation reports (of ``target``, or all)."""
-        r = self._unary(self._stubs.eval.ListReports, eval_pb2.ListReportsRequest(target=target or ""))
+        r = self._unary(
+            self._stubs.eval.ListReports, eval_pb2.ListReportsRequest(target=target or "")
+        )
         return [EvalReport.from_proto(x) for x in r.reports]

@@ -44,7 +44,8 @@ class PermissionDenied(AuthError):
 
 
 class FailedPrecondition(QuireError):
-    """The state does not allow the call: a held index, a failing gate (FAILED_PRECONDITION, ABORTED)."""
+    """The state does not allow the call: a held index, a failing gate (FAILED_PRECONDITION,
+    ABORTED)."""
 
 
 class ResourceExhausted(QuireError):

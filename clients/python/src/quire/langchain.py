@@ -16,7 +16,7 @@ when given, else runs the sync client in a thread.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForRetrieverRun,
@@ -37,30 +37,30 @@ class QuireRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    client: Optional[Client] = None
+    client: Client | None = None
     """The sync client (``invoke``; also ``ainvoke`` when no async client is given)."""
-    async_client: Optional[AsyncClient] = None
+    async_client: AsyncClient | None = None
     """The asyncio client for ``ainvoke``."""
     target: str
     """An alias, an index id, or a unique prefix of one."""
-    revision: Optional[int] = None
+    revision: int | None = None
     """Pin an alias revision (``ALIAS@REVISION``)."""
-    user: Optional[str] = None
+    user: str | None = None
     """The principal's user."""
     groups: list[str] = Field(default_factory=list)
     """The principal's groups."""
-    user_token: Optional[str] = None
+    user_token: str | None = None
     """An end user's signed JWT (``x-quire-user-token``), when the server reads principals
     from it."""
     k: int = 4
-    mode: Optional[Mode] = None
-    fusion: Optional[Fusion] = None
-    routing_key: Optional[str] = None
-    intent: Optional[str] = None
+    mode: Mode | None = None
+    fusion: Fusion | None = None
+    routing_key: str | None = None
+    intent: str | None = None
     explain: bool = False
 
     @model_validator(mode="after")
-    def _needs_a_client(self) -> "QuireRetriever":
+    def _needs_a_client(self) -> QuireRetriever:
         if self.client is None and self.async_client is None:
             raise ValueError("QuireRetriever needs client= or async_client=")
         _framework.target(self.target, self.revision)

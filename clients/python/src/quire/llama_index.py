@@ -16,7 +16,8 @@ document's metadata and quire's keys, lineage included, in ``metadata``. ``aretr
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks import CallbackManager
@@ -47,19 +48,19 @@ class QuireRetriever(BaseRetriever):
         self,
         *,
         target: str,
-        client: Optional[Client] = None,
-        async_client: Optional[AsyncClient] = None,
-        revision: Optional[int] = None,
-        user: Optional[str] = None,
+        client: Client | None = None,
+        async_client: AsyncClient | None = None,
+        revision: int | None = None,
+        user: str | None = None,
         groups: Sequence[str] = (),
-        user_token: Optional[str] = None,
+        user_token: str | None = None,
         k: int = 4,
-        mode: Optional[Mode] = None,
-        fusion: Optional[Fusion] = None,
-        routing_key: Optional[str] = None,
-        intent: Optional[str] = None,
+        mode: Mode | None = None,
+        fusion: Fusion | None = None,
+        routing_key: str | None = None,
+        intent: str | None = None,
         explain: bool = False,
-        callback_manager: Optional[CallbackManager] = None,
+        callback_manager: CallbackManager | None = None,
         verbose: bool = False,
     ) -> None:
         if client is None and async_client is None:
@@ -89,9 +90,7 @@ class QuireRetriever(BaseRetriever):
                     id_=hit.chunk_id,
                     text=hit.text,
                     metadata=_framework.hit_metadata(hit, result),
-                    relationships={
-                        NodeRelationship.SOURCE: RelatedNodeInfo(node_id=hit.doc_id)
-                    },
+                    relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=hit.doc_id)},
                 ),
                 score=hit.score,
             )

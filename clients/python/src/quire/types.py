@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional, Sequence, Union
+from typing import Any, Literal
 
 from .v1 import (
     common_pb2,
@@ -25,7 +26,7 @@ class Principal:
     ``user:<user>`` or ``group:<g>`` for one of the groups. On a server with tokens the token
     bounds what may be asserted here."""
 
-    user: Optional[str] = None
+    user: str | None = None
     groups: Sequence[str] = ()
 
     def to_proto(self) -> common_pb2.Principal:
@@ -46,19 +47,19 @@ class Hit:
 
     chunk_id: str
     doc_id: str
-    title: Optional[str]
+    title: str | None
     text: str
     score: float
     #: Set with ``explain=True`` when the BM25 side found the chunk.
-    bm25: Optional[RetrieverHit]
+    bm25: RetrieverHit | None
     #: Set with ``explain=True`` when the vector side found the chunk.
-    vector: Optional[RetrieverHit]
+    vector: RetrieverHit | None
     #: The document's metadata.
     metadata: dict[str, str]
 
     @classmethod
-    def from_proto(cls, h: retrieval_pb2.Hit) -> "Hit":
-        def side(name: str) -> Optional[RetrieverHit]:
+    def from_proto(cls, h: retrieval_pb2.Hit) -> Hit:
+        def side(name: str) -> RetrieverHit | None:
             if not h.HasField(name):
                 return None
             r = getattr(h, name)
@@ -86,22 +87,22 @@ class Lineage:
     snapshot_id: str
     embedding_model: str
     embedding_digest: str
-    alias: Optional[str] = None
-    revision: Optional[int] = None
+    alias: str | None = None
+    revision: int | None = None
     #: ``"primary"`` or ``"canary"``.
-    arm: Optional[str] = None
+    arm: str | None = None
 
     @classmethod
-    def from_proto(cls, l: common_pb2.Lineage) -> "Lineage":
+    def from_proto(cls, lineage: common_pb2.Lineage) -> Lineage:
         return cls(
-            index_id=l.index_id,
-            content_digest=l.content_digest,
-            snapshot_id=l.snapshot_id,
-            embedding_model=l.embedding_model,
-            embedding_digest=l.embedding_digest,
-            alias=l.alias or None,
-            revision=l.revision if l.alias else None,
-            arm=l.arm or None,
+            index_id=lineage.index_id,
+            content_digest=lineage.content_digest,
+            snapshot_id=lineage.snapshot_id,
+            embedding_model=lineage.embedding_model,
+            embedding_digest=lineage.embedding_digest,
+            alias=lineage.alias or None,
+            revision=lineage.revision if lineage.alias else None,
+            arm=lineage.arm or None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,7 +130,7 @@ class Timings:
     total_us: int
 
     @classmethod
-    def from_proto(cls, t: retrieval_pb2.Timings) -> "Timings":
+    def from_proto(cls, t: retrieval_pb2.Timings) -> Timings:
         return cls(t.embed_us, t.bm25_us, t.vector_us, t.fusion_us, t.total_us)
 
 
@@ -146,10 +147,10 @@ class QueryResult:
     #: permissions, not because nothing matched).
     nothing_readable: bool
     #: The server's id of this request, for :meth:`quire.Client.feedback`.
-    request_id: Optional[str]
+    request_id: str | None
 
     @classmethod
-    def from_proto(cls, r: retrieval_pb2.RetrieveResponse) -> "QueryResult":
+    def from_proto(cls, r: retrieval_pb2.RetrieveResponse) -> QueryResult:
         return cls(
             hits=[Hit.from_proto(h) for h in r.hits],
             lineage=Lineage.from_proto(r.lineage),
@@ -166,7 +167,7 @@ class FeedbackCounted:
 
     alias: str
     arm: str
-    intent: Optional[str]
+    intent: str | None
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ class Snapshot:
     format: str
 
     @classmethod
-    def from_proto(cls, s: snapshot_pb2.Snapshot) -> "Snapshot":
+    def from_proto(cls, s: snapshot_pb2.Snapshot) -> Snapshot:
         return cls(s.snapshot_id, s.documents, s.bytes, s.imported_at, s.source, s.format)
 
 
@@ -197,10 +198,10 @@ class IndexManifest:
     embedding_model: str
     manifest_json: str
     #: Whether the source is older than the spec's freshness window (None: no window).
-    stale: Optional[bool]
+    stale: bool | None
 
     @classmethod
-    def from_proto(cls, m: index_pb2.IndexManifest) -> "IndexManifest":
+    def from_proto(cls, m: index_pb2.IndexManifest) -> IndexManifest:
         return cls(
             index_id=m.index_id,
             content_digest=m.content_digest,
@@ -229,10 +230,10 @@ class IndexSummary:
     model: str
     built_at: str
     source_freshness: str
-    stale: Optional[bool]
+    stale: bool | None
 
     @classmethod
-    def from_proto(cls, s: index_pb2.IndexSummary) -> "IndexSummary":
+    def from_proto(cls, s: index_pb2.IndexSummary) -> IndexSummary:
         return cls(
             s.index_id,
             s.content_digest,
@@ -308,10 +309,10 @@ class BuildResult:
     unreadable_documents: int
 
 
-BuildEvent = Union[Queued, StageStarted, Advanced, EmbedCacheStats, StageReused, BuildResult]
+BuildEvent = Queued | StageStarted | Advanced | EmbedCacheStats | StageReused | BuildResult
 
 
-def build_event(e: index_pb2.BuildIndexEvent) -> Optional[BuildEvent]:
+def build_event(e: index_pb2.BuildIndexEvent) -> BuildEvent | None:
     """The dataclass for one streamed build event (None for an event this client does not
     know, from a newer server)."""
     kind = e.WhichOneof("event")
@@ -345,8 +346,8 @@ class GatePolicy:
 
     eval_spec: str
     mode: str
-    min_ndcg10: Optional[float]
-    max_regression: Optional[float]
+    min_ndcg10: float | None
+    max_regression: float | None
 
 
 @dataclass(frozen=True)
@@ -360,13 +361,13 @@ class AliasRevision:
     reason: str
     action: str
     primary: str
-    canary: Optional[Canary]
-    shadow: Optional[str]
-    gate: Optional[GatePolicy]
-    auto_rollback: Optional[str]
+    canary: Canary | None
+    shadow: str | None
+    gate: GatePolicy | None
+    auto_rollback: str | None
 
     @classmethod
-    def from_proto(cls, a: release_pb2.AliasRevision) -> "AliasRevision":
+    def from_proto(cls, a: release_pb2.AliasRevision) -> AliasRevision:
         canary = None
         if a.HasField("canary") and a.canary.index_id:
             canary = Canary(a.canary.index_id, a.canary.basis_points / 100)
@@ -412,7 +413,7 @@ class EvalReport:
     report_json: str = field(repr=False)
 
     @classmethod
-    def from_proto(cls, r: eval_pb2.EvalReport) -> "EvalReport":
+    def from_proto(cls, r: eval_pb2.EvalReport) -> EvalReport:
         return cls(
             r.report_id,
             r.index_id,
