@@ -8,11 +8,13 @@ tests skip, except with ``CI=true``, where they fail.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,55 +107,71 @@ def _config(binary: Path, root: Path) -> tuple[str, dict[str, str]]:
     return "\n".join(lines) + "\n", tokens
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory):
-    binary = _binary()
-    work = tmp_path_factory.mktemp("quire")
-    config, tokens = _config(binary, CORPORA)
+@contextlib.contextmanager
+def _serve(binary: Path, work: Path, config: str) -> Iterator[str]:
+    """``quire serve --demo`` with ``config`` on a loopback port; yields its URL, stops it."""
     (work / "server.toml").write_text(config)
-    log = open(work / "server.log", "wb")
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in ("QUIRE_DATA", "QUIRE_SERVER", "QUIRE_TOKEN")
     }
-    process = subprocess.Popen(
-        [
-            str(binary),
-            "--data",
-            str(work / "data"),
-            "serve",
-            "--demo",
-            "--addr",
-            "127.0.0.1:0",
-            "--config",
-            str(work / "server.toml"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=log,
-        env=env,
-        text=True,
-    )
-    try:
-        line = process.stdout.readline() if process.stdout else ""
-        if not line.startswith("quire listening on "):
-            process.kill()
-            process.wait()
-            tail = (work / "server.log").read_text(errors="replace")[-4000:]
-            pytest.fail(f"quire serve did not start: first line {line!r}; its log:\n{tail}")
-        url = line.removeprefix("quire listening on ").strip()
-        yield Server(url, tokens, CORPORA, (JWT_KEYS / "rs256.key.pem").read_text())
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
+    with open(work / "server.log", "wb") as log:
+        process = subprocess.Popen(
+            [str(binary), "--data", str(work / "data"), "serve", "--demo"]
+            + ["--addr", "127.0.0.1:0", "--config", str(work / "server.toml")],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=env,
+            text=True,
+        )
+        try:
+            line = process.stdout.readline() if process.stdout else ""
+            if not line.startswith("quire listening on "):
                 process.kill()
                 process.wait()
-        if process.stdout:
-            process.stdout.close()
-        log.close()
+                tail = (work / "server.log").read_text(errors="replace")[-4000:]
+                pytest.fail(f"quire serve did not start: first line {line!r}; its log:\n{tail}")
+            yield line.removeprefix("quire listening on ").strip()
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            if process.stdout:
+                process.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    binary = _binary()
+    work = tmp_path_factory.mktemp("quire")
+    config, tokens = _config(binary, CORPORA)
+    with _serve(binary, work, config) as url:
+        yield Server(url, tokens, CORPORA, (JWT_KEYS / "rs256.key.pem").read_text())
+
+
+@pytest.fixture(scope="session")
+def tls_server(tmp_path_factory: pytest.TempPathFactory):
+    """A second, open server on TLS: ``(url, CA PEM)``. Its certificate and key come from
+    ``QUIRE_TEST_TLS_DIR`` (``cert.pem``, ``key.pem``; the Rust test makes them with rcgen)."""
+    binary = _binary()
+    value = os.environ.get("QUIRE_TEST_TLS_DIR")
+    if not value or not (Path(value) / "cert.pem").is_file():
+        what = "QUIRE_TEST_TLS_DIR names no directory with cert.pem and key.pem"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true: {what} (the Rust test python_client makes them)")
+        pytest.skip(f"{what}: the TLS test runs from `cargo test -p quire-cli python_client`")
+    tls = Path(value)
+    config = (
+        "version = 1\n[tls]\n"
+        f"cert = {json.dumps(str(tls / 'cert.pem'))}\nkey = {json.dumps(str(tls / 'key.pem'))}\n"
+    )
+    with _serve(binary, tmp_path_factory.mktemp("quire-tls"), config) as url:
+        yield url, (tls / "cert.pem").read_bytes()
 
 
 @pytest.fixture(scope="session")

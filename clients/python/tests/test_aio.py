@@ -84,3 +84,10 @@ async def test_async_import_build_alias_and_evaluate(server):
             mode="bm25",
         )
         assert report.ndcg_at_10 > 0
+
+
+async def test_async_tls_with_a_private_ca(tls_server):
+    url, ca = tls_server
+    async with AsyncClient(url, root_certificates=ca) as c:
+        result = await c.query("handbook", "how long is parental leave", groups=["all-staff"], k=1)
+        assert result.hits[0].doc_id == "hr/parental-leave-policy.md"

@@ -286,3 +286,14 @@ def test_end_user_jwt_sets_the_principal(server):
     ) as r:
         with pytest.raises(PermissionDenied):
             r.query("handbook", HERON, groups=["all-staff"])
+
+
+def test_tls_with_a_private_ca(tls_server):
+    url, ca = tls_server
+    assert url.startswith("https://")
+    with Client(url, root_certificates=ca) as c:
+        result = c.query("handbook", "how long is parental leave", groups=["all-staff"], k=1)
+        assert result.hits[0].doc_id == "hr/parental-leave-policy.md"
+    # A client that does not trust the certificate never gets an answer.
+    with Client(url, timeout=5) as c, pytest.raises(quire.Unavailable):
+        c.indexes()

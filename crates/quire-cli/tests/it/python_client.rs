@@ -13,6 +13,17 @@ fn python_client_suite_passes_against_the_binary() {
     let Some(python) = quire_testkit::python_client_venv() else {
         return;
     };
+    // A self-signed certificate for the suite's TLS server (Python has no generator at hand).
+    let tls = tempfile::TempDir::new().unwrap();
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
+    std::fs::write(tls.path().join("cert.pem"), certified.cert.pem()).unwrap();
+    std::fs::write(
+        tls.path().join("key.pem"),
+        certified.signing_key.serialize_pem(),
+    )
+    .unwrap();
     let out = Command::new(&python)
         .args([
             "-m",
@@ -24,6 +35,7 @@ fn python_client_suite_passes_against_the_binary() {
         ])
         .current_dir(common::workspace())
         .env("QUIRE_BIN", common::bin())
+        .env("QUIRE_TEST_TLS_DIR", tls.path())
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env_remove("QUIRE_SERVER")
         .env_remove("QUIRE_TOKEN")
