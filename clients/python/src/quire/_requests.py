@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from typing import Any
 from urllib.parse import urlparse
 
 import grpc
@@ -58,7 +59,7 @@ _FORMATS = {
 }
 
 
-def _choice(table: dict, value: str | None, what: str) -> int:
+def _choice(table: dict[str | None, Any], value: str | None, what: str) -> Any:
     if value not in table:
         names = ", ".join(repr(k) for k in table if k is not None)
         raise ValueError(f"unknown {what} {value!r}: expected one of {names}")
