@@ -220,9 +220,14 @@ async fn serve(cli: &Cli, at: ServeAt, config: Option<&Path>) -> Result<()> {
         .with_context(|| format!("binding {addr}"))?;
     // One line on stdout that scripts (and tests binding port 0) can wait for.
     let mut stdout = std::io::stdout().lock();
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     writeln!(
         stdout,
-        "quire listening on http://{}",
+        "quire listening on {scheme}://{}",
         listener.local_addr()?
     )?;
     stdout.flush()?;

@@ -1,7 +1,7 @@
 //! Test fixtures shared by quire's integration tests (a dev-dependency only; never published).
 //!
 //! - [`paths`]: the workspace, the bundled handbook, SciFact from `../shared/datasets`, the
-//!   MiniLM model from `models/`, a Python with pytrec_eval, the test PostgreSQL
+//!   MiniLM model from `models/`, a Python with pytrec_eval, the Python client's venv, the test PostgreSQL
 //!   ([`postgres`]) and the test S3 store ([`s3`]). A test that needs an absent dataset, model or service skips with a message,
 //!   except with `CI=true`, where it fails: CI must not pass by skipping.
 //! - [`proxy`]: a loopback TCP proxy a test can stall mid-transfer or shut, in front of the
@@ -25,4 +25,6 @@ pub mod replicas;
 #[cfg(feature = "server")]
 pub mod server;
 
-pub use paths::{handbook, minilm, postgres, pytrec_python, s3, scifact, workspace};
+pub use paths::{
+    handbook, minilm, postgres, python_client_venv, pytrec_python, s3, scifact, workspace,
+};

@@ -105,6 +105,33 @@ pub fn pytrec_python() -> Option<PathBuf> {
     None
 }
 
+/// The Python client's test environment, `.venv-python-client/bin/python`
+/// (`scripts/fetch-python-client-deps` makes it), when it imports the client, the frameworks
+/// and pytest. Absent: a skip, or under CI a panic.
+pub fn python_client_venv() -> Option<PathBuf> {
+    let python = workspace().join(".venv-python-client/bin/python");
+    let imports = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import quire.langchain, quire.llama_index, pytest, pytest_asyncio, grpc_tools",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if imports {
+        return Some(python);
+    }
+    let what = format!(
+        "the Python client's venv, {} (run scripts/fetch-python-client-deps)",
+        python.display()
+    );
+    assert!(
+        !in_ci(),
+        "CI=true: {what} is absent (a CI run must not skip it)"
+    );
+    eprintln!("skipping: {what} is absent");
+    None
+}
+
 /// A variable `scripts/test-services start` sets: from the environment, else from the line the
 /// script wrote to `target/test-services.env`.
 fn service_var(name: &str) -> Option<String> {

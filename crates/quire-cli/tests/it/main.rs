@@ -7,6 +7,7 @@ mod common;
 mod eval;
 mod import;
 mod models;
+mod python_client;
 mod registry;
 mod serve;
 mod store;
