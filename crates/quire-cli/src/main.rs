@@ -10,10 +10,12 @@ mod acl_report;
 mod args;
 mod canary;
 mod commands;
+mod config_file;
 mod eval;
 mod output;
 mod progress;
 mod release;
+mod serve_cmd;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -22,6 +24,15 @@ use clap::Parser;
 
 use crate::args::{Cli, Command};
 use crate::output::Outcome;
+
+/// `quire --version`: the crate version and the git commit it was built from (`unknown`
+/// when built outside a git checkout, e.g. from a source tarball; see build.rs).
+pub(crate) const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("QUIRE_GIT_COMMIT"),
+    ")"
+);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
