@@ -16,6 +16,7 @@ mod output;
 mod progress;
 mod release;
 mod serve_cmd;
+mod telemetry;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -36,17 +37,10 @@ pub(crate) const VERSION: &str = concat!(
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Serve { .. }) {
-        "info,hnsw_rs=warn"
-    } else {
-        "warn"
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    // `serve` installs its own, once it has read server.toml (which may name a trace exporter).
+    if !matches!(cli.command, Command::Serve { .. }) {
+        let _ = telemetry::init("warn", None);
+    }
     let progress = !cli.json && std::io::stderr().is_terminal();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

@@ -112,6 +112,7 @@ pub(crate) async fn serve(cli: &Cli) -> Result<()> {
     if let Some(http) = config.http_addr {
         serve::check_http_exposure(http, &config)?;
     }
+    let telemetry = crate::telemetry::init("info,hnsw_rs=warn", config.otlp_endpoint.as_deref())?;
     let demo = match demo {
         true => Some((demo_corpus()?, demo_spec(*demo_model, &cli.models)?)),
         false => None,
@@ -178,8 +179,9 @@ pub(crate) async fn serve(cli: &Cli) -> Result<()> {
         metrics: metrics_listener,
         http,
     };
-    serve::run_with(local, config, metrics, listeners, serve::shutdown_signal()).await?;
-    Ok(())
+    let served = serve::run_with(local, config, metrics, listeners, serve::shutdown_signal()).await;
+    tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
+    Ok(served?)
 }
 
 /// The bundled handbook: `corpora/handbook` under the working directory, else in the source tree

@@ -121,6 +121,8 @@ struct RawConfig {
     access_log: Option<RawAccessLog>,
     #[serde(default)]
     http: RawHttp,
+    #[serde(default)]
+    telemetry: crate::telemetry::RawTelemetry,
 }
 
 /// `[storage]`: a shared artifact store besides the data dir.
@@ -465,6 +467,8 @@ pub struct ServerConfig {
     pub access_log: Option<AccessLogConfig>,
     /// Serve the HTTP/JSON API here too (`[http] addr`).
     pub http_addr: Option<std::net::SocketAddr>,
+    /// Export traces over OTLP/gRPC to this collector (`[telemetry] otlp_endpoint`).
+    pub otlp_endpoint: Option<String>,
 }
 
 /// When the server evaluates canaries on its own, and how.
@@ -637,7 +641,12 @@ impl ServerConfig {
             .http
             .check()
             .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
+        let otlp_endpoint = raw
+            .telemetry
+            .check()
+            .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
         let config = Self {
+            otlp_endpoint,
             http_addr,
             tokens,
             limits: raw.limits,

@@ -163,6 +163,7 @@ impl Server {
         let started = Instant::now();
         let request_id = self.next_request.fetch_add(1, Ordering::Relaxed);
         let span = tracing::info_span!("rpc", rpc, request_id);
+        crate::telemetry::continue_trace(&span, metadata);
         let result = async {
             let _permit = self.permits.clone().try_acquire_owned().map_err(|_| {
                 ServiceError::ResourceExhausted(format!(
@@ -216,12 +217,36 @@ impl Server {
             routing_key: Some(params.routing_key).filter(|k| !k.is_empty()),
             intent: params.intent,
         };
+        // Ids, names and counts only: never the query or document text.
+        let span = tracing::info_span!(
+            "retrieve",
+            target = %params.target,
+            k = params.query.k,
+            mode = params.query.mode.as_str(),
+            index = tracing::field::Empty,
+            alias = tracing::field::Empty,
+            revision = tracing::field::Empty,
+            arm = tracing::field::Empty,
+            hits = tracing::field::Empty,
+        );
         // As the caller, so that only its own feedback counts for the request.
         let response = self
             .local
             .as_actor(&caller.name)
             .retrieve_with(&params.target, params.query, meta)
+            .instrument(span.clone())
             .await?;
+        span.record("index", response.lineage.index_id.as_str());
+        span.record("hits", response.hits.len());
+        if let Some(alias) = &response.lineage.alias {
+            span.record("alias", alias.as_str());
+        }
+        if let Some(revision) = response.lineage.revision {
+            span.record("revision", revision);
+        }
+        if let Some(arm) = response.lineage.arm {
+            span.record("arm", arm.as_str());
+        }
         self.metrics.record_retrieval(
             response.lineage.index_id.as_str(),
             &response.timings_us,
@@ -642,6 +667,7 @@ impl pb::index_service_server::IndexService for Grpc {
         let server = self.0.clone();
         let started = Instant::now();
         let deadline = client_deadline(request.metadata(), started);
+        let metadata = request.metadata().clone();
         let setup = async {
             let caller = server
                 .authorize(request.metadata(), "BuildIndex", Role::Builder)
@@ -671,6 +697,7 @@ impl pb::index_service_server::IndexService for Grpc {
         };
         let (tx, rx) = mpsc::channel(64);
         let span = tracing::info_span!("build", snapshot = %snapshot);
+        crate::telemetry::continue_trace(&span, &metadata);
         tokio::spawn(
             async move {
                 let _ = tx.send(StreamProgress::event(pb::build_index_event::Event::Queued(position as u32))).await;

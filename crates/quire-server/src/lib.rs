@@ -48,6 +48,7 @@ mod request_id;
 pub mod sampler;
 pub mod serve;
 pub mod shadow;
+mod telemetry;
 
 pub use access_log::{AccessEntry, AccessLog, AccessLogConfig};
 pub use api::{

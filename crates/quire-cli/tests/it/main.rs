@@ -11,3 +11,4 @@ mod models;
 mod registry;
 mod serve;
 mod store;
+mod traces;

@@ -66,6 +66,10 @@ fn configs_are_validated_with_field_names() {
             "field `http.addr`: \"8080\"",
         ),
         (
+            "version = 1\n[telemetry]\notlp_endpoint = \"collector:4317\"",
+            "field `telemetry.otlp_endpoint`: \"collector:4317\"",
+        ),
+        (
             "version = 1\n[sampling]\nstore = true",
             "unknown field `store`",
         ),
