@@ -328,7 +328,9 @@ pub async fn run_with(
     let (stopping, mut stop_http) = watch::channel(false);
     let http_task = match http_listener {
         Some(l) => {
-            tracing::info!(http_addr = ?l.local_addr().ok(), "serving HTTP");
+            if let Ok(http_addr) = l.local_addr() {
+                tracing::info!(%http_addr, "serving HTTP");
+            }
             let router = crate::http::router(&grpc, following);
             let signal = async move {
                 let _ = stop_http.wait_for(|stop| *stop).await;

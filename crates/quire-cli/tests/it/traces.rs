@@ -129,11 +129,55 @@ async fn a_retrieve_continues_the_callers_trace_with_its_steps() {
         .metadata_mut()
         .insert("traceparent", parent.parse().unwrap());
     let mut events = indexes.build_index(build).await.unwrap().into_inner();
-    let mut built = false;
+    let mut built = None;
     while let Some(event) = events.message().await.unwrap() {
-        built |= matches!(event.event, Some(pb::build_index_event::Event::Result(_)));
+        if let Some(pb::build_index_event::Event::Result(r)) = event.event {
+            built = r.manifest.map(|m| m.index_id);
+        }
     }
-    assert!(built, "the build finished");
+    let built = built.expect("the build finished");
+
+    // With the new index shadowing the demo's, a Retrieve's trace holds the shadow query.
+    let mut releases =
+        pb::release_service_client::ReleaseServiceClient::new(client_channel(&url).await);
+    let shadow = pb::ChangeAliasRequest {
+        alias: "handbook".into(),
+        reason: "trace the shadow".into(),
+        change: Some(pb::change_alias_request::Change::Shadow(built)),
+        force: false,
+    };
+    releases.change_alias(shadow).await.unwrap();
+    let shadow_trace = "5b8efff798038103d269b633813fc60c";
+    let mut shadowed = tonic::Request::new(pb::RetrieveRequest {
+        target: "handbook".into(),
+        query: text.into(),
+        k: 3,
+        ..Default::default()
+    });
+    let parent = format!("00-{shadow_trace}-eee19b7ec3c1b174-01");
+    shadowed
+        .metadata_mut()
+        .insert("traceparent", parent.parse().unwrap());
+    client.retrieve(shadowed).await.unwrap();
+    // The shadow query runs after the answer: wait until the alias's report counts it.
+    let report = pb::GetAliasRequest {
+        alias: "handbook".into(),
+    };
+    let waited = std::time::Instant::now();
+    while releases
+        .shadow_report(report.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .compared
+        == 0
+    {
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "the shadow query never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // Stopping the server exports what its batch holds.
     sigterm(&server.0);
@@ -230,6 +274,27 @@ async fn a_retrieve_continues_the_callers_trace_with_its_steps() {
             "{stage}: {names:?}"
         );
     }
+    // The shadow query: under the Retrieve's `retrieve` span, in the caller's trace.
+    let shadowed: Vec<&Span> = spans
+        .iter()
+        .filter(|s| hex(&s.trace_id) == shadow_trace)
+        .collect();
+    let retrieve = shadowed
+        .iter()
+        .find(|s| s.name == "retrieve")
+        .expect("a retrieve span");
+    let shadow = shadowed
+        .iter()
+        .find(|s| s.name == "shadow")
+        .expect("a shadow span");
+    assert_eq!(shadow.parent_span_id, retrieve.span_id);
+    let a = attributes(shadow);
+    assert_eq!(
+        a.get("alias").map(String::as_str),
+        Some("handbook"),
+        "{a:?}"
+    );
+    assert!(a.contains_key("hits"), "{a:?}");
     for span in &spans {
         for (key, value) in attributes(span) {
             assert!(
