@@ -392,6 +392,7 @@ fn main() {
         data: root.join("load-data"),
         config: config.clone(),
         demo_corpus: Some(workspace.join("corpora/handbook")),
+        demo_spec: None,
         models: Default::default(),
         artifacts: None,
     };

@@ -114,6 +114,7 @@ async fn main() {
         data,
         config: ServerConfig::default(),
         demo_corpus: Some(root.join("corpora/handbook")),
+        demo_spec: None,
         models: Default::default(),
         artifacts: None,
     };

@@ -5,6 +5,7 @@ mod canary;
 mod cancel;
 mod eval;
 mod grpc;
+mod http;
 mod jwt;
 mod models;
 mod release;

@@ -12,7 +12,7 @@ use quire_store::Access;
 
 /// Reproducible index builds and retrieval for RAG.
 #[derive(Debug, Parser)]
-#[command(name = "quire", version, about, propagate_version = true)]
+#[command(name = "quire", version = crate::VERSION, about, propagate_version = true)]
 pub(crate) struct Cli {
     /// The data dir holding snapshots and indices.
     #[arg(long, global = true, env = "QUIRE_DATA", default_value = "quire-data")]
@@ -304,6 +304,12 @@ pub(crate) enum Command {
         /// Import and build the bundled handbook on start and serve it as `handbook`.
         #[arg(long)]
         demo: bool,
+        /// The demo's embedding model: all-MiniLM-L6-v2 when it is under --models (`auto`).
+        #[arg(long, value_enum, default_value_t = DemoModel::Auto, requires = "demo")]
+        demo_model: DemoModel,
+        /// Serve the HTTP/JSON API here too (overrides `[http] addr` in server.toml).
+        #[arg(long)]
+        http_addr: Option<std::net::SocketAddr>,
         /// Serve Prometheus metrics at http://ADDR/metrics.
         #[arg(long)]
         metrics_addr: Option<std::net::SocketAddr>,
@@ -326,6 +332,17 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+}
+
+/// Which model `serve --demo` builds the handbook with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DemoModel {
+    /// all-MiniLM-L6-v2 when `--models` holds it, else hash-v1.
+    Auto,
+    /// The built-in hash-v1 (lexical hashing, not semantic).
+    HashV1,
+    /// all-MiniLM-L6-v2 (specs/minilm.toml); refused when `--models` lacks it.
+    Minilm,
 }
 
 #[derive(Debug, Subcommand)]

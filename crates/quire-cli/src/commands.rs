@@ -2,8 +2,7 @@
 //! remote server.
 
 use std::io::Write;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -12,13 +11,13 @@ use quire_core::{BuildSpec, Reader};
 use quire_embed::Models;
 use quire_index::Query;
 use quire_server::{
-    CanaryApi, EvalApi, Local, QuireApi, RegistryConfig, ReleaseApi, Remote, ServerConfig,
-    local_actor, serve,
+    CanaryApi, EvalApi, Local, QuireApi, RegistryConfig, ReleaseApi, Remote, local_actor, serve,
 };
 use quire_store::{IndexInfo, StoreOptions};
 use serde_json::json;
 
 use crate::args::{Cli, Command, FusionArg, RegistryCommand, SpecCommand, TokenCommand};
+use crate::config_file::read_config;
 use crate::output::{BuildOutput, Outcome, TokenOutput, emit};
 use crate::progress::Bars;
 
@@ -52,22 +51,8 @@ pub async fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
             })?;
             return Ok(Outcome::Ok);
         }
-        Command::Serve {
-            addr,
-            config,
-            demo,
-            metrics_addr,
-            migrate_registry,
-            replica,
-        } => {
-            let at = ServeAt {
-                addr: *addr,
-                metrics_addr: *metrics_addr,
-                demo: *demo,
-                migrate_registry: *migrate_registry,
-                replica: *replica,
-            };
-            serve(cli, at, config.as_deref()).await?;
+        Command::Serve { .. } => {
+            crate::serve_cmd::serve(cli).await?;
             return Ok(Outcome::Ok);
         }
         Command::Registry {
@@ -107,26 +92,6 @@ pub async fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
     }
 }
 
-/// The most a configuration file (a build spec, server.toml) may hold.
-const MAX_CONFIG_BYTES: u64 = 1 << 20;
-
-/// Read a configuration file of at most [`MAX_CONFIG_BYTES`] (so `--spec /dev/zero` is
-/// refused rather than read until memory runs out).
-fn read_config(path: &Path) -> Result<String> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
-        .with_context(|| format!("reading {}", path.display()))?;
-    if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        anyhow::bail!(
-            "{}: longer than {MAX_CONFIG_BYTES} bytes, the most a configuration file may hold",
-            path.display()
-        );
-    }
-    String::from_utf8(bytes).with_context(|| format!("reading {}", path.display()))
-}
-
 /// `quire registry migrate`: apply the PostgreSQL registry's pending migrations.
 fn migrate_registry(cli: &Cli, out: &mut dyn Write) -> Result<Outcome> {
     let Some(url) = cli.registry_url()? else {
@@ -153,121 +118,6 @@ fn migrate_registry(cli: &Cli, out: &mut dyn Write) -> Result<Outcome> {
         )
     })?;
     Ok(Outcome::Ok)
-}
-
-/// Where and how `quire serve` listens.
-struct ServeAt {
-    addr: SocketAddr,
-    metrics_addr: Option<SocketAddr>,
-    demo: bool,
-    migrate_registry: bool,
-    replica: bool,
-}
-
-async fn serve(cli: &Cli, at: ServeAt, config: Option<&Path>) -> Result<()> {
-    let ServeAt {
-        addr,
-        metrics_addr,
-        demo,
-        migrate_registry,
-        replica,
-    } = at;
-    let mut config = match config {
-        None => ServerConfig::default(),
-        Some(path) => {
-            let text = read_config(path)?;
-            let mut config = ServerConfig::from_toml(&text, &path.display().to_string())?;
-            // Model paths in server.toml are relative to the file.
-            let base = path.parent().unwrap_or(Path::new("."));
-            for m in &mut config.models {
-                m.path = base.join(&m.path);
-            }
-            config
-        }
-    };
-    if let Some(url) = cli.registry_url()? {
-        let migrate = config.registry.as_ref().is_some_and(|r| r.migrate);
-        config.registry = Some(RegistryConfig { url, migrate });
-    }
-    if let Some(storage) = cli.storage()? {
-        config.storage = Some(storage);
-    }
-    if migrate_registry {
-        match &mut config.registry {
-            Some(registry) => registry.migrate = true,
-            None => anyhow::bail!(
-                "--migrate-registry needs a PostgreSQL registry (--registry, QUIRE_REGISTRY or \
-                 [registry] url in server.toml)"
-            ),
-        }
-    }
-    config.replica.enabled |= replica;
-    serve::check_exposure(addr, &config)?;
-    if let Some(metrics) = metrics_addr {
-        serve::check_metrics_exposure(metrics, &config)?;
-    }
-    let demo_corpus = demo.then(demo_corpus).transpose()?;
-    let options = serve::ServeOptions {
-        data: cli.data.clone(),
-        config: config.clone(),
-        demo_corpus,
-        models: Models::from_dir(&cli.models)?,
-        artifacts: None,
-    };
-    let (local, metrics) = tokio::task::spawn_blocking(move || serve::prepare(&options)).await??;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
-    // One line on stdout that scripts (and tests binding port 0) can wait for.
-    let mut stdout = std::io::stdout().lock();
-    let scheme = if config.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    writeln!(
-        stdout,
-        "quire listening on {scheme}://{}",
-        listener.local_addr()?
-    )?;
-    stdout.flush()?;
-    drop(stdout);
-    let metrics_listener = match metrics_addr {
-        Some(a) => Some(
-            tokio::net::TcpListener::bind(a)
-                .await
-                .with_context(|| format!("binding metrics address {a}"))?,
-        ),
-        None => None,
-    };
-    serve::run(
-        local,
-        config,
-        metrics,
-        listener,
-        metrics_listener,
-        serve::shutdown_signal(),
-    )
-    .await?;
-    Ok(())
-}
-
-/// The bundled handbook: `corpora/handbook` under the working directory, else in the source tree
-/// this binary was built from.
-fn demo_corpus() -> Result<PathBuf> {
-    let candidates = [
-        PathBuf::from("corpora/handbook"),
-        PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../corpora/handbook"
-        )),
-    ];
-    candidates
-        .into_iter()
-        .find(|p| p.join("quire-acl.toml").exists())
-        .ok_or_else(|| {
-            anyhow::anyhow!("--demo needs the bundled corpora/handbook; run from a quire checkout")
-        })
 }
 
 fn new_token() -> Result<String> {

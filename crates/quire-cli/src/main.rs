@@ -10,10 +10,13 @@ mod acl_report;
 mod args;
 mod canary;
 mod commands;
+mod config_file;
 mod eval;
 mod output;
 mod progress;
 mod release;
+mod serve_cmd;
+mod telemetry;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -23,19 +26,21 @@ use clap::Parser;
 use crate::args::{Cli, Command};
 use crate::output::Outcome;
 
+/// `quire --version`: the crate version and the git commit it was built from (`unknown`
+/// when built outside a git checkout, e.g. from a source tarball; see build.rs).
+pub(crate) const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("QUIRE_GIT_COMMIT"),
+    ")"
+);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Serve { .. }) {
-        "info,hnsw_rs=warn"
-    } else {
-        "warn"
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    // `serve` installs its own, once it has read server.toml (which may name a trace exporter).
+    if !matches!(cli.command, Command::Serve { .. }) {
+        let _ = telemetry::init("warn", None);
+    }
     let progress = !cli.json && std::io::stderr().is_terminal();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

@@ -231,7 +231,10 @@ impl Local {
         let primary_docs: Vec<String> = primary.hits.iter().map(|h| h.doc_id.clone()).collect();
         let primary_us = primary.timings_us.total as f64;
         let (this, alias) = (self.clone(), via.alias.clone());
+        // Under the request's span (traces: the shadow query may end after the answer).
+        let span = tracing::info_span!("shadow", alias = %alias, index = %shadow, hits = tracing::field::Empty);
         tokio::task::spawn_blocking(move || {
+            let _span = span.entered();
             let _slot = slot;
             let started = Instant::now();
             let cpu = CpuClock::start();
@@ -248,6 +251,7 @@ impl Local {
             }
             match answer {
                 Ok(answer) => {
+                    tracing::Span::current().record("hits", answer.hits.len());
                     let docs: Vec<String> = answer.hits.iter().map(|h| h.doc_id.clone()).collect();
                     let shadow_us = started.elapsed().as_micros() as f64;
                     let c = compare(&primary_docs, &docs, shadow_us - primary_us);

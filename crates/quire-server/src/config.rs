@@ -119,6 +119,10 @@ struct RawConfig {
     replica: RawReplica,
     jwt: Option<RawJwt>,
     access_log: Option<RawAccessLog>,
+    #[serde(default)]
+    http: RawHttp,
+    #[serde(default)]
+    telemetry: crate::telemetry::RawTelemetry,
 }
 
 /// `[storage]`: a shared artifact store besides the data dir.
@@ -397,6 +401,25 @@ impl RawToken {
     }
 }
 
+/// `[http]` as written in server.toml.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    addr: Option<String>,
+}
+
+impl RawHttp {
+    /// The address to serve HTTP on, if any; `Err` names the field and why.
+    fn check(self) -> std::result::Result<Option<std::net::SocketAddr>, (&'static str, String)> {
+        self.addr
+            .map(|a| {
+                a.parse()
+                    .map_err(|e| ("http.addr", format!("{a:?}: {e} (e.g. \"127.0.0.1:8080\")")))
+            })
+            .transpose()
+    }
+}
+
 /// TLS certificate and key (PEM files).
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -442,6 +465,10 @@ pub struct ServerConfig {
     pub jwt: Option<JwtVerifier>,
     /// Where every read's principal is logged, and how much is kept (`[access_log]`).
     pub access_log: Option<AccessLogConfig>,
+    /// Serve the HTTP/JSON API here too (`[http] addr`).
+    pub http_addr: Option<std::net::SocketAddr>,
+    /// Export traces over OTLP/gRPC to this collector (`[telemetry] otlp_endpoint`).
+    pub otlp_endpoint: Option<String>,
 }
 
 /// When the server evaluates canaries on its own, and how.
@@ -610,7 +637,17 @@ impl ServerConfig {
             .map(RawAccessLog::check)
             .transpose()
             .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
+        let http_addr = raw
+            .http
+            .check()
+            .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
+        let otlp_endpoint = raw
+            .telemetry
+            .check()
+            .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
         let config = Self {
+            otlp_endpoint,
+            http_addr,
             tokens,
             limits: raw.limits,
             tls: raw.tls,
@@ -647,151 +684,4 @@ impl ServerConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn configs_are_validated_with_field_names() {
-        let hash = blake3::hash(b"secret").to_hex().to_string();
-        let ok = format!(
-            "version = 1\n[[tokens]]\nname = \"ci\"\nrole = \"builder\"\nblake3 = \"{hash}\"\n[limits]\nmax_k = 50\n"
-        );
-        let config = ServerConfig::from_toml(&ok, "server.toml").map_err(|e| e.to_string());
-        assert_eq!(
-            config.map(|c| (c.tokens.len(), c.limits.max_k)),
-            Ok((1, 50))
-        );
-        for (text, want) in [
-            ("version = 2", "field `version` = 2"),
-            (
-                "version = 1\n[[tokens]]\nname = \"x\"\nrole = \"reader\"\nblake3 = \"abc\"",
-                "tokens[0].blake3",
-            ),
-            (
-                "version = 1\n[[tokens]]\nname = \"x\"\nrole = \"god\"\nblake3 = \"abc\"",
-                "god",
-            ),
-            ("version = 1\n[limits]\nmax_k = 0", "limits.max_k"),
-            ("version = 1\nport = 3", "port"),
-            (
-                "version = 1\n[[models]]\nname = \"m\"\npath = \"a\"\n[[models]]\nname = \"m\"\npath = \"b\"",
-                "models[1].name",
-            ),
-            (
-                "version = 1\n[[models]]\nname = \"m\"\npath = \"a\"\ndigest = \"x\"",
-                "digest",
-            ),
-            (
-                "version = 1\n[import]\nroots = [\"corpora\"]",
-                "field `import.roots[0]` = \"corpora\": must be an absolute path",
-            ),
-            (
-                "version = 1\n[import]\nroots = [\"/nonexistent-quire-root\"]",
-                "field `import.roots[0]` = \"/nonexistent-quire-root\": No such file",
-            ),
-            (
-                "version = 1\n[import]\nroot = \"/\"",
-                "unknown field `root`",
-            ),
-            (
-                "version = 1\n[registry]\nurl = \"mysql://u:pw@h/db\"",
-                "field `registry.url`: registry url: expected postgres://",
-            ),
-            (
-                "version = 1\n[registry]\nmigrate = true",
-                "field `registry.migrate`: needs `registry.url`",
-            ),
-            (
-                "version = 1\n[registry]\nurl = \"postgres://h/db\"\npool = 3",
-                "unknown field `pool`",
-            ),
-            (
-                "version = 1\n[sampling]\nrate = 2.0",
-                "field `sampling.rate`: must be between 0 and 1",
-            ),
-            (
-                "version = 1\n[sampling]\nstore = true",
-                "unknown field `store`",
-            ),
-            (
-                "version = 1\n[release]\ncanary_eval_every = \"often\"",
-                "field `release.canary_eval_every`: \"often\"",
-            ),
-        ] {
-            let text = &text.replace("HASH", &hash);
-            let err = ServerConfig::from_toml(text, "server.toml")
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            assert!(
-                err.contains("server.toml") && err.contains(want),
-                "{text:?}: {err}"
-            );
-            assert!(!err.contains("pw@"), "the password is not repeated: {err}");
-        }
-    }
-
-    #[test]
-    fn a_registry_url_is_checked_and_shown_without_its_password() {
-        let text = "version = 1\n[registry]\nurl = \"postgres://q:pw@db:6432/reg\"\nmigrate = true";
-        let config = ServerConfig::from_toml(text, "server.toml").expect("config");
-        let registry = config.registry.expect("a registry");
-        assert!(registry.migrate);
-        assert_eq!(registry.url.to_string(), "postgres://q@db:6432/reg");
-        let shown = format!("{:?}", ServerConfig::from_toml(text, "s").expect("config"));
-        assert!(!shown.contains("pw"), "{shown}");
-        let default = ServerConfig::from_toml("version = 1", "server.toml").expect("config");
-        assert_eq!(default.registry, None, "redb stays the default");
-    }
-
-    #[test]
-    fn a_storage_url_is_checked_with_its_endpoint_and_timeouts() {
-        let text = "version = 1\n[storage]\nurl = \"s3://quire-art/prod\"\n\
-                    endpoint = \"http://127.0.0.1:8333\"\nrequest_timeout_ms = 5000";
-        let config = ServerConfig::from_toml(text, "server.toml").expect("config");
-        let Some(StorageConfig::S3(s3)) = &config.storage else {
-            panic!("an S3 store: {:?}", config.storage);
-        };
-        assert_eq!(s3.url.to_string(), "s3://quire-art/prod");
-        assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:8333"));
-        assert_eq!(s3.timeouts.request, std::time::Duration::from_secs(5));
-        let dir = "version = 1\n[storage]\nurl = \"file:///srv/quire\"";
-        let config = ServerConfig::from_toml(dir, "server.toml").expect("config");
-        assert_eq!(
-            config.storage,
-            Some(StorageConfig::Dir("/srv/quire".into()))
-        );
-        let default = ServerConfig::from_toml("version = 1", "server.toml").expect("config");
-        assert_eq!(
-            default.storage, None,
-            "the data dir alone stays the default"
-        );
-        for (storage, want) in [
-            (
-                "url = \"s3://B\"",
-                "field `storage.url`: storage url: the bucket",
-            ),
-            (
-                "url = \"file://rel\"",
-                "field `storage.url`: expected file:///",
-            ),
-            (
-                "url = \"s3://bkt\"\nendpoint = \"http://k:pw@h\"",
-                "field `storage.endpoint`",
-            ),
-            ("endpoint = \"http://h\"", "field `storage.url`: the other"),
-            (
-                "url = \"s3://bkt\"\nsecret = \"x\"",
-                "unknown field `secret`",
-            ),
-            ("url = \"s3://bkt\"\nretries = -1", "integer `-1`"),
-        ] {
-            let text = format!("version = 1\n[storage]\n{storage}");
-            let err = ServerConfig::from_toml(&text, "server.toml")
-                .expect_err(storage)
-                .to_string();
-            assert!(err.contains(want), "{storage}: {err}");
-            assert!(!err.contains("pw@"), "{err}");
-        }
-    }
-}
+mod tests;

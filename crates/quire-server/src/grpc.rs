@@ -88,6 +88,11 @@ impl Grpc {
         self.0.record_denials(drafts).await;
     }
 
+    /// The state every transport's handlers share.
+    pub(crate) fn server(&self) -> &Arc<Server> {
+        &self.0
+    }
+
     /// The data dir behind the services.
     pub fn store(&self) -> &Arc<quire_store::Store> {
         self.0.local.store()
@@ -110,8 +115,7 @@ impl Grpc {
         }
     }
 
-    /// Run a unary call: request id and span, concurrency permit, authentication, size limit,
-    /// deadline, metrics.
+    /// Run a unary call: the size limit on its message, then [`Server::handle`].
     pub(crate) async fn unary<Req, Resp, F, Fut>(
         &self,
         rpc: &'static str,
@@ -124,28 +128,52 @@ impl Grpc {
         F: FnOnce(Arc<Server>, Caller, Req) -> Fut,
         Fut: Future<Output = Result<Resp>>,
     {
+        let (metadata, _, message) = request.into_parts();
+        let handled = self
+            .0
+            .clone()
+            .handle(rpc, needed, &metadata, |s, caller| async move {
+                let size = message.encoded_len();
+                if size > s.limits.max_request_bytes {
+                    return Err(ServiceError::ResourceExhausted(format!(
+                        "request of {size} bytes exceeds the limit of {} bytes",
+                        s.limits.max_request_bytes
+                    )));
+                }
+                call(s, caller, message).await
+            });
+        handled.await.map(Response::new).map_err(Status::from)
+    }
+}
+
+impl Server {
+    /// Run one request of any transport (gRPC, HTTP): request id and span, concurrency permit,
+    /// authentication, deadline, metrics. `call` gets the caller once it is authorized.
+    pub(crate) async fn handle<Resp, F, Fut>(
+        self: Arc<Self>,
+        rpc: &'static str,
+        needed: Role,
+        metadata: &tonic::metadata::MetadataMap,
+        call: F,
+    ) -> Result<Resp>
+    where
+        F: FnOnce(Arc<Server>, Caller) -> Fut,
+        Fut: Future<Output = Result<Resp>>,
+    {
         let started = Instant::now();
-        let server = self.0.clone();
-        let request_id = server.next_request.fetch_add(1, Ordering::Relaxed);
+        let request_id = self.next_request.fetch_add(1, Ordering::Relaxed);
         let span = tracing::info_span!("rpc", rpc, request_id);
+        crate::telemetry::continue_trace(&span, metadata);
         let result = async {
-            let _permit = server.permits.clone().try_acquire_owned().map_err(|_| {
+            let _permit = self.permits.clone().try_acquire_owned().map_err(|_| {
                 ServiceError::ResourceExhausted(format!(
                     "more than {} requests in flight",
-                    server.limits.max_concurrent_requests
+                    self.limits.max_concurrent_requests
                 ))
             })?;
-            let caller = server.authorize(request.metadata(), rpc, needed).await?;
-            let message = request.into_inner();
-            let size = message.encoded_len();
-            if size > server.limits.max_request_bytes {
-                return Err(ServiceError::ResourceExhausted(format!(
-                    "request of {size} bytes exceeds the limit of {} bytes",
-                    server.limits.max_request_bytes
-                )));
-            }
-            let deadline = Duration::from_millis(server.limits.request_timeout_ms);
-            tokio::time::timeout(deadline, call(server.clone(), caller, message))
+            let caller = self.authorize(metadata, rpc, needed).await?;
+            let deadline = Duration::from_millis(self.limits.request_timeout_ms);
+            tokio::time::timeout(deadline, call(self.clone(), caller))
                 .await
                 .map_err(|_| {
                     ServiceError::DeadlineExceeded(format!(
@@ -156,10 +184,75 @@ impl Grpc {
         }
         .instrument(span.clone())
         .await;
-        let code = Self::status_code(&result);
+        let code = Grpc::status_code(&result);
         span.in_scope(|| tracing::info!(code = ?code, elapsed_us = started.elapsed().as_micros() as u64, "done"));
-        self.0.metrics.record_request(rpc, code, started.elapsed());
-        result.map(Response::new).map_err(Status::from)
+        self.metrics.record_request(rpc, code, started.elapsed());
+        result
+    }
+
+    /// A Retrieve as `caller`: the server's limits on `k` and the query, the principal it
+    /// reads as (access-logged), then the query through the alias or index it names.
+    pub(crate) async fn retrieve(
+        &self,
+        caller: &Caller,
+        mut params: RetrieveParams,
+    ) -> Result<quire_index::Response> {
+        if params.query.k > self.limits.max_k as usize {
+            return Err(ServiceError::InvalidArgument(format!(
+                "field `k`: {} exceeds this server's limit of {}",
+                params.query.k, self.limits.max_k
+            )));
+        }
+        if params.query.text.len() > self.limits.max_query_bytes {
+            return Err(ServiceError::InvalidArgument(format!(
+                "field `query`: {} bytes exceeds this server's limit of {}",
+                params.query.text.len(),
+                self.limits.max_query_bytes
+            )));
+        }
+        params.query.reader =
+            self.principal("Retrieve", caller, &params.target, params.query.reader)?;
+        // Without a routing key, each request is routed on its own.
+        let meta = RequestMeta {
+            routing_key: Some(params.routing_key).filter(|k| !k.is_empty()),
+            intent: params.intent,
+        };
+        // Ids, names and counts only: never the query or document text.
+        let span = tracing::info_span!(
+            "retrieve",
+            target = %params.target,
+            k = params.query.k,
+            mode = params.query.mode.as_str(),
+            index = tracing::field::Empty,
+            alias = tracing::field::Empty,
+            revision = tracing::field::Empty,
+            arm = tracing::field::Empty,
+            hits = tracing::field::Empty,
+        );
+        // As the caller, so that only its own feedback counts for the request.
+        let response = self
+            .local
+            .as_actor(&caller.name)
+            .retrieve_with(&params.target, params.query, meta)
+            .instrument(span.clone())
+            .await?;
+        span.record("index", response.lineage.index_id.as_str());
+        span.record("hits", response.hits.len());
+        if let Some(alias) = &response.lineage.alias {
+            span.record("alias", alias.as_str());
+        }
+        if let Some(revision) = response.lineage.revision {
+            span.record("revision", revision);
+        }
+        if let Some(arm) = response.lineage.arm {
+            span.record("arm", arm.as_str());
+        }
+        self.metrics.record_retrieval(
+            response.lineage.index_id.as_str(),
+            &response.timings_us,
+            &response.cpu_us,
+        );
+        Ok(response)
     }
 }
 
@@ -316,39 +409,10 @@ impl pb::retrieval_service_server::RetrievalService for Grpc {
             Role::Reader,
             request,
             |s, caller, message| async move {
-                let mut params = RetrieveParams::try_from(message).map_err(invalid_request)?;
-                if params.query.k > s.limits.max_k as usize {
-                    return Err(ServiceError::InvalidArgument(format!(
-                        "field `k`: {} exceeds this server's limit of {}",
-                        params.query.k, s.limits.max_k
-                    )));
-                }
-                if params.query.text.len() > s.limits.max_query_bytes {
-                    return Err(ServiceError::InvalidArgument(format!(
-                        "field `query`: {} bytes exceeds this server's limit of {}",
-                        params.query.text.len(),
-                        s.limits.max_query_bytes
-                    )));
-                }
-                params.query.reader =
-                    s.principal("Retrieve", &caller, &params.target, params.query.reader)?;
-                // Without a routing key, each request is routed on its own.
-                let meta = RequestMeta {
-                    routing_key: Some(params.routing_key).filter(|k| !k.is_empty()),
-                    intent: params.intent,
-                };
-                // As the caller, so that only its own feedback counts for the request.
-                let response = s
-                    .local
-                    .as_actor(&caller.name)
-                    .retrieve_with(&params.target, params.query, meta)
-                    .await?;
-                s.metrics.record_retrieval(
-                    response.lineage.index_id.as_str(),
-                    &response.timings_us,
-                    &response.cpu_us,
-                );
-                Ok(convert::response_to_pb(response, params.explain))
+                let params = RetrieveParams::try_from(message).map_err(invalid_request)?;
+                let explain = params.explain;
+                let response = s.retrieve(&caller, params).await?;
+                Ok(convert::response_to_pb(response, explain))
             },
         )
         .await
@@ -603,6 +667,7 @@ impl pb::index_service_server::IndexService for Grpc {
         let server = self.0.clone();
         let started = Instant::now();
         let deadline = client_deadline(request.metadata(), started);
+        let metadata = request.metadata().clone();
         let setup = async {
             let caller = server
                 .authorize(request.metadata(), "BuildIndex", Role::Builder)
@@ -632,6 +697,7 @@ impl pb::index_service_server::IndexService for Grpc {
         };
         let (tx, rx) = mpsc::channel(64);
         let span = tracing::info_span!("build", snapshot = %snapshot);
+        crate::telemetry::continue_trace(&span, &metadata);
         tokio::spawn(
             async move {
                 let _ = tx.send(StreamProgress::event(pb::build_index_event::Event::Queued(position as u32))).await;

@@ -4,10 +4,48 @@ use quire_proto::pb;
 use quire_proto::release::ChangeAliasParams;
 use tonic::{Request, Response, Status};
 
-use crate::auth::Role;
+use quire_store::AliasRevision;
+
+use crate::auth::{Caller, Role};
 use crate::denials::Denial;
-use crate::grpc::{Grpc, invalid_request, reason};
+use crate::grpc::{Grpc, Server, invalid_request, reason};
 use crate::release_api::{DEFAULT_AUDIT_PAGE, ReleaseApi};
+
+impl Server {
+    /// An alias change as `caller`; overriding a quality gate (`force`) needs Admin, and a
+    /// refused override is audited.
+    pub(crate) async fn change_alias(
+        &self,
+        caller: &Caller,
+        p: ChangeAliasParams,
+    ) -> crate::Result<AliasRevision> {
+        if p.force && caller.role < Role::Admin {
+            let message = format!(
+                "token `{}` has role {:?}; overriding a quality gate (force) needs Admin",
+                caller.name, caller.role
+            );
+            let evidence = serde_json::json!({
+                "rpc": "ChangeAlias",
+                "message": message,
+                "needed": "admin",
+                "force": true,
+            });
+            self.audit_denied(Denial {
+                actor: caller.name.clone(),
+                action: "auth.denied",
+                kind: "ChangeAlias",
+                target: p.alias.clone(),
+                evidence,
+            })
+            .await;
+            return Err(crate::ServiceError::PermissionDenied(message));
+        }
+        let local = self.local.as_actor(&caller.name);
+        local
+            .change_alias(&p.alias, p.change, &p.reason, p.force)
+            .await
+    }
+}
 
 #[tonic::async_trait]
 impl pb::release_service_server::ReleaseService for Grpc {
@@ -21,32 +59,7 @@ impl pb::release_service_server::ReleaseService for Grpc {
             request,
             |s, caller, m| async move {
                 let p = ChangeAliasParams::try_from(m).map_err(invalid_request)?;
-                if p.force && caller.role < Role::Admin {
-                    let message = format!(
-                        "token `{}` has role {:?}; overriding a quality gate (force) needs Admin",
-                        caller.name, caller.role
-                    );
-                    let evidence = serde_json::json!({
-                        "rpc": "ChangeAlias",
-                        "message": message,
-                        "needed": "admin",
-                        "force": true,
-                    });
-                    s.audit_denied(Denial {
-                        actor: caller.name.clone(),
-                        action: "auth.denied",
-                        kind: "ChangeAlias",
-                        target: p.alias.clone(),
-                        evidence,
-                    })
-                    .await;
-                    return Err(crate::ServiceError::PermissionDenied(message));
-                }
-                let local = s.local.as_actor(&caller.name);
-                Ok(local
-                    .change_alias(&p.alias, p.change, &p.reason, p.force)
-                    .await?
-                    .into())
+                Ok(s.change_alias(&caller, p).await?.into())
             },
         )
         .await

@@ -13,6 +13,8 @@
 //!   [`Metrics`].
 //! - [`CanaryApi`]: continuous evaluation: sampled production queries ([`sampler`]).
 //! - [`ServiceError`]: the one error type, with the one exhaustive mapping to gRPC codes.
+//! - [`http`]: the HTTP/JSON API, thin axum adapters onto the same state as [`Grpc`] (auth,
+//!   limits, error mapping), its JSON shapes in [`http_json`].
 //! - [`serve`]: the server's lifecycle: demo index, health, reflection, metrics endpoint,
 //!   graceful shutdown on SIGINT or SIGTERM.
 
@@ -29,6 +31,8 @@ mod grpc;
 mod grpc_canary;
 mod grpc_eval;
 mod grpc_release;
+pub mod http;
+pub mod http_json;
 mod identity;
 mod jwt;
 mod metrics;
@@ -44,6 +48,7 @@ mod request_id;
 pub mod sampler;
 pub mod serve;
 pub mod shadow;
+mod telemetry;
 
 pub use access_log::{AccessEntry, AccessLog, AccessLogConfig};
 pub use api::{

@@ -40,6 +40,8 @@ pub struct ServeOptions {
     pub config: ServerConfig,
     /// Import and build this corpus on start and serve it as `handbook`.
     pub demo_corpus: Option<PathBuf>,
+    /// The demo's build spec; the default spec (hash-v1) when `None`.
+    pub demo_spec: Option<BuildSpec>,
     /// Embedding models besides those `config` registers (which win on a name clash).
     pub models: Models,
     /// The shared artifact store, already open (instead of opening `config.storage` with
@@ -62,6 +64,20 @@ pub fn check_exposure(addr: SocketAddr, config: &ServerConfig) -> Result<()> {
     if config.tls.is_none() && !config.allow_plaintext {
         return Err(ServiceError::FailedPrecondition(format!(
             "refusing to serve {addr} in plaintext: bearer tokens would cross the network in the clear; configure [tls], bind a loopback address, or set allow_plaintext = true in server.toml when a proxy terminates TLS"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuse to serve the HTTP API (always plaintext) anywhere but on a loopback address unless
+/// tokens are configured and `allow_plaintext` says a proxy in front terminates TLS.
+pub fn check_http_exposure(addr: SocketAddr, config: &ServerConfig) -> Result<()> {
+    if addr.ip().is_loopback() {
+        return Ok(());
+    }
+    if config.tokens.is_empty() || !config.allow_plaintext {
+        return Err(ServiceError::FailedPrecondition(format!(
+            "refusing to serve HTTP on {addr}: it is plaintext; bind a loopback address, or list API tokens and set allow_plaintext = true in server.toml when a proxy terminates TLS"
         )));
     }
     Ok(())
@@ -167,24 +183,8 @@ pub fn prepare(options: &ServeOptions) -> Result<(Local, Arc<Metrics>)> {
             .with_models(models),
     );
     if let Some(corpus) = &options.demo_corpus {
-        let snapshot = store.import_as(corpus, None, DEMO_ACTOR)?;
-        let built = store.build_as(
-            &snapshot.snapshot_id,
-            &BuildSpec::default(),
-            &quire_index::NoProgress,
-            DEMO_ACTOR,
-        )?;
-        let id = &built.manifest.index_id;
-        // The alias is created once; a later repoint by a releaser is left alone.
-        if store.alias(DEMO_NAME).is_err() {
-            store.change_alias(
-                DEMO_NAME,
-                &AliasChange::Set(id.clone()),
-                DEMO_ACTOR,
-                "demo index",
-            )?;
-        }
-        tracing::info!(index = %id, reused = built.reused, "demo index ready as `{DEMO_NAME}`");
+        let spec = options.demo_spec.clone().unwrap_or_default();
+        prepare_demo(&store, corpus, &spec)?;
     }
     let metrics = Arc::new(Metrics::new());
     let config = &options.config;
@@ -207,7 +207,39 @@ pub fn prepare(options: &ServeOptions) -> Result<(Local, Arc<Metrics>)> {
     Ok((local, metrics))
 }
 
-/// Serve on `listener` until `shutdown` resolves, then let in-flight requests finish.
+/// Import and build the demo corpus with `spec` and serve it as [`DEMO_NAME`]. The alias is
+/// created once and follows the demo's own builds (another model, say); a repoint by anyone
+/// else is left alone.
+fn prepare_demo(store: &Store, corpus: &Path, spec: &BuildSpec) -> Result<()> {
+    let snapshot = store.import_as(corpus, None, DEMO_ACTOR)?;
+    let built = store.build_as(
+        &snapshot.snapshot_id,
+        spec,
+        &quire_index::NoProgress,
+        DEMO_ACTOR,
+    )?;
+    let id = &built.manifest.index_id;
+    let repoint = match store.alias(DEMO_NAME) {
+        Err(_) => Some("demo index"),
+        Ok(r) if r.actor == DEMO_ACTOR && &r.state.primary != id => {
+            Some("demo index, rebuilt with another spec")
+        }
+        Ok(_) => None,
+    };
+    if let Some(reason) = repoint {
+        store.change_alias(DEMO_NAME, &AliasChange::Set(id.clone()), DEMO_ACTOR, reason)?;
+    }
+    tracing::info!(index = %id, reused = built.reused, model = %spec.embedding.model, "demo index ready as `{DEMO_NAME}`");
+    Ok(())
+}
+
+/// The embedding model of the index the demo alias serves.
+pub fn demo_model(store: &Store) -> Result<String> {
+    let primary = store.alias(DEMO_NAME)?.state.primary;
+    Ok(store.index_info(&primary)?.manifest.embedding.model_id)
+}
+
+/// Serve gRPC on `listener` until `shutdown` resolves, then let in-flight requests finish.
 pub async fn run(
     local: Local,
     config: ServerConfig,
@@ -216,10 +248,48 @@ pub async fn run(
     metrics_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
+    let listeners = Listeners {
+        grpc: listener,
+        metrics: metrics_listener,
+        http: None,
+    };
+    run_with(local, config, metrics, listeners, shutdown).await
+}
+
+/// Where a server listens: gRPC, and optionally Prometheus metrics and the HTTP/JSON API.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The gRPC services.
+    pub grpc: TcpListener,
+    /// `/metrics`.
+    pub metrics: Option<TcpListener>,
+    /// The HTTP/JSON API (see [`crate::http`]).
+    pub http: Option<TcpListener>,
+}
+
+/// Serve on `listeners` until `shutdown` resolves, then let in-flight requests finish.
+pub async fn run_with(
+    local: Local,
+    config: ServerConfig,
+    metrics: Arc<Metrics>,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    let Listeners {
+        grpc: listener,
+        metrics: metrics_listener,
+        http: http_listener,
+    } = listeners;
     let addr = listener
         .local_addr()
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
     check_exposure(addr, &config)?;
+    if let Some(l) = &http_listener {
+        let http_addr = l
+            .local_addr()
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        check_http_exposure(http_addr, &config)?;
+    }
     if config.tokens.is_empty() {
         tracing::warn!(%addr, "no API tokens configured: every caller is an admin (loopback only)");
     }
@@ -253,6 +323,26 @@ pub async fn run(
         .build_v1alpha()
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
     let metrics_task = metrics_listener.map(|l| tokio::spawn(serve_metrics(l, metrics)));
+    // Both transports stop together: the HTTP server waits for this signal, sent once
+    // `shutdown` resolves.
+    let (stopping, mut stop_http) = watch::channel(false);
+    let http_task = match http_listener {
+        Some(l) => {
+            if let Ok(http_addr) = l.local_addr() {
+                tracing::info!(%http_addr, "serving HTTP");
+            }
+            let router = crate::http::router(&grpc, following);
+            let signal = async move {
+                let _ = stop_http.wait_for(|stop| *stop).await;
+            };
+            Some(tokio::spawn(crate::http::serve(l, router, signal)))
+        }
+        None => None,
+    };
+    let shutdown = async {
+        shutdown.await;
+        let _ = stopping.send(true);
+    };
     // Close idle indices now and then, not only when another index opens, and record the
     // refusal counts of denial windows that have passed.
     let store = grpc.store().clone();
@@ -323,6 +413,14 @@ pub async fn run(
         .map_err(|e| ServiceError::Internal(e.to_string()));
     if let Some(task) = metrics_task {
         task.abort();
+    }
+    let _ = stopping.send(true);
+    if let Some(task) = http_task {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the HTTP server failed"),
+            Err(e) => tracing::error!(error = %e, "the HTTP server task failed"),
+        }
     }
     sweeper.abort();
     background.stop().await;

@@ -182,6 +182,7 @@ impl Replica {
             data: cluster.dir.path().join(name),
             config: config.clone(),
             demo_corpus: None,
+            demo_spec: None,
             models: Default::default(),
             artifacts: Some(artifacts),
         };

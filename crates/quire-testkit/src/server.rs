@@ -1,4 +1,4 @@
-//! A quire server on an ephemeral loopback port, with one token per role (the token of a role
+//! A quire server on ephemeral loopback ports (gRPC and the HTTP/JSON API), with one token per role (the token of a role
 //! is `t-<role>`), for the end-to-end tests. [`TestServer::stop`] shuts it down.
 #![allow(missing_docs)]
 
@@ -47,6 +47,8 @@ pub fn token_hash(token: &str) -> String {
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Where the HTTP/JSON API listens.
+    pub http_addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<quire_server::Result<()>>,
     _dir: TempDir,
@@ -86,6 +88,7 @@ impl TestServer {
             data: dir.path().join("data"),
             config: config.clone(),
             demo_corpus: Some(handbook()),
+            demo_spec: None,
             models: Default::default(),
             artifacts: None,
         };
@@ -95,12 +98,20 @@ impl TestServer {
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let http_addr = http.local_addr().unwrap();
+        let listeners = serve::Listeners {
+            grpc: listener,
+            metrics: None,
+            http: Some(http),
+        };
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve::run(local, config, metrics, listener, None, async {
+        let task = tokio::spawn(serve::run_with(local, config, metrics, listeners, async {
             let _ = rx.await;
         }));
         Self {
             addr,
+            http_addr,
             shutdown: Some(tx),
             task,
             _dir: dir,
@@ -114,6 +125,11 @@ impl TestServer {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The HTTP/JSON API's base URL.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http_addr)
     }
 
     pub async fn client(&self, token: Option<&str>) -> Remote {

@@ -4,6 +4,7 @@
 
 mod build;
 mod common;
+mod demo;
 mod eval;
 mod import;
 mod models;
@@ -11,3 +12,4 @@ mod python_client;
 mod registry;
 mod serve;
 mod store;
+mod traces;

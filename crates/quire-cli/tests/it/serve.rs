@@ -16,7 +16,9 @@ fn start_server(data: &std::path::Path) -> (Child, String) {
     start_server_with(data, &[], &[])
 }
 
-/// `quire --data DATA GLOBAL... serve --demo --addr 127.0.0.1:0 SERVE...`, and its URL.
+/// `quire --data DATA GLOBAL... serve --demo --demo-model hash-v1 --addr 127.0.0.1:0
+/// SERVE...`, and its URL. The demo is pinned to hash-v1 whatever QUIRE_MODELS holds: these
+/// tests are about the server, and `demo.rs` tests the choice of model.
 pub(crate) fn start_server_with(
     data: &std::path::Path,
     global: &[&str],
@@ -26,7 +28,14 @@ pub(crate) fn start_server_with(
         .arg("--data")
         .arg(data)
         .args(global)
-        .args(["serve", "--demo", "--addr", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--demo",
+            "--demo-model",
+            "hash-v1",
+            "--addr",
+            "127.0.0.1:0",
+        ])
         .args(serve)
         .env_remove("QUIRE_DATA")
         .stdout(Stdio::piped())

@@ -134,6 +134,10 @@ pub fn build_index(
     progress: &dyn Progress,
 ) -> Result<Manifest> {
     let index_id = req.index_id();
+    // One span per build and per stage (traces: ids and counts only).
+    let build_span =
+        tracing::debug_span!("build_index", index = %index_id, chunks = tracing::field::Empty);
+    let _entered = build_span.enter();
     std::fs::create_dir_all(dir).map_err(|source| IndexError::Io {
         path: dir.to_owned(),
         source,
@@ -142,18 +146,22 @@ pub fn build_index(
     let clock = Instant::now();
     stop_if_cancelled(progress)?;
     progress.stage("chunk", req.documents.document_count());
-    let scan = scan(req, dir, progress)?;
+    let scan = tracing::debug_span!("chunk").in_scope(|| scan(req, dir, progress))?;
     timings.insert("chunk".to_owned(), elapsed_ms(clock));
     let chunks = scan.spans.len() as u64;
+    build_span.record("chunks", chunks);
 
     let bm25_progress = Background::new(progress, "bm25", chunks);
     let (vector_side, bm25_side) = rayon::join(
         || {
+            let _build = build_span.enter();
             let side = vector_stages(req, &scan, dir, &index_id, progress);
             bm25_progress.show();
             side
         },
         || {
+            // On another rayon thread: the build's span is named as the parent.
+            let _span = tracing::debug_span!(parent: &build_span, "bm25").entered();
             let clock = Instant::now();
             bm25_stage(req, &scan, dir, &index_id, &bm25_progress).map(|r| (r, elapsed_ms(clock)))
         },
@@ -171,10 +179,12 @@ pub fn build_index(
     let clock = Instant::now();
     stop_if_cancelled(progress)?;
     progress.stage("write", 2);
+    let write_span = tracing::debug_span!("write").entered();
     sync_tree(dir)?;
     progress.advance(1);
     let files = artifact_files(dir)?;
     progress.advance(1);
+    drop(write_span);
     timings.insert("write".to_owned(), elapsed_ms(clock));
 
     let manifest = Manifest {
@@ -241,6 +251,8 @@ fn vector_stages(
     let clock = Instant::now();
     stop_if_cancelled(progress)?;
     progress.stage("embed", chunks);
+    let embed_span =
+        tracing::debug_span!("embed", chunks, reused = tracing::field::Empty).entered();
     let reused = stages::reuse(
         req.donors,
         stages::VECTORS,
@@ -260,15 +272,18 @@ fn vector_stages(
         }
     };
     let reused = reused.map(|d| d.index_id);
+    embed_span.record("reused", reused.is_some());
     side.stages.insert(
         stages::VECTORS.to_owned(),
         record(&scan.vectors_key, reused),
     );
     side.timings.insert("embed".to_owned(), elapsed_ms(clock));
+    drop(embed_span);
 
     let clock = Instant::now();
     stop_if_cancelled(progress)?;
     progress.stage("hnsw", chunks);
+    let _span = tracing::debug_span!("hnsw", chunks).entered();
     let graph_key = graph_key(req, &vectors_file);
     let reused = stages::reuse(req.donors, stages::GRAPH, &graph_key, dir, index_id)?;
     match &reused {
