@@ -86,23 +86,11 @@ pub fn pytrec_python() -> Option<PathBuf> {
         || workspace().join(".venv-pytrec/bin/python"),
         PathBuf::from,
     );
-    let imports = std::process::Command::new(&python)
-        .args(["-c", "import pytrec_eval"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if imports {
-        return Some(python);
-    }
     let what = format!(
         "pytrec_eval, imported by {} (run scripts/fetch-pytrec-eval)",
         python.display()
     );
-    assert!(
-        !in_ci(),
-        "CI=true: {what} is absent (a CI run must not skip it)"
-    );
-    eprintln!("skipping: {what} is absent");
-    None
+    python_that_imports(python, "import pytrec_eval", &what)
 }
 
 /// The Python client's test environment, `.venv-python-client/bin/python`
@@ -110,20 +98,27 @@ pub fn pytrec_python() -> Option<PathBuf> {
 /// and pytest. Absent: a skip, or under CI a panic.
 pub fn python_client_venv() -> Option<PathBuf> {
     let python = workspace().join(".venv-python-client/bin/python");
-    let imports = std::process::Command::new(&python)
-        .args([
-            "-c",
-            "import quire.langchain, quire.llama_index, pytest, pytest_asyncio, grpc_tools",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if imports {
-        return Some(python);
-    }
     let what = format!(
         "the Python client's venv, {} (run scripts/fetch-python-client-deps)",
         python.display()
     );
+    python_that_imports(
+        python,
+        "import quire.langchain, quire.llama_index, pytest, pytest_asyncio, grpc_tools",
+        &what,
+    )
+}
+
+/// `python` when it runs `imports` without error; otherwise a skip naming `what`, or under CI a
+/// panic.
+fn python_that_imports(python: PathBuf, imports: &str, what: &str) -> Option<PathBuf> {
+    let ok = std::process::Command::new(&python)
+        .args(["-c", imports])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(python);
+    }
     assert!(
         !in_ci(),
         "CI=true: {what} is absent (a CI run must not skip it)"
