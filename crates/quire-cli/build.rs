@@ -5,10 +5,17 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+/// This crate's directory, read when the script runs: `env!` would bake in the directory the
+/// script was compiled in, and cargo reuses one compiled script for every checkout that shares a
+/// target dir.
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| ".".into()))
+}
+
 fn git(args: &[&str]) -> Option<String> {
     let out = Command::new("git")
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(manifest_dir())
         .output()
         .ok()?;
     let text = String::from_utf8(out.stdout).ok()?;
@@ -33,7 +40,7 @@ fn main() {
             let dir = PathBuf::from(dir);
             watch(dir.join("HEAD"));
             if let Some(common) = git(&["rev-parse", "--git-common-dir"]) {
-                let common = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(common);
+                let common = manifest_dir().join(common);
                 watch(common.join("packed-refs"));
                 if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
                     watch(common.join(branch));
