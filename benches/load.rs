@@ -20,8 +20,17 @@
 //! handbook goes through its alias, so `QUIRE_LOAD_SAMPLING=1` samples every handbook request
 //! (rate 1, the worst case) with intents and remembers it for feedback, and
 //! `QUIRE_LOAD_SAMPLING=0` turns both off; compare the two runs' handbook rows.
-//! `QUIRE_LOAD_SKIP_BUILD=1` skips section 2. The thread CPU clock every query reads (its cost
-//! per read is printed) runs in both.
+//! Trace export's overhead: `QUIRE_LOAD_OTLP=1` installs the OTLP exporter of `[telemetry]
+//! otlp_endpoint` (`quire_server::telemetry::install`), pointed at a receiver in this process
+//! that keeps every span (so its decoding is counted as overhead too: the worst case on a
+//! shared machine); `QUIRE_LOAD_OTLP=0` (the default) installs the same log layer at `warn`
+//! without it. `QUIRE_LOAD_TRACE_RATIO` sets `[telemetry] sample_ratio` (default the
+//! server's); the load's requests carry no `traceparent`, so the ratio decides. The run prints
+//! how many spans arrived per request.
+//! `QUIRE_LOAD_SKIP_BUILD=1` skips section 2. `QUIRE_LOAD_TARGETS=handbook` and
+//! `QUIRE_LOAD_CLIENTS=16` (comma lists) narrow section 1 for repeated A/B pairs; sections 2 and
+//! 3 run only when the rows they compare with were measured. The thread CPU clock every query
+//! reads (its cost per read is printed) runs in both.
 
 #![allow(clippy::print_stdout, clippy::expect_used, clippy::unwrap_used)]
 
@@ -45,7 +54,7 @@ use tonic::transport::{Channel, Endpoint};
 mod synthetic;
 use synthetic::{build_corpus, topic_corpus};
 
-/// Concurrent clients per measurement.
+/// Concurrent clients per measurement (`QUIRE_LOAD_CLIENTS` narrows it).
 const CONCURRENCY: [usize; 3] = [1, 4, 16];
 /// Clients while a build runs.
 const BUILD_CLIENTS: usize = 4;
@@ -316,7 +325,7 @@ fn corpus_queries(path: &Path) -> Vec<String> {
 
 /// The server's configuration: with `sampling`, every request through an alias is sampled
 /// (with its query text) and remembered for feedback; without, neither.
-fn evaluation_config(sampling: bool) -> ServerConfig {
+fn evaluation_config(sampling: bool, telemetry: &str) -> ServerConfig {
     let toml = if sampling {
         "version = 1\n[sampling]\nrate = 1.0\nstore_text = true\ncap_per_intent_per_hour = 100000\n\
          max_per_hour = 1000000\n"
@@ -331,7 +340,7 @@ fn evaluation_config(sampling: bool) -> ServerConfig {
             "sampling and feedback off"
         }
     );
-    ServerConfig::from_toml(toml, "load bench").expect("config")
+    ServerConfig::from_toml(&format!("{toml}{telemetry}"), "load bench").expect("config")
 }
 
 /// What one read of the thread CPU clock costs (each query reads it about a dozen times).
@@ -366,6 +375,21 @@ fn remove_index(dir: &Path) {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A comma list from the environment, or `default` when unset.
+fn env_list<T: std::str::FromStr + Clone>(name: &str, default: &[T]) -> Vec<T> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .split(',')
+            .map(|x| {
+                x.trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{name}: {x:?} is not valid"))
+            })
+            .collect(),
+        Err(_) => default.to_vec(),
+    }
+}
+
 fn main() {
     let secs: f64 = std::env::var("QUIRE_LOAD_SECS")
         .ok()
@@ -385,7 +409,29 @@ fn main() {
     );
 
     let sampling = std::env::var("QUIRE_LOAD_SAMPLING").is_ok_and(|v| v == "1");
-    let config = evaluation_config(sampling);
+    let otlp = std::env::var("QUIRE_LOAD_OTLP").is_ok_and(|v| v == "1");
+    let labels: Vec<String> = env_list("QUIRE_LOAD_TARGETS", &["handbook".into(), "100k".into()]);
+    let concurrency: Vec<usize> = env_list("QUIRE_LOAD_CLIENTS", &CONCURRENCY);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // The receiver serves on the runtime's workers from here on.
+    let receiver = otlp.then(|| runtime.block_on(quire_testkit::otlp::OtlpReceiver::start()));
+    let trace_ratio: f64 = std::env::var("QUIRE_LOAD_TRACE_RATIO")
+        .ok()
+        .map(|s| {
+            s.parse()
+                .expect("QUIRE_LOAD_TRACE_RATIO: a share from 0 to 1")
+        })
+        .unwrap_or(quire_server::telemetry::DEFAULT_SAMPLE_RATIO);
+    let telemetry_toml = receiver.as_ref().map_or(String::new(), |r| {
+        format!(
+            "[telemetry]\notlp_endpoint = \"{}\"\nsample_ratio = {trace_ratio}\n",
+            r.endpoint()
+        )
+    });
+    let config = evaluation_config(sampling, &telemetry_toml);
     print_cpu_clock_cost();
     let started = Instant::now();
     let options = ServeOptions {
@@ -414,7 +460,7 @@ fn main() {
     }
     drop(store);
 
-    let targets = [
+    let targets: Vec<Arc<Target>> = [
         Arc::new(Target {
             label: "handbook",
             target: serve::DEMO_NAME.to_owned(),
@@ -427,14 +473,23 @@ fn main() {
             groups: vec!["all".into()],
             queries: corpus_queries(&corpus_path),
         }),
-    ];
+    ]
+    .into_iter()
+    .filter(|t| labels.iter().any(|l| l == t.label))
+    .collect();
     let snapshot_id = manifest.snapshot_id.to_string();
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     runtime.block_on(async move {
+        let endpoint = config.telemetry.otlp_endpoint.clone();
+        let telemetry =
+            quire_server::telemetry::install("warn", endpoint.as_deref()).expect("telemetry");
+        println!(
+            "trace export: {}",
+            endpoint.as_deref().map_or("off (log layer at warn only)".to_owned(), |e| format!(
+                "OTLP/gRPC to a receiver in this process at {e}, sample_ratio {}",
+                config.telemetry.sample_ratio
+            ))
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -467,11 +522,14 @@ fn main() {
                 first.as_secs_f64() * 1e3
             );
         }
-        println!("100k query example: {:?}\n", targets[1].queries[0]);
+        if let Some(t) = targets.iter().find(|t| t.label == "100k") {
+            println!("100k query example: {:?}", t.queries[0]);
+        }
+        println!();
         table_header();
         let mut grpc = BTreeMap::new();
         for t in &targets {
-            for clients in CONCURRENCY {
+            for &clients in &concurrency {
                 let run = grpc_load(&channel, t, clients, duration).await;
                 run.row(t.label, clients);
                 grpc.insert((t.label, clients), run);
@@ -480,6 +538,8 @@ fn main() {
 
         if std::env::var("QUIRE_LOAD_SKIP_BUILD").is_ok_and(|v| v == "1") {
             println!("\n## 2. skipped (QUIRE_LOAD_SKIP_BUILD=1)");
+        } else if !grpc.contains_key(&("handbook", BUILD_CLIENTS)) {
+            println!("\n## 2. skipped (handbook at {BUILD_CLIENTS} clients not measured)");
         } else {
         println!("\n## 2. Handbook at {BUILD_CLIENTS} clients while BuildIndex runs\n");
         println!("BuildIndex on {snapshot_id} with spec {BUILD_SPEC:?}");
@@ -560,6 +620,9 @@ fn main() {
         }
         }
 
+        if !concurrency.contains(&1) {
+            println!("\n## 3. skipped (1 client not measured)");
+        } else {
         println!("\n## 3. gRPC vs in-process (QuireApi::retrieve on Local), 1 client\n");
         println!(
             "| target   | gRPC p50 us | local p50 us | diff p50 us | gRPC p99 us | local p99 us | diff p99 us | gRPC req/s | local req/s |"
@@ -590,6 +653,7 @@ fn main() {
                 );
             }
         }
+        }
 
         drop(channel);
         let _ = stop.send(());
@@ -598,6 +662,17 @@ fn main() {
             Ok(Ok(Err(e))) => println!("\nserver stopped with an error: {e}"),
             Ok(Err(e)) => println!("\nserver task failed: {e}"),
             Err(_) => println!("\nserver did not stop within 30 s"),
+        }
+        let requests: usize = grpc.values().map(|r| r.latencies_us.len()).sum();
+        tokio::task::spawn_blocking(move || telemetry.shutdown())
+            .await
+            .expect("telemetry shutdown");
+        if let Some(receiver) = receiver {
+            let spans = receiver.count();
+            println!(
+                "spans received: {spans} for {requests} section-1 requests ({:.1} per request; sections 2 and 3 add theirs)",
+                spans as f64 / requests.max(1) as f64
+            );
         }
     });
 }

@@ -16,7 +16,6 @@ mod output;
 mod progress;
 mod release;
 mod serve_cmd;
-mod telemetry;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -39,7 +38,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // `serve` installs its own, once it has read server.toml (which may name a trace exporter).
     if !matches!(cli.command, Command::Serve { .. }) {
-        let _ = telemetry::init("warn", None);
+        let _ = quire_server::telemetry::install("warn", None);
     }
     let progress = !cli.json && std::io::stderr().is_terminal();
     let runtime = match tokio::runtime::Runtime::new() {

@@ -112,7 +112,9 @@ pub(crate) async fn serve(cli: &Cli) -> Result<()> {
     if let Some(http) = config.http_addr {
         serve::check_http_exposure(http, &config)?;
     }
-    let telemetry = crate::telemetry::init("info,hnsw_rs=warn", config.otlp_endpoint.as_deref())?;
+    let endpoint = config.telemetry.otlp_endpoint.as_deref();
+    let telemetry = quire_server::telemetry::install("info,hnsw_rs=warn", endpoint)
+        .with_context(|| format!("the OTLP exporter for {}", endpoint.unwrap_or_default()))?;
     let demo = match demo {
         true => Some((demo_corpus()?, demo_spec(*demo_model, &cli.models)?)),
         false => None,

@@ -44,6 +44,7 @@ mod retrieval_tests;
 pub mod source;
 pub mod stages;
 pub mod tables;
+pub mod trace;
 mod vectors;
 mod verify;
 

@@ -467,8 +467,8 @@ pub struct ServerConfig {
     pub access_log: Option<AccessLogConfig>,
     /// Serve the HTTP/JSON API here too (`[http] addr`).
     pub http_addr: Option<std::net::SocketAddr>,
-    /// Export traces over OTLP/gRPC to this collector (`[telemetry] otlp_endpoint`).
-    pub otlp_endpoint: Option<String>,
+    /// Trace export: the OTLP/gRPC collector and the share of requests traced (`[telemetry]`).
+    pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
 /// When the server evaluates canaries on its own, and how.
@@ -641,12 +641,12 @@ impl ServerConfig {
             .http
             .check()
             .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
-        let otlp_endpoint = raw
+        let telemetry = raw
             .telemetry
             .check()
             .map_err(|(field, reason)| bad(format!("field `{field}`: {reason}")))?;
         let config = Self {
-            otlp_endpoint,
+            telemetry,
             http_addr,
             tokens,
             limits: raw.limits,

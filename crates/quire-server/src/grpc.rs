@@ -38,6 +38,7 @@ pub struct Server {
     running_build: Arc<Semaphore>,
     waiting_builds: AtomicUsize,
     next_request: AtomicU64,
+    trace_sampler: crate::telemetry::TraceSampler,
     denials: Denials,
     /// A read-only replica: refuses every RPC that changes something.
     replica: bool,
@@ -76,6 +77,10 @@ impl Grpc {
             running_build: Arc::new(Semaphore::new(1)),
             waiting_builds: AtomicUsize::new(0),
             next_request: AtomicU64::new(1),
+            trace_sampler: crate::telemetry::TraceSampler::new(
+                config.telemetry.otlp_endpoint.is_some(),
+                config.telemetry.sample_ratio,
+            ),
             denials: Denials::default(),
             replica: config.replica.enabled,
         })))
@@ -162,7 +167,11 @@ impl Server {
     {
         let started = Instant::now();
         let request_id = self.next_request.fetch_add(1, Ordering::Relaxed);
-        let span = tracing::info_span!("rpc", rpc, request_id);
+        let span = if self.trace_sampler.sample(metadata) {
+            tracing::info_span!("rpc", rpc, request_id)
+        } else {
+            tracing::info_span!(target: crate::telemetry::UNTRACED_TARGET, "rpc", rpc, request_id)
+        };
         crate::telemetry::continue_trace(&span, metadata);
         let result = async {
             let _permit = self.permits.clone().try_acquire_owned().map_err(|_| {
@@ -218,17 +227,27 @@ impl Server {
             intent: params.intent,
         };
         // Ids, names and counts only: never the query or document text.
-        let span = tracing::info_span!(
-            "retrieve",
-            target = %params.target,
-            k = params.query.k,
-            mode = params.query.mode.as_str(),
-            index = tracing::field::Empty,
-            alias = tracing::field::Empty,
-            revision = tracing::field::Empty,
-            arm = tracing::field::Empty,
-            hits = tracing::field::Empty,
-        );
+        macro_rules! retrieve_span {
+            ($target:expr) => {
+                tracing::info_span!(
+                    target: $target,
+                    "retrieve",
+                    target = %params.target,
+                    k = params.query.k,
+                    mode = params.query.mode.as_str(),
+                    index = tracing::field::Empty,
+                    alias = tracing::field::Empty,
+                    revision = tracing::field::Empty,
+                    arm = tracing::field::Empty,
+                    hits = tracing::field::Empty,
+                )
+            };
+        }
+        let span = if quire_index::trace::within_trace(&tracing::Span::current()) {
+            retrieve_span!(module_path!())
+        } else {
+            retrieve_span!(quire_index::trace::UNTRACED_TARGET)
+        };
         // As the caller, so that only its own feedback counts for the request.
         let response = self
             .local

@@ -15,6 +15,8 @@
 //! - [`ServiceError`]: the one error type, with the one exhaustive mapping to gRPC codes.
 //! - [`http`]: the HTTP/JSON API, thin axum adapters onto the same state as [`Grpc`] (auth,
 //!   limits, error mapping), its JSON shapes in [`http_json`].
+//! - [`telemetry`]: log lines and OTLP trace export ([`telemetry::install`]), the caller's
+//!   trace context continued.
 //! - [`serve`]: the server's lifecycle: demo index, health, reflection, metrics endpoint,
 //!   graceful shutdown on SIGINT or SIGTERM.
 
@@ -48,7 +50,7 @@ mod request_id;
 pub mod sampler;
 pub mod serve;
 pub mod shadow;
-mod telemetry;
+pub mod telemetry;
 
 pub use access_log::{AccessEntry, AccessLog, AccessLogConfig};
 pub use api::{

@@ -10,12 +10,16 @@
 //! - `pg` (feature `postgres`): a new, empty database on the test PostgreSQL per call.
 //! - `replicas` (feature `replicas`): a builder and replica servers sharing the test
 //!   PostgreSQL and S3 store, for the replica tests and `--bench replicas`.
+//! - `otlp` (feature `otlp`): `OtlpReceiver`, an OTLP/gRPC trace receiver on a loopback port
+//!   that keeps the spans it is sent.
 //! - `server` (feature `server`): `TestServer`, a quire server on an ephemeral loopback port
 //!   with one token per role, shut down by `TestServer::stop`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod cli;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod paths;
 #[cfg(feature = "postgres")]
 pub mod pg;

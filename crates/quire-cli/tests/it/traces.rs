@@ -3,43 +3,16 @@
 //! its `retrieve` span with ids and counts, and the retrieval steps under it; never the text.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use quire_proto::pb;
+use quire_testkit::otlp::OtlpReceiver;
 use tempfile::TempDir;
 
 use crate::common;
 use crate::serve::{KillOnDrop, sigterm, start_server_with, wait_exit};
-
-/// An OTLP trace receiver that keeps every span it is sent.
-#[derive(Clone, Default)]
-struct Receiver(Arc<Mutex<Vec<Span>>>);
-
-#[tonic::async_trait]
-impl TraceService for Receiver {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let spans = request
-            .into_inner()
-            .resource_spans
-            .into_iter()
-            .flat_map(|r| r.scope_spans)
-            .flat_map(|s| s.spans);
-        self.0.lock().unwrap().extend(spans);
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
-    }
-}
 
 fn attributes(span: &Span) -> BTreeMap<String, String> {
     span.attributes
@@ -63,16 +36,7 @@ fn hex(bytes: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retrieve_continues_the_callers_trace_with_its_steps() {
-    let receiver = Receiver::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let otlp = listener.local_addr().unwrap();
-    let incoming = tokio_stream_incoming(listener);
-    let service = TraceServiceServer::new(receiver.clone());
-    let collector = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming(incoming),
-    );
+    let receiver = OtlpReceiver::start().await;
 
     let dir = TempDir::new().unwrap();
     let config = dir.path().join("server.toml");
@@ -84,7 +48,7 @@ async fn a_retrieve_continues_the_callers_trace_with_its_steps() {
         .and_then(|s| s.split("```toml\n").nth(1))
         .and_then(|s| s.split("```").next())
         .expect("README's Tracing section has a toml block");
-    let ours = snippet.replace("http://127.0.0.1:4317", &format!("http://{otlp}"));
+    let ours = snippet.replace("http://127.0.0.1:4317", &receiver.endpoint());
     assert_ne!(ours, snippet, "the snippet names http://127.0.0.1:4317");
     let toml = format!("version = 1\n{ours}");
     std::fs::write(&config, toml).unwrap();
@@ -92,7 +56,7 @@ async fn a_retrieve_continues_the_callers_trace_with_its_steps() {
     let data = dir.path().join("data");
     // The first line is read on this worker; the other serves the receiver meanwhile.
     let (child, url) = start_server_with(&data, &[], &["--config", config]);
-    let mut server = KillOnDrop(child);
+    let server = KillOnDrop(child);
 
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller_span = "00f067aa0ba902b7";
@@ -179,17 +143,7 @@ async fn a_retrieve_continues_the_callers_trace_with_its_steps() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    // Stopping the server exports what its batch holds.
-    sigterm(&server.0);
-    let status = tokio::task::spawn_blocking(move || {
-        let status = wait_exit(&mut server.0, Duration::from_secs(30));
-        drop(server);
-        status
-    });
-    assert!(status.await.unwrap().success());
-    collector.abort();
-
-    let spans = receiver.0.lock().unwrap().clone();
+    let spans = stop_and_collect(server, receiver).await;
     let ours: Vec<&Span> = spans
         .iter()
         .filter(|s| hex(&s.trace_id) == trace_id)
@@ -306,6 +260,18 @@ async fn a_retrieve_continues_the_callers_trace_with_its_steps() {
     }
 }
 
+/// Stop the server (which exports what its batch holds) and take every span received.
+async fn stop_and_collect(mut server: KillOnDrop, receiver: OtlpReceiver) -> Vec<Span> {
+    sigterm(&server.0);
+    let status = tokio::task::spawn_blocking(move || {
+        let status = wait_exit(&mut server.0, Duration::from_secs(30));
+        drop(server);
+        status
+    });
+    assert!(status.await.unwrap().success());
+    receiver.spans()
+}
+
 /// A gRPC channel to `url`.
 async fn client_channel(url: &str) -> tonic::transport::Channel {
     tonic::transport::Endpoint::from_shared(url.to_owned())
@@ -315,9 +281,73 @@ async fn client_channel(url: &str) -> tonic::transport::Channel {
         .unwrap()
 }
 
-/// A listener's connections as tonic's server takes them.
-fn tokio_stream_incoming(
-    listener: tokio::net::TcpListener,
-) -> tonic::transport::server::TcpIncoming {
-    tonic::transport::server::TcpIncoming::from(listener)
+/// With `sample_ratio = 0`, only the request whose caller traces it (a sampled `traceparent`)
+/// is exported: the others (no `traceparent`, or an unsampled one) leave no span at all, not
+/// even a retrieval step as a trace of its own (builds are always traced).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_requests_the_sampler_picks_are_exported() {
+    let receiver = OtlpReceiver::start().await;
+    let dir = TempDir::new().unwrap();
+    let config = dir.path().join("server.toml");
+    let toml = format!(
+        "version = 1\n[telemetry]\notlp_endpoint = \"{}\"\nsample_ratio = 0\n",
+        receiver.endpoint()
+    );
+    std::fs::write(&config, toml).unwrap();
+    let data = dir.path().join("data");
+    let (child, url) = start_server_with(&data, &[], &["--config", config.to_str().unwrap()]);
+    let server = KillOnDrop(child);
+
+    let mut client =
+        pb::retrieval_service_client::RetrievalServiceClient::new(client_channel(&url).await);
+    let traced = "0af7651916cd43dd8448eb211c80319c";
+    let parents = [
+        None,
+        Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00".to_owned()),
+        Some(format!("00-{traced}-b7ad6b7169203331-01")),
+        None,
+    ];
+    for parent in &parents {
+        let mut request = tonic::Request::new(pb::RetrieveRequest {
+            target: "handbook".into(),
+            query: "how long is parental leave".into(),
+            principal: Some(pb::Principal {
+                user: String::new(),
+                groups: vec!["all-staff".into()],
+            }),
+            k: 3,
+            ..Default::default()
+        });
+        if let Some(parent) = parent {
+            request
+                .metadata_mut()
+                .insert("traceparent", parent.parse().unwrap());
+        }
+        client.retrieve(request).await.unwrap();
+    }
+
+    let spans = stop_and_collect(server, receiver).await;
+    let names: Vec<(String, &str)> = spans
+        .iter()
+        .map(|s| (hex(&s.trace_id), s.name.as_str()))
+        .collect();
+    // The demo's build at start is the server's own work, traced as every build is.
+    let builds: Vec<String> = spans
+        .iter()
+        .filter(|s| s.name == "build_index")
+        .map(|s| hex(&s.trace_id))
+        .collect();
+    assert!(
+        spans.iter().all(|s| {
+            let id = hex(&s.trace_id);
+            id == traced || builds.contains(&id)
+        }),
+        "spans of untraced requests were exported: {names:?}"
+    );
+    for step in ["rpc", "retrieve", "embed", "bm25", "vector", "fusion"] {
+        assert!(
+            spans.iter().any(|s| s.name == step),
+            "the traced request lacks its {step:?} span: {names:?}"
+        );
+    }
 }

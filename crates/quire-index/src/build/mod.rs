@@ -160,8 +160,10 @@ pub fn build_index(
             side
         },
         || {
-            // On another rayon thread: the build's span is named as the parent.
-            let _span = tracing::debug_span!(parent: &build_span, "bm25").entered();
+            // Maybe on another rayon thread: enter the build's span there, so the exporter's
+            // filter sees this span inside an exported one.
+            let _build = build_span.enter();
+            let _span = tracing::debug_span!("bm25").entered();
             let clock = Instant::now();
             bm25_stage(req, &scan, dir, &index_id, &bm25_progress).map(|r| (r, elapsed_ms(clock)))
         },

@@ -70,6 +70,10 @@ fn configs_are_validated_with_field_names() {
             "field `telemetry.otlp_endpoint`: \"collector:4317\"",
         ),
         (
+            "version = 1\n[telemetry]\nsample_ratio = 1.5",
+            "field `telemetry.sample_ratio`: 1.5: expected a share from 0 to 1",
+        ),
+        (
             "version = 1\n[sampling]\nstore = true",
             "unknown field `store`",
         ),

@@ -1,7 +1,14 @@
-//! Traces: `[telemetry] otlp_endpoint` in server.toml (the binary installs the exporter), and
+//! Traces: `[telemetry] otlp_endpoint` in server.toml (exported by [`install`]), and
 //! the W3C trace context a caller sends (`traceparent` in gRPC metadata or HTTP headers), so a
 //! request's span continues the caller's trace. Spans carry ids, names and counts, never query
 //! or document text.
+
+mod export;
+mod sampling;
+
+pub use export::{Telemetry, install};
+pub(crate) use sampling::TraceSampler;
+pub use sampling::{DEFAULT_SAMPLE_RATIO, UNTRACED_TARGET};
 
 use opentelemetry::propagation::Extractor;
 use serde::Deserialize;
@@ -13,18 +20,50 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTelemetry {
     otlp_endpoint: Option<String>,
+    sample_ratio: Option<f64>,
+}
+
+/// `[telemetry]`, checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TelemetryConfig {
+    /// Export traces over OTLP/gRPC to this collector (`otlp_endpoint`).
+    pub otlp_endpoint: Option<String>,
+    /// The share of requests traced when the caller's `traceparent` does not decide
+    /// (`sample_ratio`, 0 to 1, default [`DEFAULT_SAMPLE_RATIO`]).
+    pub sample_ratio: f64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            sample_ratio: DEFAULT_SAMPLE_RATIO,
+        }
+    }
 }
 
 impl RawTelemetry {
-    /// The OTLP/gRPC collector to export traces to, if any; `Err` names the field and why.
-    pub(crate) fn check(self) -> Result<Option<String>, (&'static str, String)> {
-        match self.otlp_endpoint {
-            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => Err((
+    /// Checked; `Err` names the field and why.
+    pub(crate) fn check(self) -> Result<TelemetryConfig, (&'static str, String)> {
+        if let Some(url) = &self.otlp_endpoint
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err((
                 "telemetry.otlp_endpoint",
                 format!("{url:?}: expected http://HOST:PORT or https://HOST:PORT (OTLP/gRPC)"),
-            )),
-            other => Ok(other),
+            ));
         }
+        let sample_ratio = self.sample_ratio.unwrap_or(DEFAULT_SAMPLE_RATIO);
+        if !(0.0..=1.0).contains(&sample_ratio) {
+            return Err((
+                "telemetry.sample_ratio",
+                format!("{sample_ratio}: expected a share from 0 to 1"),
+            ));
+        }
+        Ok(TelemetryConfig {
+            otlp_endpoint: self.otlp_endpoint,
+            sample_ratio,
+        })
     }
 }
 
