@@ -17,9 +17,10 @@
 //!
 //! `cargo bench -p quire-benches --bench load` (`QUIRE_LOAD_SECS` sets the length of each
 //! measurement in seconds; default 5). Continuous evaluation's overhead on Retrieve: the
-//! handbook goes through its alias, so `QUIRE_LOAD_SAMPLING=1` samples every handbook request
-//! (rate 1, the worst case) with intents and remembers it for feedback, and
-//! `QUIRE_LOAD_SAMPLING=0` turns both off; compare the two runs' handbook rows.
+//! handbook goes through its alias, so `QUIRE_LOAD_SAMPLING=RATE` samples that share of the
+//! handbook requests with intents and query text (1: every request, the worst case) and
+//! remembers every one for feedback, and `QUIRE_LOAD_SAMPLING=0` (the default) turns both off;
+//! compare the two runs' handbook rows.
 //! Trace export's overhead: `QUIRE_LOAD_OTLP=1` installs the OTLP exporter of `[telemetry]
 //! otlp_endpoint` (`quire_server::telemetry::install`), pointed at a receiver in this process
 //! that keeps every span (so its decoding is counted as overhead too: the worst case on a
@@ -323,21 +324,24 @@ fn corpus_queries(path: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The server's configuration: with `sampling`, every request through an alias is sampled
-/// (with its query text) and remembered for feedback; without, neither.
-fn evaluation_config(sampling: bool, telemetry: &str) -> ServerConfig {
-    let toml = if sampling {
-        "version = 1\n[sampling]\nrate = 1.0\nstore_text = true\ncap_per_intent_per_hour = 100000\n\
-         max_per_hour = 1000000\n"
+/// The server's configuration: with a sampling `rate` above 0, that share of the requests
+/// through an alias is sampled (with its query text) and every one is remembered for feedback;
+/// at 0, neither.
+fn evaluation_config(rate: f64, telemetry: &str) -> ServerConfig {
+    let toml = if rate > 0.0 {
+        format!(
+            "version = 1\n[sampling]\nrate = {rate}\nstore_text = true\n\
+             cap_per_intent_per_hour = 100000\nmax_per_hour = 1000000\n"
+        )
     } else {
-        "version = 1\n[feedback]\nremember = 0\n"
+        "version = 1\n[feedback]\nremember = 0\n".to_owned()
     };
     println!(
         "continuous evaluation: {}",
-        if sampling {
-            "every handbook request sampled (rate 1) and remembered for feedback"
+        if rate > 0.0 {
+            format!("handbook requests sampled at rate {rate} and remembered for feedback")
         } else {
-            "sampling and feedback off"
+            "sampling and feedback off".to_owned()
         }
     );
     ServerConfig::from_toml(&format!("{toml}{telemetry}"), "load bench").expect("config")
@@ -408,7 +412,10 @@ fn main() {
         std::env::consts::ARCH,
     );
 
-    let sampling = std::env::var("QUIRE_LOAD_SAMPLING").is_ok_and(|v| v == "1");
+    let sampling: f64 = std::env::var("QUIRE_LOAD_SAMPLING")
+        .ok()
+        .map(|s| s.parse().expect("QUIRE_LOAD_SAMPLING: a rate from 0 to 1"))
+        .unwrap_or(0.0);
     let otlp = std::env::var("QUIRE_LOAD_OTLP").is_ok_and(|v| v == "1");
     let labels: Vec<String> = env_list("QUIRE_LOAD_TARGETS", &["handbook".into(), "100k".into()]);
     let concurrency: Vec<usize> = env_list("QUIRE_LOAD_CLIENTS", &CONCURRENCY);
