@@ -17,6 +17,7 @@ use tracing::Instrument;
 use crate::access_log::{AccessEntry, AccessLog};
 use crate::api::{Local, QuireApi, RequestMeta, SharedProgress};
 use crate::auth::{Auth, Caller, Role};
+use crate::cancel::RequestScope;
 use crate::config::{ImportRoots, Limits, ServerConfig};
 use crate::denials::{Denial, Denials, UNKNOWN_TOKEN};
 use crate::error::{Result, ServiceError};
@@ -165,7 +166,7 @@ impl Server {
         let span = tracing::info_span!("rpc", rpc, request_id);
         crate::telemetry::continue_trace(&span, metadata);
         let result = async {
-            let _permit = self.permits.clone().try_acquire_owned().map_err(|_| {
+            let permit = self.permits.clone().try_acquire_owned().map_err(|_| {
                 ServiceError::ResourceExhausted(format!(
                     "more than {} requests in flight",
                     self.limits.max_concurrent_requests
@@ -173,7 +174,11 @@ impl Server {
             })?;
             let caller = self.authorize(metadata, rpc, needed).await?;
             let deadline = Duration::from_millis(self.limits.request_timeout_ms);
-            tokio::time::timeout(deadline, call(self.clone(), caller))
+            // Blocking work the call starts holds the permit until it ends, and stops once
+            // this future is gone (see `cancel`).
+            let (scope, _raise_when_gone) = RequestScope::new(Some(permit));
+            scope
+                .run(tokio::time::timeout(deadline, call(self.clone(), caller)))
                 .await
                 .map_err(|_| {
                     ServiceError::DeadlineExceeded(format!(
@@ -591,14 +596,18 @@ fn client_deadline(metadata: &tonic::metadata::MetadataMap, now: Instant) -> Opt
     now.checked_add(timeout)
 }
 
-/// Progress of work that must stop at a deadline (a rebuild-check within its request's time).
-struct DeadlineProgress(Instant);
+/// Progress of work that must stop at a deadline (a rebuild-check within its request's time),
+/// holding the build slot for as long as the work runs.
+struct DeadlineProgress {
+    deadline: Instant,
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
+}
 
 impl Progress for DeadlineProgress {
     fn stage(&self, _: &'static str, _: u64) {}
     fn advance(&self, _: u64) {}
     fn cancelled(&self) -> bool {
-        Instant::now() >= self.0
+        Instant::now() >= self.deadline
     }
 }
 
@@ -778,11 +787,15 @@ impl pb::index_service_server::IndexService for Grpc {
             Role::Builder,
             request,
             |s, _, m| async move {
-                // A rebuild is a build: it waits for the one build slot, and stops when the
-                // request's time is up rather than running on after its caller was answered.
+                // A rebuild is a build: it waits for the one build slot and holds it until
+                // the rebuild ends; it stops when the request's time is up or its client has
+                // gone (`Local::rebuild_check` adds that) rather than running on.
                 let deadline = Instant::now() + Duration::from_millis(s.limits.request_timeout_ms);
-                let _slot = s.running_build.clone().acquire_owned().await;
-                let progress: SharedProgress = Arc::new(DeadlineProgress(deadline));
+                let slot = s.running_build.clone().acquire_owned().await.ok();
+                let progress: SharedProgress = Arc::new(DeadlineProgress {
+                    deadline,
+                    _slot: slot,
+                });
                 Ok(s.local.rebuild_check(&m.target, progress).await?.into())
             },
         )

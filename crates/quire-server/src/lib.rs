@@ -23,6 +23,7 @@ mod api;
 mod auth;
 mod canary_api;
 mod canary_eval;
+mod cancel;
 mod config;
 mod denials;
 mod error;
