@@ -21,6 +21,7 @@
 mod access_log;
 mod api;
 mod auth;
+mod build_progress;
 mod canary_api;
 mod canary_eval;
 mod cancel;
