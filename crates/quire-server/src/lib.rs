@@ -36,6 +36,7 @@ mod grpc_release;
 pub mod http;
 pub mod http_json;
 mod identity;
+mod jwks;
 mod jwt;
 mod metrics;
 pub mod observe;
