@@ -393,3 +393,70 @@ async fn refused_jwts_are_audited_at_a_bounded_rate() {
     }
     assert!(store.audit_verify().unwrap().ok, "the chain still verifies");
 }
+
+/// A server reads its `[jwt] jwks` file again when the file changes: a JWT signed with a key
+/// the set did not hold is refused, then, once a set holding that key is renamed into place,
+/// accepted without a restart. (Before, the file was read at start only.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_jwks_file_is_used_without_a_restart() {
+    use jsonwebtoken::jwk::{Jwk, JwkSet};
+    let dir = tempfile::TempDir::new().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    let publish = |names: &[(&str, Algorithm)]| {
+        let keys = names
+            .iter()
+            .map(|(name, alg)| {
+                let pem = std::fs::read(jwt_fixture(&format!("{name}.key.pem"))).unwrap();
+                let key = match alg {
+                    Algorithm::RS256 => EncodingKey::from_rsa_pem(&pem),
+                    _ => EncodingKey::from_ed_pem(&pem),
+                }
+                .unwrap();
+                Jwk::from_encoding_key(&key, *alg).unwrap()
+            })
+            .collect();
+        let tmp = jwks.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(&JwkSet { keys }).unwrap()).unwrap();
+        std::fs::rename(&tmp, &jwks).unwrap();
+    };
+    publish(&[("rs256", Algorithm::RS256)]);
+    let toml = format!(
+        "version = 1\n[jwt]\nissuer = \"https://idp.test\"\naudience = [\"quire\"]\njwks = {jwks:?}\n\
+         [[tokens]]\nname = \"app\"\nrole = \"reader\"\nblake3 = \"{}\"\njwt = \"required\"\n",
+        support::token_hash("t-app")
+    );
+    let server =
+        TestServer::start_config(ServerConfig::from_toml(&toml, "server.toml").unwrap()).await;
+    let rotated = sign("eddsa", Algorithm::EdDSA, &erin(|_| {}));
+    let client = server
+        .client(Some("t-app"))
+        .await
+        .with_user_token(Some(rotated));
+    let q = query("board strategy", &[], Mode::Bm25, 50);
+    let err = client
+        .retrieve("handbook", q.clone(), None)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("no trusted key is for EdDSA"),
+        "{err}"
+    );
+
+    publish(&[("eddsa", Algorithm::EdDSA)]);
+    let started = std::time::Instant::now();
+    let answer = loop {
+        match client.retrieve("handbook", q.clone(), None).await {
+            Ok(answer) => break answer,
+            Err(err) if started.elapsed() < std::time::Duration::from_secs(5) => {
+                assert_eq!(support::code(&err), Code::Unauthenticated, "{err}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(err) => panic!("the rotated key is still refused after 5 s: {err}"),
+        }
+    };
+    assert!(
+        answer.hits.iter().any(|h| h.doc_id.starts_with("execs/")),
+        "erin reads the executives' documents"
+    );
+    server.stop().await;
+}
