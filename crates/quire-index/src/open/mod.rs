@@ -262,7 +262,11 @@ impl OpenIndex {
             terms.insert(token.text.clone());
         }
         let allowed = allowed.filter(|a| a.count() < self.chunks.len());
-        if terms.is_empty() || depth == 0 || allowed.is_some_and(|a| a.count() == 0) {
+        if terms.is_empty()
+            || depth == 0
+            || self.chunks.is_empty()
+            || allowed.is_some_and(|a| a.count() == 0)
+        {
             return Ok(Vec::new());
         }
         let should: Vec<(Occur, Box<dyn tantivy::query::Query>)> = terms
