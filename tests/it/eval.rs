@@ -19,7 +19,7 @@ fn dataset() -> PathBuf {
 }
 
 /// Everyone who can read every handbook document.
-fn everyone() -> Reader {
+pub(crate) fn everyone() -> Reader {
     Reader::new(
         None,
         [

@@ -302,3 +302,161 @@ async fn end_user_jwts_set_the_principal_of_the_tokens_allowed_one() {
 fn with_last(first: [Expect; 3], last: Expect) -> [Expect; 4] {
     [first[0], first[1], first[2], last]
 }
+
+/// Refused JWTs are audited like refused tokens, at a bounded rate: 100 Retrieves with an
+/// expired JWT through one token and 100 without the JWT another token must send leave one
+/// `auth.jwt_refused` event per token while the server runs (saying why, never holding the
+/// JWT), then one count of the other 99 each when it stops; the chain still verifies. (Before,
+/// they went to the access log only.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_jwts_are_audited_at_a_bounded_rate() {
+    use quire_server::ReleaseApi;
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut config = ServerConfig::from_toml(
+        &server_toml(&dir.path().join("access.jsonl")),
+        "server.toml",
+    )
+    .unwrap();
+    config.tokens.extend(support::role_tokens());
+    let server = TestServer::start_config(config).await;
+    let expired = sign(
+        "es256",
+        Algorithm::ES256,
+        &erin(|c| c["exp"] = json!(1_000_000)),
+    );
+    let optional = server
+        .client(Some("t-app-optional"))
+        .await
+        .with_user_token(Some(expired.clone()));
+    let required = server.client(Some("t-app-required")).await;
+    let q = query("parental leave", &[], Mode::Bm25, 5);
+    for _ in 0..100 {
+        let err = optional
+            .retrieve("handbook", q.clone(), None)
+            .await
+            .unwrap_err();
+        assert_eq!(support::code(&err), Code::Unauthenticated, "{err}");
+        let err = required
+            .retrieve("handbook", q.clone(), None)
+            .await
+            .unwrap_err();
+        assert_eq!(support::code(&err), Code::Unauthenticated, "{err}");
+    }
+    let admin = server.client(Some("t-admin")).await;
+    let refused = |log: &[quire_store::AuditEvent], actor: &str| -> Vec<Value> {
+        log.iter()
+            .filter(|e| e.actor == actor && e.action == "auth.jwt_refused")
+            .map(|e| e.evidence.clone())
+            .collect()
+    };
+    // The first refusal of each is written off the request's thread: wait for both.
+    let mut log = Vec::new();
+    for _ in 0..200 {
+        log = admin.audit_log().await.unwrap();
+        if !refused(&log, "app-optional").is_empty() && !refused(&log, "app-required").is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let optional_events = refused(&log, "app-optional");
+    assert_eq!(optional_events.len(), 1, "{optional_events:?}");
+    assert!(
+        optional_events[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("has expired"),
+        "{optional_events:?}"
+    );
+    let required_events = refused(&log, "app-required");
+    assert_eq!(required_events.len(), 1, "{required_events:?}");
+    assert!(
+        required_events[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("must send the end user's JWT"),
+        "{required_events:?}"
+    );
+    assert!(
+        !serde_json::to_string(&log).unwrap().contains(&expired),
+        "a JWT must not be written to the audit log"
+    );
+    let dir = server.stop_keeping_data().await;
+    let store =
+        quire_store::Store::open(dir.path().join("data"), quire_store::Access::Read).unwrap();
+    let log = store.audit_events().unwrap();
+    for actor in ["app-optional", "app-required"] {
+        let repeated: Vec<u64> = refused(&log, actor)
+            .iter()
+            .filter_map(|e| e["repeated"].as_u64())
+            .collect();
+        assert_eq!(repeated, [99], "{actor}");
+    }
+    assert!(store.audit_verify().unwrap().ok, "the chain still verifies");
+}
+
+/// A server reads its `[jwt] jwks` file again when the file changes: a JWT signed with a key
+/// the set did not hold is refused, then, once a set holding that key is renamed into place,
+/// accepted without a restart. (Before, the file was read at start only.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_jwks_file_is_used_without_a_restart() {
+    use jsonwebtoken::jwk::{Jwk, JwkSet};
+    let dir = tempfile::TempDir::new().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    let publish = |names: &[(&str, Algorithm)]| {
+        let keys = names
+            .iter()
+            .map(|(name, alg)| {
+                let pem = std::fs::read(jwt_fixture(&format!("{name}.key.pem"))).unwrap();
+                let key = match alg {
+                    Algorithm::RS256 => EncodingKey::from_rsa_pem(&pem),
+                    _ => EncodingKey::from_ed_pem(&pem),
+                }
+                .unwrap();
+                Jwk::from_encoding_key(&key, *alg).unwrap()
+            })
+            .collect();
+        let tmp = jwks.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(&JwkSet { keys }).unwrap()).unwrap();
+        std::fs::rename(&tmp, &jwks).unwrap();
+    };
+    publish(&[("rs256", Algorithm::RS256)]);
+    let toml = format!(
+        "version = 1\n[jwt]\nissuer = \"https://idp.test\"\naudience = [\"quire\"]\njwks = {jwks:?}\n\
+         [[tokens]]\nname = \"app\"\nrole = \"reader\"\nblake3 = \"{}\"\njwt = \"required\"\n",
+        support::token_hash("t-app")
+    );
+    let server =
+        TestServer::start_config(ServerConfig::from_toml(&toml, "server.toml").unwrap()).await;
+    let rotated = sign("eddsa", Algorithm::EdDSA, &erin(|_| {}));
+    let client = server
+        .client(Some("t-app"))
+        .await
+        .with_user_token(Some(rotated));
+    let q = query("board strategy", &[], Mode::Bm25, 50);
+    let err = client
+        .retrieve("handbook", q.clone(), None)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("no trusted key is for EdDSA"),
+        "{err}"
+    );
+
+    publish(&[("eddsa", Algorithm::EdDSA)]);
+    let started = std::time::Instant::now();
+    let answer = loop {
+        match client.retrieve("handbook", q.clone(), None).await {
+            Ok(answer) => break answer,
+            Err(err) if started.elapsed() < std::time::Duration::from_secs(5) => {
+                assert_eq!(support::code(&err), Code::Unauthenticated, "{err}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(err) => panic!("the rotated key is still refused after 5 s: {err}"),
+        }
+    };
+    assert!(
+        answer.hits.iter().any(|h| h.doc_id.starts_with("execs/")),
+        "erin reads the executives' documents"
+    );
+    server.stop().await;
+}

@@ -3,18 +3,31 @@
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::OnceLock;
 
 use crate::distance::{dot, dot_distance, dot_distances, dots, prefetch_row};
 use crate::graph::FrozenGraph;
 pub use crate::vectors::{HalfVectors, Vectors};
 
 /// The chunks a reader may read: a bitset plus, for small sets, the sorted list of ordinals.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Allowed {
     bits: Vec<u64>,
     count: usize,
     total: usize,
+    /// A sum over the set computed once and kept with it, so the allowed-set cache keeps it
+    /// too: BM25's token total of the allowed chunks ([`Self::sum_once`]).
+    sum: OnceLock<u64>,
 }
+
+/// Sets are equal when they hold the same ordinals, whether or not their sum is computed yet.
+impl PartialEq for Allowed {
+    fn eq(&self, other: &Self) -> bool {
+        (self.total, self.count, &self.bits) == (other.total, other.count, &other.bits)
+    }
+}
+
+impl Eq for Allowed {}
 
 impl Allowed {
     /// The set of ordinals `0..total` for which `admit` holds.
@@ -27,7 +40,22 @@ impl Allowed {
                 count += 1;
             }
         }
-        Self { bits, count, total }
+        Self {
+            bits,
+            count,
+            total,
+            sum: OnceLock::new(),
+        }
+    }
+
+    /// `weights` summed over the allowed ordinals, computed on the first call and kept: every
+    /// later call returns that first sum, so one set must always be given the same weights.
+    pub fn sum_once(&self, weights: &[u32]) -> u64 {
+        *self.sum.get_or_init(|| {
+            self.iter()
+                .map(|i| u64::from(weights.get(i as usize).copied().unwrap_or(0)))
+                .sum()
+        })
     }
 
     /// The bytes the set takes on the heap.

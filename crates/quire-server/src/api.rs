@@ -14,6 +14,7 @@ use quire_store::{
 };
 use tokio::sync::mpsc;
 
+use crate::cancel::{Cancel, CancellableProgress, RequestScope};
 use crate::error::{Result, ServiceError};
 use crate::metrics::Metrics;
 use crate::observe::Observations;
@@ -277,10 +278,21 @@ impl Local {
         &self,
         f: impl FnOnce(&Local) -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        self.cancellable(move |l, _| f(l)).await
+    }
+
+    /// Run blocking work off the async runtime, within the current request's scope: the work
+    /// holds the request's concurrency permit until it ends, and `f` gets the request's
+    /// [`Cancel`] flag, raised once the request is gone (see [`crate::cancel`]).
+    pub(crate) async fn cancellable<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Local, &Cancel) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let this = self.clone();
+        let scope = RequestScope::current();
         // Carry the request's span onto the blocking thread, so step spans nest under it.
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| f(&this)))
+        tokio::task::spawn_blocking(move || span.in_scope(|| f(&this, &scope.cancel)))
             .await
             .map_err(|e| ServiceError::Internal(format!("worker failed: {e}")))?
     }
@@ -407,9 +419,13 @@ impl QuireApi for Local {
 
     async fn rebuild_check(&self, target: &str, progress: SharedProgress) -> Result<RebuildCheck> {
         let target = target.to_owned();
-        self.blocking(move |l| {
+        self.cancellable(move |l, cancel| {
             let id = l.resolve(&target)?;
-            Ok(l.store.rebuild_check(&id, progress.as_ref())?)
+            let progress = CancellableProgress {
+                inner: progress,
+                cancel: cancel.clone(),
+            };
+            Ok(l.store.rebuild_check(&id, &progress)?)
         })
         .await
     }

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use quire_store::AuditDraft;
 use serde_json::{Value, json};
 
+use crate::auth::Caller;
+
 /// How long a window of one (caller, kind) lasts.
 pub(crate) const DENIAL_WINDOW: Duration = Duration::from_secs(60);
 
@@ -29,6 +31,19 @@ pub(crate) struct Denial {
     pub kind: &'static str,
     pub target: String,
     pub evidence: Value,
+}
+
+/// The refusal of `caller`'s request in `rpc` for its end user's JWT (`auth.jwt_refused`):
+/// invalid, or missing where the token must send one. `message` says why, never repeating the
+/// JWT.
+pub(crate) fn jwt_refused(caller: &Caller, rpc: &'static str, message: &str) -> Denial {
+    Denial {
+        actor: caller.name.clone(),
+        action: "auth.jwt_refused",
+        kind: rpc,
+        target: rpc.to_owned(),
+        evidence: json!({ "message": message }),
+    }
 }
 
 /// The open windows, by (actor, action, kind).

@@ -10,6 +10,7 @@ use quire_index::{Mode, OpenIndex, Query};
 use quire_store::{AliasChange, AliasRevision, GatePolicy, Headline, ReportRecord};
 
 use crate::api::Local;
+use crate::cancel::Cancel;
 use crate::error::{Result, ServiceError};
 
 /// What to evaluate against.
@@ -103,12 +104,19 @@ fn refuse_unreadable(open: &OpenIndex, index: &IndexId, reader: &Reader) -> Resu
 
 impl Local {
     /// Evaluate one resolved index and store the report (blocking).
-    fn evaluate_index(&self, index: &IndexId, request: &EvalRequest) -> Result<ReportRecord> {
+    /// Stops between queries once `cancel` is raised (its request is gone), storing nothing.
+    fn evaluate_index(
+        &self,
+        index: &IndexId,
+        request: &EvalRequest,
+        cancel: &Cancel,
+    ) -> Result<ReportRecord> {
         let spec = request.spec()?;
         let data = dataset::load(&request.dataset, &request.split)?;
         let open = self.store().open_index(index)?;
         refuse_unreadable(&open, index, &request.reader)?;
-        let report = evaluate_with(index.as_str(), &spec, &data, |text| {
+        let evaluated = evaluate_with(index.as_str(), &spec, &data, |text| {
+            cancel.check("the evaluation")?;
             let query = Query {
                 text: text.to_owned(),
                 reader: request.reader.clone(),
@@ -117,9 +125,16 @@ impl Local {
                 fusion: None,
                 candidates: None,
             };
-            open.search_documents(&query)
-                .map(|r| r.hits.into_iter().map(|h| h.doc_id).collect::<Vec<_>>())
-        })?;
+            Ok::<_, ServiceError>(
+                open.search_documents(&query)?
+                    .hits
+                    .into_iter()
+                    .map(|h| h.doc_id)
+                    .collect::<Vec<_>>(),
+            )
+        });
+        cancel.check("the evaluation")?;
+        let report = evaluated?;
         let m = report.metrics;
         let headline = Headline {
             ndcg_at_10: m.ndcg_at_10,
@@ -143,9 +158,9 @@ impl Local {
 impl EvalApi for Local {
     async fn evaluate(&self, target: &str, request: EvalRequest) -> Result<ReportRecord> {
         let target = target.to_owned();
-        self.blocking(move |l| {
+        self.cancellable(move |l, cancel| {
             let index = l.resolve(&target)?;
-            l.evaluate_index(&index, &request)
+            l.evaluate_index(&index, &request, cancel)
         })
         .await
     }
@@ -161,7 +176,7 @@ impl EvalApi for Local {
 
     async fn gate(&self, alias: &str, request: GateRequest, reason: &str) -> Result<AliasRevision> {
         let (alias, reason) = (alias.to_owned(), reason.to_owned());
-        self.blocking(move |l| {
+        self.cancellable(move |l, cancel| {
             let spec = request.eval.spec()?.hash();
             let policy = GatePolicy {
                 eval_spec: spec.clone(),
@@ -176,7 +191,7 @@ impl EvalApi for Local {
                 .iter()
                 .any(|r| r.eval_spec == spec && r.mode == policy.mode);
             if !evaluated && current.state.policy.is_none() {
-                l.evaluate_index(&current.state.primary, &request.eval)?;
+                l.evaluate_index(&current.state.primary, &request.eval, cancel)?;
             }
             let change = AliasChange::SetPolicy(policy);
             Ok(l.store()
@@ -192,14 +207,14 @@ impl EvalApi for Local {
         reason: &str,
     ) -> Result<AliasRevision> {
         let (alias, reason) = (alias.to_owned(), reason.to_owned());
-        self.blocking(move |l| {
+        self.cancellable(move |l, cancel| {
             let current = l.store().alias(&alias)?;
             let old = current.state.policy.clone().ok_or_else(|| {
                 ServiceError::FailedPrecondition(format!(
                     "alias {alias:?} has no gate to rebaseline; use `alias gate`"
                 ))
             })?;
-            let record = l.evaluate_index(&current.state.primary, &request)?;
+            let record = l.evaluate_index(&current.state.primary, &request, cancel)?;
             let policy = GatePolicy {
                 eval_spec: record.eval_spec,
                 mode: request.mode.as_str().to_owned(),

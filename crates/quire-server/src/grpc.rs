@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use prost::Message;
-use quire_index::Progress;
 use quire_proto::convert::{self, RetrieveParams};
 use quire_proto::pb;
 use tokio::sync::{Semaphore, mpsc};
@@ -17,8 +16,10 @@ use tracing::Instrument;
 use crate::access_log::{AccessEntry, AccessLog};
 use crate::api::{Local, QuireApi, RequestMeta, SharedProgress};
 use crate::auth::{Auth, Caller, Role};
+use crate::build_progress::{DeadlineProgress, StreamProgress, client_deadline};
+use crate::cancel::RequestScope;
 use crate::config::{ImportRoots, Limits, ServerConfig};
-use crate::denials::{Denial, Denials, UNKNOWN_TOKEN};
+use crate::denials::{Denial, Denials, UNKNOWN_TOKEN, jwt_refused};
 use crate::error::{Result, ServiceError};
 use crate::identity::describe;
 use crate::jwt::JwtVerifier;
@@ -174,7 +175,7 @@ impl Server {
         };
         crate::telemetry::continue_trace(&span, metadata);
         let result = async {
-            let _permit = self.permits.clone().try_acquire_owned().map_err(|_| {
+            let permit = self.permits.clone().try_acquire_owned().map_err(|_| {
                 ServiceError::ResourceExhausted(format!(
                     "more than {} requests in flight",
                     self.limits.max_concurrent_requests
@@ -182,7 +183,11 @@ impl Server {
             })?;
             let caller = self.authorize(metadata, rpc, needed).await?;
             let deadline = Duration::from_millis(self.limits.request_timeout_ms);
-            tokio::time::timeout(deadline, call(self.clone(), caller))
+            // Blocking work the call starts holds the permit until it ends, and stops once
+            // this future is gone (see `cancel`).
+            let (scope, _raise_when_gone) = RequestScope::new(Some(permit));
+            scope
+                .run(tokio::time::timeout(deadline, call(self.clone(), caller)))
                 .await
                 .map_err(|_| {
                     ServiceError::DeadlineExceeded(format!(
@@ -326,19 +331,23 @@ impl Server {
     }
 
     async fn record_denials(&self, drafts: Vec<quire_store::AuditDraft>) {
-        if drafts.is_empty() {
-            return;
-        }
-        let store = self.local.store().clone();
-        let recorded = tokio::task::spawn_blocking(move || {
-            drafts
-                .into_iter()
-                .try_for_each(|draft| store.audit(draft).map(drop))
-        })
-        .await;
-        if !matches!(recorded, Ok(Ok(()))) {
-            tracing::error!("could not record a denied request in the audit log");
-        }
+        record_denials(self.local.store().clone(), drafts).await;
+    }
+}
+
+/// Write refusals' audit events to `store` (on a blocking thread).
+async fn record_denials(store: Arc<quire_store::Store>, drafts: Vec<quire_store::AuditDraft>) {
+    if drafts.is_empty() {
+        return;
+    }
+    let recorded = tokio::task::spawn_blocking(move || {
+        drafts
+            .into_iter()
+            .try_for_each(|draft| store.audit(draft).map(drop))
+    })
+    .await;
+    if !matches!(recorded, Ok(Ok(()))) {
+        tracing::error!("could not record a denied request in the audit log");
     }
 }
 
@@ -350,7 +359,7 @@ impl Server {
     /// `resource`).
     pub(crate) fn principal(
         &self,
-        rpc: &str,
+        rpc: &'static str,
         caller: &Caller,
         target: &str,
         requested: Reader,
@@ -372,6 +381,16 @@ impl Server {
         trace_access(&entry);
         if let Some(log) = &self.access_log {
             log.record(&entry);
+        }
+        if let Err(ServiceError::Unauthenticated(message)) = &resolved
+            && !self.replica
+        {
+            // A JWT refused (invalid, or missing where required): audited at a bounded rate,
+            // off this thread (the store writes block).
+            let drafts = self
+                .denials
+                .note(jwt_refused(caller, rpc, message), Instant::now());
+            tokio::spawn(record_denials(self.local.store().clone(), drafts));
         }
         resolved.map(|(reader, _)| reader)
     }
@@ -583,96 +602,6 @@ impl pb::snapshot_service_server::SnapshotService for Grpc {
     }
 }
 
-/// Build progress forwarded into the response stream. Advances carry the running total, so a
-/// dropped one (the channel being full) loses nothing. The build is cancelled once the client
-/// has gone (the stream's receiver dropped) or its deadline (`grpc-timeout`) has passed.
-struct StreamProgress {
-    tx: mpsc::Sender<Result<pb::BuildIndexEvent, Status>>,
-    done: AtomicU64,
-    deadline: Option<Instant>,
-}
-
-/// The deadline a client set on its call (`grpc-timeout`: up to 8 digits and a unit), counted
-/// from `now`.
-fn client_deadline(metadata: &tonic::metadata::MetadataMap, now: Instant) -> Option<Instant> {
-    let text = metadata.get("grpc-timeout")?.to_str().ok()?;
-    let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
-    let n: u64 = (digits.len() <= 8).then(|| digits.parse().ok())??;
-    let timeout = match unit {
-        "H" => Duration::from_secs(n.saturating_mul(3600)),
-        "M" => Duration::from_secs(n.saturating_mul(60)),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    };
-    now.checked_add(timeout)
-}
-
-/// Progress of work that must stop at a deadline (a rebuild-check within its request's time).
-struct DeadlineProgress(Instant);
-
-impl Progress for DeadlineProgress {
-    fn stage(&self, _: &'static str, _: u64) {}
-    fn advance(&self, _: u64) {}
-    fn cancelled(&self) -> bool {
-        Instant::now() >= self.0
-    }
-}
-
-impl StreamProgress {
-    fn event(event: pb::build_index_event::Event) -> Result<pb::BuildIndexEvent, Status> {
-        Ok(pb::BuildIndexEvent { event: Some(event) })
-    }
-}
-
-impl Progress for StreamProgress {
-    fn stage(&self, name: &'static str, total: u64) {
-        self.done.store(0, Ordering::Relaxed);
-        let _ = self
-            .tx
-            .blocking_send(Self::event(pb::build_index_event::Event::Stage(
-                pb::BuildStage {
-                    name: name.into(),
-                    total,
-                },
-            )));
-    }
-
-    fn advance(&self, n: u64) {
-        let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
-        let _ = self
-            .tx
-            .try_send(Self::event(pb::build_index_event::Event::Advance(
-                pb::BuildAdvance { done },
-            )));
-    }
-
-    fn embed_cache(&self, hits: u64, misses: u64) {
-        let _ = self
-            .tx
-            .blocking_send(Self::event(pb::build_index_event::Event::EmbedCache(
-                pb::BuildEmbedCache { hits, misses },
-            )));
-    }
-
-    fn cancelled(&self) -> bool {
-        self.tx.is_closed() || self.deadline.is_some_and(|d| Instant::now() >= d)
-    }
-
-    fn reused(&self, stage: &'static str, from: &quire_core::IndexId) {
-        let _ = self
-            .tx
-            .blocking_send(Self::event(pb::build_index_event::Event::Reused(
-                pb::BuildReused {
-                    stage: stage.into(),
-                    from_index: from.to_string(),
-                },
-            )));
-    }
-}
-
 type EventStream = ReceiverStream<Result<pb::BuildIndexEvent, Status>>;
 
 #[tonic::async_trait]
@@ -797,11 +726,15 @@ impl pb::index_service_server::IndexService for Grpc {
             Role::Builder,
             request,
             |s, _, m| async move {
-                // A rebuild is a build: it waits for the one build slot, and stops when the
-                // request's time is up rather than running on after its caller was answered.
+                // A rebuild is a build: it waits for the one build slot and holds it until
+                // the rebuild ends; it stops when the request's time is up or its client has
+                // gone (`Local::rebuild_check` adds that) rather than running on.
                 let deadline = Instant::now() + Duration::from_millis(s.limits.request_timeout_ms);
-                let _slot = s.running_build.clone().acquire_owned().await;
-                let progress: SharedProgress = Arc::new(DeadlineProgress(deadline));
+                let slot = s.running_build.clone().acquire_owned().await.ok();
+                let progress: SharedProgress = Arc::new(DeadlineProgress {
+                    deadline,
+                    _slot: slot,
+                });
                 Ok(s.local.rebuild_check(&m.target, progress).await?.into())
             },
         )

@@ -13,7 +13,7 @@ use crate::grpc::{Grpc, Server, invalid_request, reason};
 /// queries run as the principal the caller's token allows (recorded in the access log).
 fn eval_request(
     s: &Server,
-    rpc: &str,
+    rpc: &'static str,
     caller: &Caller,
     m: Option<pb::EvaluateRequest>,
 ) -> crate::Result<(String, EvalRequest)> {

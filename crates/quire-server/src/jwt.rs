@@ -7,13 +7,15 @@
 //! claims. Only RS256, ES256 and EdDSA are accepted, and each trusted key verifies exactly the
 //! algorithm it was configured (or published) for, so a token cannot pick a weaker one.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use quire_core::Reader;
 use serde::Deserialize;
+
+use crate::jwks::{Jwks, TrustedKey, read_key_file};
 
 /// The request metadata that carries an end user's JWT.
 pub const USER_TOKEN_HEADER: &str = "x-quire-user-token";
@@ -90,19 +92,13 @@ fn default_leeway() -> u64 {
     60
 }
 
-/// A key the server trusts to sign end-user tokens.
-#[derive(Clone)]
-struct TrustedKey {
-    /// Matched against a token's `kid` header when both have one.
-    kid: Option<String>,
-    alg: Algorithm,
-    key: DecodingKey,
-}
-
 /// Checks end users' tokens: the validated `[jwt]` section with its keys loaded.
 #[derive(Clone)]
 pub struct JwtVerifier {
+    /// The PEM keys, read at start.
     keys: Vec<TrustedKey>,
+    /// The JWKS file's keys, re-read when the file changes.
+    jwks: Option<Arc<Jwks>>,
     issuer: String,
     audience: Vec<String>,
     leeway_secs: u64,
@@ -114,6 +110,7 @@ impl std::fmt::Debug for JwtVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JwtVerifier")
             .field("keys", &self.keys.len())
+            .field("jwks", &self.jwks)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("leeway_secs", &self.leeway_secs)
@@ -156,10 +153,13 @@ impl RawJwt {
         for (i, raw) in self.keys.iter().enumerate() {
             keys.push(pem_key(raw).map_err(|why| refuse(&format!("keys[{i}]"), why))?);
         }
-        if let Some(path) = &self.jwks {
-            keys.extend(jwks_keys(path).map_err(|why| refuse("jwks", why))?);
-        }
-        if keys.is_empty() {
+        let jwks = match &self.jwks {
+            Some(path) => Some(Arc::new(
+                Jwks::load(path).map_err(|why| refuse("jwks", why))?,
+            )),
+            None => None,
+        };
+        if keys.is_empty() && jwks.is_none() {
             return Err(refuse(
                 "keys",
                 "no key to verify with: list PEM `keys` or a `jwks` file".into(),
@@ -167,6 +167,7 @@ impl RawJwt {
         }
         Ok(JwtVerifier {
             keys,
+            jwks,
             issuer: self.issuer,
             audience: self.audience,
             leeway_secs: self.leeway_secs,
@@ -174,17 +175,6 @@ impl RawJwt {
             groups_claim: self.groups_claim,
         })
     }
-}
-
-/// The contents of a key file named by an absolute path.
-fn read_key_file(path: &Path) -> Result<Vec<u8>, String> {
-    if !path.is_absolute() {
-        return Err(format!(
-            "{:?} must be an absolute path",
-            path.display().to_string()
-        ));
-    }
-    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// A PEM public key for the algorithm its entry names.
@@ -209,60 +199,6 @@ fn pem_key(raw: &RawKey) -> Result<TrustedKey, String> {
     })
 }
 
-/// The signing keys of a JWKS file. Keys for other uses or algorithms (encryption keys, RS512,
-/// ...) are skipped with a warning: an identity provider's set often holds some.
-fn jwks_keys(path: &Path) -> Result<Vec<TrustedKey>, String> {
-    let text = read_key_file(path)?;
-    let set: JwkSet = serde_json::from_slice(&text)
-        .map_err(|e| format!("{}: not a JWKS document: {e}", path.display()))?;
-    let mut keys = Vec::new();
-    for (i, jwk) in set.keys.iter().enumerate() {
-        match jwk_key(jwk) {
-            Ok(key) => keys.push(key),
-            Err(why) => tracing::warn!(file = %path.display(), key = i, "JWKS key skipped: {why}"),
-        }
-    }
-    if keys.is_empty() {
-        return Err(format!(
-            "{}: holds no RS256, ES256 or EdDSA signing key",
-            path.display()
-        ));
-    }
-    Ok(keys)
-}
-
-/// A JWKS key, for the algorithm it names or, without one, the only accepted one its type
-/// allows.
-fn jwk_key(jwk: &Jwk) -> Result<TrustedKey, String> {
-    if jwk.common.public_key_use == Some(jsonwebtoken::jwk::PublicKeyUse::Encryption) {
-        return Err("an encryption key".into());
-    }
-    let by_type = match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => Algorithm::RS256,
-        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Algorithm::ES256,
-        AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
-            Algorithm::EdDSA
-        }
-        _ => return Err("not an RSA, P-256 or Ed25519 key".into()),
-    };
-    let named = match jwk.common.key_algorithm {
-        None => None,
-        Some(KeyAlgorithm::RS256) => Some(Algorithm::RS256),
-        Some(KeyAlgorithm::ES256) => Some(Algorithm::ES256),
-        Some(KeyAlgorithm::EdDSA) => Some(Algorithm::EdDSA),
-        Some(other) => return Err(format!("algorithm {other:?} is not accepted")),
-    };
-    if named.is_some_and(|a| a != by_type) {
-        return Err(format!("algorithm {named:?} does not fit the key's type"));
-    }
-    let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
-    Ok(TrustedKey {
-        kid: jwk.common.key_id.clone(),
-        alg: by_type,
-        key,
-    })
-}
-
 impl JwtVerifier {
     /// The end user `token` names, once its signature, issuer, audience and validity are
     /// checked; `Err` says what is wrong with it (never repeating the token).
@@ -278,7 +214,9 @@ impl JwtVerifier {
                 header.alg
             ));
         }
-        let mut candidates = self.keys.iter().filter(|k| {
+        let jwks = self.jwks.as_ref().map(|j| j.keys());
+        let trusted = self.keys.iter().chain(jwks.iter().flat_map(|k| k.iter()));
+        let mut candidates = trusted.filter(|k| {
             k.alg == header.alg
                 && match (&k.kid, &header.kid) {
                     (Some(ours), Some(theirs)) => ours == theirs,
@@ -372,6 +310,7 @@ fn describe_error(kind: &ErrorKind) -> String {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+    use jsonwebtoken::jwk::{Jwk, JwkSet};
     use jsonwebtoken::{EncodingKey, Header};
     use serde_json::json;
 
@@ -379,7 +318,7 @@ mod tests {
 
     /// A fixture of quire-testkit's `fixtures/jwt` (test-only keys).
     fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../quire-testkit/fixtures/jwt")
             .join(name)
     }

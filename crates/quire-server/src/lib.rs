@@ -23,8 +23,10 @@
 mod access_log;
 mod api;
 mod auth;
+mod build_progress;
 mod canary_api;
 mod canary_eval;
+mod cancel;
 mod config;
 mod denials;
 mod error;
@@ -36,6 +38,7 @@ mod grpc_release;
 pub mod http;
 pub mod http_json;
 mod identity;
+mod jwks;
 mod jwt;
 mod metrics;
 pub mod observe;

@@ -1,15 +1,14 @@
 //! Opening an index for queries: memory-mapped, shared, safe for concurrent readers.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use quire_core::{Acl, Manifest, Reader};
 use quire_embed::{Embedder, Models};
 use tantivy::query::{BooleanQuery, EnableScoring, Occur, Query as _, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
-use tantivy::{DocAddress, DocId, Index, IndexReader, ReloadPolicy, Score, TantivyDocument, Term};
+use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Score, TantivyDocument, Term};
 
 use crate::ann::{Allowed, Vectors};
 use crate::bm25::{self, BM25_DIR, Bm25Fields};
@@ -25,6 +24,8 @@ use crate::tables::{
 use crate::{READABLE_FORMATS, VECTORS_FILE, read_manifest};
 
 mod search;
+mod stats;
+mod top;
 
 use search::VectorSide;
 
@@ -49,6 +50,9 @@ pub struct OpenIndex {
     docs: Vec<DocRecord>,
     acls: Vec<Acl>,
     allowed_cache: Mutex<AllowedCache>,
+    /// Each chunk's BM25 token count, read on the first query of a reader who may not read
+    /// every chunk ([`stats::chunk_tokens`]).
+    chunk_tokens: OnceLock<Vec<u32>>,
     planner: Planner,
 }
 
@@ -182,6 +186,7 @@ impl OpenIndex {
             docs,
             acls,
             allowed_cache: Mutex::default(),
+            chunk_tokens: OnceLock::new(),
             planner: Planner::Cost,
         })
     }
@@ -239,8 +244,9 @@ impl OpenIndex {
     ///
     /// The filter runs inside tantivy's top-k loop: a chunk outside the set is skipped before it
     /// enters the heap, so the pruning threshold (block-max WAND) is the `depth`-th best score
-    /// among allowed chunks and scores are those of the text alone. When every chunk is allowed
-    /// there is no filter at all.
+    /// among allowed chunks. Scores use the allowed chunks' statistics ([`stats`]): they are
+    /// those of an index of the allowed chunks alone. When every chunk is allowed there is no
+    /// filter and tantivy's own statistics serve.
     pub fn bm25_in(
         &self,
         text: &str,
@@ -256,7 +262,11 @@ impl OpenIndex {
             terms.insert(token.text.clone());
         }
         let allowed = allowed.filter(|a| a.count() < self.chunks.len());
-        if terms.is_empty() || depth == 0 || allowed.is_some_and(|a| a.count() == 0) {
+        if terms.is_empty()
+            || depth == 0
+            || self.chunks.is_empty()
+            || allowed.is_some_and(|a| a.count() == 0)
+        {
             return Ok(Vec::new());
         }
         let should: Vec<(Occur, Box<dyn tantivy::query::Query>)> = terms
@@ -272,15 +282,36 @@ impl OpenIndex {
                 )
             })
             .collect();
-        let query = BooleanQuery::new(should);
+        let query = BooleanQuery::new(should.iter().map(|(o, q)| (*o, q.box_clone())).collect());
         let searcher = self.reader.searcher();
-        let weight = query.weight(EnableScoring::enabled_from_searcher(&searcher))?;
-        let mut top = TopAllowed::new(depth, allowed);
-        for segment in searcher.segment_readers() {
-            weight
-                .for_each_pruning(Score::MIN, segment, &mut |doc, score| top.offer(doc, score))?;
-        }
-        let mut hits = top.into_hits();
+        let scoped = match allowed {
+            Some(allowed) => Some(stats::ReaderStatistics::new(
+                &searcher,
+                self.fields.text,
+                allowed,
+                self.chunk_tokens(&searcher)?,
+            )?),
+            None => None,
+        };
+        let scoring = match &scoped {
+            Some(scoped) => EnableScoring::enabled_from_statistics_provider(scoped, &searcher),
+            None => EnableScoring::enabled_from_searcher(&searcher),
+        };
+        let weight = query.weight(scoring)?;
+        let segment = stats::one_segment(&searcher, self.chunks.len())?;
+        let mut top = top::TopAllowed::new(depth, allowed, top::margin(terms.len()));
+        weight.for_each_pruning(Score::MIN, segment, &mut |doc, score| top.offer(doc, score))?;
+        let candidates = top.into_candidates();
+        let best = if terms.len() < 2 {
+            candidates
+        } else {
+            let per_term = should
+                .iter()
+                .map(|(_, term)| term.weight(scoring))
+                .collect::<tantivy::Result<Vec<_>>>()?;
+            top::rescore(candidates, &per_term, segment, depth)?
+        };
+        let mut hits: Vec<(u32, f32)> = best.into_iter().map(|d| (d.doc, d.score)).collect();
         hits.sort_by(|a, b| {
             b.1.total_cmp(&a.1).then_with(|| {
                 self.chunks[a.0 as usize]
@@ -289,6 +320,16 @@ impl OpenIndex {
             })
         });
         Ok(hits)
+    }
+
+    /// Each chunk's BM25 token count, read from the postings on first use.
+    fn chunk_tokens(&self, searcher: &tantivy::Searcher) -> Result<&[u32]> {
+        if let Some(tokens) = self.chunk_tokens.get() {
+            return Ok(tokens);
+        }
+        let tokens = stats::chunk_tokens(searcher, self.fields.text, self.chunks.len())?;
+        // Two first queries at once both read them; either's (equal) counts are kept.
+        Ok(self.chunk_tokens.get_or_init(|| tokens))
     }
 
     /// How [`Self::vector`] answers for `depth` hits among `allowed`: see [`crate::plan`].
@@ -390,104 +431,5 @@ impl OpenIndex {
             revision: None,
             arm: None,
         }
-    }
-}
-
-/// The best `k` (doc, score) pairs offered, among allowed docs: higher score first and, as in
-/// tantivy's `TopDocs`, the lower doc id on equal scores (docs arrive in ascending order and a
-/// doc must beat the threshold strictly to be offered).
-struct TopAllowed<'a> {
-    k: usize,
-    allowed: Option<&'a Allowed>,
-    heap: BinaryHeap<Reverse<ScoredDoc>>,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct ScoredDoc {
-    score: Score,
-    doc: DocId,
-}
-
-impl PartialEq for ScoredDoc {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other).is_eq()
-    }
-}
-
-impl Eq for ScoredDoc {}
-
-impl PartialOrd for ScoredDoc {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for ScoredDoc {
-    /// Greater is better: a higher score, then a lower doc id.
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.score
-            .total_cmp(&other.score)
-            .then_with(|| other.doc.cmp(&self.doc))
-    }
-}
-
-impl<'a> TopAllowed<'a> {
-    fn new(k: usize, allowed: Option<&'a Allowed>) -> Self {
-        Self {
-            k,
-            allowed,
-            heap: BinaryHeap::with_capacity(k + 1),
-        }
-    }
-
-    /// Offer a doc; returns the score a later doc must exceed to be offered.
-    fn offer(&mut self, doc: DocId, score: Score) -> Score {
-        if self.allowed.is_none_or(|a| a.contains(doc)) {
-            self.heap.push(Reverse(ScoredDoc { score, doc }));
-            if self.heap.len() > self.k {
-                self.heap.pop();
-            }
-        }
-        match self.heap.peek() {
-            Some(Reverse(worst)) if self.heap.len() == self.k => worst.score,
-            _ => Score::MIN,
-        }
-    }
-
-    fn into_hits(self) -> Vec<(u32, f32)> {
-        self.heap
-            .into_iter()
-            .map(|Reverse(s)| (s.doc, s.score))
-            .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn top_allowed_keeps_the_best_allowed_docs_and_the_lower_doc_on_ties() {
-        let allowed = Allowed::from_fn(10, |i| i != 3);
-        let mut top = TopAllowed::new(3, Some(&allowed));
-        let mut threshold = Score::MIN;
-        for (doc, score) in [
-            (0, 1.0),
-            (1, 2.0),
-            (2, 2.0),
-            (3, 9.0),
-            (4, 2.0),
-            (5, 0.5),
-            (6, 3.0),
-        ] {
-            // As tantivy's pruning loop does: only a score above the threshold is offered.
-            if score > threshold {
-                threshold = top.offer(doc, score);
-            }
-        }
-        let mut hits = top.into_hits();
-        hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        assert_eq!(hits, [(6, 3.0), (1, 2.0), (2, 2.0)]);
-        assert_eq!(threshold, 2.0);
     }
 }
