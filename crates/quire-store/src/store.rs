@@ -250,9 +250,16 @@ impl Store {
     }
 
     /// Record a new index in the registry, with its audit event. The registry keeps the first
-    /// record of an id (a rebuild after a delete, or another builder first, records nothing);
-    /// a build this call `uploaded` that loses so is removed from the shared store again.
-    fn record_build(&self, m: &Manifest, actor: &str, uploaded: Option<Created>) -> Result<()> {
+    /// record of an id (a rebuild after a delete, or another builder first, records nothing).
+    /// A build with other bytes that loses so, with a shared store, is removed from the store
+    /// (when this call `uploaded` it) and from this data dir, so that this machine, like every
+    /// other, serves the recorded build (fetched on first use): the recorded manifest then.
+    fn record_build(
+        &self,
+        m: &Manifest,
+        actor: &str,
+        uploaded: Option<Created>,
+    ) -> Result<Option<Manifest>> {
         let draft = AuditDraft {
             actor: actor.to_owned(),
             action: "index.build".into(),
@@ -283,9 +290,13 @@ impl Store {
                 if uploaded == Some(Created::Created) {
                     self.withdraw_index(&m.index_id, &m.content_digest)?;
                 }
+                if uploaded.is_some() {
+                    self.drop_local_build(&m.index_id)?;
+                    return self.registry.manifest(&m.index_id);
+                }
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Record a new snapshot in the audit log.
@@ -390,7 +401,13 @@ impl Store {
                 _ => None,
             };
             let record = committed.as_ref().unwrap_or(&outcome.manifest);
-            self.record_build(record, actor, uploaded)?;
+            if let Some(winner) = self.record_build(record, actor, uploaded)? {
+                return Ok(BuildOutcome {
+                    manifest: winner,
+                    reused: true,
+                    ..outcome
+                });
+            }
         }
         Ok(outcome)
     }

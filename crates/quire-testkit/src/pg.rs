@@ -6,21 +6,11 @@
 pub fn fresh_database() -> Option<String> {
     let base = crate::postgres()?;
     let name = crate::paths::unique("quire_t");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("the test PostgreSQL at {base}: {e}"));
-        let driver = tokio::spawn(connection);
+    with_client(&base, async |client| {
         client
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .await
             .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
-        drop(client);
-        let _ = driver.await;
     });
     Some(with_database(&base, &name))
 }
@@ -36,9 +26,8 @@ pub fn with_database(url: &str, db: &str) -> String {
     format!("{scheme}://{authority}/{db}{query}")
 }
 
-/// Kill every other session on the database at `url` (`pg_terminate_backend`), as a
-/// database restart or a network cut would: how many went.
-pub fn terminate_sessions(url: &str) -> u64 {
+/// Run `f` with a client of the database at `url` on a runtime of its own.
+fn with_client<T>(url: &str, f: impl AsyncFnOnce(&tokio_postgres::Client) -> T) -> T {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -48,6 +37,17 @@ pub fn terminate_sessions(url: &str) -> u64 {
             .await
             .unwrap_or_else(|e| panic!("the test PostgreSQL at {url}: {e}"));
         let driver = tokio::spawn(connection);
+        let out = f(&client).await;
+        drop(client);
+        let _ = driver.await;
+        out
+    })
+}
+
+/// Kill every other session on the database at `url` (`pg_terminate_backend`), as a
+/// database restart or a network cut would: how many went.
+pub fn terminate_sessions(url: &str) -> u64 {
+    with_client(url, async |client| {
         let rows = client
             .query(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
@@ -56,8 +56,17 @@ pub fn terminate_sessions(url: &str) -> u64 {
             )
             .await
             .unwrap_or_else(|e| panic!("pg_terminate_backend: {e}"));
-        drop(client);
-        let _ = driver.await;
         rows.len() as u64
+    })
+}
+
+/// The one `bigint` that `sql` selects on the database at `url` (a count, say).
+pub fn scalar(url: &str, sql: &str) -> i64 {
+    with_client(url, async |client| {
+        client
+            .query_one(sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .get(0)
     })
 }

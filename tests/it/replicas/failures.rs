@@ -1,6 +1,6 @@
 //! A replica's data dir when things fail (driven by [`Store::follow_aliases`], as the server's
 //! follower drives it): the store cut mid-fetch, objects corrupted, missing or a manifest
-//! tampered with, two builders racing on one id, and GC across machines.
+//! tampered with, and GC across machines.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -228,41 +228,6 @@ fn corrupted_missing_or_tampered_objects_are_refused_naming_them() {
     put(&*store, &marker, &original_manifest);
     assert_eq!(replica.follow_aliases().unwrap().switched.len(), 1);
     assert!(replica.index_dir(&b).exists());
-}
-
-#[test]
-fn two_builders_racing_on_one_id_record_one_build() {
-    let Some(cluster) = Cluster::new() else {
-        return;
-    };
-    let builders: Vec<Store> = ["one", "two"].iter().map(|n| cluster.builder(n)).collect();
-    let built: Vec<(IndexId, IndexId)> = std::thread::scope(|s| {
-        let racing: Vec<_> = builders
-            .iter()
-            .map(|b| s.spawn(|| two_indexes(b)))
-            .collect();
-        racing.into_iter().map(|t| t.join().unwrap()).collect()
-    });
-    assert_eq!(built[0], built[1], "the same ids on both machines");
-    let (a, _) = &built[0];
-    let recorded = builders[0].manifest(a).unwrap().content_digest;
-    let store = cluster.artifacts(None);
-    assert_eq!(
-        transfer::index_builds(&*store, a).unwrap(),
-        vec![recorded.clone()]
-    );
-    let builds = builders[0]
-        .audit_events()
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.action == "index.build" && e.target == a.as_str())
-        .count();
-    assert_eq!(builds, 1, "one audit event for the id");
-    set(&builders[1], "prod", a);
-    let replica = cluster.replica_store("replica", store);
-    replica.follow_aliases().unwrap();
-    let open = replica.open_index(a).unwrap();
-    assert_eq!(open.manifest().content_digest, recorded);
 }
 
 #[test]

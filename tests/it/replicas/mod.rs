@@ -6,5 +6,6 @@
 
 mod failures;
 mod follow;
+mod race;
 
 pub use quire_testkit::replicas::{Cluster, Replica, set, two_indexes};

@@ -75,6 +75,16 @@ impl Store {
         Ok(())
     }
 
+    /// Remove this data dir's copy of index `id` (another build of it was recorded first):
+    /// closed and moved out of `indexes/` in one rename, so the next use fetches the recorded
+    /// build.
+    pub(crate) fn drop_local_build(&self, id: &IndexId) -> Result<()> {
+        self.cache().close(id);
+        self.remove_index_dir(id)?;
+        tracing::info!(index = %id, "another build was recorded first; local copy removed");
+        Ok(())
+    }
+
     /// Make sure index `id` is in the data dir, fetching it from the shared store when it is
     /// not: the build `digest`, else the one the registry records, else the store's only
     /// build of the id. A fetched manifest must equal the registry's record of that build
