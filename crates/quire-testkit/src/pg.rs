@@ -70,3 +70,60 @@ pub fn scalar(url: &str, sql: &str) -> i64 {
             .get(0)
     })
 }
+
+/// A PostgreSQL server of one test's own (`scripts/test-services own-postgres`), for a test
+/// that kills it with `kill -9` and starts it again; stopped and removed when dropped.
+pub struct OwnServer {
+    dir: std::path::PathBuf,
+    /// Its URL (database `postgres`).
+    pub url: String,
+}
+
+impl OwnServer {
+    /// Start one; `None` (skip) without the test services, a panic under CI.
+    pub fn start() -> Option<Self> {
+        crate::postgres()?;
+        let dir =
+            std::path::PathBuf::from(format!("/tmp/quire-own-pg.{}", crate::paths::unique("s")));
+        let url = own_postgres("start", &dir);
+        Some(Self { dir, url })
+    }
+
+    /// `kill -9` of the server (the postmaster; its backends follow it).
+    pub fn kill(&self) {
+        let pid_file = self.dir.join("data/postmaster.pid");
+        let text = std::fs::read_to_string(&pid_file).expect("the server's pid file");
+        let pid = text.lines().next().expect("a pid").trim().to_owned();
+        let killed = std::process::Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .expect("kill");
+        assert!(killed.success(), "kill -9 {pid}");
+    }
+
+    /// Start it again after [`OwnServer::kill`], on the same port (crash recovery runs).
+    pub fn restart(&self) {
+        assert_eq!(own_postgres("start", &self.dir), self.url);
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        own_postgres("stop", &self.dir);
+    }
+}
+
+/// `scripts/test-services own-postgres WHAT DIR`: what it printed.
+fn own_postgres(what: &str, dir: &std::path::Path) -> String {
+    let out = std::process::Command::new(crate::workspace().join("scripts/test-services"))
+        .args(["own-postgres", what])
+        .arg(dir)
+        .output()
+        .expect("scripts/test-services");
+    assert!(
+        out.status.success(),
+        "test-services own-postgres {what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}

@@ -48,7 +48,12 @@ impl Cluster {
     /// A fresh registry (migrated) and store prefix; `None` (skip) without the services.
     pub fn new() -> Option<Self> {
         let s3 = crate::s3()?;
-        let registry_url = crate::pg::fresh_database()?;
+        Self::on(s3, crate::pg::fresh_database()?)
+    }
+
+    /// A cluster whose registry is the database at `registry_url` (migrated here), on a fresh
+    /// prefix of `s3`.
+    pub fn on(s3: S3, registry_url: String) -> Option<Self> {
         let registry: PgUrl = registry_url.parse().unwrap();
         PgRegistry::migrate_at(&registry).unwrap();
         let mut store = S3Config::new(&s3.url, Some(&s3.endpoint), None).unwrap();
