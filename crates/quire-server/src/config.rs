@@ -679,6 +679,8 @@ impl ServerConfig {
             },
             max_document_bytes: self.limits.max_document_bytes,
             gc_grace: 2 * self.replica.poll_interval,
+            // A replica's data dir is a cache of the shared store.
+            evict_unused: self.replica.enabled,
         }
     }
 }

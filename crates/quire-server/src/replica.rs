@@ -233,5 +233,10 @@ mod tests {
         .expect("a replica");
         assert!(replica.replica.enabled);
         assert_eq!(replica.store_options().gc_grace.as_millis(), 1000);
+        assert!(
+            replica.store_options().evict_unused,
+            "a replica's data dir is a cache"
+        );
+        assert!(!plain.store_options().evict_unused);
     }
 }

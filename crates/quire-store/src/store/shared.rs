@@ -7,8 +7,10 @@ use std::sync::Arc;
 use quire_core::{IndexId, Manifest, SnapshotId};
 
 use super::{INDEXES, SNAPSHOTS, Store, publish_fetched};
+use crate::AuditDraft;
 use crate::artifacts::{ArtifactStore, Created, transfer};
 use crate::error::{Result, StoreError};
+use crate::registry::Published;
 
 impl Store {
     /// Share artifacts through `store` from now on (before sharing the store): builds and
@@ -54,6 +56,56 @@ impl Store {
             }
             None => Ok(None),
         }
+    }
+
+    /// Record a new index in the registry, with its audit event. The registry keeps the first
+    /// record of an id (a rebuild after a delete, or another builder first, records nothing).
+    /// A build with other bytes that loses so, with a shared store, is removed from the store
+    /// (when this call `uploaded` it) and from this data dir, so that this machine, like every
+    /// other, serves the recorded build (fetched on first use): the recorded manifest then.
+    pub(crate) fn record_build(
+        &self,
+        m: &Manifest,
+        actor: &str,
+        uploaded: Option<Created>,
+    ) -> Result<Option<Manifest>> {
+        let draft = AuditDraft {
+            actor: actor.to_owned(),
+            action: "index.build".into(),
+            target: m.index_id.to_string(),
+            before: serde_json::Value::Null,
+            after: serde_json::json!({ "content_digest": m.content_digest }),
+            reason: String::new(),
+            evidence: serde_json::json!({
+                "snapshot_id": m.snapshot_id,
+                "spec": m.spec,
+                "embedding_digest": m.embedding.digest,
+                "permission_digest": m.permission_digest,
+                "chunks": m.counts.chunks,
+            }),
+        };
+        match self.registry.put_manifest(m, draft)? {
+            Published::Recorded(_) => {}
+            Published::Exists { content_digest } if content_digest == m.content_digest => {
+                tracing::debug!(index = %m.index_id, "the registry holds this index already");
+            }
+            Published::Exists { content_digest } => {
+                tracing::warn!(
+                    index = %m.index_id,
+                    registry_digest = %content_digest,
+                    built_digest = %m.content_digest,
+                    "the registry holds an earlier build of this index with other bytes; its record is kept"
+                );
+                if uploaded == Some(Created::Created) {
+                    self.withdraw_index(&m.index_id, &m.content_digest)?;
+                }
+                if uploaded.is_some() {
+                    self.drop_local_build(&m.index_id)?;
+                    return self.registry.manifest(&m.index_id);
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Upload stored snapshot `id` to the shared store, if there is one.
