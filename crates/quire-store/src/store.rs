@@ -33,6 +33,7 @@ mod shared;
 mod snapshots;
 
 pub use follow::{FollowReport, Waiting};
+pub use shared::OnFetch;
 pub use snapshots::Upload;
 
 /// The lock file whose presence makes a directory a data dir.
@@ -108,6 +109,8 @@ pub struct Store {
     /// Held shared while an index is fetched and opened, exclusively while unused ones are
     /// evicted from disk, so an index is never removed between being found and being opened.
     evicting: RwLock<()>,
+    /// Told about every fetch of an index from `artifacts`.
+    on_fetch: Option<OnFetch>,
     _lock: File,
 }
 
@@ -209,6 +212,7 @@ impl Store {
             artifacts: None,
             fetching: Mutex::default(),
             evicting: RwLock::default(),
+            on_fetch: None,
             _lock: lock,
         };
         if access == Access::Write {

@@ -165,6 +165,8 @@ pub fn set(builder: &Store, alias: &str, index: &IndexId) -> u64 {
 /// A replica server on an ephemeral loopback port, stopped by [`Replica::stop`].
 pub struct Replica {
     pub addr: SocketAddr,
+    /// Where it serves `GET /metrics`.
+    pub metrics_addr: SocketAddr,
     pub store: Arc<Store>,
     shutdown: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<quire_server::Result<()>>,
@@ -198,16 +200,46 @@ impl Replica {
         let store = local.store().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let metrics_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metrics_addr = metrics_listener.local_addr().unwrap();
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve::run(local, config, metrics, listener, None, async {
-            let _ = stopped.await;
-        }));
+        let serving = serve::run(
+            local,
+            config,
+            metrics,
+            listener,
+            Some(metrics_listener),
+            async {
+                let _ = stopped.await;
+            },
+        );
+        let task = tokio::spawn(serving);
         Self {
             addr,
+            metrics_addr,
             store,
             shutdown,
             task,
         }
+    }
+
+    /// The value of the sample `name` (with its labels, e.g. `quire_index_fetches_total{result="ok"}`)
+    /// on the replica's metrics endpoint; `None` when it has no such sample.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.metrics_addr)
+            .await
+            .unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nhost: replica\r\n\r\n")
+            .await
+            .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).await.unwrap();
+        text.lines().find_map(|line| {
+            let (sample, value) = line.rsplit_once(' ')?;
+            (sample == name).then(|| value.parse().unwrap())
+        })
     }
 
     pub fn url(&self) -> String {

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use quire_core::{IndexId, Manifest, SnapshotId};
 
@@ -11,6 +12,10 @@ use crate::AuditDraft;
 use crate::artifacts::{ArtifactStore, Created, transfer};
 use crate::error::{Result, StoreError};
 use crate::registry::Published;
+
+/// Told about one fetch of an index from the shared store: its id, and how long it took or
+/// why it failed.
+pub type OnFetch = Arc<dyn Fn(&IndexId, std::result::Result<Duration, &StoreError>) + Send + Sync>;
 
 impl Store {
     /// Share artifacts through `store` from now on (before sharing the store): builds and
@@ -167,19 +172,34 @@ impl Store {
             (None, Some(recorded)) => recorded.content_digest.clone(),
             (None, None) => only_build(store, id)?.ok_or_else(not_found)?,
         };
-        let scratch = self.scratch("fetch")?;
         let started = std::time::Instant::now();
-        let fetched = transfer::fetch_index(store, id, &digest, &scratch)?.ok_or_else(not_found)?;
-        if let Some(recorded) = recorded.filter(|m| m.content_digest == digest)
-            && let Err(refused) = same_as_recorded(store, &fetched, &recorded)
-        {
-            let _ = std::fs::remove_dir_all(&scratch);
-            return Err(refused);
+        let fetched = (|| {
+            let scratch = self.scratch("fetch")?;
+            let fetched =
+                transfer::fetch_index(store, id, &digest, &scratch)?.ok_or_else(not_found)?;
+            if let Some(recorded) = recorded.filter(|m| m.content_digest == digest)
+                && let Err(refused) = same_as_recorded(store, &fetched, &recorded)
+            {
+                let _ = std::fs::remove_dir_all(&scratch);
+                return Err(refused);
+            }
+            publish_fetched(&scratch, &target)
+        })();
+        let took = started.elapsed();
+        if let Some(on_fetch) = &self.on_fetch {
+            on_fetch(id, fetched.as_ref().map(|()| took));
         }
-        publish_fetched(&scratch, &target)?;
+        fetched?;
         tracing::info!(index = %id, %digest, store = store.location(),
-            ms = started.elapsed().as_millis() as u64, "fetched");
+            ms = took.as_millis() as u64, "fetched");
         Ok(target)
+    }
+
+    /// Call `on_fetch` after every fetch of an index from the shared store, with how long it
+    /// took or why it failed (the server's metrics).
+    pub fn with_fetch_observer(mut self, on_fetch: OnFetch) -> Self {
+        self.on_fetch = Some(on_fetch);
+        self
     }
 
     /// Refuse an index GC has marked for deletion.
