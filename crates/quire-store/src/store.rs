@@ -27,6 +27,7 @@ use quire_release::AliasRevision;
 pub(crate) type AliasTable = Arc<BTreeMap<String, AliasRevision>>;
 use crate::snapshot::{self, SnapshotDocuments, SnapshotInfo};
 
+mod embed_share;
 mod evict;
 mod follow;
 mod shared;
@@ -432,6 +433,10 @@ impl Store {
             SnapshotDocuments::new(&self.root.join(SNAPSHOTS).join(snapshot.as_str()), &info);
         let scratch = self.scratch("build")?;
         let cache = EmbedCache::new(self.root.join(EMBED_CACHE));
+        let namespace = embedder.cacheable().then(|| embedder.cache_namespace());
+        if let Some(namespace) = &namespace {
+            self.fetch_embed_packs(&cache, namespace);
+        }
         let donors = self.donors()?;
         let request = BuildRequest {
             snapshot_id: snapshot,
@@ -451,6 +456,9 @@ impl Store {
             }
         };
         publish(&scratch, &target)?;
+        if let Some(namespace) = &namespace {
+            self.share_embed_pack(&cache, namespace);
+        }
         Ok(BuildOutcome {
             manifest,
             reused: false,

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod crash;
+mod embed;
 mod evict;
 mod failures;
 mod follow;
