@@ -69,6 +69,10 @@ pub struct StoreOptions {
     /// serves, that is not open and that no query holds is removed from disk after each
     /// follow round and cache sweep (and fetched again if asked for later).
     pub evict_unused: bool,
+    /// With a shared store, GC keeps an index built less than this long ago (its recorded
+    /// `built_at`) although nothing holds it yet, so a build another machine has just
+    /// published is not collected before it can be aliased or pinned.
+    pub gc_fresh: std::time::Duration,
 }
 
 impl Default for StoreOptions {
@@ -79,6 +83,7 @@ impl Default for StoreOptions {
             max_document_bytes: crate::import::DEFAULT_MAX_DOCUMENT_BYTES,
             gc_grace: 2 * DEFAULT_POLL_INTERVAL,
             evict_unused: false,
+            gc_fresh: std::time::Duration::from_secs(3600),
         }
     }
 }
