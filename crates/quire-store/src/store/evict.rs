@@ -14,12 +14,19 @@ use crate::error::Result;
 impl Store {
     /// Remove from disk every index no alias arm serves, not open and held by no query (with
     /// [`crate::StoreOptions::evict_unused`] and a shared store; otherwise nothing): the ids
-    /// removed. Opening waits meanwhile, so nothing is removed between being found and opened.
+    /// removed. Opening waits meanwhile, so nothing is removed between being found and opened;
+    /// while an index is being fetched or opened, nothing is evicted (the next round does it).
     pub fn evict_unused(&self) -> Result<Vec<IndexId>> {
         if !self.options.evict_unused || self.artifacts().is_none() {
             return Ok(Vec::new());
         }
-        let _no_open = self.evicting.write().unwrap_or_else(|e| e.into_inner());
+        // A fetch in progress holds the lock shared: evict next time rather than make every
+        // open of another index queue behind the fetch.
+        let _no_open = match self.evicting.try_write() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(Vec::new()),
+        };
         let protected = self.protected();
         let mut evicted = Vec::new();
         for id in self.list_indexes()? {
