@@ -156,6 +156,10 @@ async fn kill_9_of_postgres_during_alias_changes_applies_each_once_and_replicas_
         "the replica served revision {last} {:?} after it was acknowledged",
         acked_at.elapsed()
     );
+    // Its metrics saw the outage: rounds that could not read the registry.
+    let failed_rounds = r#"quire_follow_rounds_total{result="error"}"#;
+    let failed_rounds = replica.metric(failed_rounds).await.unwrap_or(0.0);
+    assert!(failed_rounds >= 1.0, "{failed_rounds} failed rounds");
     stop.store(true, Ordering::SeqCst);
     let answered = client.await.unwrap();
     assert!(answered > 0);
