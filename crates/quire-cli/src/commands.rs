@@ -74,8 +74,14 @@ pub async fn run(cli: &Cli, progress: bool) -> Result<Outcome> {
         }
         let access = cli.command.access();
         let mut options = StoreOptions::default();
-        if let Command::Gc { keep_revisions, .. } = &cli.command {
+        if let Command::Gc {
+            keep_revisions,
+            keep_fresh_secs,
+            ..
+        } = &cli.command
+        {
             options.gc_keep_revisions = usize::try_from(*keep_revisions).unwrap_or(usize::MAX);
+            options.gc_fresh = std::time::Duration::from_secs(*keep_fresh_secs);
         }
         let models = Models::from_dir(&cli.models)?;
         let registry = cli.registry_url()?.map(|url| RegistryConfig {

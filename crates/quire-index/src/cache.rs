@@ -13,7 +13,9 @@
 //! exactly the bits a fresh computation would: the cache changes build time, never results.
 //! Deleting the cache directory at any time is safe.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use quire_core::EmbedCacheStats;
@@ -31,6 +33,8 @@ pub struct EmbedCache {
     hits: AtomicU64,
     misses: AtomicU64,
     tmp_counter: AtomicU64,
+    /// Keys of the entries [`EmbedCache::put`] wrote, by namespace: what a pack shares.
+    written: Mutex<BTreeMap<String, Vec<String>>>,
 }
 
 impl EmbedCache {
@@ -41,6 +45,7 @@ impl EmbedCache {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             tmp_counter: AtomicU64::new(0),
+            written: Mutex::default(),
         }
     }
 
@@ -96,21 +101,99 @@ impl EmbedCache {
         if !is_hex(model_digest) || !is_hex(chunk_hash) {
             return Ok(());
         }
-        let path = self.entry_path(model_digest, chunk_hash);
-        let parent = path.parent().unwrap_or(&self.dir);
-        std::fs::create_dir_all(parent).at(parent)?;
         let mut bytes: Vec<u8> = vector.iter().flat_map(|v| v.to_le_bytes()).collect();
         let sum = checksum(model_digest, chunk_hash, &bytes);
         bytes.extend_from_slice(sum.as_bytes());
+        self.write_entry(model_digest, chunk_hash, &bytes)?;
+        self.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(model_digest.to_owned())
+            .or_default()
+            .push(chunk_hash.to_owned());
+        Ok(())
+    }
+
+    /// Write one entry's bytes (vector and checksum) atomically.
+    fn write_entry(&self, model_digest: &str, chunk_hash: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.entry_path(model_digest, chunk_hash);
+        let parent = path.parent().unwrap_or(&self.dir);
+        std::fs::create_dir_all(parent).at(parent)?;
         let tmp = parent.join(format!(
             ".{chunk_hash}.{}.{}.tmp",
             std::process::id(),
             self.tmp_counter.fetch_add(1, Ordering::Relaxed)
         ));
-        std::fs::write(&tmp, &bytes).at(&tmp)?;
+        std::fs::write(&tmp, bytes).at(&tmp)?;
         std::fs::rename(&tmp, &path).at(&path)?;
         Ok(())
     }
+
+    /// The entries [`EmbedCache::put`] wrote under `model_digest` so far, as one pack: for
+    /// each, the chunk hash's length (u16 LE) and bytes, then the entry's length (u32 LE) and
+    /// bytes (vector and checksum, as on disk). Empty when it wrote none.
+    pub fn pack_written(&self, model_digest: &str) -> Result<Vec<u8>> {
+        let keys = self
+            .written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(model_digest)
+            .cloned()
+            .unwrap_or_default();
+        let mut pack = Vec::new();
+        for chunk_hash in keys {
+            let path = self.entry_path(model_digest, &chunk_hash);
+            let entry = std::fs::read(&path).at(&path)?;
+            let (Ok(hash_len), Ok(entry_len)) =
+                (u16::try_from(chunk_hash.len()), u32::try_from(entry.len()))
+            else {
+                continue;
+            };
+            pack.extend_from_slice(&hash_len.to_le_bytes());
+            pack.extend_from_slice(chunk_hash.as_bytes());
+            pack.extend_from_slice(&entry_len.to_le_bytes());
+            pack.extend_from_slice(&entry);
+        }
+        Ok(pack)
+    }
+
+    /// Add the entries of a pack made by [`EmbedCache::pack_written`] (another machine's,
+    /// say) under `model_digest`: each is checked like a local entry (its checksum over the
+    /// model digest, chunk hash and vector) and written only when it holds; the rest, and
+    /// anything after a malformed frame, is skipped (a miss later). How many were added.
+    pub fn unpack(&self, model_digest: &str, pack: &[u8]) -> Result<u64> {
+        if !is_hex(model_digest) {
+            return Ok(0);
+        }
+        let mut rest = pack;
+        let mut added = 0;
+        while let Some((chunk_hash, entry, tail)) = next_frame(rest) {
+            rest = tail;
+            let Some((data, sum)) = entry.split_at_checked(entry.len().saturating_sub(32)) else {
+                continue;
+            };
+            let valid = is_hex(chunk_hash)
+                && sum.len() == 32
+                && data.len() % 4 == 0
+                && sum == checksum(model_digest, chunk_hash, data).as_bytes();
+            if valid {
+                self.write_entry(model_digest, chunk_hash, entry)?;
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+}
+
+/// The first frame of `pack`: (chunk hash, entry bytes, the rest); `None` at the end or when
+/// the frame is malformed.
+fn next_frame(pack: &[u8]) -> Option<(&str, &[u8], &[u8])> {
+    let (len, rest) = pack.split_at_checked(2)?;
+    let (hash, rest) = rest.split_at_checked(usize::from(u16::from_le_bytes([len[0], len[1]])))?;
+    let (len, rest) = rest.split_at_checked(4)?;
+    let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]);
+    let (entry, rest) = rest.split_at_checked(usize::try_from(len).ok()?)?;
+    Some((std::str::from_utf8(hash).ok()?, entry, rest))
 }
 
 fn checksum(model_digest: &str, chunk_hash: &str, data: &[u8]) -> blake3::Hash {
@@ -151,6 +234,39 @@ mod tests {
         assert_eq!(cache.get("../x", chunk, 3), None);
         let stats = cache.stats();
         assert_eq!((stats.hits, stats.misses), (2, 6));
+        Ok(())
+    }
+
+    #[test]
+    fn a_pack_carries_what_was_written_and_only_valid_entries_are_added() -> Result<()> {
+        let dir = tempfile::tempdir().at("tempdir")?;
+        let ours = EmbedCache::new(dir.path().join("ours"));
+        let (model, other) = ("ab12", "ef56");
+        ours.put(model, "cd34", &[1.0, 2.0])?;
+        ours.put(model, "cd35", &[3.0, 4.0])?;
+        ours.put(other, "cd36", &[5.0, 6.0])?;
+        assert!(ours.pack_written("0000")?.is_empty());
+        let pack = ours.pack_written(model)?;
+        let theirs = EmbedCache::new(dir.path().join("theirs"));
+        assert_eq!(theirs.unpack(model, &pack)?, 2);
+        assert_eq!(theirs.get(model, "cd34", 2), Some(vec![1.0, 2.0]));
+        assert_eq!(theirs.get(model, "cd35", 2), Some(vec![3.0, 4.0]));
+        assert_eq!(
+            theirs.get(other, "cd36", 2),
+            None,
+            "another model's entry stays out"
+        );
+        // Under another model digest the checksums fail: nothing is added.
+        let elsewhere = EmbedCache::new(dir.path().join("elsewhere"));
+        assert_eq!(elsewhere.unpack(other, &pack)?, 0);
+        // A flipped vector bit drops that entry; a torn pack keeps the frames before the tear.
+        let mut damaged = pack.clone();
+        damaged[2 + 4 + 4] ^= 1;
+        let flipped = EmbedCache::new(dir.path().join("flipped"));
+        assert_eq!(flipped.unpack(model, &damaged)?, 1);
+        assert_eq!(flipped.get(model, "cd34", 2), None);
+        let torn = EmbedCache::new(dir.path().join("torn"));
+        assert_eq!(torn.unpack(model, &pack[..pack.len() - 1])?, 1);
         Ok(())
     }
 }

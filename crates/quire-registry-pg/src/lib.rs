@@ -17,6 +17,7 @@
 //!   and out of an async context; quire-bridge).
 //! - Connections are plain TCP (no TLS yet); [`PgUrl`] never shows a password.
 
+mod confirm;
 mod error;
 mod follow;
 mod migrate;

@@ -215,6 +215,22 @@ impl PgRegistry {
         Ok(value)
     }
 
+    /// [`PgRegistry::transaction`], telling a failed commit (whose outcome the client cannot
+    /// know: the server may have committed before the connection died) from every other
+    /// failure (nothing was changed): `Err((true, _))` for the former.
+    pub(crate) fn transaction_or_unknown<T>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> quire_store::Result<T>,
+    ) -> std::result::Result<T, (bool, StoreError)> {
+        let mut at_commit = false;
+        self.transaction(|tx| {
+            let value = f(tx)?;
+            at_commit = true;
+            Ok(value)
+        })
+        .map_err(|e| (at_commit, e))
+    }
+
     /// A change with its audit event: lock the head, make the change, append the event.
     pub(crate) fn write<T>(
         &self,
@@ -398,7 +414,8 @@ impl Registry for PgRegistry {
         alias: &str,
         decide: Decide<'_>,
     ) -> quire_store::Result<(AliasRevision, AuditEvent)> {
-        self.transaction(|tx| {
+        let mut written = None;
+        let result = self.transaction_or_unknown(|tx| {
             let head = tx.lock_head()?;
             // Read after the head lock: under read committed this sees every earlier change.
             let history = history_in(tx, alias)?;
@@ -435,8 +452,17 @@ impl Registry for PgRegistry {
                     ),
                 });
             }
+            written = Some((revision.clone(), event.clone()));
             Ok((revision, event))
-        })
+        });
+        match (result, written) {
+            (Ok(done), _) => Ok(done),
+            // The connection died during the commit: ask the server what happened, so that a
+            // change that landed is reported as done (and a caller's retry does not apply it
+            // a second time), and one that did not as failed.
+            (Err((true, lost)), Some(written)) => self.confirm_alias_commit(written, lost),
+            (Err((_, e)), _) => Err(e),
+        }
     }
 
     fn put_pin(&self, pin: &Pin, draft: AuditDraft) -> quire_store::Result<AuditEvent> {

@@ -58,6 +58,8 @@ impl Default for Limits {
 pub struct Release {
     /// GC keeps every index an alias used in its last this-many revisions.
     pub gc_keep_revisions: usize,
+    /// With a shared store, GC keeps an index built less than this many seconds ago.
+    pub gc_keep_fresh_secs: u64,
     /// Open indices not served by an alias are closed once their artifacts exceed this.
     pub cache_budget_mib: u64,
     /// Open indices not served by an alias are closed after this long unused.
@@ -78,6 +80,7 @@ impl Default for Release {
         let store = quire_store::StoreOptions::default();
         Self {
             gc_keep_revisions: store.gc_keep_revisions,
+            gc_keep_fresh_secs: store.gc_fresh.as_secs(),
             cache_budget_mib: store.cache.budget_bytes >> 20,
             cache_idle_secs: store.cache.idle.as_secs(),
             canary_eval_every: None,
@@ -679,6 +682,9 @@ impl ServerConfig {
             },
             max_document_bytes: self.limits.max_document_bytes,
             gc_grace: 2 * self.replica.poll_interval,
+            // A replica's data dir is a cache of the shared store.
+            evict_unused: self.replica.enabled,
+            gc_fresh: std::time::Duration::from_secs(self.release.gc_keep_fresh_secs),
         }
     }
 }

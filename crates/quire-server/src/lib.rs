@@ -31,6 +31,7 @@ mod config;
 mod denials;
 mod error;
 mod eval_api;
+mod follow_metrics;
 mod grpc;
 mod grpc_canary;
 mod grpc_eval;

@@ -87,6 +87,7 @@ pub struct Metrics {
     outcomes: Family<OutcomeLabels, Counter>,
     outcome_cpu_seconds: Family<ArmIntentLabels, Counter<f64, AtomicU64>>,
     intent_labels: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    follow: crate::follow_metrics::FollowMetrics,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -244,6 +245,7 @@ impl Metrics {
             "CPU time of the requests with feedback per alias, arm and intent; divided by quire_outcomes{outcome=\"success\"} it is the CPU per successful query",
             outcome_cpu_seconds.clone(),
         );
+        let follow = crate::follow_metrics::FollowMetrics::register(&mut registry);
         Self {
             registry,
             requests,
@@ -266,7 +268,13 @@ impl Metrics {
             outcomes,
             outcome_cpu_seconds,
             intent_labels: std::sync::Mutex::default(),
+            follow,
         }
+    }
+
+    /// The metrics of following the registry.
+    pub(crate) fn follow(&self) -> &crate::follow_metrics::FollowMetrics {
+        &self.follow
     }
 
     /// Record one step's CPU time.

@@ -154,9 +154,11 @@ pub(crate) async fn set_health(reporter: &HealthReporter, serving: bool) {
 }
 
 /// Follow the registry until `stop`: a round at start, then one after every notification or
-/// `every` without one. Health follows [`Store::arms_local`] after each round.
+/// `every` without one. Health follows [`Store::arms_local`] after each round; `metrics` get
+/// each round's outcome and lag.
 pub(crate) async fn follow(
     store: Arc<Store>,
+    metrics: Arc<crate::metrics::Metrics>,
     every: Duration,
     health: HealthReporter,
     mut stop: watch::Receiver<bool>,
@@ -173,11 +175,18 @@ pub(crate) async fn follow(
     }
     let mut serving = None;
     loop {
-        let round = store.clone();
+        let (round, metrics) = (store.clone(), metrics.clone());
         let local = tokio::task::spawn_blocking(move || {
-            if let Err(e) = round.follow_aliases() {
+            let report = round.follow_aliases();
+            if let Err(e) = &report {
                 tracing::warn!("following the registry: {e}");
             }
+            let served: Vec<(String, u64)> = round
+                .aliases()
+                .into_iter()
+                .map(|r| (r.alias, r.revision))
+                .collect();
+            metrics.follow().record_round(&report, &served);
             round.arms_local()
         })
         .await
@@ -233,5 +242,10 @@ mod tests {
         .expect("a replica");
         assert!(replica.replica.enabled);
         assert_eq!(replica.store_options().gc_grace.as_millis(), 1000);
+        assert!(
+            replica.store_options().evict_unused,
+            "a replica's data dir is a cache"
+        );
+        assert!(!plain.store_options().evict_unused);
     }
 }

@@ -177,16 +177,20 @@ pub fn prepare(options: &ServeOptions) -> Result<(Local, Arc<Metrics>)> {
             .with_local(&m.name, &m.path)
             .map_err(|e| ServiceError::InvalidArgument(e.to_string()))?;
     }
+    let metrics = Arc::new(Metrics::new());
+    let fetches = metrics.clone();
     let store = Arc::new(
         open_served_store(options)?
             .with_options(options.config.store_options())
-            .with_models(models),
+            .with_models(models)
+            .with_fetch_observer(Arc::new(move |_, outcome| {
+                fetches.follow().record_fetch(outcome);
+            })),
     );
     if let Some(corpus) = &options.demo_corpus {
         let spec = options.demo_spec.clone().unwrap_or_default();
         prepare_demo(&store, corpus, &spec)?;
     }
-    let metrics = Arc::new(Metrics::new());
     let config = &options.config;
     let queue = Arc::new(Observations::new(Sampler::queue_capacity(&config.sampling)));
     let mut local = Local::new(store, DEMO_ACTOR)
@@ -305,6 +309,7 @@ pub async fn run_with(
     let follower = following.then(|| {
         tokio::spawn(crate::replica::follow(
             grpc.store().clone(),
+            metrics.clone(),
             config.replica.poll_interval,
             health_reporter.clone(),
             background.stop.subscribe(),

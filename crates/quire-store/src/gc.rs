@@ -158,25 +158,37 @@ impl Store {
     pub fn gc(&self, dry_run: bool, actor: &str, reason: &str) -> Result<GcReport> {
         self.require_write()?;
         let Some(store) = self.artifacts() else {
-            return self.gc_local(dry_run, actor, reason);
+            return self.gc_local(dry_run, actor, reason, &BTreeMap::new());
         };
         let mut shared = self.gc_shared(store, dry_run, actor, reason)?;
-        let local = self.gc_local(dry_run, actor, reason)?;
+        // What the store keeps, this data dir keeps too (a fresh build, say).
+        let local = self.gc_local(dry_run, actor, reason, &shared.kept)?;
         for id in local.deleted_indexes {
             if !shared.deleted_indexes.contains(&id) {
                 shared.deleted_indexes.push(id);
             }
         }
         shared.deleted_indexes.sort();
-        shared.deleted_snapshots = local.deleted_snapshots;
+        shared.deleted_snapshots.extend(local.deleted_snapshots);
+        shared.deleted_snapshots.sort();
+        shared.deleted_snapshots.dedup();
         shared.kept.extend(local.kept);
         Ok(shared)
     }
 
-    /// GC of this data dir's indices and snapshots.
-    fn gc_local(&self, dry_run: bool, actor: &str, reason: &str) -> Result<GcReport> {
+    /// GC of this data dir's indices and snapshots, keeping `kept` too.
+    fn gc_local(
+        &self,
+        dry_run: bool,
+        actor: &str,
+        reason: &str,
+        kept: &BTreeMap<IndexId, Vec<String>>,
+    ) -> Result<GcReport> {
         let _guard = self.release_lock();
-        let live = self.liveness()?;
+        let mut live = self.liveness()?;
+        for (id, why) in kept {
+            live.entry(id.clone()).or_insert_with(|| why.clone());
+        }
         let mut report = GcReport {
             dry_run,
             ..GcReport::default()

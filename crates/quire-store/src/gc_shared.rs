@@ -3,17 +3,18 @@
 //! [`StoreOptions::gc_grace`](crate::StoreOptions) old (two replica poll intervals): by then
 //! every replica has read the mark, and a replica fetches no marked index. Liveness is
 //! checked again before deleting, and an index that came back to life (an alias or pin in the
-//! meantime) is unmarked instead.
+//! meantime) is unmarked instead. An index another machine is still uploading (nothing of it
+//! committed or recorded), or built less than `gc_fresh` ago, is not marked at all.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use quire_core::IndexId;
+use quire_core::{IndexId, SnapshotId};
 use quire_release::AuditDraft;
 use quire_release::retention::GcReport;
 use serde_json::json;
 
-use crate::artifacts::{ArtifactStore, transfer};
+use crate::artifacts::{ArtifactStore, Key, transfer};
 use crate::error::{Result, StoreError};
 use crate::store::Store;
 
@@ -23,6 +24,17 @@ fn now_us() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
         .unwrap_or(0)
+}
+
+/// The index ids the store holds objects of (a store may keep listing an emptied "directory").
+fn present_index_ids(store: &dyn ArtifactStore) -> Result<Vec<IndexId>> {
+    let mut present = Vec::new();
+    for id in transfer::index_ids(store)? {
+        if !store.list(&Key::index(&id))?.is_empty() {
+            present.push(id);
+        }
+    }
+    Ok(present)
 }
 
 fn gc_draft(action: &str, index: &IndexId, actor: &str, reason: &str) -> AuditDraft {
@@ -53,10 +65,14 @@ impl Store {
         {
             let _guard = self.release_lock();
             let live = self.liveness()?;
-            for id in transfer::index_ids(store)? {
-                match live.get(&id) {
+            for id in present_index_ids(store)? {
+                let why = match live.get(&id) {
+                    Some(why) => Some(why.clone()),
+                    None => self.in_flight(store, &id)?,
+                };
+                match why {
                     Some(why) => {
-                        report.kept.insert(id, why.clone());
+                        report.kept.insert(id, why);
                     }
                     None if dry_run => report.deleted_indexes.push(id),
                     None => {
@@ -73,6 +89,7 @@ impl Store {
         self.wait_out_grace(&marks);
         let _guard = self.release_lock();
         let live = self.liveness()?;
+        let mut orphaned = BTreeSet::new();
         for id in marks.keys() {
             if let Some(why) = live.get(id) {
                 let draft = gc_draft("index.delete.cancelled", id, actor, reason);
@@ -83,12 +100,82 @@ impl Store {
                     .kept
                     .insert(id.clone(), vec!["in use by a query".into()]);
             } else {
+                orphaned.extend(self.registry.manifest(id)?.map(|m| m.snapshot_id));
                 self.delete_marked(store, id, actor, reason)?;
                 report.kept.remove(id);
                 report.deleted_indexes.push(id.clone());
             }
         }
+        report.deleted_snapshots = self.gc_shared_snapshots(store, orphaned, actor, reason)?;
         Ok(report)
+    }
+
+    /// Delete from the shared store each of `orphaned` (snapshots of indices this GC deleted)
+    /// that no index left in the store was built from; the ones deleted. A snapshot no index
+    /// was ever built from (one just imported) is never a candidate, and while some index in
+    /// the store has no known build (an upload in progress) nothing is deleted.
+    fn gc_shared_snapshots(
+        &self,
+        store: &dyn ArtifactStore,
+        mut orphaned: BTreeSet<SnapshotId>,
+        actor: &str,
+        reason: &str,
+    ) -> Result<Vec<SnapshotId>> {
+        for id in present_index_ids(store)? {
+            let mut builds: Vec<_> = self.registry.manifest(&id)?.into_iter().collect();
+            for digest in transfer::index_builds(store, &id)? {
+                builds.extend(transfer::committed_manifest(store, &id, &digest)?);
+            }
+            if builds.is_empty() {
+                return Ok(Vec::new());
+            }
+            for m in builds {
+                orphaned.remove(&m.snapshot_id);
+            }
+        }
+        for snapshot in &orphaned {
+            transfer::remove_snapshot(store, snapshot)?;
+            self.audit(AuditDraft {
+                actor: actor.to_owned(),
+                action: "snapshot.delete".into(),
+                target: snapshot.to_string(),
+                reason: reason.to_owned(),
+                evidence: json!({ "store": store.location() }),
+                ..AuditDraft::default()
+            })?;
+        }
+        Ok(orphaned.into_iter().collect())
+    }
+
+    /// Why index `id` in the shared store must stay although nothing holds it, if it must: it
+    /// is still arriving (no build of it committed and none recorded: another machine is
+    /// uploading it), or its newest build, recorded or committed, was built less than
+    /// [`StoreOptions::gc_fresh`](crate::StoreOptions) ago (not aliased or pinned yet).
+    fn in_flight(&self, store: &dyn ArtifactStore, id: &IndexId) -> Result<Option<Vec<String>>> {
+        let mut builds: Vec<_> = self.registry.manifest(id)?.into_iter().collect();
+        if builds.is_empty() {
+            for digest in transfer::index_builds(store, id)? {
+                builds.extend(transfer::committed_manifest(store, id, &digest)?);
+            }
+        }
+        if builds.is_empty() {
+            return Ok(Some(vec![
+                "no build committed or recorded yet: an upload in progress".into(),
+            ]));
+        }
+        let fresh = self.options.gc_fresh;
+        let now = jiff::Timestamp::now();
+        let young = builds.iter().find_map(|m| {
+            let built: jiff::Timestamp = m.build.built_at.parse().ok()?;
+            let age = now.duration_since(built);
+            (age < jiff::SignedDuration::try_from(fresh).ok()?).then(|| m.build.built_at.clone())
+        });
+        Ok(young.map(|at| {
+            vec![format!(
+                "built at {at}, less than {} s ago (alias or pin it)",
+                fresh.as_secs()
+            )]
+        }))
     }
 
     /// [`Store::delete_index`] with a shared store: refused when live; else marked, and

@@ -68,7 +68,7 @@ pub use snapshot::SnapshotInfo;
 pub use store::{
     Access, DEFAULT_POLL_INTERVAL, LOCK_FILE, MIN_PREFIX_HEX, RetrievalService, Store, StoreOptions,
 };
-pub use store::{FollowReport, Upload, Waiting};
+pub use store::{FollowReport, OnFetch, Upload, Waiting};
 
 /// The data dir's redb registry (`registry.redb` under `root`) on its own, without the rest of
 /// the store: for benchmarks, and tools that read or copy a registry. The caller must hold the

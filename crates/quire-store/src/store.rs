@@ -20,18 +20,21 @@ use crate::audit::{AuditDraft, AuditEvent, AuditVerification};
 use crate::cache::{CachePolicy, IndexCache};
 use crate::error::{IoContext, Result, StoreError};
 use crate::redb_registry::RedbRegistry;
-use crate::registry::{Published, Registry};
+use crate::registry::Registry;
 use quire_release::AliasRevision;
 
 /// The current revision of every alias.
 pub(crate) type AliasTable = Arc<BTreeMap<String, AliasRevision>>;
 use crate::snapshot::{self, SnapshotDocuments, SnapshotInfo};
 
+mod embed_share;
+mod evict;
 mod follow;
 mod shared;
 mod snapshots;
 
 pub use follow::{FollowReport, Waiting};
+pub use shared::OnFetch;
 pub use snapshots::Upload;
 
 /// The lock file whose presence makes a directory a data dir.
@@ -62,6 +65,14 @@ pub struct StoreOptions {
     /// objects only this long after: at least two poll intervals of the replicas, so that none
     /// is still switching to it.
     pub gc_grace: std::time::Duration,
+    /// The data dir is a cache of the shared store (a replica): an index that no alias arm
+    /// serves, that is not open and that no query holds is removed from disk after each
+    /// follow round and cache sweep (and fetched again if asked for later).
+    pub evict_unused: bool,
+    /// With a shared store, GC keeps an index built less than this long ago (its recorded
+    /// `built_at`) although nothing holds it yet, so a build another machine has just
+    /// published is not collected before it can be aliased or pinned.
+    pub gc_fresh: std::time::Duration,
 }
 
 impl Default for StoreOptions {
@@ -71,6 +82,8 @@ impl Default for StoreOptions {
             cache: CachePolicy::default(),
             max_document_bytes: crate::import::DEFAULT_MAX_DOCUMENT_BYTES,
             gc_grace: 2 * DEFAULT_POLL_INTERVAL,
+            evict_unused: false,
+            gc_fresh: std::time::Duration::from_secs(3600),
         }
     }
 }
@@ -99,6 +112,11 @@ pub struct Store {
     artifacts: Option<Arc<dyn ArtifactStore>>,
     /// Serialises fetches from `artifacts` within this process (one download per id).
     fetching: Mutex<()>,
+    /// Held shared while an index is fetched and opened, exclusively while unused ones are
+    /// evicted from disk, so an index is never removed between being found and being opened.
+    evicting: RwLock<()>,
+    /// Told about every fetch of an index from `artifacts`.
+    on_fetch: Option<OnFetch>,
     _lock: File,
 }
 
@@ -199,6 +217,8 @@ impl Store {
             cache: Mutex::new(IndexCache::new(options.cache)),
             artifacts: None,
             fetching: Mutex::default(),
+            evicting: RwLock::default(),
+            on_fetch: None,
             _lock: lock,
         };
         if access == Access::Write {
@@ -247,45 +267,6 @@ impl Store {
     /// Append one event to the audit log on its own.
     pub fn audit(&self, draft: AuditDraft) -> Result<AuditEvent> {
         self.registry.append_audit(draft)
-    }
-
-    /// Record a new index in the registry, with its audit event. The registry keeps the first
-    /// record of an id (a rebuild after a delete, or another builder first, records nothing);
-    /// a build this call `uploaded` that loses so is removed from the shared store again.
-    fn record_build(&self, m: &Manifest, actor: &str, uploaded: Option<Created>) -> Result<()> {
-        let draft = AuditDraft {
-            actor: actor.to_owned(),
-            action: "index.build".into(),
-            target: m.index_id.to_string(),
-            before: serde_json::Value::Null,
-            after: serde_json::json!({ "content_digest": m.content_digest }),
-            reason: String::new(),
-            evidence: serde_json::json!({
-                "snapshot_id": m.snapshot_id,
-                "spec": m.spec,
-                "embedding_digest": m.embedding.digest,
-                "permission_digest": m.permission_digest,
-                "chunks": m.counts.chunks,
-            }),
-        };
-        match self.registry.put_manifest(m, draft)? {
-            Published::Recorded(_) => {}
-            Published::Exists { content_digest } if content_digest == m.content_digest => {
-                tracing::debug!(index = %m.index_id, "the registry holds this index already");
-            }
-            Published::Exists { content_digest } => {
-                tracing::warn!(
-                    index = %m.index_id,
-                    registry_digest = %content_digest,
-                    built_digest = %m.content_digest,
-                    "the registry holds an earlier build of this index with other bytes; its record is kept"
-                );
-                if uploaded == Some(Created::Created) {
-                    self.withdraw_index(&m.index_id, &m.content_digest)?;
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Record a new snapshot in the audit log.
@@ -390,7 +371,13 @@ impl Store {
                 _ => None,
             };
             let record = committed.as_ref().unwrap_or(&outcome.manifest);
-            self.record_build(record, actor, uploaded)?;
+            if let Some(winner) = self.record_build(record, actor, uploaded)? {
+                return Ok(BuildOutcome {
+                    manifest: winner,
+                    reused: true,
+                    ..outcome
+                });
+            }
         }
         Ok(outcome)
     }
@@ -451,6 +438,10 @@ impl Store {
             SnapshotDocuments::new(&self.root.join(SNAPSHOTS).join(snapshot.as_str()), &info);
         let scratch = self.scratch("build")?;
         let cache = EmbedCache::new(self.root.join(EMBED_CACHE));
+        let namespace = embedder.cacheable().then(|| embedder.cache_namespace());
+        if let Some(namespace) = &namespace {
+            self.fetch_embed_packs(&cache, namespace);
+        }
         let donors = self.donors()?;
         let request = BuildRequest {
             snapshot_id: snapshot,
@@ -470,6 +461,9 @@ impl Store {
             }
         };
         publish(&scratch, &target)?;
+        if let Some(namespace) = &namespace {
+            self.share_embed_pack(&cache, namespace);
+        }
         Ok(BuildOutcome {
             manifest,
             reused: false,
@@ -505,6 +499,7 @@ impl Store {
         if let Some(open) = self.cache().get(id) {
             return Ok(open);
         }
+        let _not_evicted = self.evicting.read().unwrap_or_else(|e| e.into_inner());
         let dir = self.fetch_index(id, None)?;
         // Opened outside the cache lock: opening takes milliseconds and must not stall
         // queries on other indices. Another thread may open it meanwhile; the cache keeps
@@ -519,6 +514,9 @@ impl Store {
     pub fn sweep_cache(&self) {
         let protected = self.protected();
         self.cache().sweep(Instant::now(), &protected, None);
+        if let Err(e) = self.evict_unused() {
+            tracing::warn!("evicting unused indices: {e}");
+        }
     }
 
     /// Ids of the indices open right now.

@@ -1,5 +1,6 @@
-//! A loopback TCP proxy in front of the test store, which a test can stall mid-transfer or shut
-//! (connections refused), as a network or a store failing would.
+//! A loopback TCP proxy in front of the test store (or the test PostgreSQL), which a test can
+//! stall mid-transfer, cut (open connections closed) or shut (connections refused), as a
+//! network or a store failing would.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -15,6 +16,8 @@ struct State {
     /// Bytes forwarded from the store to clients so far.
     forwarded: AtomicU64,
     shut: AtomicBool,
+    /// Bumped by [`Proxy::cut`]: connections opened before it close.
+    generation: AtomicU64,
 }
 
 /// The proxy; shut when dropped.
@@ -71,6 +74,11 @@ impl Proxy {
         self.state.budget.store(u64::MAX, Ordering::SeqCst);
     }
 
+    /// Close every open connection, still accepting new ones (a network cut that heals).
+    pub fn cut(&self) {
+        self.state.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// Close every connection and refuse new ones.
     pub fn shut(&mut self) {
         self.state.shut.store(true, Ordering::SeqCst);
@@ -90,6 +98,7 @@ fn connect(client: TcpStream, upstream: SocketAddr, state: &Arc<State>) {
     let Ok(server) = TcpStream::connect(upstream) else {
         return;
     };
+    let generation = state.generation.load(Ordering::SeqCst);
     client.set_nonblocking(false).unwrap();
     for (from, to, metered) in [
         (
@@ -100,16 +109,20 @@ fn connect(client: TcpStream, upstream: SocketAddr, state: &Arc<State>) {
         (server, client, true),
     ] {
         let state = state.clone();
-        std::thread::spawn(move || pump(from, to, metered, &state));
+        std::thread::spawn(move || pump(from, to, metered, generation, &state));
     }
 }
 
 /// Copy `from` to `to` until either closes or the proxy shuts; the store-to-client direction
-/// (`metered`) spends the budget and stalls when it is spent.
-fn pump(mut from: TcpStream, mut to: TcpStream, metered: bool, state: &State) {
+/// (`metered`) spends the budget and stalls when it is spent. A [`Proxy::cut`] after
+/// `generation` closes it too.
+fn pump(mut from: TcpStream, mut to: TcpStream, metered: bool, generation: u64, state: &State) {
     from.set_read_timeout(Some(POLL)).unwrap();
     let mut buf = vec![0u8; 64 << 10];
-    while !state.shut.load(Ordering::SeqCst) {
+    let open = || {
+        !state.shut.load(Ordering::SeqCst) && state.generation.load(Ordering::SeqCst) == generation
+    };
+    while open() {
         let n = match from.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
@@ -117,7 +130,7 @@ fn pump(mut from: TcpStream, mut to: TcpStream, metered: bool, state: &State) {
             Err(_) => break,
         };
         let mut sent = 0;
-        while sent < n && !state.shut.load(Ordering::SeqCst) {
+        while sent < n && open() {
             let allowed = if metered {
                 take(&state.budget, (n - sent) as u64) as usize
             } else {

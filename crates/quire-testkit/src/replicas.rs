@@ -48,7 +48,12 @@ impl Cluster {
     /// A fresh registry (migrated) and store prefix; `None` (skip) without the services.
     pub fn new() -> Option<Self> {
         let s3 = crate::s3()?;
-        let registry_url = crate::pg::fresh_database()?;
+        Self::on(s3, crate::pg::fresh_database()?)
+    }
+
+    /// A cluster whose registry is the database at `registry_url` (migrated here), on a fresh
+    /// prefix of `s3`.
+    pub fn on(s3: S3, registry_url: String) -> Option<Self> {
         let registry: PgUrl = registry_url.parse().unwrap();
         PgRegistry::migrate_at(&registry).unwrap();
         let mut store = S3Config::new(&s3.url, Some(&s3.endpoint), None).unwrap();
@@ -160,6 +165,8 @@ pub fn set(builder: &Store, alias: &str, index: &IndexId) -> u64 {
 /// A replica server on an ephemeral loopback port, stopped by [`Replica::stop`].
 pub struct Replica {
     pub addr: SocketAddr,
+    /// Where it serves `GET /metrics`.
+    pub metrics_addr: SocketAddr,
     pub store: Arc<Store>,
     shutdown: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<quire_server::Result<()>>,
@@ -193,16 +200,46 @@ impl Replica {
         let store = local.store().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let metrics_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metrics_addr = metrics_listener.local_addr().unwrap();
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve::run(local, config, metrics, listener, None, async {
-            let _ = stopped.await;
-        }));
+        let serving = serve::run(
+            local,
+            config,
+            metrics,
+            listener,
+            Some(metrics_listener),
+            async {
+                let _ = stopped.await;
+            },
+        );
+        let task = tokio::spawn(serving);
         Self {
             addr,
+            metrics_addr,
             store,
             shutdown,
             task,
         }
+    }
+
+    /// The value of the sample `name` (with its labels, e.g. `quire_index_fetches_total{result="ok"}`)
+    /// on the replica's metrics endpoint; `None` when it has no such sample.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.metrics_addr)
+            .await
+            .unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nhost: replica\r\n\r\n")
+            .await
+            .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).await.unwrap();
+        text.lines().find_map(|line| {
+            let (sample, value) = line.rsplit_once(' ')?;
+            (sample == name).then(|| value.parse().unwrap())
+        })
     }
 
     pub fn url(&self) -> String {

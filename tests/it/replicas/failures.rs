@@ -1,6 +1,6 @@
 //! A replica's data dir when things fail (driven by [`Store::follow_aliases`], as the server's
 //! follower drives it): the store cut mid-fetch, objects corrupted, missing or a manifest
-//! tampered with, two builders racing on one id, and GC across machines.
+//! tampered with, and GC across machines.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -231,51 +231,11 @@ fn corrupted_missing_or_tampered_objects_are_refused_naming_them() {
 }
 
 #[test]
-fn two_builders_racing_on_one_id_record_one_build() {
-    let Some(cluster) = Cluster::new() else {
-        return;
-    };
-    let builders: Vec<Store> = ["one", "two"].iter().map(|n| cluster.builder(n)).collect();
-    let built: Vec<(IndexId, IndexId)> = std::thread::scope(|s| {
-        let racing: Vec<_> = builders
-            .iter()
-            .map(|b| s.spawn(|| two_indexes(b)))
-            .collect();
-        racing.into_iter().map(|t| t.join().unwrap()).collect()
-    });
-    assert_eq!(built[0], built[1], "the same ids on both machines");
-    let (a, _) = &built[0];
-    let recorded = builders[0].manifest(a).unwrap().content_digest;
-    let store = cluster.artifacts(None);
-    assert_eq!(
-        transfer::index_builds(&*store, a).unwrap(),
-        vec![recorded.clone()]
-    );
-    let builds = builders[0]
-        .audit_events()
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.action == "index.build" && e.target == a.as_str())
-        .count();
-    assert_eq!(builds, 1, "one audit event for the id");
-    set(&builders[1], "prod", a);
-    let replica = cluster.replica_store("replica", store);
-    replica.follow_aliases().unwrap();
-    let open = replica.open_index(a).unwrap();
-    assert_eq!(open.manifest().content_digest, recorded);
-}
-
-#[test]
 fn gc_across_machines_marks_first_and_replicas_fetch_no_marked_index() {
     let Some(cluster) = Cluster::new() else {
         return;
     };
-    let options = StoreOptions {
-        gc_keep_revisions: 1,
-        gc_grace: Duration::from_millis(300),
-        ..StoreOptions::default()
-    };
-    let builder = cluster.machine("builder", false, cluster.artifacts(None), options);
+    let builder = collecting(&cluster, "builder");
     let (a, b) = two_indexes(&builder);
     set(&builder, "prod", &a);
     set(&builder, "prod", &b);
@@ -377,4 +337,121 @@ fn gc_across_machines_marks_first_and_replicas_fetch_no_marked_index() {
         "every object of {c} is gone"
     );
     assert!(!builder.index_dir(&c).exists() && registry.manifest(&c).unwrap().is_none());
+}
+
+/// Machine `name`, whose GC also takes builds made a moment ago.
+fn collecting(cluster: &Cluster, name: &str) -> Store {
+    let options = StoreOptions {
+        gc_fresh: Duration::ZERO,
+        ..quick_gc()
+    };
+    cluster.machine(name, false, cluster.artifacts(None), options)
+}
+
+/// GC keeping one revision and waiting 300 ms after marking.
+fn quick_gc() -> StoreOptions {
+    StoreOptions {
+        gc_keep_revisions: 1,
+        gc_grace: Duration::from_millis(300),
+        ..StoreOptions::default()
+    }
+}
+
+#[test]
+fn gc_keeps_what_another_machine_is_uploading_or_has_just_built() {
+    let Some(cluster) = Cluster::new() else {
+        return;
+    };
+    let builder = cluster.machine("builder", false, cluster.artifacts(None), quick_gc());
+    let (a, b) = two_indexes(&builder);
+    set(&builder, "prod", &b);
+    // Another machine is uploading a build: its files are there, its commit marker and its
+    // registry record are not yet.
+    let store = cluster.artifacts(None);
+    let arriving: IndexId = format!("idx-{}", "7".repeat(64)).parse().unwrap();
+    let part = Key::index_build(&arriving, &"8".repeat(64))
+        .unwrap()
+        .join("vectors.f32")
+        .unwrap();
+    put(&*store, &part, b"half an upload");
+
+    // A was just built and nothing holds it yet: kept, like the upload; nothing is marked.
+    let report = builder.gc(false, "gc", "test").unwrap();
+    assert!(report.deleted_indexes.is_empty(), "{report:?}");
+    let why = report.kept[&a].join("; ");
+    assert!(
+        why.contains("built at") && why.contains("alias or pin it"),
+        "{why}"
+    );
+    let why = report.kept[&arriving].join("; ");
+    assert!(why.contains("upload in progress"), "{why}");
+    let registry =
+        quire_registry_pg::PgRegistry::connect(&cluster.registry, Default::default()).unwrap();
+    use quire_store::Registry;
+    assert!(registry.deleting().unwrap().is_empty(), "nothing marked");
+    assert_eq!(transfer::index_builds(&*store, &a).unwrap().len(), 1);
+    assert!(
+        store.get(&part).unwrap().is_some(),
+        "the upload is untouched"
+    );
+
+    // Once A is older than the window, it goes; the upload still stays.
+    let later = collecting(&cluster, "later");
+    let report = later.gc(false, "gc", "test").unwrap();
+    assert_eq!(report.deleted_indexes, vec![a.clone()], "{report:?}");
+    assert!(transfer::index_builds(&*store, &a).unwrap().is_empty());
+    assert!(
+        store.get(&part).unwrap().is_some(),
+        "the upload is untouched"
+    );
+}
+
+#[test]
+fn gc_across_machines_deletes_a_snapshot_once_no_index_in_the_store_needs_it() {
+    let Some(cluster) = Cluster::new() else {
+        return;
+    };
+    let builder = collecting(&cluster, "builder");
+    let (a, b) = two_indexes(&builder);
+    set(&builder, "prod", &b);
+    let first = builder.manifest(&b).unwrap().snapshot_id;
+    let import = |name: &str, text: &str| {
+        let corpus = cluster.dir.path().join(format!("{name}.jsonl"));
+        let line = serde_json::json!({"id": name, "text": text, "acl": ["*"]});
+        std::fs::write(&corpus, format!("{line}\n")).unwrap();
+        builder
+            .import_as(&corpus, None, "builder")
+            .unwrap()
+            .snapshot_id
+    };
+    // A second snapshot with one index nothing holds, and a third with no index yet.
+    let second = import("second", "the cafeteria opens at eight");
+    let spec = quire_core::BuildSpec::default();
+    let d = builder
+        .build_as(&second, &spec, &quire_index::NoProgress, "builder")
+        .unwrap()
+        .manifest
+        .index_id;
+    let third = import("third", "the parking garage closes at ten");
+
+    let report = builder.gc(false, "gc", "test").unwrap();
+    let mut deleted = vec![a, d];
+    deleted.sort();
+    assert_eq!(report.deleted_indexes, deleted, "{report:?}");
+    assert_eq!(report.deleted_snapshots, vec![second.clone()], "{report:?}");
+    let store = cluster.artifacts(None);
+    let objects = |s| store.list(&Key::snapshot(s)).unwrap().len();
+    assert!(
+        objects(&first) > 0 && objects(&third) > 0,
+        "the other two stay"
+    );
+    assert_eq!(objects(&second), 0, "every object of the second is gone");
+    let deletes = builder
+        .audit_events()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "snapshot.delete")
+        .map(|e| e.target)
+        .collect::<Vec<_>>();
+    assert_eq!(deletes, [second.to_string()]);
 }

@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use quire_core::IndexId;
 use quire_index::Mode;
 use quire_server::{QuireApi, ReleaseApi};
-use quire_store::AliasChangeRequest;
+use quire_store::{AliasChangeRequest, Store};
 use quire_testkit::server::query;
 use tonic::Code;
 
@@ -19,6 +20,27 @@ use super::{Cluster, Replica, set, two_indexes};
 
 /// Promote/rollback flips the builder makes while clients query.
 const FLIPS: u64 = 100;
+
+/// A cluster whose builder published two indices and pointed `prod` at the first; `None`
+/// (skip) without the services.
+async fn prod_on_a() -> Option<(Cluster, Arc<Store>, IndexId, IndexId)> {
+    tokio::task::spawn_blocking(|| {
+        let cluster = Cluster::new()?;
+        let builder = Arc::new(cluster.builder("builder"));
+        let (a, b) = two_indexes(&builder);
+        set(&builder, "prod", &a);
+        Some((cluster, builder, a, b))
+    })
+    .await
+    .unwrap()
+}
+
+/// The index `replica` answers a query to `alias` from.
+async fn answered_from(replica: &Replica, alias: &str) -> IndexId {
+    let q = query("parental leave", &["all-staff"], Mode::Bm25, 3);
+    let answer = replica.client().await.retrieve(alias, q, None).await;
+    answer.unwrap().lineage.index_id
+}
 
 /// Wait until every replica serves `alias` at `revision` or later (a minute at most).
 async fn converged(replicas: &[&Replica], alias: &str, revision: u64) {
@@ -150,25 +172,15 @@ async fn a_replica_is_not_serving_until_every_arm_is_local() {
     );
     proxy.resume();
     replica.wait_serving().await;
-    let q = query("parental leave", &["all-staff"], Mode::Bm25, 3);
-    let answer = replica
-        .client()
-        .await
-        .retrieve("prod", q, None)
-        .await
-        .unwrap();
-    assert_eq!(answer.lineage.index_id, a);
+    assert_eq!(answered_from(&replica, "prod").await, a);
     replica.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_listening_again_after_its_sessions_are_killed_catches_up() {
-    let Some(cluster) = tokio::task::spawn_blocking(Cluster::new).await.unwrap() else {
+    let Some((cluster, builder, _, b)) = prod_on_a().await else {
         return;
     };
-    let builder = Arc::new(cluster.builder("builder"));
-    let (a, b) = two_indexes(&builder);
-    set(&builder, "prod", &a);
     // Polling so rare that only the notifications (and the re-read after reconnecting) can
     // bring the change.
     let mut config = cluster.replica_config();
@@ -185,5 +197,64 @@ async fn a_replica_listening_again_after_its_sessions_are_killed_catches_up() {
         .await
         .unwrap();
     converged(&[&replica], "prod", revision).await;
+    replica.stop().await;
+}
+
+/// Poll `replica`'s metric `name` until `ok` holds for it (20 s at most, then fail).
+async fn metric_until(replica: &Replica, name: &str, ok: impl Fn(f64) -> bool) -> f64 {
+    let mut seen = None;
+    for _ in 0..400 {
+        seen = replica.metric(name).await;
+        if let Some(value) = seen.filter(|v| ok(*v)) {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{name} is {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replicas_metrics_show_its_rounds_lag_and_fetches() {
+    let Some((cluster, builder, a, b)) = prod_on_a().await else {
+        return;
+    };
+    let mut proxy = cluster.proxy();
+    let through = cluster.artifacts(Some(proxy.endpoint()));
+    let replica = Replica::start(&cluster, "replica", through).await;
+    replica.wait_serving().await;
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let last = "quire_follow_last_success_timestamp_seconds";
+    metric_until(&replica, last, |t| t >= started).await;
+    let ok_rounds = r#"quire_follow_rounds_total{result="ok"}"#;
+    assert!(replica.metric(ok_rounds).await.unwrap() >= 2.0);
+    let lag = r#"quire_follow_revision_lag{alias="prod"}"#;
+    assert_eq!(replica.metric(lag).await, Some(0.0));
+    let fetched = r#"quire_index_fetches_total{result="ok"}"#;
+    assert_eq!(replica.metric(fetched).await, Some(1.0), "A, once");
+    let took = replica
+        .metric("quire_index_fetch_seconds_sum")
+        .await
+        .unwrap();
+    assert!(took > 0.0 && took < 60.0, "{took}");
+    assert_eq!(
+        replica.metric("quire_index_fetch_seconds_count").await,
+        Some(1.0)
+    );
+
+    // The store goes away: the next revision cannot be fetched, so the alias lags by one and
+    // the failed fetches are counted; A keeps serving.
+    proxy.shut();
+    let change = builder.clone();
+    tokio::task::spawn_blocking(move || set(&change, "prod", &b))
+        .await
+        .unwrap();
+    metric_until(&replica, lag, |l| l == 1.0).await;
+    let failed = r#"quire_index_fetches_total{result="error"}"#;
+    metric_until(&replica, failed, |n| n >= 1.0).await;
+    assert_eq!(replica.metric(fetched).await, Some(1.0));
+    assert_eq!(answered_from(&replica, "prod").await, a);
     replica.stop().await;
 }

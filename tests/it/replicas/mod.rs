@@ -4,7 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod crash;
+mod embed;
+mod evict;
 mod failures;
 mod follow;
+mod race;
 
 pub use quire_testkit::replicas::{Cluster, Replica, set, two_indexes};

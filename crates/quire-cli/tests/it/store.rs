@@ -1,6 +1,6 @@
 //! Builders anywhere: `quire build` with `--store` (the test SeaweedFS) and `--registry` (the
 //! test PostgreSQL) publishes the index; another machine's data dir, which does not exist yet,
-//! answers a query on it, fetched on first use.
+//! answers a query on it, fetched on first use; GC keeps the fresh build unless told not to.
 
 use crate::common::{Run, cmd, handbook};
 
@@ -59,6 +59,23 @@ fn a_build_published_to_the_shared_store_is_queried_from_a_new_data_dir() {
         .collect();
     let builds = actions.iter().filter(|a| **a == "index.build").count();
     assert_eq!(builds, 1, "one registry for both machines: {audit}");
+
+    // GC keeps the build (made a moment ago, nothing holds it yet); without that window it goes.
+    let kept = run("builder", &["--json", "gc", "--reason", "tidy"])
+        .ok()
+        .json();
+    assert_eq!(kept["deleted_indexes"], serde_json::json!([]), "{kept}");
+    assert!(
+        kept["kept"][index].to_string().contains("alias or pin it"),
+        "{kept}"
+    );
+    let fresh = ["--json", "gc", "--keep-fresh-secs", "0", "--reason", "tidy"];
+    let gone = run("builder", &fresh).ok().json();
+    assert_eq!(
+        gone["deleted_indexes"],
+        serde_json::json!([index]),
+        "{gone}"
+    );
 
     // Without credentials the store is refused naming the variables, not the secret.
     let mut bare = cmd(&dir.path().join("other"), &["indexes"]);

@@ -100,3 +100,68 @@ fn changes_under_repeated_connection_kills_are_each_wholly_there_or_absent() {
         assert_eq!(history[*revision as usize - 1].state.primary, idx(*n));
     }
 }
+
+/// `url` with its host and port replaced by `addr`.
+fn through(url: &str, addr: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a postgres:// url");
+    let (authority, path) = rest.split_once('/').expect("a database");
+    let user = authority.rsplit_once('@').map(|(u, _)| format!("{u}@"));
+    format!("{scheme}://{}{addr}/{path}", user.unwrap_or_default())
+}
+
+#[test]
+fn a_change_whose_commit_answer_is_lost_is_reported_done_and_applied_once() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let url = server.fresh_db();
+    let witness = server.registry(&url);
+    let side = server.side(&url);
+    let upstream = url.split_once('@').unwrap().1.split_once('/').unwrap().0;
+    let proxy = quire_testkit::proxy::Proxy::start(upstream.parse().unwrap());
+    let proxied = proxy.endpoint().replace("http://", "");
+    let registry = server.registry(&through(&url, &proxied));
+    assert_eq!(set(&registry, "a", idx(1)).expect("set"), 1);
+    // Every commit that inserts a revision now takes a second (a deferred trigger sleeps in
+    // it); the connection is cut meanwhile, so the server commits and its answer is lost.
+    side.run(
+        "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$; \
+         CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON alias_revisions \
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();",
+    );
+    let change = AliasChange::Set(idx(2));
+    let (decided, cut) = std::sync::mpsc::channel();
+    let result = std::thread::scope(|s| {
+        let proxy = &proxy;
+        s.spawn(move || {
+            cut.recv().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            proxy.cut();
+        });
+        registry.commit_alias("a", &mut |history, _| {
+            decided.send(()).unwrap();
+            let revision = change.revise("a", history, "t".into(), "test", "test")?;
+            Ok((revision, draft("alias.set", "a")))
+        })
+    });
+    let (revision, _) = result.expect("the change landed, and is reported so");
+    assert_eq!(revision.revision, 2);
+    assert_eq!(check_contiguous(&witness, "a"), (2, 2), "applied once");
+    side.run("DROP TRIGGER slow_commit ON alias_revisions");
+
+    // A change cut off before its commit is absent and reported failed.
+    let change = AliasChange::Set(idx(3));
+    let failed = registry.commit_alias("a", &mut |history, _| {
+        proxy.cut();
+        let revision = change.revise("a", history, "t".into(), "test", "test")?;
+        Ok((revision, draft("alias.set", "a")))
+    });
+    assert!(failed.is_err(), "{failed:?}");
+    assert_eq!(
+        check_contiguous(&witness, "a"),
+        (2, 2),
+        "nothing of it landed"
+    );
+    assert_eq!(set(&registry, "a", idx(3)).expect("retry"), 3);
+}

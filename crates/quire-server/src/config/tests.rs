@@ -158,3 +158,15 @@ fn a_storage_url_is_checked_with_its_endpoint_and_timeouts() {
         assert!(!err.contains("pw@"), "{err}");
     }
 }
+
+#[test]
+fn gc_keeps_fresh_builds_an_hour_unless_configured() {
+    let plain = ServerConfig::from_toml("version = 1\n", "server.toml").expect("plain");
+    assert_eq!(plain.store_options().gc_fresh.as_secs(), 3600);
+    let set = ServerConfig::from_toml(
+        "version = 1\n[release]\ngc_keep_fresh_secs = 0\n",
+        "server.toml",
+    )
+    .expect("set");
+    assert!(set.store_options().gc_fresh.is_zero());
+}

@@ -249,3 +249,33 @@ fn read_all(store: &dyn ArtifactStore, key: &Key) -> Vec<u8> {
         .expect("read");
     bytes
 }
+
+/// Copy the published index `from` to `to` with one byte of `vectors.f32` changed and the
+/// manifest's hashes and digest recomputed: the same id with other bytes, as another kernel
+/// path or quire version would build it.
+pub fn other_bytes(from: &Path, to: &Path) -> String {
+    copy_tree(from, to);
+    let vectors = to.join("vectors.f32");
+    let mut bytes = std::fs::read(&vectors).expect("other bytes");
+    bytes[0] ^= 1;
+    std::fs::write(&vectors, bytes).expect("other bytes");
+    let mut manifest = quire_index::read_manifest(to).expect("other bytes");
+    manifest.files = quire_index::artifact_files(to).expect("other bytes");
+    manifest.content_digest = quire_core::manifest::content_digest(&manifest.files);
+    quire_index::write_manifest(to, &manifest).expect("other bytes");
+    manifest.content_digest
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("other bytes");
+    for entry in std::fs::read_dir(from).expect("other bytes") {
+        let path = entry.expect("other bytes").path();
+        let target = to.join(path.file_name().expect("other bytes"));
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::write(&target, std::fs::read(&path).expect("other bytes"))
+                .expect("other bytes");
+        }
+    }
+}

@@ -383,6 +383,16 @@ pub fn remove_index(store: &dyn ArtifactStore, id: &IndexId) -> Result<()> {
     Ok(())
 }
 
+/// Remove every object of snapshot `id`: the commit marker first, so no reader starts on it.
+pub fn remove_snapshot(store: &dyn ArtifactStore, id: &SnapshotId) -> Result<()> {
+    let base = Key::snapshot(id);
+    store.delete(&key_in(store, &base, SNAPSHOT_FILE)?)?;
+    for key in store.list(&base)? {
+        store.delete(&key)?;
+    }
+    Ok(())
+}
+
 /// A reader that hashes (blake3 under a context) and counts what passes through it.
 struct Hashing<R> {
     inner: R,

@@ -20,6 +20,8 @@ pub struct FollowReport {
     /// Newer revisions not switched to yet, with why (a fetch failed or was refused); the
     /// revision served before keeps serving.
     pub waiting: Vec<Waiting>,
+    /// Indices removed from disk afterwards ([`Store::evict_unused`]).
+    pub evicted: Vec<IndexId>,
 }
 
 /// A revision an alias cannot switch to yet.
@@ -65,6 +67,7 @@ impl Store {
                 }
             }
         }
+        report.evicted = self.evict_unused()?;
         Ok(report)
     }
 

@@ -3,12 +3,19 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use quire_core::{IndexId, Manifest, SnapshotId};
 
 use super::{INDEXES, SNAPSHOTS, Store, publish_fetched};
+use crate::AuditDraft;
 use crate::artifacts::{ArtifactStore, Created, transfer};
 use crate::error::{Result, StoreError};
+use crate::registry::Published;
+
+/// Told about one fetch of an index from the shared store: its id, and how long it took or
+/// why it failed.
+pub type OnFetch = Arc<dyn Fn(&IndexId, std::result::Result<Duration, &StoreError>) + Send + Sync>;
 
 impl Store {
     /// Share artifacts through `store` from now on (before sharing the store): builds and
@@ -56,6 +63,56 @@ impl Store {
         }
     }
 
+    /// Record a new index in the registry, with its audit event. The registry keeps the first
+    /// record of an id (a rebuild after a delete, or another builder first, records nothing).
+    /// A build with other bytes that loses so, with a shared store, is removed from the store
+    /// (when this call `uploaded` it) and from this data dir, so that this machine, like every
+    /// other, serves the recorded build (fetched on first use): the recorded manifest then.
+    pub(crate) fn record_build(
+        &self,
+        m: &Manifest,
+        actor: &str,
+        uploaded: Option<Created>,
+    ) -> Result<Option<Manifest>> {
+        let draft = AuditDraft {
+            actor: actor.to_owned(),
+            action: "index.build".into(),
+            target: m.index_id.to_string(),
+            before: serde_json::Value::Null,
+            after: serde_json::json!({ "content_digest": m.content_digest }),
+            reason: String::new(),
+            evidence: serde_json::json!({
+                "snapshot_id": m.snapshot_id,
+                "spec": m.spec,
+                "embedding_digest": m.embedding.digest,
+                "permission_digest": m.permission_digest,
+                "chunks": m.counts.chunks,
+            }),
+        };
+        match self.registry.put_manifest(m, draft)? {
+            Published::Recorded(_) => {}
+            Published::Exists { content_digest } if content_digest == m.content_digest => {
+                tracing::debug!(index = %m.index_id, "the registry holds this index already");
+            }
+            Published::Exists { content_digest } => {
+                tracing::warn!(
+                    index = %m.index_id,
+                    registry_digest = %content_digest,
+                    built_digest = %m.content_digest,
+                    "the registry holds an earlier build of this index with other bytes; its record is kept"
+                );
+                if uploaded == Some(Created::Created) {
+                    self.withdraw_index(&m.index_id, &m.content_digest)?;
+                }
+                if uploaded.is_some() {
+                    self.drop_local_build(&m.index_id)?;
+                    return self.registry.manifest(&m.index_id);
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Upload stored snapshot `id` to the shared store, if there is one.
     pub(crate) fn publish_snapshot(&self, id: &SnapshotId) -> Result<()> {
         if let Some(store) = self.artifacts() {
@@ -72,6 +129,16 @@ impl Store {
             transfer::remove_index_build(store, id, digest)?;
             tracing::info!(index = %id, digest, "another build was recorded first; upload removed");
         }
+        Ok(())
+    }
+
+    /// Remove this data dir's copy of index `id` (another build of it was recorded first):
+    /// closed and moved out of `indexes/` in one rename, so the next use fetches the recorded
+    /// build.
+    pub(crate) fn drop_local_build(&self, id: &IndexId) -> Result<()> {
+        self.cache().close(id);
+        self.remove_index_dir(id)?;
+        tracing::info!(index = %id, "another build was recorded first; local copy removed");
         Ok(())
     }
 
@@ -105,19 +172,34 @@ impl Store {
             (None, Some(recorded)) => recorded.content_digest.clone(),
             (None, None) => only_build(store, id)?.ok_or_else(not_found)?,
         };
-        let scratch = self.scratch("fetch")?;
         let started = std::time::Instant::now();
-        let fetched = transfer::fetch_index(store, id, &digest, &scratch)?.ok_or_else(not_found)?;
-        if let Some(recorded) = recorded.filter(|m| m.content_digest == digest)
-            && let Err(refused) = same_as_recorded(store, &fetched, &recorded)
-        {
-            let _ = std::fs::remove_dir_all(&scratch);
-            return Err(refused);
+        let fetched = (|| {
+            let scratch = self.scratch("fetch")?;
+            let fetched =
+                transfer::fetch_index(store, id, &digest, &scratch)?.ok_or_else(not_found)?;
+            if let Some(recorded) = recorded.filter(|m| m.content_digest == digest)
+                && let Err(refused) = same_as_recorded(store, &fetched, &recorded)
+            {
+                let _ = std::fs::remove_dir_all(&scratch);
+                return Err(refused);
+            }
+            publish_fetched(&scratch, &target)
+        })();
+        let took = started.elapsed();
+        if let Some(on_fetch) = &self.on_fetch {
+            on_fetch(id, fetched.as_ref().map(|()| took));
         }
-        publish_fetched(&scratch, &target)?;
+        fetched?;
         tracing::info!(index = %id, %digest, store = store.location(),
-            ms = started.elapsed().as_millis() as u64, "fetched");
+            ms = took.as_millis() as u64, "fetched");
         Ok(target)
+    }
+
+    /// Call `on_fetch` after every fetch of an index from the shared store, with how long it
+    /// took or why it failed (the server's metrics).
+    pub fn with_fetch_observer(mut self, on_fetch: OnFetch) -> Self {
+        self.on_fetch = Some(on_fetch);
+        self
     }
 
     /// Refuse an index GC has marked for deletion.

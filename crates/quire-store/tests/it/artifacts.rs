@@ -2,12 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
 use std::sync::Arc;
 
 use quire_core::BuildSpec;
 use quire_index::NoProgress;
-use quire_store::artifacts::conformance::build_small_index;
+use quire_store::artifacts::conformance::{build_small_index, other_bytes};
 use quire_store::artifacts::transfer;
 use quire_store::{Access, ArtifactStore, DirStore, Key, Store};
 
@@ -21,35 +20,6 @@ fn the_directory_store_passes_the_artifact_store_conformance_suite() {
         Arc::new(DirStore::open(&stores.join(n.to_string())).unwrap())
     };
     quire_store::artifacts::conformance::run(&fresh, &tmp.path().join("data"));
-}
-
-/// Copy the published index `from` to `to` with one byte of `vectors.f32` changed and the
-/// manifest's hashes and digest recomputed: the same id with other bytes, as another kernel
-/// path or quire version would build it.
-fn other_bytes(from: &Path, to: &Path) -> String {
-    copy_tree(from, to);
-    let vectors = to.join("vectors.f32");
-    let mut bytes = std::fs::read(&vectors).unwrap();
-    bytes[0] ^= 1;
-    std::fs::write(&vectors, bytes).unwrap();
-    let mut manifest = quire_index::read_manifest(to).unwrap();
-    manifest.files = quire_index::artifact_files(to).unwrap();
-    manifest.content_digest = quire_core::manifest::content_digest(&manifest.files);
-    quire_index::write_manifest(to, &manifest).unwrap();
-    manifest.content_digest
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_tree(&path, &target);
-        } else {
-            std::fs::write(&target, std::fs::read(&path).unwrap()).unwrap();
-        }
-    }
 }
 
 #[test]
@@ -79,8 +49,12 @@ fn a_build_that_loses_the_registry_race_removes_its_upload() {
         .build_as(&snapshot, &BuildSpec::default(), &NoProgress, "second")
         .unwrap();
     assert_eq!(
-        built.manifest.content_digest, lost,
-        "the second builder kept its bytes"
+        built.manifest.content_digest, won.content_digest,
+        "the second builder reports the recorded build"
+    );
+    assert!(
+        !second.index_dir(&won.index_id).exists(),
+        "the second builder's other bytes left its data dir"
     );
 
     let id = &won.index_id;
@@ -98,4 +72,10 @@ fn a_build_that_loses_the_registry_race_removes_its_upload() {
     let events = second.audit_events().unwrap();
     let recorded = events.iter().filter(|e| e.action == "index.build").count();
     assert_eq!(recorded, 1, "one index.build event: {events:?}");
+    let served = second.open_index(id).unwrap();
+    assert_eq!(
+        served.manifest().content_digest,
+        won.content_digest,
+        "the second builder serves the recorded build, fetched"
+    );
 }
