@@ -20,7 +20,8 @@
 //! handbook goes through its alias, so `QUIRE_LOAD_SAMPLING=RATE` samples that share of the
 //! handbook requests with intents and query text (1: every request, the worst case) and
 //! remembers every one for feedback, and `QUIRE_LOAD_SAMPLING=0` (the default) turns both off;
-//! compare the two runs' handbook rows.
+//! compare the two runs' handbook rows. `QUIRE_LOAD_FEEDBACK=0|1` sets the feedback memory
+//! on its own (default: on with sampling, off without).
 //! Trace export's overhead: `QUIRE_LOAD_OTLP=1` installs the OTLP exporter of `[telemetry]
 //! otlp_endpoint` (`quire_server::telemetry::install`), pointed at a receiver in this process
 //! that keeps every span (so its decoding is counted as overhead too: the worst case on a
@@ -325,24 +326,27 @@ fn corpus_queries(path: &Path) -> Vec<String> {
 }
 
 /// The server's configuration: with a sampling `rate` above 0, that share of the requests
-/// through an alias is sampled (with its query text) and every one is remembered for feedback;
-/// at 0, neither.
-fn evaluation_config(rate: f64, telemetry: &str) -> ServerConfig {
-    let toml = if rate > 0.0 {
-        format!(
-            "version = 1\n[sampling]\nrate = {rate}\nstore_text = true\n\
+/// through an alias is sampled (with its query text); with `feedback`, every one is remembered
+/// for feedback.
+fn evaluation_config(rate: f64, feedback: bool, telemetry: &str) -> ServerConfig {
+    let mut toml = "version = 1\n".to_owned();
+    if rate > 0.0 {
+        toml += &format!(
+            "[sampling]\nrate = {rate}\nstore_text = true\n\
              cap_per_intent_per_hour = 100000\nmax_per_hour = 1000000\n"
-        )
-    } else {
-        "version = 1\n[feedback]\nremember = 0\n".to_owned()
-    };
+        );
+    }
+    if !feedback {
+        toml += "[feedback]\nremember = 0\n";
+    }
     println!(
-        "continuous evaluation: {}",
+        "continuous evaluation: sampling {}, feedback memory {}",
         if rate > 0.0 {
-            format!("handbook requests sampled at rate {rate} and remembered for feedback")
+            format!("at rate {rate} with query text")
         } else {
-            "sampling and feedback off".to_owned()
-        }
+            "off".to_owned()
+        },
+        if feedback { "on (the default)" } else { "off" }
     );
     ServerConfig::from_toml(&format!("{toml}{telemetry}"), "load bench").expect("config")
 }
@@ -438,7 +442,9 @@ fn main() {
             r.endpoint()
         )
     });
-    let config = evaluation_config(sampling, &telemetry_toml);
+    // The feedback memory follows sampling unless told otherwise.
+    let feedback = std::env::var("QUIRE_LOAD_FEEDBACK").map_or(sampling > 0.0, |v| v == "1");
+    let config = evaluation_config(sampling, feedback, &telemetry_toml);
     print_cpu_clock_cost();
     let started = Instant::now();
     let options = ServeOptions {

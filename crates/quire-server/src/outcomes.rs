@@ -2,7 +2,7 @@
 //! the application's feedback on a request id can be checked and charged to the arm, intent and
 //! CPU cost of that request.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use quire_core::{IndexId, Response};
@@ -110,8 +110,10 @@ struct Pending {
 /// The remembered requests, oldest first in `order`.
 #[derive(Default)]
 struct Recent {
-    by_id: BTreeMap<String, Pending>,
-    order: VecDeque<(u64, String)>,
+    /// Looked up by id only (never iterated), so a hash map: every answered request is
+    /// inserted and later evicted, and a B-tree's string comparisons showed in the load bench.
+    by_id: HashMap<Arc<str>, Pending>,
+    order: VecDeque<(u64, Arc<str>)>,
     hour: u64,
     written_this_hour: u32,
 }
@@ -206,8 +208,9 @@ impl Outcomes {
             answered: false,
         };
         let mut recent = self.recent();
-        recent.order.push_back((now, served.request_id.to_owned()));
-        recent.by_id.insert(served.request_id.to_owned(), pending);
+        let id: Arc<str> = Arc::from(served.request_id);
+        recent.order.push_back((now, id.clone()));
+        recent.by_id.insert(id, pending);
         recent.evict(now, &self.config);
     }
 
