@@ -50,6 +50,16 @@ fn key_in(store: &dyn ArtifactStore, base: &Key, rel: &str) -> Result<Key> {
 /// and whether this call committed it ([`Created::Exists`]: that build was there already, and
 /// nothing was uploaded).
 pub fn upload_index(store: &dyn ArtifactStore, dir: &Path) -> Result<(Manifest, Created)> {
+    upload_index_then(store, dir, |_| Ok(()))
+}
+
+/// [`upload_index`], running `before_commit` between the last file and the commit marker
+/// (while the store shows an upload in progress, which GC does not collect around).
+pub fn upload_index_then(
+    store: &dyn ArtifactStore,
+    dir: &Path,
+    before_commit: impl FnOnce(&Manifest) -> Result<()>,
+) -> Result<(Manifest, Created)> {
     let path = dir.join(MANIFEST_FILE);
     let bytes = std::fs::read(&path).at(&path)?;
     let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
@@ -65,6 +75,7 @@ pub fn upload_index(store: &dyn ArtifactStore, dir: &Path) -> Result<(Manifest, 
     for entry in &manifest.files {
         upload_file(store, &key_in(store, &base, &entry.path)?, dir, entry)?;
     }
+    before_commit(&manifest)?;
     let created = store.put_new(&marker, &bytes)?;
     Ok((manifest, created))
 }

@@ -32,13 +32,29 @@ impl Store {
     }
 
     /// Upload the published index `manifest` describes to the shared store: `None` without
-    /// one, else whether this call committed it or that build was there already.
+    /// one, else whether this call committed it or that build was there already. The snapshot
+    /// it was built from goes up again before the commit marker if the store lost it meanwhile
+    /// (GC on another machine deletes a snapshot once no index in the store was built from it,
+    /// and this build may have started before; while these files are up and uncommitted, that
+    /// GC deletes no snapshot).
     pub fn publish_index(&self, manifest: &Manifest) -> Result<Option<Created>> {
         let Some(store) = self.artifacts() else {
             return Ok(None);
         };
         let dir = self.index_dir(&manifest.index_id);
-        let (uploaded, created) = transfer::upload_index(store, &dir)?;
+        let (uploaded, created) = transfer::upload_index_then(store, &dir, |m| {
+            if self
+                .root
+                .join(SNAPSHOTS)
+                .join(m.snapshot_id.as_str())
+                .exists()
+            {
+                self.publish_snapshot(&m.snapshot_id)
+            } else {
+                // Built here from a snapshot this data dir no longer holds: nothing to restore.
+                Ok(())
+            }
+        })?;
         if uploaded.content_digest != manifest.content_digest {
             return Err(StoreError::Corrupt {
                 id: manifest.index_id.to_string(),

@@ -79,3 +79,50 @@ fn a_build_that_loses_the_registry_race_removes_its_upload() {
         "the second builder serves the recorded build, fetched"
     );
 }
+
+#[test]
+fn a_build_whose_snapshot_was_collected_meanwhile_puts_it_back() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let shared: Arc<dyn ArtifactStore> = Arc::new(DirStore::open(&tmp.path().join("s")).unwrap());
+    let builder = Store::open(tmp.path().join("data"), Access::Write)
+        .unwrap()
+        .with_artifacts(shared.clone());
+    let corpus = tmp.path().join("corpus.jsonl");
+    std::fs::write(
+        &corpus,
+        "{\"id\":\"a\",\"text\":\"alpha beta gamma\",\"acl\":[\"*\"]}\n\
+         {\"id\":\"b\",\"text\":\"delta epsilon\",\"acl\":[\"*\"]}\n",
+    )
+    .unwrap();
+    let snapshot = builder.import(&corpus, None).unwrap().snapshot_id;
+    assert_eq!(
+        transfer::snapshot_ids(&*shared).unwrap(),
+        vec![snapshot.clone()]
+    );
+    // GC on another machine deleted the snapshot while this build ran (no index in the store
+    // was built from it yet).
+    transfer::remove_snapshot(&*shared, &snapshot).unwrap();
+    let objects = |shared: &dyn ArtifactStore| shared.list(&Key::snapshot(&snapshot)).unwrap();
+    assert!(
+        objects(&*shared).is_empty(),
+        "the snapshot's objects are gone"
+    );
+    assert!(matches!(
+        transfer::fetch_snapshot(&*shared, &snapshot, &tmp.path().join("gone")),
+        Ok(None)
+    ));
+
+    let built = builder
+        .build_as(&snapshot, &BuildSpec::default(), &NoProgress, "builder")
+        .unwrap();
+    assert!(
+        !objects(&*shared).is_empty(),
+        "the snapshot the published index was built from is in the store again"
+    );
+    let fetched = transfer::fetch_snapshot(&*shared, &snapshot, &tmp.path().join("fetched"));
+    assert!(
+        matches!(fetched, Ok(Some(_))),
+        "the snapshot fetches whole (its hash checked): {fetched:?}"
+    );
+    assert_eq!(built.manifest.snapshot_id, snapshot);
+}
