@@ -17,9 +17,9 @@ pub fn within_trace(parent: &Span) -> bool {
         .is_some_and(|m| m.target() != UNTRACED_TARGET)
 }
 
-/// `open()`'s span when the current span belongs to a traced request, else no span.
-pub(crate) fn step(open: impl FnOnce() -> Span) -> Span {
-    if within_trace(&Span::current()) {
+/// `open()`'s span when `parent` belongs to a traced request, else no span.
+pub fn step(parent: &Span, open: impl FnOnce() -> Span) -> Span {
+    if within_trace(parent) {
         open()
     } else {
         Span::none()

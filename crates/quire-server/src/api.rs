@@ -233,11 +233,10 @@ impl Local {
         let primary_us = primary.timings_us.total as f64;
         let (this, alias) = (self.clone(), via.alias.clone());
         // Under the request's span (traces: the shadow query may end after the answer).
-        let span = if quire_index::trace::within_trace(&tracing::Span::current()) {
-            tracing::info_span!("shadow", alias = %alias, index = %shadow, hits = tracing::field::Empty)
-        } else {
-            tracing::Span::none()
-        };
+        let span = quire_index::trace::step(
+            &tracing::Span::current(),
+            || tracing::info_span!("shadow", alias = %alias, index = %shadow, hits = tracing::field::Empty),
+        );
         tokio::task::spawn_blocking(move || {
             let _span = span.entered();
             let _slot = slot;

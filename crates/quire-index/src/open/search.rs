@@ -287,7 +287,7 @@ impl OpenIndex {
             (_, None) => {
                 let t = Instant::now();
                 let (vector, cpu_us, elsewhere) =
-                    crate::trace::step(|| tracing::debug_span!("embed"))
+                    crate::trace::step(&tracing::Span::current(), || tracing::debug_span!("embed"))
                         .in_scope(|| embed_query_measured(self.embedder.as_ref(), &q.text))?;
                 embedded = vector;
                 timings.embed = t.elapsed().as_micros() as u64;
@@ -308,7 +308,9 @@ impl OpenIndex {
                 cpu_elsewhere += vector_side.cpu_us;
             }
             let (bm25, vector) = (bm25_side.hits, vector_side.hits);
-            let _span = crate::trace::step(|| tracing::debug_span!("fusion")).entered();
+            let _span =
+                crate::trace::step(&tracing::Span::current(), || tracing::debug_span!("fusion"))
+                    .entered();
             let t = Instant::now();
             let clock = CpuClock::start();
             let mut fused = match (q.mode, q.fusion.unwrap_or(spec.fusion.method)) {
@@ -332,7 +334,9 @@ impl OpenIndex {
             }
             depth = depth.saturating_mul(4).min(self.chunks.len());
         };
-        let _span = crate::trace::step(|| tracing::debug_span!("fusion")).entered();
+        let _span =
+            crate::trace::step(&tracing::Span::current(), || tracing::debug_span!("fusion"))
+                .entered();
         let t = Instant::now();
         let clock = CpuClock::start();
         fused.truncate(q.k);
@@ -367,17 +371,15 @@ impl OpenIndex {
         depth: usize,
     ) -> Result<(Measured, Measured)> {
         let parent = tracing::Span::current();
-        let traced = crate::trace::within_trace(&parent);
         let bm25 = || -> Result<Measured> {
             if q.mode == Mode::Vector {
                 return Ok(Measured::nothing());
             }
-            let span = if traced {
-                tracing::debug_span!(parent: &parent, "bm25", depth)
-            } else {
-                tracing::Span::none()
-            };
-            let _span = span.entered();
+            let _span = crate::trace::step(
+                &parent,
+                || tracing::debug_span!(parent: &parent, "bm25", depth),
+            )
+            .entered();
             let t = Instant::now();
             let clock = CpuClock::start();
             let hits = self.bm25_in(&q.text, Some(allowed), depth)?;
@@ -392,11 +394,10 @@ impl OpenIndex {
             return Ok((bm25()?, Measured::nothing()));
         };
         let plan = self.vector_plan(allowed, depth);
-        let span = if traced {
-            tracing::debug_span!(parent: &parent, "vector", depth, allowed = allowed.count())
-        } else {
-            tracing::Span::none()
-        };
+        let span = crate::trace::step(
+            &parent,
+            || tracing::debug_span!(parent: &parent, "vector", depth, allowed = allowed.count()),
+        );
         let idle = IN_FLIGHT.load(Ordering::Relaxed) * 2 <= cores();
         match query_pool() {
             Some(pool) if q.mode == Mode::Hybrid && idle => {
