@@ -1,7 +1,8 @@
 //! BM25 latency on a built index, one query thread, k 10: a reader who may read every chunk
-//! (no filter runs), and allowed sets of 50%, 10% and 1% of the chunks (the filter runs inside
-//! tantivy's top-k loop); then the same queries through tantivy's own `TopDocs` collector on
-//! the same segment, the floor of the unfiltered row.
+//! (no filter runs), and allowed sets of 50%, 10% and 1% of the chunks, under each plan
+//! (`cost`: the one the planner picks, the default; then block-max WAND and term at a time
+//! forced); then the same queries through tantivy's own `TopDocs` collector on the same
+//! segment.
 //!
 //! `cargo bench -p quire-benches --bench bm25 -- DIR [QUERIES.jsonl]`: `DIR` is an index
 //! directory; queries default to SciFact's (`../shared/datasets/scifact/queries.jsonl`).
@@ -13,8 +14,8 @@ use std::time::Instant;
 
 use quire_core::spec::Analyzer;
 use quire_embed::Models;
-use quire_index::OpenIndex;
 use quire_index::ann::Allowed;
+use quire_index::{Bm25Plan, Bm25Planner, OpenIndex};
 
 const ROUNDS: usize = 5;
 
@@ -39,42 +40,68 @@ fn main() {
         .collect();
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let models = Models::from_dir(&workspace.join("models")).expect("models");
-    let index = OpenIndex::open(dir.as_ref(), &models).expect("open the index");
+    let open = |planner| {
+        OpenIndex::open(dir.as_ref(), &models)
+            .expect("open the index")
+            .with_bm25_planner(planner)
+    };
+    let index = open(Bm25Planner::Cost);
     let n = index.chunks().len();
+    let term_at_a_time = queries
+        .iter()
+        .filter(|q| index.bm25_plan(q).expect("plan") == Bm25Plan::TermAtATime)
+        .count();
     println!(
         "BM25, {} ({n} chunks), {} queries x {ROUNDS} rounds, k 10, one thread",
         index.manifest().index_id,
         queries.len()
     );
-    println!("| readable chunks | p50 us | p99 us | mean hits |");
-    println!("|---|---|---|---|");
-    for percent in [100u64, 50, 10, 1] {
-        // A fixed pseudo-random subset: chunk i is allowed when its hash lands in the percent.
-        let allowed = (percent < 100).then(|| {
-            Allowed::from_fn(n, |i| {
-                u64::from(blake3::hash(&i.to_le_bytes()).as_bytes()[0]) * 100 / 256 < percent
-            })
-        });
-        let mut times = Vec::new();
-        let mut hits = 0usize;
-        for _ in 0..ROUNDS {
-            for q in &queries {
-                let started = Instant::now();
-                let found = index.bm25_in(q, allowed.as_ref(), 10).expect("bm25");
-                times.push(started.elapsed().as_secs_f64() * 1e6);
-                hits += found.len();
-            }
+    println!(
+        "the planner runs {term_at_a_time} of the {} queries term at a time",
+        queries.len()
+    );
+    println!("| plan | readable chunks | p50 us | p99 us | mean hits |");
+    println!("|---|---|---|---|---|");
+    for (plan, planner) in [
+        ("cost", Bm25Planner::Cost),
+        ("WAND", Bm25Planner::Pruned),
+        ("term at a time", Bm25Planner::TermAtATime),
+    ] {
+        let index = open(planner);
+        for percent in [100u64, 50, 10, 1] {
+            row(&index, plan, percent, &queries);
         }
-        times.sort_by(f64::total_cmp);
-        let at = |p: f64| times[((times.len() - 1) as f64 * p) as usize];
-        println!(
-            "| {percent}% | {:.0} | {:.0} | {:.1} |",
-            at(0.5),
-            at(0.99),
-            hits as f64 / times.len() as f64
-        );
     }
     tantivy_top_docs(dir.as_ref(), &queries);
+}
+
+/// One table row: `queries` x [`ROUNDS`] through `index` for a reader of `percent` of it.
+fn row(index: &OpenIndex, plan: &str, percent: u64, queries: &[String]) {
+    let n = index.chunks().len();
+    // A fixed pseudo-random subset: chunk i is allowed when its hash lands in the percent.
+    let allowed = (percent < 100).then(|| {
+        Allowed::from_fn(n, |i| {
+            u64::from(blake3::hash(&i.to_le_bytes()).as_bytes()[0]) * 100 / 256 < percent
+        })
+    });
+    let mut times = Vec::new();
+    let mut hits = 0usize;
+    for _ in 0..ROUNDS {
+        for q in queries {
+            let started = Instant::now();
+            let found = index.bm25_in(q, allowed.as_ref(), 10).expect("bm25");
+            times.push(started.elapsed().as_secs_f64() * 1e6);
+            hits += found.len();
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let at = |p: f64| times[((times.len() - 1) as f64 * p) as usize];
+    println!(
+        "| {plan} | {percent}% | {:.0} | {:.0} | {:.1} |",
+        at(0.5),
+        at(0.99),
+        hits as f64 / times.len() as f64
+    );
 }
 
 /// The same disjunctions through tantivy's own `TopDocs` collector on the same segment: the
@@ -128,7 +155,7 @@ fn top_docs(index: &tantivy::Index, queries: &[String], how: &str) {
     times.sort_by(f64::total_cmp);
     let at = |p: f64| times[((times.len() - 1) as f64 * p) as usize];
     println!(
-        "| tantivy TopDocs, same segment, {how} | {:.0} | {:.0} | - |",
+        "| tantivy TopDocs | same segment, {how} | {:.0} | {:.0} | - |",
         at(0.5),
         at(0.99)
     );

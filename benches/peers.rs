@@ -2,12 +2,13 @@
 //! built index, and an export of the same data for the peers.
 //!
 //! ```text
-//! cargo bench -p quire-benches --bench peers -- INDEX_DIR OUT_DIR [BEIR_DATASET_DIR]
+//! cargo bench -p quire-benches --bench peers -- INDEX_DIR OUT_DIR [BEIR_DATASET_DIR | QUERIES.jsonl]
 //! python benches/peers.py OUT_DIR
 //! ```
 //!
 //! The queries are a BEIR dataset's judged test queries (`quire_eval::dataset::load`), SciFact's
-//! by default. quire is timed
+//! by default, or the lines of a `.jsonl` file (`{"text": ...}` each), such as the
+//! `queries-100k.jsonl` that `--bench retrieval` writes for the synthetic 100k index. quire is timed
 //! inside the process, query embedding excluded (the query vectors are embedded once, by the
 //! index's own model, and exported so the peers search the very same vectors). A second reader
 //! may read a fixed pseudo-random 10% of the chunks (`allowed10.u32`).
@@ -34,8 +35,9 @@ const ROUNDS: usize = 3;
 struct Args {
     index: PathBuf,
     out: PathBuf,
-    /// A BEIR dataset directory; its test split's judged queries are the queries.
-    dataset: PathBuf,
+    /// A BEIR dataset directory (its test split's judged queries are the queries), or a
+    /// `.jsonl` file of queries.
+    queries: PathBuf,
 }
 
 fn args() -> Option<Args> {
@@ -47,7 +49,7 @@ fn args() -> Option<Args> {
     Some(Args {
         index: positional.first()?.into(),
         out: positional.get(1)?.into(),
-        dataset: positional.get(2).map_or(scifact, PathBuf::from),
+        queries: positional.get(2).map_or(scifact, PathBuf::from),
     })
 }
 
@@ -136,18 +138,34 @@ fn export(index: &OpenIndex, args: &Args, texts: &[String], vectors: &[Vec<f32>]
     );
 }
 
+/// The query texts: a `.jsonl` file's `text` fields in file order, or a BEIR dataset's test
+/// queries.
+fn query_texts(source: &Path) -> Vec<String> {
+    if source.extension().is_some_and(|e| e == "jsonl") {
+        let text = std::fs::read_to_string(source).expect("queries file");
+        return text
+            .lines()
+            .map(|line| {
+                let value: Value = serde_json::from_str(line).expect("a JSON line");
+                value["text"].as_str().expect("a text field").to_owned()
+            })
+            .collect();
+    }
+    let dataset = quire_eval::dataset::load(source, "test").expect("dataset");
+    dataset.queries.into_values().collect()
+}
+
 fn main() {
     let Some(args) = args() else {
         println!(
-            "usage: cargo bench -p quire-benches --bench peers -- INDEX_DIR OUT_DIR [BEIR_DATASET_DIR]"
+            "usage: cargo bench -p quire-benches --bench peers -- INDEX_DIR OUT_DIR [BEIR_DATASET_DIR | QUERIES.jsonl]"
         );
         return;
     };
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let models = Models::from_dir(&workspace.join("models")).expect("models");
     let index = OpenIndex::open(&args.index, &models).expect("open the index");
-    let dataset = quire_eval::dataset::load(&args.dataset, "test").expect("dataset");
-    let texts: Vec<String> = dataset.queries.into_values().collect();
+    let texts = query_texts(&args.queries);
     let vectors: Vec<Vec<f32>> = texts.iter().map(|t| index.embed(t).unwrap()).collect();
     let n = index.chunks().len();
     // A fixed pseudo-random tenth: chunk i is readable when its hash lands in the first 10%.

@@ -6,7 +6,8 @@
 //! `n / 10` percent of the chunks. The index is built once into `target/quire-bench/` and reused.
 //!
 //! `cargo bench -p quire-benches --bench retrieval`
-//! Writes `target/quire-bench/queries.f32` (query vectors) for `benches/hnswlib_compare.py`.
+//! Writes `target/quire-bench/queries.f32` (query vectors) for `benches/hnswlib_compare.py`, and
+//! `target/quire-bench/queries-100k.jsonl` (query texts) for `--bench peers`.
 
 #![allow(clippy::print_stdout, clippy::expect_used, clippy::unwrap_used)]
 
@@ -145,6 +146,11 @@ fn main() {
         .flat_map(|x| x.to_le_bytes())
         .collect();
     std::fs::write(root.join("queries.f32"), flat).unwrap();
+    let lines: String = texts
+        .iter()
+        .map(|t| format!("{}\n", serde_json::json!({ "text": t })))
+        .collect();
+    std::fs::write(root.join("queries-100k.jsonl"), lines).unwrap();
 
     frozen_vs_hnsw_rs(&index, &vectors);
 

@@ -53,7 +53,7 @@ pub use cache::EmbedCache;
 pub use error::{IndexError, Result};
 pub use files::{MANIFEST_FILE, artifact_files, sync_tree, verify_files, write_synced};
 pub use open::{ALLOWED_CACHE_BYTES, OpenIndex};
-pub use plan::{Planner, VectorPlan};
+pub use plan::{Bm25Plan, Bm25Planner, Planner, VectorPlan};
 pub use query::{Arm, Hit, Lineage, Mode, Query, Response, RetrieverHit, Timings};
 pub use source::DocumentSource;
 pub use stages::Donor;

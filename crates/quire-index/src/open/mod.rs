@@ -6,9 +6,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use quire_core::{Acl, Manifest, Reader};
 use quire_embed::{Embedder, Models};
-use tantivy::query::{BooleanQuery, EnableScoring, Occur, Query as _, TermQuery};
-use tantivy::schema::{IndexRecordOption, Value};
-use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Score, TantivyDocument, Term};
+use tantivy::schema::Value;
+use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, TantivyDocument};
 
 use crate::ann::{Allowed, Vectors};
 use crate::bm25::{self, BM25_DIR, Bm25Fields};
@@ -16,13 +15,14 @@ use crate::error::{IndexError, IoContext, Result};
 use crate::files::{map_file, verify_files};
 use crate::fusion;
 use crate::graph::{FrozenGraph, GRAPH_FILE};
-use crate::plan::{EXACT_SCAN_FLOATS, Planner, VectorPlan};
+use crate::plan::{Bm25Planner, EXACT_SCAN_FLOATS, Planner, VectorPlan};
 use crate::query::{Hit, Lineage, RetrieverHit};
 use crate::tables::{
     ACL_FILE, AclRecord, CHUNKS_FILE, ChunkRecord, DOCS_FILE, DocRecord, read_jsonl,
 };
 use crate::{READABLE_FORMATS, VECTORS_FILE, read_manifest};
 
+mod lexical;
 mod search;
 mod stats;
 mod top;
@@ -53,7 +53,10 @@ pub struct OpenIndex {
     /// Each chunk's BM25 token count, read on the first query of a reader who may not read
     /// every chunk ([`stats::chunk_tokens`]).
     chunk_tokens: OnceLock<Vec<u32>>,
+    /// Zeroed per-chunk score arrays for term-at-a-time BM25, reused across queries.
+    bm25_scratch: lexical::Scratch,
     planner: Planner,
+    bm25_planner: Bm25Planner,
 }
 
 /// Allowed sets by the blake3 hash of the reader's canonical principal tokens (so a huge
@@ -187,7 +190,9 @@ impl OpenIndex {
             acls,
             allowed_cache: Mutex::default(),
             chunk_tokens: OnceLock::new(),
+            bm25_scratch: lexical::Scratch::default(),
             planner: Planner::Cost,
+            bm25_planner: Bm25Planner::Cost,
         })
     }
 
@@ -195,6 +200,12 @@ impl OpenIndex {
     /// must exercise one path).
     pub fn with_planner(mut self, planner: Planner) -> Self {
         self.planner = planner;
+        self
+    }
+
+    /// Choose BM25 plans with `planner` instead of the cost model (tests and benchmarks).
+    pub fn with_bm25_planner(mut self, planner: Bm25Planner) -> Self {
+        self.bm25_planner = planner;
         self
     }
 
@@ -233,103 +244,6 @@ impl OpenIndex {
             cache.insert(key, allowed.clone());
         }
         allowed
-    }
-
-    /// BM25 top-`depth` among the chunks `reader` may read: (ordinal, score), best first.
-    pub fn bm25(&self, text: &str, reader: &Reader, depth: usize) -> Result<Vec<(u32, f32)>> {
-        self.bm25_in(text, Some(&self.allowed(reader)), depth)
-    }
-
-    /// BM25 top-`depth` among the `allowed` chunks (`None`: every chunk).
-    ///
-    /// The filter runs inside tantivy's top-k loop: a chunk outside the set is skipped before it
-    /// enters the heap, so the pruning threshold (block-max WAND) is the `depth`-th best score
-    /// among allowed chunks. Scores use the allowed chunks' statistics ([`stats`]): they are
-    /// those of an index of the allowed chunks alone. When every chunk is allowed there is no
-    /// filter and tantivy's own statistics serve.
-    pub fn bm25_in(
-        &self,
-        text: &str,
-        allowed: Option<&Allowed>,
-        depth: usize,
-    ) -> Result<Vec<(u32, f32)>> {
-        // A disjunction of the query's distinct analysed terms. Counting repeated query terms
-        // once per occurrence measured slightly worse on SciFact (nDCG@10 0.688 against 0.690).
-        let mut analyzer = self.analyzer.clone();
-        let mut terms = std::collections::BTreeSet::new();
-        let mut stream = analyzer.token_stream(text);
-        while let Some(token) = stream.next() {
-            terms.insert(token.text.clone());
-        }
-        let allowed = allowed.filter(|a| a.count() < self.chunks.len());
-        if terms.is_empty()
-            || depth == 0
-            || self.chunks.is_empty()
-            || allowed.is_some_and(|a| a.count() == 0)
-        {
-            return Ok(Vec::new());
-        }
-        let should: Vec<(Occur, Box<dyn tantivy::query::Query>)> = terms
-            .iter()
-            .map(|term| {
-                let query = TermQuery::new(
-                    Term::from_field_text(self.fields.text, term),
-                    IndexRecordOption::WithFreqs,
-                );
-                (
-                    Occur::Should,
-                    Box::new(query) as Box<dyn tantivy::query::Query>,
-                )
-            })
-            .collect();
-        let query = BooleanQuery::new(should.iter().map(|(o, q)| (*o, q.box_clone())).collect());
-        let searcher = self.reader.searcher();
-        let scoped = match allowed {
-            Some(allowed) => Some(stats::ReaderStatistics::new(
-                &searcher,
-                self.fields.text,
-                allowed,
-                self.chunk_tokens(&searcher)?,
-            )?),
-            None => None,
-        };
-        let scoring = match &scoped {
-            Some(scoped) => EnableScoring::enabled_from_statistics_provider(scoped, &searcher),
-            None => EnableScoring::enabled_from_searcher(&searcher),
-        };
-        let weight = query.weight(scoring)?;
-        let segment = stats::one_segment(&searcher, self.chunks.len())?;
-        let mut top = top::TopAllowed::new(depth, allowed, top::margin(terms.len()));
-        weight.for_each_pruning(Score::MIN, segment, &mut |doc, score| top.offer(doc, score))?;
-        let candidates = top.into_candidates();
-        let best = if terms.len() < 2 {
-            candidates
-        } else {
-            let per_term = should
-                .iter()
-                .map(|(_, term)| term.weight(scoring))
-                .collect::<tantivy::Result<Vec<_>>>()?;
-            top::rescore(candidates, &per_term, segment, depth)?
-        };
-        let mut hits: Vec<(u32, f32)> = best.into_iter().map(|d| (d.doc, d.score)).collect();
-        hits.sort_by(|a, b| {
-            b.1.total_cmp(&a.1).then_with(|| {
-                self.chunks[a.0 as usize]
-                    .chunk_id
-                    .cmp(&self.chunks[b.0 as usize].chunk_id)
-            })
-        });
-        Ok(hits)
-    }
-
-    /// Each chunk's BM25 token count, read from the postings on first use.
-    fn chunk_tokens(&self, searcher: &tantivy::Searcher) -> Result<&[u32]> {
-        if let Some(tokens) = self.chunk_tokens.get() {
-            return Ok(tokens);
-        }
-        let tokens = stats::chunk_tokens(searcher, self.fields.text, self.chunks.len())?;
-        // Two first queries at once both read them; either's (equal) counts are kept.
-        Ok(self.chunk_tokens.get_or_init(|| tokens))
     }
 
     /// How [`Self::vector`] answers for `depth` hits among `allowed`: see [`crate::plan`].

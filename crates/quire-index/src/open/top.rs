@@ -159,6 +159,37 @@ pub(super) fn rescore(
     Ok(scored)
 }
 
+/// The best `k` allowed chunks by their per-term scores from `terms` summed in that order,
+/// computed term at a time: each term's postings are read once, in full, and added into
+/// `scores` (one per chunk of the segment, zero on entry and again on a successful return).
+/// The sums are those [`rescore`] forms, so the result is the same; what differs is the cost:
+/// every posting is read (no block-max skipping), but once, with no heap of cursors.
+pub(super) fn term_at_a_time(
+    terms: &[Box<dyn Weight>],
+    segment: &SegmentReader,
+    allowed: Option<&Allowed>,
+    k: usize,
+    scores: &mut [Score],
+) -> Result<Vec<ScoredDoc>> {
+    for term in terms {
+        term.for_each(segment, &mut |doc, score| {
+            if let Some(sum) = scores.get_mut(doc as usize) {
+                *sum += score;
+            }
+        })?;
+    }
+    let mut top = TopAllowed::new(k, allowed, 0.0);
+    // A BM25 term score is positive, so zero means no query term occurs in the chunk.
+    let mut threshold = 0.0;
+    for (doc, sum) in scores.iter_mut().enumerate() {
+        let score = std::mem::take(sum);
+        if score > threshold {
+            threshold = top.offer(doc as DocId, score).max(0.0);
+        }
+    }
+    Ok(top.into_candidates())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
