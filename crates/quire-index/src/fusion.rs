@@ -1,5 +1,6 @@
 //! Combining ranked lists from BM25 and vectors.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 /// A ranked candidate list: (chunk ordinal, score), best first.
@@ -48,11 +49,31 @@ pub enum Source {
 /// Order fused candidates best first: by fused score, ties by `tie_key` of the chunk ordinal
 /// (retrieval breaks ties by chunk id, so equal scores always come out in the same order).
 pub fn sort_best_first<K: Ord>(fused: &mut [Fused], tie_key: impl Fn(u32) -> K) {
-    fused.sort_by(|a, b| {
+    fused.sort_by(best_first(tie_key));
+}
+
+/// Keep the best `k` of `fused`, best first: [`sort_best_first`] then a cut at `k`, but only
+/// the `k` kept are sorted (RRF scores tie often, and each tie compares chunk ids).
+pub fn keep_best<K: Ord>(fused: &mut Vec<Fused>, k: usize, tie_key: impl Fn(u32) -> K) {
+    let mut order = best_first(tie_key);
+    if k == 0 {
+        fused.clear();
+        return;
+    }
+    if k < fused.len() {
+        // The order is total (ordinals are distinct), so the best `k` are one set.
+        fused.select_nth_unstable_by(k - 1, &mut order);
+        fused.truncate(k);
+    }
+    fused.sort_by(order);
+}
+
+fn best_first<K: Ord>(tie_key: impl Fn(u32) -> K) -> impl FnMut(&Fused, &Fused) -> Ordering {
+    move |a, b| {
         b.score
             .total_cmp(&a.score)
             .then_with(|| tie_key(a.ordinal).cmp(&tie_key(b.ordinal)))
-    });
+    }
 }
 
 /// One retriever alone: the fused score is its own score.
@@ -113,7 +134,37 @@ pub fn weighted(bm25: &Ranked, vector: &Ranked, alpha: f64) -> Vec<Fused> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// Keeping the best `k` is sorting everything and cutting at `k`, ties included.
+        #[test]
+        fn keep_best_is_a_full_sort_cut_at_k(
+            scores in prop::collection::vec(0u8..6, 0..60),
+            k in 0usize..70,
+        ) {
+            let fused: Vec<Fused> = scores
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| {
+                    let ordinal = (i as u32 * 7919) % 61;
+                    (ordinal, Fused { ordinal, score: f64::from(s), bm25: None, vector: None })
+                })
+                .collect::<BTreeMap<u32, Fused>>()
+                .into_values()
+                .collect();
+            let key = |o: u32| format!("c{:03}", 60 - o);
+            let mut want = fused.clone();
+            sort_best_first(&mut want, key);
+            want.truncate(k);
+            let mut got = fused;
+            keep_best(&mut got, k, key);
+            let ids = |v: &[Fused]| v.iter().map(|f| f.ordinal).collect::<Vec<_>>();
+            prop_assert_eq!(ids(&got), ids(&want));
+        }
+    }
 
     #[test]
     fn rrf_rewards_agreement() {

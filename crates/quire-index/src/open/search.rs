@@ -321,10 +321,12 @@ impl OpenIndex {
                     fusion::weighted(&bm25, &vector, spec.fusion.alpha)
                 }
             };
-            fusion::sort_best_first(&mut fused, |ordinal| self.chunk_id(ordinal));
             if by_document {
+                fusion::sort_best_first(&mut fused, |ordinal| self.chunk_id(ordinal));
                 let mut seen = HashSet::new();
                 fused.retain(|f| seen.insert(self.chunks[f.ordinal as usize].doc));
+            } else {
+                fusion::keep_best(&mut fused, q.k, |ordinal| self.chunk_id(ordinal));
             }
             timings.fusion += t.elapsed().as_micros() as u64;
             cpu.fusion += clock.elapsed_us();

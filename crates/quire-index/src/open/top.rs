@@ -159,6 +159,9 @@ pub(super) fn rescore(
     Ok(scored)
 }
 
+/// Scores [`term_at_a_time`] checks at once for one above its threshold.
+const SCAN_BLOCK: usize = 64;
+
 /// The best `k` allowed chunks by their per-term scores from `terms` summed in that order,
 /// computed term at a time: each term's postings are read once, in full, and added into
 /// `scores` (one per chunk of the segment, zero on entry and again on a successful return).
@@ -181,11 +184,20 @@ pub(super) fn term_at_a_time(
     let mut top = TopAllowed::new(k, allowed, 0.0);
     // A BM25 term score is positive, so zero means no query term occurs in the chunk.
     let mut threshold = 0.0;
-    for (doc, sum) in scores.iter_mut().enumerate() {
-        let score = std::mem::take(sum);
-        if score > threshold {
-            threshold = top.offer(doc as DocId, score).max(0.0);
+    // Blocks with no score above the threshold (most, once the top fills) are only zeroed. Sums
+    // are never negative, so their bit patterns order as the floats do, and an integer maximum
+    // over a block vectorises.
+    for (block_index, block) in scores.chunks_mut(SCAN_BLOCK).enumerate() {
+        let best = block.iter().map(|s| s.to_bits()).max().unwrap_or(0);
+        if Score::from_bits(best) > threshold {
+            let first = (block_index * SCAN_BLOCK) as DocId;
+            for (doc, &score) in (first..).zip(block.iter()) {
+                if score > threshold {
+                    threshold = top.offer(doc, score).max(0.0);
+                }
+            }
         }
+        block.fill(0.0);
     }
     Ok(top.into_candidates())
 }
