@@ -29,7 +29,8 @@
 //! without it. `QUIRE_LOAD_TRACE_RATIO` sets `[telemetry] sample_ratio` (default the
 //! server's); the load's requests carry no `traceparent`, so the ratio decides. The run prints
 //! how many spans arrived per request.
-//! `QUIRE_LOAD_SKIP_BUILD=1` skips section 2. `QUIRE_LOAD_TARGETS=handbook` and
+//! `QUIRE_LOAD_QUERY_THREADS=N` sets `[limits] query_threads` (Retrieve requests computing at
+//! once; default one more than the cores). `QUIRE_LOAD_SKIP_BUILD=1` skips section 2. `QUIRE_LOAD_TARGETS=handbook` and
 //! `QUIRE_LOAD_CLIENTS=16` (comma lists) narrow section 1 for repeated A/B pairs; sections 2 and
 //! 3 run only when the rows they compare with were measured. The thread CPU clock every query
 //! reads (its cost per read is printed) runs in both.
@@ -338,6 +339,10 @@ fn evaluation_config(rate: f64, feedback: bool, telemetry: &str) -> ServerConfig
     }
     if !feedback {
         toml += "[feedback]\nremember = 0\n";
+    }
+    if let Ok(threads) = std::env::var("QUIRE_LOAD_QUERY_THREADS") {
+        toml += &format!("[limits]\nquery_threads = {threads}\n");
+        println!("limits.query_threads = {threads}");
     }
     println!(
         "continuous evaluation: sampling {}, feedback memory {}",

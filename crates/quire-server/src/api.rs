@@ -95,6 +95,8 @@ pub struct Local {
     store: Arc<Store>,
     actor: Arc<str>,
     shadows: Arc<Shadows>,
+    /// Queries that may compute at once; the others wait their turn, first come first served.
+    query_slots: Arc<tokio::sync::Semaphore>,
     metrics: Option<Arc<Metrics>>,
     sampler: Option<Arc<Sampler>>,
     outcomes: Option<Arc<Outcomes>>,
@@ -124,11 +126,21 @@ impl Local {
             store,
             actor: actor.into(),
             shadows: Arc::new(Shadows::new(SHADOW_SLOTS)),
+            query_slots: Arc::new(tokio::sync::Semaphore::new(
+                crate::config::Limits::default().query_threads(),
+            )),
             metrics: None,
             sampler: None,
             outcomes: None,
             observations: None,
         }
+    }
+
+    /// Let `threads` Retrieve requests compute at once (`[limits] query_threads`); the others
+    /// wait their turn in arrival order.
+    pub fn with_query_threads(mut self, threads: usize) -> Self {
+        self.query_slots = Arc::new(tokio::sync::Semaphore::new(threads.max(1)));
+        self
     }
 
     /// Write samples and feedback to the registry through `queue` (the server's writer takes
@@ -437,8 +449,15 @@ impl QuireApi for Local {
     ) -> Result<Response> {
         let target = target.to_owned();
         let routing_key = meta.routing_key.unwrap_or_else(fresh_routing_key);
+        let slot = self
+            .query_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| ServiceError::Internal(format!("query slots closed: {e}")))?;
         let (mut response, shadow) = self
             .blocking(move |l| {
+                let _slot = slot;
                 let resolved = l.store.resolve_target(&target, &routing_key)?;
                 let mut response = l.store.open_index(&resolved.index)?.search(&query)?;
                 if let Some(via) = &resolved.via {

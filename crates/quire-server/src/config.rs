@@ -33,8 +33,22 @@ pub struct Limits {
     pub request_timeout_ms: u64,
     /// Requests served at once; more are refused with RESOURCE_EXHAUSTED.
     pub max_concurrent_requests: usize,
+    /// Retrieve requests that compute at once; the others wait their turn in arrival order.
+    /// Default: one more than the cores ([`Limits::query_threads`]).
+    pub query_threads: Option<usize>,
     /// Builds that may wait behind the running one.
     pub build_queue: usize,
+}
+
+impl Limits {
+    /// Retrieve requests that compute at once: `query_threads`, or one more than the cores.
+    /// Queries are CPU work; beyond the cores, more at once only share them, so every query in
+    /// flight slows and the slowest (the p99) slow the most. One spare keeps a core busy while
+    /// another query's thread is handed its turn.
+    pub fn query_threads(&self) -> usize {
+        self.query_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from) + 1)
+    }
 }
 
 impl Default for Limits {
@@ -47,6 +61,7 @@ impl Default for Limits {
             max_document_bytes: quire_store::import::DEFAULT_MAX_DOCUMENT_BYTES,
             request_timeout_ms: 30_000,
             max_concurrent_requests: 64,
+            query_threads: None,
             build_queue: 4,
         }
     }
@@ -587,6 +602,7 @@ impl ServerConfig {
                 "limits.max_concurrent_requests",
                 l.max_concurrent_requests as u64,
             ),
+            ("limits.query_threads", l.query_threads.unwrap_or(1) as u64),
             (
                 "release.gc_keep_revisions",
                 raw.release.gc_keep_revisions as u64,

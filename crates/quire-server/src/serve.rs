@@ -194,6 +194,7 @@ pub fn prepare(options: &ServeOptions) -> Result<(Local, Arc<Metrics>)> {
     let config = &options.config;
     let queue = Arc::new(Observations::new(Sampler::queue_capacity(&config.sampling)));
     let mut local = Local::new(store, DEMO_ACTOR)
+        .with_query_threads(config.limits.query_threads())
         .with_metrics(metrics.clone())
         .with_observations(queue.clone());
     if config.sampling.enabled() {
