@@ -15,12 +15,20 @@ use quire_index::{MANIFEST_FILE, Mode, NoProgress, Query};
 use super::{ArtifactStore, Created, Key, transfer};
 use crate::{Access, RetrievalService, Store};
 
+pub mod fake;
+mod gc;
+
 /// Run every check against stores made by `fresh`, with data dirs under `scratch`; panics
 /// naming the first that fails.
 pub fn run(fresh: &dyn Fn() -> Arc<dyn ArtifactStore>, scratch: &Path) {
     objects_round_trip_and_markers_are_create_only(&*fresh());
     an_index_round_trips_through_the_store(fresh(), &scratch.join("round-trip"));
     tampering_is_refused_naming_the_object(fresh(), &scratch.join("tampered"));
+    gc::listings_carry_the_stores_times(&*fresh());
+    gc::freshness_is_judged_by_the_stores_clock(fresh(), &scratch.join("fresh"));
+    gc::abandoned_uploads_go_once_old(fresh(), &scratch.join("abandoned"));
+    gc::unused_embedding_packs_go(fresh(), &scratch.join("packs"));
+    gc::a_build_racing_a_snapshots_deletion_keeps_it(fresh(), &scratch.join("race"));
 }
 
 /// A data dir at `dir` sharing artifacts through `store`.
@@ -266,7 +274,7 @@ pub fn other_bytes(from: &Path, to: &Path) -> String {
     manifest.content_digest
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+pub(super) fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("other bytes");
     for entry in std::fs::read_dir(from).expect("other bytes") {
         let path = entry.expect("other bytes").path();
