@@ -29,6 +29,8 @@ pub fn run(fresh: &dyn Fn() -> Arc<dyn ArtifactStore>, scratch: &Path) {
     gc::abandoned_uploads_go_once_old(fresh(), &scratch.join("abandoned"));
     gc::unused_embedding_packs_go(fresh(), &scratch.join("packs"));
     gc::a_build_racing_a_snapshots_deletion_keeps_it(fresh(), &scratch.join("race"));
+    gc::a_stalled_upload_gets_its_files_back(fresh(), &scratch.join("stalled"));
+    gc::a_stopped_gcs_tombstones_are_cleared(fresh(), &scratch.join("stopped"));
 }
 
 /// A data dir at `dir` sharing artifacts through `store`.

@@ -92,3 +92,31 @@ pub fn await_clear(store: &dyn ArtifactStore, id: &SnapshotId, wait: Duration) -
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used)]
+
+    use super::*;
+    use crate::DirStore;
+
+    #[test]
+    fn a_builder_gives_up_on_a_tombstone_that_stays_naming_it() {
+        let tmp = tempfile::TempDir::new().expect("tmp");
+        let store = DirStore::open(tmp.path()).expect("store");
+        let id = SnapshotId::from_hash(blake3::hash(b"snapshot"));
+        await_clear(&store, &id, Duration::ZERO).expect("no tombstone: no wait");
+        put(&store, &id).expect("tombstone");
+        let started = Instant::now();
+        let err = await_clear(&store, &id, Duration::from_millis(120))
+            .expect_err("refused")
+            .to_string();
+        assert!(started.elapsed() >= Duration::from_millis(120));
+        assert!(
+            err.contains(&key(&id).to_string()) && err.contains("nothing committed"),
+            "{err}"
+        );
+        remove(&store, &id).expect("remove");
+        await_clear(&store, &id, Duration::ZERO).expect("gone: no wait");
+    }
+}

@@ -27,6 +27,21 @@ fn gc_machine(dir: &Path, store: Arc<dyn ArtifactStore>, fresh: Duration) -> Sto
     })
 }
 
+/// Run GC (window an hour) from a data dir at `dir` on `store` as seen through a [`Fake`]
+/// that lists the objects under `prefix` as `by` older than they are: the data dir and report.
+fn gc_aged(
+    store: &Arc<dyn ArtifactStore>,
+    dir: &Path,
+    prefix: &Key,
+    by: Duration,
+) -> (Store, crate::GcReport) {
+    let fake = Arc::new(Fake::new(store.clone()));
+    fake.age(prefix, by);
+    let gc = gc_machine(dir, fake, Duration::from_secs(3600));
+    let report = gc.gc(false, "gc", "test").expect("gc");
+    (gc, report)
+}
+
 fn events(data: &Store, action: &str) -> Vec<String> {
     let events = data.audit_events().expect("audit");
     events
@@ -88,10 +103,7 @@ pub(super) fn freshness_is_judged_by_the_stores_clock(store: Arc<dyn ArtifactSto
         1
     );
 
-    let fake = Arc::new(Fake::new(store.clone()));
-    fake.age(&Key::index(id), TWO_HOURS);
-    let later = gc_machine(&s.join("later"), fake, Duration::from_secs(3600));
-    let report = later.gc(false, "gc", "test").expect("gc");
+    let (_, report) = gc_aged(&store, &s.join("later"), &Key::index(id), TWO_HOURS);
     assert_eq!(report.deleted_indexes, vec![id.clone()], "{report:?}");
     assert!(
         transfer::index_builds(&*store, id)
@@ -117,10 +129,7 @@ pub(super) fn abandoned_uploads_go_once_old(store: Arc<dyn ArtifactStore>, s: &P
     assert!(why.contains("upload in progress"), "{why}");
     assert_eq!(store.list(&base).expect("list").len(), 2, "young: kept");
 
-    let fake = Arc::new(Fake::new(store.clone()));
-    fake.age(&Key::index(&id), TWO_HOURS);
-    let later = gc_machine(&s.join("later"), fake, Duration::from_secs(3600));
-    later.gc(false, "gc", "test").expect("gc");
+    let (later, _) = gc_aged(&store, &s.join("later"), &Key::index(&id), TWO_HOURS);
     assert!(
         store.list(&Key::index(&id)).expect("list").is_empty(),
         "{}: the abandoned upload is gone",
@@ -143,11 +152,9 @@ pub(super) fn unused_embedding_packs_go(store: Arc<dyn ArtifactStore>, s: &Path)
     for namespace in [&used, &unused] {
         store.put_new(&pack(namespace), b"pack").expect("pack");
     }
-    let fake = Arc::new(Fake::new(store.clone()));
-    fake.age(&Key::new("embed-cache").expect("key"), TWO_HOURS);
     // The index is an hour old at most: fresh, so kept, and its model's packs with it.
-    let gc = gc_machine(&s.join("gc"), fake, Duration::from_secs(3600));
-    let report = gc.gc(false, "gc", "test").expect("gc");
+    let packs = Key::new("embed-cache").expect("key");
+    let (gc, report) = gc_aged(&store, &s.join("gc"), &packs, TWO_HOURS);
     assert!(report.kept.contains_key(&built.index_id), "{report:?}");
     assert!(
         store.get(&pack(&used)).expect("get").is_some(),
@@ -252,5 +259,62 @@ pub(super) fn a_build_racing_a_snapshots_deletion_keeps_it(
             .expect("get")
             .is_none(),
         "no tombstone left"
+    );
+}
+
+/// A builder that stalled between its files and its commit marker for so long that GC took
+/// its upload for abandoned: after committing, it uploads the missing files again, and the
+/// build fetches whole.
+pub(super) fn a_stalled_upload_gets_its_files_back(store: Arc<dyn ArtifactStore>, s: &Path) {
+    let local = Store::open(s.join("builder"), Access::Write).expect("data dir");
+    let built = build_small_index(&local, &s.join("corpus"));
+    let (id, digest) = (&built.index_id, &built.content_digest);
+    let base = Key::index_build(id, digest).expect("key");
+    let (_, created) = transfer::upload_index_then(&*store, &local.index_dir(id), |_| {
+        // GC judged the upload abandoned meanwhile.
+        for key in store.list(&base)? {
+            store.delete(&key)?;
+        }
+        Ok(())
+    })
+    .expect("upload");
+    assert_eq!(created, crate::Created::Created);
+    let fetched = transfer::fetch_index(&*store, id, digest, &s.join("fetched"));
+    assert!(
+        matches!(&fetched, Ok(Some(m)) if m.content_digest == *digest),
+        "{}: the committed build fetches whole: {fetched:?}",
+        store.location()
+    );
+}
+
+/// A tombstone ten minutes old by the store's clock was left by a GC that stopped: the next
+/// GC removes it from a snapshot that is whole, and finishes deleting one whose commit marker
+/// was already gone.
+pub(super) fn a_stopped_gcs_tombstones_are_cleared(store: Arc<dyn ArtifactStore>, s: &Path) {
+    let builder = data_dir(&s.join("builder"), &store);
+    std::fs::create_dir_all(s.join("corpus")).expect("dir");
+    let import = |name: &str| {
+        let corpus = s.join("corpus").join(format!("{name}.jsonl"));
+        let line = serde_json::json!({"id": name, "text": format!("about {name}"), "acl": ["*"]});
+        std::fs::write(&corpus, format!("{line}\n")).expect("corpus");
+        builder.import(&corpus, None).expect("import").snapshot_id
+    };
+    let (whole, half) = (import("whole"), import("half"));
+    for id in [&whole, &half] {
+        tombstone::put(&*store, id).expect("tombstone");
+    }
+    store
+        .delete(&Key::snapshot(&half).join("snapshot.json").expect("key"))
+        .expect("delete");
+    gc_aged(&store, &s.join("gc"), &Key::snapshots(), TWO_HOURS);
+    assert!(
+        store.get(&tombstone::key(&whole)).expect("get").is_none(),
+        "{}: the tombstone is cleared",
+        store.location()
+    );
+    assert!(transfer::snapshot_committed(&*store, &whole).expect("get"));
+    assert!(
+        store.list(&Key::snapshot(&half)).expect("list").is_empty(),
+        "the half-deleted snapshot is finished"
     );
 }
