@@ -85,6 +85,7 @@ impl Store {
         if !dry_run {
             self.gc_abandoned_uploads(store, now, actor, reason)?;
         }
+        let mut marked = BTreeSet::new();
         {
             let _guard = self.release_lock();
             let live = self.liveness()?;
@@ -101,6 +102,7 @@ impl Store {
                     None => {
                         let draft = gc_draft("index.delete.marked", &id, actor, reason);
                         self.registry.mark_deleting(&id, now_us(), draft)?;
+                        marked.insert(id);
                     }
                 }
             }
@@ -117,8 +119,10 @@ impl Store {
         for id in marks.keys() {
             let why = match live.get(id) {
                 Some(why) => Some(why.clone()),
-                // Written to since it was marked (a builder publishing it again).
-                None => self.in_flight(store, id, now)?,
+                // Written to since this run marked it (a builder publishing it again); an
+                // explicit `delete` marks regardless of freshness.
+                None if marked.contains(id) => self.in_flight(store, id, now)?,
+                None => None,
             };
             if let Some(why) = why {
                 let draft = gc_draft("index.delete.cancelled", id, actor, reason);
