@@ -1,7 +1,9 @@
 //! The suite every [`ArtifactStore`] backend must pass: call [`run`] with a factory of fresh,
 //! empty stores and a scratch directory (the directory store's runs in this crate's tests, S3's
 //! in quire-store-s3's against SeaweedFS). It goes through [`Store`], as builders and replicas
-//! do: publish, fetch into a fresh data dir, query, and refuse what was tampered with.
+//! do: publish, fetch into a fresh data dir, query, and refuse what was tampered with; and GC
+//! on the store (ages by the store's clock, abandoned uploads, unused embedding packs, the
+//! snapshot tombstone protocol against a racing build), interleaved with [`fake::Fake`].
 
 #![allow(clippy::expect_used)]
 
