@@ -245,7 +245,8 @@ pub(crate) enum Command {
         /// uses its config).
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
         keep_revisions: u64,
-        /// With a shared store, keep indices built less than this many seconds ago (local mode).
+        /// With a shared store, keep indices, uploads and embedding packs written less than this
+        /// many seconds ago by the store's clock (local mode).
         #[arg(long, default_value_t = 3600)]
         keep_fresh_secs: u64,
     },

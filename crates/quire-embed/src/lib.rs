@@ -34,6 +34,23 @@ pub use hash::HashEmbedder;
 pub use kernels::KernelPath;
 pub use local::{ModelFiles, Pooling};
 
+/// Where the vectors of the model with `digest` at `precision` are cached (hex): the digest at
+/// `fp32`, else a hash of the digest and the precision. A manifest names both
+/// (`embedding.digest`, `spec.embedding.precision`), so the namespace of an index's model is
+/// known without loading the model.
+pub fn cache_namespace(digest: &str, precision: Precision) -> String {
+    match precision {
+        Precision::Fp32 => digest.to_owned(),
+        other => {
+            let mut h = blake3::Hasher::new();
+            h.update(digest.as_bytes());
+            h.update(b"\0precision\0");
+            h.update(other.as_str().as_bytes());
+            h.finalize().to_hex().to_string()
+        }
+    }
+}
+
 /// An embedding model.
 pub trait Embedder: Send + Sync {
     /// The model's name, e.g. `hash-v1`.
@@ -48,16 +65,7 @@ pub trait Embedder: Send + Sync {
     /// Where this model's vectors are cached (hex): the digest at `fp32`, else a hash of the
     /// digest and the precision (vectors of one model at two precisions differ).
     fn cache_namespace(&self) -> String {
-        match self.precision() {
-            Precision::Fp32 => self.digest().to_owned(),
-            other => {
-                let mut h = blake3::Hasher::new();
-                h.update(self.digest().as_bytes());
-                h.update(b"\0precision\0");
-                h.update(other.as_str().as_bytes());
-                h.finalize().to_hex().to_string()
-            }
-        }
+        cache_namespace(self.digest(), self.precision())
     }
     /// Output dimension.
     fn dim(&self) -> usize;

@@ -11,7 +11,7 @@ use object_store::{
     RetryConfig,
 };
 use quire_bridge::Bridge;
-use quire_store::{ArtifactStore, Created, Key, StoreError};
+use quire_store::{ArtifactStore, Created, Key, Listed, StoreError};
 
 use crate::config::{Credentials, S3Config};
 use crate::error::{Result, S3Error};
@@ -222,16 +222,20 @@ impl ArtifactStore for S3Store {
         Ok(names)
     }
 
-    fn list(&self, prefix: &Key) -> Result<Vec<Key>, StoreError> {
+    fn list_objects(&self, prefix: &Key) -> Result<Vec<Listed>, StoreError> {
         let path = self.path(prefix);
         let mut stream = self.client.list(Some(&path));
-        let mut keys = Vec::new();
+        let mut objects = Vec::new();
         while let Some(meta) = self.bridge.block_on(stream.next()) {
             let meta = meta.map_err(|e| self.fail(prefix, e))?;
-            keys.extend(self.key_of(&meta.location));
+            if let Some(key) = self.key_of(&meta.location) {
+                // `Last-Modified`, set by the store's clock.
+                let modified: std::time::SystemTime = meta.last_modified.into();
+                objects.push(Listed { key, modified });
+            }
         }
-        keys.sort();
-        Ok(keys)
+        objects.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(objects)
     }
 
     fn delete(&self, key: &Key) -> Result<(), StoreError> {

@@ -8,6 +8,7 @@
 //! ```text
 //! snapshots/<snapshot id>/documents.jsonl
 //! snapshots/<snapshot id>/snapshot.json          written last, create-only: the commit marker
+//! snapshots/<snapshot id>/deleting               while GC deletes it (see [`tombstone`])
 //! indexes/<index id>/<content digest>/<file>     every file the manifest lists
 //! indexes/<index id>/<content digest>/manifest.json   written last, create-only
 //! ```
@@ -19,6 +20,8 @@
 
 use std::fmt;
 use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use quire_core::{IndexId, SnapshotId};
 
@@ -26,6 +29,7 @@ use crate::error::Result;
 
 pub mod conformance;
 mod dir;
+pub mod tombstone;
 pub mod transfer;
 
 pub use dir::DirStore;
@@ -62,11 +66,65 @@ pub trait ArtifactStore: Send + Sync + fmt::Debug {
     /// The names one level below `prefix` (objects and "directories"), sorted.
     fn children(&self, prefix: &Key) -> Result<Vec<String>>;
 
+    /// Every object below `prefix` with its last-modified time by the store's clock, sorted
+    /// by key.
+    fn list_objects(&self, prefix: &Key) -> Result<Vec<Listed>>;
+
     /// Every key below `prefix`, sorted.
-    fn list(&self, prefix: &Key) -> Result<Vec<Key>>;
+    fn list(&self, prefix: &Key) -> Result<Vec<Key>> {
+        Ok(self
+            .list_objects(prefix)?
+            .into_iter()
+            .map(|o| o.key)
+            .collect())
+    }
+
+    /// Now by the store's clock: the last-modified time the store gives an object written
+    /// now (a probe object under `clock/`, written, listed and deleted). Ages of objects are
+    /// judged against this, never against the caller's clock, so a machine whose clock is
+    /// off cannot make an object look older than it is.
+    fn now(&self) -> Result<SystemTime> {
+        static PROBES: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let name = format!(
+            "{}-{}-{nanos}",
+            std::process::id(),
+            PROBES.fetch_add(1, Ordering::Relaxed)
+        );
+        let probe = Key(format!("{CLOCK}/{name}"));
+        self.put(&probe, &mut &[][..], 0)?;
+        let listed = self.list_objects(&Key(CLOCK.into()));
+        self.delete(&probe)?;
+        listed?
+            .into_iter()
+            .find(|o| o.key == probe)
+            .map(|o| o.modified)
+            .ok_or_else(|| crate::error::StoreError::Artifact {
+                store: self.location().to_owned(),
+                key: probe.to_string(),
+                reason: "a probe object just written is not listed".into(),
+            })
+    }
 
     /// Remove `key`; removing an absent key is not an error.
     fn delete(&self, key: &Key) -> Result<()>;
+}
+
+/// One object of a listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    /// Its key.
+    pub key: Key,
+    /// When it was last written, by the store's clock (S3's `Last-Modified`, a file's mtime).
+    pub modified: SystemTime,
+}
+
+/// The newest `modified` among `objects` (`None` for none).
+pub fn newest(objects: &[Listed]) -> Option<SystemTime> {
+    objects.iter().map(|o| o.modified).max()
 }
 
 /// An object key relative to the store's root: `/`-separated segments of ASCII letters,
@@ -155,6 +213,8 @@ impl fmt::Display for Key {
 
 const SNAPSHOTS: &str = "snapshots";
 const INDEXES: &str = "indexes";
+/// Probe objects of [`ArtifactStore::now`].
+const CLOCK: &str = "clock";
 
 #[cfg(test)]
 mod tests {

@@ -1,22 +1,41 @@
 //! GC across machines (with a shared artifact store): an index nothing holds is first marked
 //! as deleting in the registry, and its objects are deleted only once the mark is at least
 //! [`StoreOptions::gc_grace`](crate::StoreOptions) old (two replica poll intervals): by then
-//! every replica has read the mark, and a replica fetches no marked index. Liveness is
-//! checked again before deleting, and an index that came back to life (an alias or pin in the
-//! meantime) is unmarked instead. An index another machine is still uploading (nothing of it
-//! committed or recorded), or built less than `gc_fresh` ago, is not marked at all.
+//! every replica has read the mark, and a replica fetches no marked index. Liveness and
+//! freshness are checked again before deleting, and an index that came back to life (an alias
+//! or pin in the meantime, new objects) is unmarked instead. An index another machine is still
+//! uploading (nothing of it committed or recorded), or whose newest object in the store is
+//! younger than `gc_fresh`, is not marked at all. Ages are judged by the store's clock
+//! ([`ArtifactStore::now`] against the objects' last-modified times), never this machine's or
+//! a builder's. An upload that never committed and whose newest object is older than
+//! `gc_fresh` was abandoned: it is deleted ([`Store::gc_abandoned_uploads`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use quire_core::{IndexId, SnapshotId};
+mod packs;
+mod snapshots;
+
+use quire_core::IndexId;
 use quire_release::AuditDraft;
 use quire_release::retention::GcReport;
 use serde_json::json;
 
-use crate::artifacts::{ArtifactStore, Key, transfer};
+use crate::artifacts::{ArtifactStore, Key, newest, transfer};
 use crate::error::{Result, StoreError};
 use crate::store::Store;
+
+/// How long before `now` the time `at` was (zero for a time after `now`).
+fn age(now: SystemTime, at: SystemTime) -> Duration {
+    now.duration_since(at).unwrap_or_default()
+}
+
+/// `at` as RFC 3339.
+fn time_of(at: SystemTime) -> String {
+    jiff::Timestamp::try_from(at)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| format!("{at:?}"))
+}
 
 /// Now, in microseconds since the epoch.
 fn now_us() -> u64 {
@@ -62,13 +81,18 @@ impl Store {
             dry_run,
             ..GcReport::default()
         };
+        let now = store.now()?;
+        if !dry_run {
+            self.gc_abandoned_uploads(store, now, actor, reason)?;
+        }
+        let mut marked = BTreeSet::new();
         {
             let _guard = self.release_lock();
             let live = self.liveness()?;
             for id in present_index_ids(store)? {
                 let why = match live.get(&id) {
                     Some(why) => Some(why.clone()),
-                    None => self.in_flight(store, &id)?,
+                    None => self.in_flight(store, &id, now)?,
                 };
                 match why {
                     Some(why) => {
@@ -78,6 +102,7 @@ impl Store {
                     None => {
                         let draft = gc_draft("index.delete.marked", &id, actor, reason);
                         self.registry.mark_deleting(&id, now_us(), draft)?;
+                        marked.insert(id);
                     }
                 }
             }
@@ -87,14 +112,22 @@ impl Store {
         }
         let marks = self.registry.deleting()?;
         self.wait_out_grace(&marks);
+        let now = store.now()?;
         let _guard = self.release_lock();
         let live = self.liveness()?;
         let mut orphaned = BTreeSet::new();
         for id in marks.keys() {
-            if let Some(why) = live.get(id) {
+            let why = match live.get(id) {
+                Some(why) => Some(why.clone()),
+                // Written to since this run marked it (a builder publishing it again); an
+                // explicit `delete` marks regardless of freshness.
+                None if marked.contains(id) => self.in_flight(store, id, now)?,
+                None => None,
+            };
+            if let Some(why) = why {
                 let draft = gc_draft("index.delete.cancelled", id, actor, reason);
                 self.registry.unmark_deleting(id, false, draft)?;
-                report.kept.insert(id.clone(), why.clone());
+                report.kept.insert(id.clone(), why);
             } else if self.cache().close(id) {
                 report
                     .kept
@@ -107,72 +140,99 @@ impl Store {
             }
         }
         report.deleted_snapshots = self.gc_shared_snapshots(store, orphaned, actor, reason)?;
+        self.gc_shared_packs(store, actor, reason)?;
         Ok(report)
     }
 
-    /// Delete from the shared store each of `orphaned` (snapshots of indices this GC deleted)
-    /// that no index left in the store was built from; the ones deleted. A snapshot no index
-    /// was ever built from (one just imported) is never a candidate, and while some index in
-    /// the store has no known build (an upload in progress) nothing is deleted.
-    fn gc_shared_snapshots(
+    /// Delete every upload in the store that never committed (a build's objects without its
+    /// commit marker) and whose newest object is at least `gc_fresh` old at `now`, both by the
+    /// store's clock: a builder stopped mid-upload. One `index.upload.delete` event each.
+    fn gc_abandoned_uploads(
         &self,
         store: &dyn ArtifactStore,
-        mut orphaned: BTreeSet<SnapshotId>,
+        now: SystemTime,
         actor: &str,
         reason: &str,
-    ) -> Result<Vec<SnapshotId>> {
+    ) -> Result<()> {
+        for id in transfer::index_ids(store)? {
+            let committed = transfer::index_builds(store, &id)?;
+            for digest in store.children(&Key::index(&id))? {
+                let Ok(base) = Key::index_build(&id, &digest) else {
+                    continue;
+                };
+                if committed.contains(&digest) {
+                    continue;
+                }
+                let objects = store.list_objects(&base)?;
+                let Some(written) = newest(&objects) else {
+                    continue;
+                };
+                if age(now, written) < self.options.gc_fresh {
+                    continue;
+                }
+                for object in &objects {
+                    store.delete(&object.key)?;
+                }
+                tracing::info!(index = %id, digest, "abandoned upload deleted");
+                self.audit(AuditDraft {
+                    evidence: json!({
+                        "store": store.location(),
+                        "content_digest": digest,
+                        "objects": objects.len(),
+                        "last_written": time_of(written),
+                    }),
+                    ..gc_draft("index.upload.delete", &id, actor, reason)
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The manifests of every build of an index in the store (its registry record and its
+    /// committed builds), by index; `None` while some index in the store has none (an upload
+    /// in progress, whose snapshot and model are unknown).
+    fn builds_in_store(
+        &self,
+        store: &dyn ArtifactStore,
+    ) -> Result<Option<BTreeMap<IndexId, Vec<quire_core::Manifest>>>> {
+        let mut all = BTreeMap::new();
         for id in present_index_ids(store)? {
             let mut builds: Vec<_> = self.registry.manifest(&id)?.into_iter().collect();
             for digest in transfer::index_builds(store, &id)? {
                 builds.extend(transfer::committed_manifest(store, &id, &digest)?);
             }
             if builds.is_empty() {
-                return Ok(Vec::new());
+                return Ok(None);
             }
-            for m in builds {
-                orphaned.remove(&m.snapshot_id);
-            }
+            all.insert(id, builds);
         }
-        for snapshot in &orphaned {
-            transfer::remove_snapshot(store, snapshot)?;
-            self.audit(AuditDraft {
-                actor: actor.to_owned(),
-                action: "snapshot.delete".into(),
-                target: snapshot.to_string(),
-                reason: reason.to_owned(),
-                evidence: json!({ "store": store.location() }),
-                ..AuditDraft::default()
-            })?;
-        }
-        Ok(orphaned.into_iter().collect())
+        Ok(Some(all))
     }
 
     /// Why index `id` in the shared store must stay although nothing holds it, if it must: it
     /// is still arriving (no build of it committed and none recorded: another machine is
-    /// uploading it), or its newest build, recorded or committed, was built less than
-    /// [`StoreOptions::gc_fresh`](crate::StoreOptions) ago (not aliased or pinned yet).
-    fn in_flight(&self, store: &dyn ArtifactStore, id: &IndexId) -> Result<Option<Vec<String>>> {
-        let mut builds: Vec<_> = self.registry.manifest(id)?.into_iter().collect();
-        if builds.is_empty() {
-            for digest in transfer::index_builds(store, id)? {
-                builds.extend(transfer::committed_manifest(store, id, &digest)?);
-            }
-        }
-        if builds.is_empty() {
+    /// uploading it), or an object of it was written less than
+    /// [`StoreOptions::gc_fresh`](crate::StoreOptions) before `now`, both by the store's clock
+    /// (not aliased or pinned yet).
+    fn in_flight(
+        &self,
+        store: &dyn ArtifactStore,
+        id: &IndexId,
+        now: SystemTime,
+    ) -> Result<Option<Vec<String>>> {
+        let recorded = self.registry.manifest(id)?.is_some();
+        if !recorded && transfer::index_builds(store, id)?.is_empty() {
             return Ok(Some(vec![
                 "no build committed or recorded yet: an upload in progress".into(),
             ]));
         }
         let fresh = self.options.gc_fresh;
-        let now = jiff::Timestamp::now();
-        let young = builds.iter().find_map(|m| {
-            let built: jiff::Timestamp = m.build.built_at.parse().ok()?;
-            let age = now.duration_since(built);
-            (age < jiff::SignedDuration::try_from(fresh).ok()?).then(|| m.build.built_at.clone())
-        });
-        Ok(young.map(|at| {
+        let written = newest(&store.list_objects(&Key::index(id))?);
+        Ok(written.filter(|&at| age(now, at) < fresh).map(|at| {
             vec![format!(
-                "built at {at}, less than {} s ago (alias or pin it)",
+                "written to the store at {}, less than {} s ago by the store's clock \
+                     (alias or pin it)",
+                time_of(at),
                 fresh.as_secs()
             )]
         }))

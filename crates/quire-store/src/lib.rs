@@ -44,7 +44,7 @@ mod store;
 mod store_canary;
 mod tables;
 
-pub use artifacts::{ArtifactStore, Created, DirStore, Key};
+pub use artifacts::{ArtifactStore, Created, DirStore, Key, Listed};
 pub use audit::{AuditDraft, AuditEvent, AuditVerification};
 pub use cache::CachePolicy;
 pub use error::{Result, StoreError};

@@ -28,6 +28,7 @@ pub(crate) type AliasTable = Arc<BTreeMap<String, AliasRevision>>;
 use crate::snapshot::{self, SnapshotDocuments, SnapshotInfo};
 
 mod embed_share;
+pub(crate) use embed_share::PACKS;
 mod evict;
 mod follow;
 mod shared;
@@ -69,9 +70,11 @@ pub struct StoreOptions {
     /// serves, that is not open and that no query holds is removed from disk after each
     /// follow round and cache sweep (and fetched again if asked for later).
     pub evict_unused: bool,
-    /// With a shared store, GC keeps an index built less than this long ago (its recorded
-    /// `built_at`) although nothing holds it yet, so a build another machine has just
-    /// published is not collected before it can be aliased or pinned.
+    /// With a shared store, GC keeps an index whose newest object in the store was written
+    /// less than this long ago although nothing holds it yet, so a build another machine has
+    /// just published is not collected before it can be aliased or pinned; an upload that
+    /// never committed is deleted once its newest object is this old, and so are embedding
+    /// packs of a model no index in the store uses. Ages are by the store's clock.
     pub gc_fresh: std::time::Duration,
 }
 

@@ -339,6 +339,15 @@ fn gc_across_machines_marks_first_and_replicas_fetch_no_marked_index() {
     assert!(!builder.index_dir(&c).exists() && registry.manifest(&c).unwrap().is_none());
 }
 
+/// The targets of the audit events `action` in `store`'s registry, oldest first.
+fn targets(store: &Store, action: &str) -> Vec<String> {
+    let events = store.audit_events().unwrap().into_iter();
+    events
+        .filter(|e| e.action == action)
+        .map(|e| e.target)
+        .collect()
+}
+
 /// Machine `name`, whose GC also takes builds made a moment ago.
 fn collecting(cluster: &Cluster, name: &str) -> Store {
     let options = StoreOptions {
@@ -380,7 +389,7 @@ fn gc_keeps_what_another_machine_is_uploading_or_has_just_built() {
     assert!(report.deleted_indexes.is_empty(), "{report:?}");
     let why = report.kept[&a].join("; ");
     assert!(
-        why.contains("built at") && why.contains("alias or pin it"),
+        why.contains("by the store's clock") && why.contains("alias or pin it"),
         "{why}"
     );
     let why = report.kept[&arriving].join("; ");
@@ -395,14 +404,16 @@ fn gc_keeps_what_another_machine_is_uploading_or_has_just_built() {
         "the upload is untouched"
     );
 
-    // Once A is older than the window, it goes; the upload still stays.
+    // With a window of zero, A goes, and so does the upload: never committed and no longer
+    // younger than the window, by the store's clock, it counts as abandoned.
     let later = collecting(&cluster, "later");
     let report = later.gc(false, "gc", "test").unwrap();
     assert_eq!(report.deleted_indexes, vec![a.clone()], "{report:?}");
     assert!(transfer::index_builds(&*store, &a).unwrap().is_empty());
-    assert!(
-        store.get(&part).unwrap().is_some(),
-        "the upload is untouched"
+    assert!(store.get(&part).unwrap().is_none(), "the upload is gone");
+    assert_eq!(
+        targets(&later, "index.upload.delete"),
+        [arriving.to_string()]
     );
 }
 
@@ -446,12 +457,5 @@ fn gc_across_machines_deletes_a_snapshot_once_no_index_in_the_store_needs_it() {
         "the other two stay"
     );
     assert_eq!(objects(&second), 0, "every object of the second is gone");
-    let deletes = builder
-        .audit_events()
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.action == "snapshot.delete")
-        .map(|e| e.target)
-        .collect::<Vec<_>>();
-    assert_eq!(deletes, [second.to_string()]);
+    assert_eq!(targets(&builder, "snapshot.delete"), [second.to_string()]);
 }

@@ -1,7 +1,9 @@
 //! The suite every [`ArtifactStore`] backend must pass: call [`run`] with a factory of fresh,
 //! empty stores and a scratch directory (the directory store's runs in this crate's tests, S3's
 //! in quire-store-s3's against SeaweedFS). It goes through [`Store`], as builders and replicas
-//! do: publish, fetch into a fresh data dir, query, and refuse what was tampered with.
+//! do: publish, fetch into a fresh data dir, query, and refuse what was tampered with; and GC
+//! on the store (ages by the store's clock, abandoned uploads, unused embedding packs, the
+//! snapshot tombstone protocol against a racing build), interleaved with [`fake::Fake`].
 
 #![allow(clippy::expect_used)]
 
@@ -15,12 +17,22 @@ use quire_index::{MANIFEST_FILE, Mode, NoProgress, Query};
 use super::{ArtifactStore, Created, Key, transfer};
 use crate::{Access, RetrievalService, Store};
 
+pub mod fake;
+mod gc;
+
 /// Run every check against stores made by `fresh`, with data dirs under `scratch`; panics
 /// naming the first that fails.
 pub fn run(fresh: &dyn Fn() -> Arc<dyn ArtifactStore>, scratch: &Path) {
     objects_round_trip_and_markers_are_create_only(&*fresh());
     an_index_round_trips_through_the_store(fresh(), &scratch.join("round-trip"));
     tampering_is_refused_naming_the_object(fresh(), &scratch.join("tampered"));
+    gc::listings_carry_the_stores_times(&*fresh());
+    gc::freshness_is_judged_by_the_stores_clock(fresh(), &scratch.join("fresh"));
+    gc::abandoned_uploads_go_once_old(fresh(), &scratch.join("abandoned"));
+    gc::unused_embedding_packs_go(fresh(), &scratch.join("packs"));
+    gc::a_build_racing_a_snapshots_deletion_keeps_it(fresh(), &scratch.join("race"));
+    gc::a_stalled_upload_gets_its_files_back(fresh(), &scratch.join("stalled"));
+    gc::a_stopped_gcs_tombstones_are_cleared(fresh(), &scratch.join("stopped"));
 }
 
 /// A data dir at `dir` sharing artifacts through `store`.
@@ -266,7 +278,7 @@ pub fn other_bytes(from: &Path, to: &Path) -> String {
     manifest.content_digest
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+pub(super) fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("other bytes");
     for entry in std::fs::read_dir(from).expect("other bytes") {
         let path = entry.expect("other bytes").path();

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{ArtifactStore, Created, Key};
+use super::{ArtifactStore, Created, Key, Listed};
 use crate::error::{Result, StoreError};
 
 /// Objects as files under a root directory: a key is a relative path. Writes go to a temporary
@@ -149,17 +149,24 @@ impl ArtifactStore for DirStore {
         Ok(names)
     }
 
-    fn list(&self, prefix: &Key) -> Result<Vec<Key>> {
-        let mut keys = Vec::new();
+    fn list_objects(&self, prefix: &Key) -> Result<Vec<Listed>> {
+        let mut objects = Vec::new();
         for name in self.children(prefix)? {
             let key = prefix.join(&name).map_err(|e| self.fail(prefix, e))?;
-            if self.path(&key).is_dir() {
-                keys.extend(self.list(&key)?);
+            let meta = match std::fs::metadata(self.path(&key)) {
+                Ok(meta) => meta,
+                // Deleted since the directory was read.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(self.fail(&key, e)),
+            };
+            if meta.is_dir() {
+                objects.extend(self.list_objects(&key)?);
             } else {
-                keys.push(key);
+                let modified = meta.modified().map_err(|e| self.fail(&key, e))?;
+                objects.push(Listed { key, modified });
             }
         }
-        Ok(keys)
+        Ok(objects)
     }
 
     fn delete(&self, key: &Key) -> Result<()> {

@@ -77,7 +77,31 @@ pub fn upload_index_then(
     }
     before_commit(&manifest)?;
     let created = store.put_new(&marker, &bytes)?;
+    if created == Created::Created {
+        restore_missing(store, &base, dir, &manifest)?;
+    }
     Ok((manifest, created))
+}
+
+/// After committing `manifest` at `base`: upload again every file the store no longer holds.
+/// GC deletes an upload whose newest object is older than its freshness window by the store's
+/// clock (abandoned, it judges); an upload that stalled that long and then committed gets its
+/// files back here.
+fn restore_missing(
+    store: &dyn ArtifactStore,
+    base: &Key,
+    dir: &Path,
+    manifest: &Manifest,
+) -> Result<()> {
+    let present: std::collections::BTreeSet<Key> = store.list(base)?.into_iter().collect();
+    for entry in &manifest.files {
+        let key = key_in(store, base, &entry.path)?;
+        if !present.contains(&key) {
+            tracing::warn!(%key, "deleted while the upload stalled; uploaded again");
+            upload_file(store, &key, dir, entry)?;
+        }
+    }
+    Ok(())
 }
 
 /// Upload one file of an artifact, checking it against its manifest entry as it streams.
@@ -394,14 +418,25 @@ pub fn remove_index(store: &dyn ArtifactStore, id: &IndexId) -> Result<()> {
     Ok(())
 }
 
-/// Remove every object of snapshot `id`: the commit marker first, so no reader starts on it.
+/// Remove every object of snapshot `id`: the commit marker first, so no reader starts on it,
+/// and its [tombstone](super::tombstone) (if any) last, so a builder waiting for the deletion
+/// to end puts the snapshot back only once nothing more will be deleted.
 pub fn remove_snapshot(store: &dyn ArtifactStore, id: &SnapshotId) -> Result<()> {
     let base = Key::snapshot(id);
     store.delete(&key_in(store, &base, SNAPSHOT_FILE)?)?;
+    let tombstone = super::tombstone::key(id);
     for key in store.list(&base)? {
-        store.delete(&key)?;
+        if key != tombstone {
+            store.delete(&key)?;
+        }
     }
-    Ok(())
+    store.delete(&tombstone)
+}
+
+/// Whether the store holds snapshot `id`'s commit marker.
+pub fn snapshot_committed(store: &dyn ArtifactStore, id: &SnapshotId) -> Result<bool> {
+    let marker = key_in(store, &Key::snapshot(id), SNAPSHOT_FILE)?;
+    Ok(store.get(&marker)?.is_some())
 }
 
 /// A reader that hashes (blake3 under a context) and counts what passes through it.

@@ -22,7 +22,7 @@ use crate::artifacts::{Created, Key};
 use crate::error::{IoContext, Result, StoreError};
 
 /// Where packs live in the shared store.
-const PACKS: &str = "embed-cache";
+pub(crate) const PACKS: &str = "embed-cache";
 
 impl Store {
     /// Add every pack of `namespace` in the shared store that this data dir has not seen to

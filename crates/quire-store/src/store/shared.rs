@@ -9,7 +9,7 @@ use quire_core::{IndexId, Manifest, SnapshotId};
 
 use super::{INDEXES, SNAPSHOTS, Store, publish_fetched};
 use crate::AuditDraft;
-use crate::artifacts::{ArtifactStore, Created, transfer};
+use crate::artifacts::{ArtifactStore, Created, tombstone, transfer};
 use crate::error::{Result, StoreError};
 use crate::registry::Published;
 
@@ -32,11 +32,11 @@ impl Store {
     }
 
     /// Upload the published index `manifest` describes to the shared store: `None` without
-    /// one, else whether this call committed it or that build was there already. The snapshot
-    /// it was built from goes up again before the commit marker if the store lost it meanwhile
-    /// (GC on another machine deletes a snapshot once no index in the store was built from it,
-    /// and this build may have started before; while these files are up and uncommitted, that
-    /// GC deletes no snapshot).
+    /// one, else whether this call committed it or that build was there already. Between the
+    /// index's files and its commit marker, the snapshot it was built from goes up again if
+    /// the store lost it or is losing it (GC on another machine deletes a snapshot once no
+    /// index in the store was built from it, and this build may have started before): the
+    /// [`tombstone`] protocol.
     pub fn publish_index(&self, manifest: &Manifest) -> Result<Option<Created>> {
         let Some(store) = self.artifacts() else {
             return Ok(None);
@@ -129,9 +129,12 @@ impl Store {
         Ok(None)
     }
 
-    /// Upload stored snapshot `id` to the shared store, if there is one.
+    /// Upload stored snapshot `id` to the shared store, if there is one and it lacks it. While
+    /// GC (on any machine) is deleting it there, wait until it has finished, then upload it
+    /// again (see [`tombstone`]).
     pub(crate) fn publish_snapshot(&self, id: &SnapshotId) -> Result<()> {
         if let Some(store) = self.artifacts() {
+            tombstone::await_clear(store, id, tombstone::WAIT)?;
             let dir = self.root.join(SNAPSHOTS).join(id.as_str());
             transfer::upload_snapshot(store, &dir, id)?;
         }
