@@ -123,7 +123,15 @@ pub fn exact(
     let mut heap: BinaryHeap<(OrdF32, u32)> = BinaryHeap::with_capacity(k + 1);
     let (mut block, mut sims) = (Vec::with_capacity(BLOCK), Vec::with_capacity(BLOCK));
     let mut flush = |block: &mut Vec<u32>| {
-        block.iter().for_each(|&i| prefetch_row(vectors, i));
+        // Consecutive rows stream through the hardware prefetcher; software prefetches there
+        // only cost (about 5-10% of a full scan of 100k x 256). Scattered rows need them.
+        let consecutive = match (block.first(), block.last()) {
+            (Some(&first), Some(&last)) => (last - first) as usize + 1 == block.len(),
+            _ => true,
+        };
+        if !consecutive {
+            block.iter().for_each(|&i| prefetch_row(vectors, i));
+        }
         dots(query, vectors, block, &mut sims);
         for (&i, &sim) in block.iter().zip(&sims) {
             let d = OrdF32(1.0 - sim);
