@@ -10,9 +10,15 @@ fn configs_are_validated_with_field_names() {
     );
     let config = ServerConfig::from_toml(&ok, "server.toml").map_err(|e| e.to_string());
     assert_eq!(
-        config.map(|c| (c.tokens.len(), c.limits.max_k)),
-        Ok((1, 50))
+        config.map(|c| (c.tokens.len(), c.limits.max_k, c.limits.query_threads())),
+        Ok((
+            1,
+            50,
+            std::thread::available_parallelism().map_or(1, usize::from) + 1
+        ))
     );
+    let three = ServerConfig::from_toml("version = 1\n[limits]\nquery_threads = 3", "server.toml");
+    assert_eq!(three.map(|c| c.limits.query_threads()).ok(), Some(3));
     for (text, want) in [
         ("version = 2", "field `version` = 2"),
         (
@@ -24,6 +30,10 @@ fn configs_are_validated_with_field_names() {
             "god",
         ),
         ("version = 1\n[limits]\nmax_k = 0", "limits.max_k"),
+        (
+            "version = 1\n[limits]\nquery_threads = 0",
+            "field `limits.query_threads` = 0: must be positive",
+        ),
         ("version = 1\nport = 3", "port"),
         (
             "version = 1\n[[models]]\nname = \"m\"\npath = \"a\"\n[[models]]\nname = \"m\"\npath = \"b\"",
