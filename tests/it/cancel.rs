@@ -294,3 +294,141 @@ async fn an_evaluation_whose_client_goes_away_stops_and_stores_nothing() {
     );
     server.stop().await;
 }
+
+/// A canary evaluation past its deadline stops between samples: it stores no report (and so
+/// rolls nothing back). The alias `prod` has a canary and a few thousand sampled requests; a
+/// whole evaluation of them is timed first (storing one report), then the same evaluation is
+/// asked with a deadline of a quarter of that. Once the whole evaluation would have finished
+/// (and a margin), only the first report is stored. (Before the fix, the evaluation ran on
+/// after its deadline and stored a second report.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_evaluation_past_its_deadline_stops_and_stores_nothing() {
+    use quire_server::{CanaryApi, ReleaseApi, RequestMeta, ServerConfig};
+    use quire_store::{AliasChangeRequest, CanaryEvalRequest, CandidateArm, Intent};
+
+    let mut config = ServerConfig::from_toml(
+        "version = 1\n[sampling]\nrate = 1.0\nstore_text = true\ncap_per_intent_per_hour = 1000\n",
+        "server.toml",
+    )
+    .unwrap();
+    config.tokens = quire_testkit::server::role_tokens();
+    let server = TestServer::start_config(config).await;
+    let admin = server.client(Some("t-admin")).await;
+    let primary = admin.index("handbook").await.unwrap().manifest.index_id;
+    let snapshot = admin.import(&handbook(), None).await.unwrap().snapshot_id;
+    let spec = "version = 1\n[chunking]\nstrategy = \"fixed\"\nmax_tokens = 64\n";
+    let canary = admin
+        .build(&snapshot.to_string(), Some(spec), Arc::new(NoProgress))
+        .await
+        .unwrap()
+        .manifest
+        .index_id;
+    let releaser = server.client(Some("t-releaser")).await;
+    releaser
+        .change_alias(
+            "prod",
+            AliasChangeRequest::Set(primary.to_string()),
+            "t",
+            false,
+        )
+        .await
+        .unwrap();
+    releaser
+        .change_alias(
+            "prod",
+            AliasChangeRequest::Canary(canary.to_string(), 50.0),
+            "t",
+            false,
+        )
+        .await
+        .unwrap();
+
+    // Sampled traffic: 4 intents of up to 1,000 requests each, from 4 clients at once.
+    let per_intent = 750;
+    let texts = [
+        "parental leave",
+        "deploy process",
+        "expense report",
+        "board meeting",
+    ];
+    let mut senders = Vec::new();
+    for (i, text) in texts.into_iter().enumerate() {
+        let client = server.client(Some("t-reader")).await;
+        senders.push(tokio::spawn(async move {
+            for n in 0..per_intent {
+                let meta = RequestMeta {
+                    routing_key: Some(format!("user-{n}")),
+                    intent: Some(Intent::new(&format!("intent{i}")).unwrap()),
+                };
+                let q = quire_testkit::server::query(
+                    &format!("{text} {n}"),
+                    &["all-staff"],
+                    Mode::Hybrid,
+                    10,
+                );
+                client.retrieve_with("prod", q, meta).await.unwrap();
+            }
+        }));
+    }
+    for s in senders {
+        s.await.unwrap();
+    }
+    let want = texts.len() * per_intent;
+    let listing = quire_store::SampleListing::new(Some("prod".into()), None, None, 10_000).unwrap();
+    let mut samples = 0;
+    for _ in 0..300 {
+        samples = admin.samples(listing.clone()).await.unwrap().len();
+        if samples >= want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(samples, want, "every request sampled");
+
+    let request = CanaryEvalRequest::new(3600, per_intent, CandidateArm::Canary).unwrap();
+    let started = Instant::now();
+    let first = admin
+        .evaluate_canary("prod", request.clone())
+        .await
+        .unwrap();
+    let whole = started.elapsed();
+    eprintln!("a whole canary evaluation of {want} samples: {whole:?}");
+    assert_eq!(first.report.considered as usize, want);
+    assert!(
+        whole >= Duration::from_millis(400),
+        "a whole evaluation takes {whole:?}: too short to stop in the middle"
+    );
+
+    let mut client = pb::canary_service_client::CanaryServiceClient::connect(server.url())
+        .await
+        .unwrap();
+    let message = quire_proto::canary::evaluate_canary_request("prod", &request);
+    let mut late = with_token(message, "t-releaser");
+    late.set_timeout(whole / 4);
+    let started = Instant::now();
+    let status = client
+        .evaluate_canary(late)
+        .await
+        .expect_err("past its deadline");
+    assert!(
+        matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{status:?}"
+    );
+    tokio::time::sleep(
+        (whole * 3 / 2 + Duration::from_millis(500)).saturating_sub(started.elapsed()),
+    )
+    .await;
+    let reports: Vec<String> = admin
+        .canary_reports("prod")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.report_id)
+        .collect();
+    assert_eq!(
+        reports,
+        vec![first.report.report_id.clone()],
+        "only the first evaluation's report"
+    );
+    server.stop().await;
+}

@@ -592,4 +592,24 @@ mod tests {
         );
         Ok(())
     }
+
+    /// A spec read back from its canonical JSON (as a manifest stores it) is the same spec with
+    /// the same bytes, also for a float whose shortest form has 16 significant digits (found by
+    /// the `spec` fuzz harness: serde_json's default float parsing read 0.9999999999999999 as
+    /// 1.0, so the manifest's spec no longer hashed to the index id).
+    #[test]
+    fn a_spec_survives_its_canonical_json() -> Result<()> {
+        for alpha in ["0.9999999999999999", "0.1", "0.30000000000000004", "1e-300"] {
+            let text = format!("version = 1\n[fusion]\nmethod = \"weighted\"\nalpha = {alpha}\n");
+            let spec = BuildSpec::from_toml(&text, "x.toml")?;
+            let back = BuildSpec::from_canonical_json(&spec.canonical_json())?;
+            assert_eq!(back, spec, "alpha = {alpha}");
+            assert_eq!(
+                back.canonical_json(),
+                spec.canonical_json(),
+                "alpha = {alpha}"
+            );
+        }
+        Ok(())
+    }
 }

@@ -66,7 +66,7 @@ impl CanaryApi for Local {
         request: CanaryEvalRequest,
     ) -> Result<CanaryOutcome> {
         let alias = alias.to_owned();
-        self.blocking(move |l| l.evaluate_canary_now(&alias, &request))
+        self.cancellable(move |l, cancel| l.evaluate_canary_now(&alias, &request, cancel))
             .await
     }
 

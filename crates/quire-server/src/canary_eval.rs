@@ -15,6 +15,7 @@ use quire_release::sampling::{MAX_SAMPLE_LIST, SampleRecord, micros};
 use quire_release::{AliasRevision, SampleQuery};
 
 use crate::api::Local;
+use crate::cancel::Cancel;
 use crate::config::CanaryEvalSchedule;
 use crate::error::{Result, ServiceError};
 use crate::shadow::compare;
@@ -157,12 +158,16 @@ fn nothing_to_replay(alias: &str, considered: usize, window_secs: u64) -> Servic
 
 impl Local {
     /// Evaluate `alias`'s candidate on its sampled queries, store the report and apply the
-    /// alias's auto-rollback policy (blocking).
+    /// alias's auto-rollback policy (blocking). Stops between samples once `cancel` is raised
+    /// (its request's deadline passed or its client went away), storing nothing and rolling
+    /// nothing back.
     pub(crate) fn evaluate_canary_now(
         &self,
         alias: &str,
         request: &CanaryEvalRequest,
+        cancel: &Cancel,
     ) -> Result<CanaryOutcome> {
+        const WHAT: &str = "the canary evaluation";
         let store = self.store();
         let current = store.alias(alias)?;
         let (candidate_id, arm) = candidate(&current, request.arm)?;
@@ -177,6 +182,7 @@ impl Local {
         let candidate_index = store.open_index(&candidate_id)?;
         let mut replays = Vec::new();
         for sample in &chosen {
+            cancel.check(WHAT)?;
             replays.extend(replay(sample, &primary, &candidate_index)?);
         }
         if replays.is_empty() {
@@ -213,6 +219,7 @@ impl Local {
             report.breaches = policy.breaches(&report);
         }
         report.identify()?;
+        cancel.check(WHAT)?;
         store.store_canary_report(&report)?;
         let rolled_back = if report.asks_rollback() {
             Some(store.auto_rollback(alias, &report, self.actor())?)
@@ -290,11 +297,13 @@ pub(crate) async fn evaluate_canaries(
 
 /// One round: every alias with a candidate arm, then retention.
 fn evaluate_due(local: &Local, schedule: &CanaryEvalSchedule) {
+    // No request to go away: a round runs to its end.
+    let cancel = Cancel::default();
     for alias in local.store().aliases() {
         if alias.state.canary.is_none() && alias.state.shadow.is_none() {
             continue;
         }
-        match local.evaluate_canary_now(&alias.alias, &schedule.request) {
+        match local.evaluate_canary_now(&alias.alias, &schedule.request, &cancel) {
             Ok(outcome) => tracing::info!(
                 alias = alias.alias,
                 report = outcome.report.report_id,

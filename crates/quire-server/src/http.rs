@@ -372,4 +372,69 @@ mod tests {
         let response = error_response(internal);
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
+
+    /// A request's future is dropped once its HTTP/1 client goes away, as gRPC's is when its
+    /// stream is reset: that is what raises the cancel flag of the blocking work it started
+    /// ([`crate::cancel`]). A handler that would take 10 s holds a guard; the client sends
+    /// the request and closes its connection 200 ms later; the guard is dropped well before
+    /// the handler could have finished.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_whose_http1_client_goes_away_is_dropped() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::time::{Duration, Instant};
+        use tokio::io::AsyncWriteExt;
+
+        struct Flag(Arc<AtomicBool>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let (dropped, started) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (d, s) = (dropped.clone(), started.clone());
+        let router = Router::new().route(
+            "/slow",
+            get(move || async move {
+                let _flag = Flag(d);
+                s.store(true, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                "done"
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, router, async {
+            let _ = stopped.await;
+        }));
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET /slow HTTP/1.1\r\nhost: quire\r\n\r\n")
+            .await
+            .unwrap();
+        let sent = Instant::now();
+        while !started.load(Ordering::SeqCst) {
+            assert!(
+                sent.elapsed() < Duration::from_secs(5),
+                "the handler never started"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drop(client);
+        let gone = Instant::now();
+        while !dropped.load(Ordering::SeqCst) && gone.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the handler still ran {:?} after its client went away",
+            gone.elapsed()
+        );
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+    }
 }

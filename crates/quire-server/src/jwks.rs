@@ -24,15 +24,32 @@ pub(crate) struct TrustedKey {
     pub(crate) key: DecodingKey,
 }
 
-/// The contents of a key file named by an absolute path.
+/// The largest key file (a PEM key or a JWKS document) read: 1 MiB, far above any real one.
+pub(crate) const MAX_KEY_FILE_BYTES: u64 = 1 << 20;
+
+/// The contents of a key file named by an absolute path, of at most [`MAX_KEY_FILE_BYTES`]: a
+/// longer one (or an endless one, `/dev/zero`) is refused after reading that many bytes, not
+/// read until memory runs out.
 pub(crate) fn read_key_file(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
     if !path.is_absolute() {
         return Err(format!(
             "{:?} must be an absolute path",
             path.display().to_string()
         ));
     }
-    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+    let failed = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(failed)?;
+    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(format!(
+            "{}: longer than {MAX_KEY_FILE_BYTES} bytes, the largest key file accepted",
+            path.display()
+        ));
+    }
+    Ok(bytes)
 }
 
 /// How often at most the file is looked at.
@@ -280,5 +297,31 @@ mod tests {
         settle();
         assert_eq!(verifies(&v, &rsa), Ok(()), "the fixed file is read");
         assert_eq!(verifies(&v, &ed), Ok(()));
+    }
+
+    /// A key file past the size limit is refused naming it, after reading at most the limit
+    /// (before, it was read whole: `pem = "/dev/zero"` grew the server until it aborted).
+    #[test]
+    fn a_key_file_past_the_limit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.pem");
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(MAX_KEY_FILE_BYTES + 1).unwrap();
+        let err = read_key_file(&path).unwrap_err();
+        assert!(
+            err.contains("huge.pem") && err.contains("longer than"),
+            "{err}"
+        );
+        file.set_len(MAX_KEY_FILE_BYTES).unwrap();
+        assert_eq!(
+            read_key_file(&path).unwrap().len() as u64,
+            MAX_KEY_FILE_BYTES
+        );
+        if Path::new("/dev/zero").exists() {
+            let Err(err) = read_key_file(Path::new("/dev/zero")) else {
+                panic!("an endless file is accepted");
+            };
+            assert!(err.contains("longer than"), "{err}");
+        }
     }
 }
