@@ -63,6 +63,9 @@ pub struct Retention {
 const BATCH: usize = 256;
 /// How often expired records are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// How long the writer gathers records after the first of a batch before it commits: a steady
+/// trickle of samples then costs a few transactions (and fsyncs) a second, not one per record.
+const GATHER_FOR: Duration = Duration::from_millis(250);
 
 /// Store one batch (blocking).
 fn store_batch(store: &Store, batch: Vec<Observation>) -> quire_store::Result<()> {
@@ -121,6 +124,7 @@ pub async fn write_observations(
                 while queue.recv_many(&mut batch, BATCH).await > 0 {}
             }
         }
+        gather(&mut queue, &mut batch, &mut stop).await;
         let done = *stop.borrow();
         let store = store.clone();
         let written = tokio::task::spawn_blocking(move || store_batch(&store, batch)).await;
@@ -130,5 +134,80 @@ pub async fn write_observations(
         if done {
             return;
         }
+    }
+}
+
+/// Add to `batch` what arrives within [`GATHER_FOR`], up to [`BATCH`] records; on `stop`,
+/// everything still queued.
+async fn gather<T>(
+    queue: &mut mpsc::Receiver<T>,
+    batch: &mut Vec<T>,
+    stop: &mut watch::Receiver<bool>,
+) {
+    let deadline = tokio::time::Instant::now() + GATHER_FOR;
+    while batch.len() < BATCH && !*stop.borrow() {
+        tokio::select! {
+            received = queue.recv_many(batch, BATCH - batch.len()) => {
+                if received == 0 {
+                    return;
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => return,
+            _ = stop.changed() => {
+                queue.close();
+                while queue.recv_many(batch, BATCH).await > 0 {}
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_gathers_a_trickle_until_full_or_its_time_is_up() {
+        let (tx, mut rx) = mpsc::channel::<usize>(1024);
+        let (_stop_tx, mut stop) = watch::channel(false);
+        let sender = tokio::spawn(async move {
+            for i in 0..5 {
+                tx.send(i).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+            tokio::time::sleep(GATHER_FOR).await;
+            tx.send(99).await.unwrap();
+            for i in 0..300 {
+                tx.send(100 + i).await.unwrap();
+            }
+        });
+        let mut batch = vec![rx.recv().await.unwrap()];
+        gather(&mut rx, &mut batch, &mut stop).await;
+        assert_eq!(batch, [0, 1, 2, 3, 4], "one commit for the trickle");
+        let mut batch = vec![rx.recv().await.unwrap()];
+        gather(&mut rx, &mut batch, &mut stop).await;
+        assert_eq!(batch.len(), BATCH, "a full batch commits at once");
+        sender.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_ends_the_gathering_with_everything_still_queued() {
+        let (tx, mut rx) = mpsc::channel::<usize>(1024);
+        let (stop_tx, mut stop) = watch::channel(false);
+        for i in 1..10 {
+            tx.send(i).await.unwrap();
+        }
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            tx.send(10).await.unwrap();
+            stop_tx.send(true).unwrap();
+            tokio::time::sleep(GATHER_FOR).await;
+            drop(tx);
+        });
+        let start = tokio::time::Instant::now();
+        let mut batch = vec![0];
+        gather(&mut rx, &mut batch, &mut stop).await;
+        assert_eq!(batch, (0..=10).collect::<Vec<_>>());
+        assert!(start.elapsed() < GATHER_FOR, "{:?}", start.elapsed());
     }
 }

@@ -203,6 +203,8 @@ impl Dropped {
 /// The server's sampler: decisions, caps and the queue to the writer.
 pub struct Sampler {
     config: SamplingConfig,
+    /// The decision hash's state after its context and seed, cloned per request.
+    decision: blake3::Hasher,
     counts: Mutex<HourlyCounts>,
     queue: Arc<Observations>,
     dropped: AtomicU64,
@@ -238,8 +240,11 @@ impl Sampler {
         queue: Arc<Observations>,
         metrics: Option<Arc<Metrics>>,
     ) -> Self {
+        let mut decision = blake3::Hasher::new_derive_key("quire 2026 sampling decision v1");
+        decision.update(&config.raw.seed.to_le_bytes());
         Self {
             config,
+            decision,
             counts: Mutex::default(),
             queue,
             dropped: AtomicU64::new(0),
@@ -269,8 +274,7 @@ impl Sampler {
         if rate == 0 {
             return false;
         }
-        let mut h = blake3::Hasher::new_derive_key("quire 2026 sampling decision v1");
-        h.update(&self.config.raw.seed.to_le_bytes());
+        let mut h = self.decision.clone();
         h.update(request_id.as_bytes());
         let mut first = [0u8; 8];
         first.copy_from_slice(&h.finalize().as_bytes()[..8]);
@@ -399,6 +403,15 @@ mod tests {
             !ids.iter().any(|id| s.selects("off", id)),
             "a per-alias override"
         );
+        // The decision is the documented hash: derive-key context, seed, then the id.
+        let reference = |id: &str| {
+            let mut h = blake3::Hasher::new_derive_key("quire 2026 sampling decision v1");
+            h.update(&s.config.raw.seed.to_le_bytes());
+            h.update(id.as_bytes());
+            let bytes: [u8; 8] = h.finalize().as_bytes()[..8].try_into().unwrap();
+            u64::from_le_bytes(bytes) % SCALE < s.config.rate("prod")
+        };
+        assert!(ids.iter().all(|id| s.selects("prod", id) == reference(id)));
         let reseeded = sampler("rate = 0.25\nseed = 7");
         assert!(
             ids.iter()
