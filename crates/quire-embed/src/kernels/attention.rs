@@ -50,13 +50,32 @@ pub(crate) fn attention(
             let (q, k, v) = (head * d, h + head * d, 2 * h + head * d);
             buf.keys.pack_rows(&qkv[k..], stride, n, d);
             buf.queries_t.pack_transposed(&qkv[q..], stride, d, n);
-            gemm_to_panels(path, &buf.keys, &buf.queries_t, &mut buf.weights_t);
-            softmax_columns(path, buf.weights_t.panels_mut(), n, scale);
             buf.values_t.pack_columns(&qkv[v..], stride, d, n);
-            // SAFETY: a head writes only its own d columns of the context, and each head runs
-            // on one thread.
-            unsafe {
-                gemm_transposed(path, &buf.values_t, &buf.weights_t, &context, head * d, h);
+            // A panel of queries at a time, start to end, while its scores are in the L1
+            // cache: each panel's weights and context need only that panel's scores.
+            for panel in 0..buf.queries_t.panel_count() {
+                let one = panel..panel + 1;
+                gemm_to_panels(
+                    path,
+                    &buf.keys,
+                    &buf.queries_t,
+                    &mut buf.weights_t,
+                    one.clone(),
+                );
+                softmax_columns(path, buf.weights_t.panel_mut(panel), n, scale);
+                // SAFETY: a head writes only its own d columns of the context, and each head
+                // runs on one thread.
+                unsafe {
+                    gemm_transposed(
+                        path,
+                        &buf.values_t,
+                        &buf.weights_t,
+                        one,
+                        &context,
+                        head * d,
+                        h,
+                    );
+                }
             }
         }
     });

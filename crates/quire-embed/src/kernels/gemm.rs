@@ -2,14 +2,18 @@
 //!
 //! **The contract every kernel path keeps**: each output element starts from `0.0`, accumulates
 //! `a[i][p] * b[p][j]` for `p = 0, 1, …, k-1` in that order with one fused multiply-add per
-//! step, and then adds `bias[j]`. Nothing else touches it: no blocking over `k`, no partial sums,
-//! no dependence on `m`, on the tile a row falls in, or on the thread. So the AVX-512, AVX2 and
+//! step, and then adds `bias[j]`. Nothing else touches it: no partial sums added together, no
+//! dependence on `m`, on the tile a row falls in, or on the thread. So the AVX-512, AVX2 and
 //! scalar paths produce the same bits, and a row of `C` depends only on its row of `A`.
 //!
-//! Vector kernels keep a tile of `C` in registers (rows × one panel of [`NR`] columns) and run
-//! down the whole of `k`; `B` is packed into panels of [`NR`] columns so a step of `k` reads one
-//! contiguous line pair, and `A` is packed per call into tiles of [`ROWS_MAX`] rows interleaved
-//! by `k`, so a step broadcasts from consecutive addresses.
+//! Vector kernels keep a tile of `C` in registers (rows × one panel of [`NR`] columns); `B` is
+//! packed into panels of [`NR`] columns so a step of `k` reads one contiguous line pair. The
+//! AVX-512 path runs over `k` in blocks of [`KC`] steps, so a block of a panel stays in the L1
+//! cache while every tile of `A` passes over it; a block after the first reloads the sums the
+//! previous one stored (an `f32` stored and loaded is the same `f32`, so each element is still
+//! one chain in order). It reads `A` where it is when every panel is full width; otherwise, and
+//! on the other paths, `A` is packed per call into tiles of [`ROWS_MAX`] rows interleaved by
+//! `k`, so a step broadcasts from consecutive addresses.
 
 // The vector kernels read through raw pointers; `gemm` checks every extent before calling them.
 #![allow(unsafe_code)]
@@ -98,10 +102,14 @@ impl PackedB {
         &self.data[q * self.k * NR..(q + 1) * self.k * NR]
     }
 
-    /// Every panel, mutably, each `k` lines of [`NR`] values.
-    pub(crate) fn panels_mut(&mut self) -> &mut [f32] {
-        let len = self.n.div_ceil(NR) * self.k * NR;
-        &mut self.data[..len]
+    /// Panel `q`, mutably.
+    pub(crate) fn panel_mut(&mut self, q: usize) -> &mut [f32] {
+        &mut self.data[q * self.k * NR..(q + 1) * self.k * NR]
+    }
+
+    /// Panels: `ceil(n / NR)`.
+    pub(crate) fn panel_count(&self) -> usize {
+        self.n.div_ceil(NR)
     }
 }
 
@@ -202,23 +210,34 @@ pub(crate) fn gemm(
     // Taken out of the thread-local for the call: a thread waiting in `rayon::join` may run
     // another product meanwhile, which then packs into a buffer of its own.
     let mut packed = PACKED_A.take();
-    packed.pack_rows(a, lda, m, k);
+    // The register path reads A where it is when every panel is full width.
+    #[cfg(target_arch = "x86_64")]
+    let source = match path == KernelPath::Avx512 && n.is_multiple_of(NR) {
+        true => Source::Rows { a, lda, m, k },
+        false => {
+            packed.pack_rows(a, lda, m, k);
+            Source::Packed(&packed)
+        }
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let source = {
+        packed.pack_rows(a, lda, m, k);
+        Source::Packed(&packed)
+    };
     let out = SharedOut::new(c);
     par.run(n.div_ceil(NR), |panels| {
-        drive(path, &packed, b, false, panels, |q, row, rows, tile| {
+        drive(path, source, b, false, panels, |q, row, rows, tile| {
             let cols = NR.min(n - q * NR);
             let start = row * ldc + q * NR;
             let bias = bias.map(|b| &b[q * NR..][..cols]);
             match tile {
                 #[cfg(target_arch = "x86_64")]
-                Tile::Registers(a_tile, next) => {
+                Tile::Registers(block) => {
                     // A whole panel goes straight from registers to C.
                     let out = out.region(start, rows, NR, ldc);
                     // SAFETY: `region` checked the rows × NR values at stride ldc; this panel's
-                    // columns are written by this call only.
-                    unsafe {
-                        x86::tile_avx512_into(a_tile, rows, b.panel(q), k, bias, out, ldc, next);
-                    }
+                    // columns are written (and a later block's sums read) by this call only.
+                    unsafe { x86::tile_avx512_into(block, rows, bias, out, ldc) }
                 }
                 Tile::Values(acc) => {
                     let out = out.region(start, rows, cols, ldc);
@@ -239,37 +258,34 @@ pub(crate) fn gemm(
 
 /// `C = A·B` with `A` packed already, written as the panels of `c` (so `C` can be the `B` of a
 /// later product): `c` becomes an `a.m × b.n` matrix. Every element as in [`gemm`] (no bias).
-pub(crate) fn gemm_to_panels(path: KernelPath, a: &PackedA, b: &PackedB, c: &mut PackedB) {
+/// Only `panels` of `C` are written (`C`'s panel `q` needs only `B`'s panel `q`).
+pub(crate) fn gemm_to_panels(
+    path: KernelPath,
+    a: &PackedA,
+    b: &PackedB,
+    c: &mut PackedB,
+    panels: Range<usize>,
+) {
     assert_eq!(a.k, b.k, "gemm_to_panels: inner dimensions differ");
-    let (m, k) = (a.m, b.k);
+    assert!(panels.end <= b.n.div_ceil(NR), "gemm_to_panels: {panels:?}");
+    let m = a.m;
     c.shape(m, b.n);
     drive(
         path,
-        a,
+        Source::Packed(a),
         b,
         true,
-        0..b.n.div_ceil(NR),
+        panels,
         |q, row, rows, tile| {
             // Panel q of C: line `row + r` holds C[row + r][q·NR ..][..NR] (columns past `n` are
             // products with B's zero padding).
             let out = &mut c.data[q * m * NR + row * NR..];
             match tile {
                 #[cfg(target_arch = "x86_64")]
-                Tile::Registers(a_tile, next) => {
+                Tile::Registers(block) => {
                     assert!(out.len() >= rows * NR);
                     // SAFETY: `out` holds these rows' lines (asserted) and is borrowed mutably.
-                    unsafe {
-                        x86::tile_avx512_into(
-                            a_tile,
-                            rows,
-                            b.panel(q),
-                            k,
-                            None,
-                            out.as_mut_ptr(),
-                            NR,
-                            next,
-                        );
-                    }
+                    unsafe { x86::tile_avx512_into(block, rows, None, out.as_mut_ptr(), NR) }
                 }
                 Tile::Values(acc) => {
                     for (line, acc) in out.chunks_exact_mut(NR).zip(&acc[..rows]) {
@@ -286,10 +302,12 @@ pub(crate) fn gemm_to_panels(path: KernelPath, a: &PackedA, b: &PackedB, c: &mut
 ///
 /// # Safety
 /// No other thread reads or writes those elements of `out` meanwhile.
+/// Only the columns of `C` in `panels` of [`NR`] are written.
 pub(crate) unsafe fn gemm_transposed(
     path: KernelPath,
     a: &PackedA,
     b: &PackedB,
+    panels: Range<usize>,
     out: &SharedOut<'_>,
     start: usize,
     ldo: usize,
@@ -301,7 +319,8 @@ pub(crate) unsafe fn gemm_transposed(
     }
     assert!(ldo >= m, "gemm_transposed: stride {ldo} for {m} rows");
     let out = out.region(start, n, m, ldo);
-    drive_values(path, a, b, |q, row, rows, acc| {
+    assert!(panels.end <= n.div_ceil(NR), "gemm_transposed: {panels:?}");
+    drive_values(path, a, b, panels, |q, row, rows, acc| {
         let cols = NR.min(n - q * NR);
         for c in 0..cols {
             let line = (q * NR + c) * ldo + row;
@@ -316,48 +335,168 @@ pub(crate) unsafe fn gemm_transposed(
 
 /// What [`drive`] hands its sink for one tile of `C`.
 enum Tile<'a> {
-    /// The AVX-512 kernel can write this full-width tile itself, from this packed tile of `A`,
-    /// prefetching the second slice (the next panel of `B`, or empty).
+    /// The AVX-512 kernel can write this full-width tile itself, one block of `k` at a time.
     #[cfg(target_arch = "x86_64")]
-    Registers(&'a [f32], &'a [f32]),
+    Registers(Block<'a>),
     /// The tile's values (rows beyond the tile's row count are unspecified).
     Values(&'a [[f32; NR]; ROWS_MAX]),
 }
 
-/// Run the kernel of `path` over every (panel of `B` in `panels`, tile of `A`) pair, panel by
-/// panel, and hand each tile of `C` to `sink(panel, first row, rows, tile)`.
+/// Steps of `k` per block of the register path: a block of a panel of `B` (`KC` lines of
+/// [`NR`]) and of a tile of `A` (`KC` steps of [`ROWS_MAX`]) stay in the L1 cache while every
+/// tile of `A` passes over the panel.
+const KC: usize = 256;
+
+/// One block of `k` for [`x86::tile_avx512_into`]: steps `k0..k1` of a tile of `A` and a panel
+/// of `B`. A block after the first continues the partial sums the previous one stored in `C`,
+/// so each element is still one chain of fused multiply-adds over `0..k` in order (an `f32`
+/// stored and loaded is the same `f32`); only the last block adds the bias.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub(crate) struct Block<'a> {
+    /// Steps `k0..k1` of the tile of `A`.
+    a: BlockA<'a>,
+    /// Lines `k0..k1` of the panel of `B`.
+    panel: &'a [f32],
+    /// `k1 - k0`.
+    steps: usize,
+    /// `k0 == 0`: the sums start from zero rather than from `C`.
+    first: bool,
+    /// `k1 == k`: the bias is added.
+    last: bool,
+    /// Lines `k0..k1` of the next panel of `B` to fetch meanwhile (or empty).
+    next: &'a [f32],
+}
+
+/// Where a [`Block`] reads its tile of `A`.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub(crate) enum BlockA<'a> {
+    /// Packed: step `p`'s values of the rows, one after another.
+    Packed(&'a [f32]),
+    /// Row-major, unpacked: row `r`'s value of step `p` at `r·lda + p`.
+    Rows(&'a [f32], usize),
+}
+
+/// The `A` a product reads: packed, or row-major for the register path (which then needs no
+/// packing at all).
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Packed(&'a PackedA),
+    /// `m × k`, row stride `lda`.
+    #[cfg(target_arch = "x86_64")]
+    Rows {
+        a: &'a [f32],
+        lda: usize,
+        m: usize,
+        k: usize,
+    },
+}
+
+impl Source<'_> {
+    fn m_k(&self) -> (usize, usize) {
+        match *self {
+            Self::Packed(a) => (a.m, a.k),
+            #[cfg(target_arch = "x86_64")]
+            Self::Rows { m, k, .. } => (m, k),
+        }
+    }
+}
+
+/// Run the kernel of `path` over every (panel of `B` in `panels`, tile of `A`) pair and hand
+/// each tile of `C` to `sink(panel, first row, rows, tile)`: panel by panel, or for the
+/// register path block of `k` by block of `k`, panel by panel within a block.
 /// `any_width`: the sink takes registers for partial panels too (its `C` has [`NR`] columns per
 /// panel).
+/// A [`Source::Rows`] needs every panel on the register path (a caller bug otherwise).
 fn drive(
     path: KernelPath,
-    a: &PackedA,
+    a: Source<'_>,
     b: &PackedB,
     any_width: bool,
     panels: Range<usize>,
     mut sink: impl FnMut(usize, usize, usize, Tile<'_>),
 ) {
-    let (m, k, n) = (a.m, a.k, b.n);
+    let ((m, k), n) = (a.m_k(), b.n);
+    #[allow(unused_mut)]
+    let mut panels = panels;
+    #[cfg(target_arch = "x86_64")]
+    if path == KernelPath::Avx512 {
+        // Panels below n / NR are full width; a partial last one takes the values path unless
+        // the sink takes any width.
+        let full_end = match any_width {
+            true => panels.end,
+            false => panels.end.min(n / NR).max(panels.start),
+        };
+        drive_registers(a, b, panels.start..full_end, &mut sink);
+        panels = full_end..panels.end;
+    }
+    if panels.is_empty() {
+        return;
+    }
+    #[allow(irrefutable_let_patterns)]
+    let Source::Packed(a) = a else {
+        panic!("drive: unpacked A off the register path")
+    };
     let mut tile = [[0.0f32; NR]; ROWS_MAX];
-    let last = panels.end;
     for q in panels {
         let panel = b.panel(q);
-        let cols = NR.min(n - q * NR);
         for (t, a_tile) in a.tiles().enumerate() {
             let row = t * ROWS_MAX;
             let rows = ROWS_MAX.min(m - row);
-            #[cfg(target_arch = "x86_64")]
-            if path == KernelPath::Avx512 && (cols == NR || any_width) {
-                // The first tile of a panel fetches the next one, which may come from memory.
-                let next = match t == 0 && q + 1 < last {
-                    true => b.panel(q + 1),
-                    false => &[],
-                };
-                sink(q, row, rows, Tile::Registers(a_tile, next));
-                continue;
-            }
             kernel(path, a_tile, rows, panel, k, &mut tile);
             sink(q, row, rows, Tile::Values(&tile));
         }
+    }
+}
+
+/// The register path of [`drive`]: every tile of `C` in `panels`, one block of [`KC`] steps of
+/// `k` at a time (at least one block, so that `k = 0` still writes the bias).
+#[cfg(target_arch = "x86_64")]
+fn drive_registers(
+    a: Source<'_>,
+    b: &PackedB,
+    panels: Range<usize>,
+    sink: &mut impl FnMut(usize, usize, usize, Tile<'_>),
+) {
+    let (m, k) = a.m_k();
+    let mut k0 = 0;
+    loop {
+        let k1 = (k0 + KC).min(k);
+        for q in panels.clone() {
+            let panel = &b.panel(q)[k0 * NR..k1 * NR];
+            for t in 0..m.div_ceil(ROWS_MAX) {
+                let row = t * ROWS_MAX;
+                let rows = ROWS_MAX.min(m - row);
+                // The first tile of a panel fetches the next one's block into the L2 cache.
+                let next = match t == 0 && q + 1 < panels.end {
+                    true => &b.panel(q + 1)[k0 * NR..k1 * NR],
+                    false => &[],
+                };
+                let a = match a {
+                    Source::Packed(a) => {
+                        let tile = &a.data[t * ROWS_MAX * k..(t + 1) * ROWS_MAX * k];
+                        BlockA::Packed(&tile[k0 * ROWS_MAX..k1 * ROWS_MAX])
+                    }
+                    Source::Rows { a, lda, .. } => {
+                        BlockA::Rows(&a[row * lda + k0..(row + rows - 1) * lda + k1], lda)
+                    }
+                };
+                let block = Block {
+                    a,
+                    panel,
+                    steps: k1 - k0,
+                    first: k0 == 0,
+                    last: k1 == k,
+                    next,
+                };
+                sink(q, row, rows, Tile::Registers(block));
+            }
+        }
+        if k1 == k {
+            break;
+        }
+        k0 = k1;
     }
 }
 
@@ -366,11 +505,12 @@ fn drive_values(
     path: KernelPath,
     a: &PackedA,
     b: &PackedB,
+    panels: Range<usize>,
     mut sink: impl FnMut(usize, usize, usize, &[[f32; NR]; ROWS_MAX]),
 ) {
-    let (m, k, n) = (a.m, a.k, b.n);
+    let (m, k) = (a.m, a.k);
     let mut tile = [[0.0f32; NR]; ROWS_MAX];
-    for q in 0..n.div_ceil(NR) {
+    for q in panels {
         let panel = b.panel(q);
         for (t, a_tile) in a.tiles().enumerate() {
             let row = t * ROWS_MAX;
@@ -451,247 +591,7 @@ fn tile_scalar(a: &[f32], rows: usize, panel: &[f32], k: usize, out: &mut [[f32;
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
-    use std::arch::x86_64::*;
-
-    use super::{NR, ROWS_MAX};
-
-    /// Dispatch a runtime row count to a kernel specialised for it, so its accumulators are an
-    /// array of registers of fixed size.
-    macro_rules! by_rows {
-        ($rows:expr, $kernel:ident, $($arg:expr),*) => {
-            match $rows {
-                1 => $kernel::<1>($($arg),*),
-                2 => $kernel::<2>($($arg),*),
-                3 => $kernel::<3>($($arg),*),
-                4 => $kernel::<4>($($arg),*),
-                5 => $kernel::<5>($($arg),*),
-                6 => $kernel::<6>($($arg),*),
-                7 => $kernel::<7>($($arg),*),
-                8 => $kernel::<8>($($arg),*),
-                9 => $kernel::<9>($($arg),*),
-                10 => $kernel::<10>($($arg),*),
-                11 => $kernel::<11>($($arg),*),
-                _ => $kernel::<12>($($arg),*),
-            }
-        };
-    }
-
-    /// Bounds every kernel relies on: a packed tile of `A` with `k` steps of [`ROWS_MAX`], and
-    /// `k` lines of [`NR`] in `panel`.
-    fn check(a: &[f32], rows: usize, panel: &[f32], k: usize) {
-        assert!((1..=ROWS_MAX).contains(&rows));
-        assert!(a.len() >= k * ROWS_MAX && panel.len() >= k * NR);
-    }
-
-    pub(super) fn tile_avx512(
-        a: &[f32],
-        rows: usize,
-        panel: &[f32],
-        k: usize,
-        out: &mut [[f32; NR]; ROWS_MAX],
-    ) {
-        check(a, rows, panel, k);
-        assert!(is_x86_feature_detected!("avx512f"));
-        let (a, panel) = (a.as_ptr(), panel.as_ptr());
-        // SAFETY: the CPU has AVX-512F (asserted above; `KernelPath::detect` chose this path
-        // from the same test) and `check` bounds every read.
-        unsafe { by_rows!(rows, avx512_rows, a, panel, k, out) }
-    }
-
-    /// [`tile_avx512`] writing `rows` rows of [`NR`] values (plus `bias`) into `out` at row
-    /// stride `ldo`, and asking the CPU to fetch `next` (the panel the following tiles will
-    /// read, or empty) into the L2 cache meanwhile, a line of it per step of `k`.
-    ///
-    /// # Safety
-    /// `out` points at `rows` rows of [`NR`] writable values at stride `ldo`, which no other
-    /// thread reads or writes meanwhile.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn tile_avx512_into(
-        a: &[f32],
-        rows: usize,
-        panel: &[f32],
-        k: usize,
-        bias: Option<&[f32]>,
-        out: *mut f32,
-        ldo: usize,
-        next: &[f32],
-    ) {
-        check(a, rows, panel, k);
-        let next_lines = (next.len() / NR).min(k);
-        assert!(ldo >= NR);
-        assert!(bias.is_none_or(|b| b.len() >= NR));
-        assert!(is_x86_feature_detected!("avx512f"));
-        let (a, panel) = (a.as_ptr(), panel.as_ptr());
-        let bias = bias.map_or(std::ptr::null(), <[f32]>::as_ptr);
-        let next = next.as_ptr();
-        // SAFETY: as in `tile_avx512`; the caller bounds every write, the assert above the bias
-        // read, and `next` holds `next_lines` lines (prefetches never fault in any case).
-        unsafe {
-            by_rows!(
-                rows,
-                avx512_rows_into,
-                a,
-                panel,
-                k,
-                bias,
-                out,
-                ldo,
-                next,
-                next_lines
-            )
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn avx512_rows_into<const R: usize>(
-        a: *const f32,
-        panel: *const f32,
-        k: usize,
-        bias: *const f32,
-        out: *mut f32,
-        ldo: usize,
-        next: *const f32,
-        next_lines: usize,
-    ) {
-        // SAFETY: the caller's contract (see `tile_avx512_into`).
-        let mut acc = unsafe { avx512_accumulate::<R>(a, panel, k, next, next_lines) };
-        if !bias.is_null() {
-            // SAFETY: a non-null bias holds NR values.
-            let (b0, b1) = unsafe { (_mm512_loadu_ps(bias), _mm512_loadu_ps(bias.add(16))) };
-            for acc in &mut acc {
-                acc[0] = _mm512_add_ps(acc[0], b0);
-                acc[1] = _mm512_add_ps(acc[1], b1);
-            }
-        }
-        for (r, acc) in acc.iter().enumerate() {
-            // SAFETY: row r < R of `out` holds NR values.
-            unsafe {
-                let o = out.add(r * ldo);
-                _mm512_storeu_ps(o, acc[0]);
-                _mm512_storeu_ps(o.add(16), acc[1]);
-            }
-        }
-    }
-
-    /// The register tile: `R` rows × [`NR`] columns accumulated over the whole of `k`, with
-    /// a prefetch of line `p` of `next` at step `p < next_lines`.
-    #[target_feature(enable = "avx512f")]
-    unsafe fn avx512_accumulate<const R: usize>(
-        a: *const f32,
-        panel: *const f32,
-        k: usize,
-        next: *const f32,
-        next_lines: usize,
-    ) -> [[__m512; 2]; R] {
-        let mut acc = [[_mm512_setzero_ps(); 2]; R];
-        for p in 0..k {
-            if p < next_lines {
-                // A line of NR floats is two cache lines.
-                let line = next.wrapping_add(p * NR).cast::<i8>();
-                _mm_prefetch::<_MM_HINT_T1>(line);
-                _mm_prefetch::<_MM_HINT_T1>(line.wrapping_add(64));
-            }
-            // SAFETY: p < k, so line p of the panel and step p of the tile are in bounds.
-            let (b0, b1) = unsafe {
-                let line = panel.add(p * NR);
-                (_mm512_loadu_ps(line), _mm512_loadu_ps(line.add(16)))
-            };
-            for (r, acc) in acc.iter_mut().enumerate() {
-                // SAFETY: as above.
-                let x = _mm512_set1_ps(unsafe { *a.add(p * ROWS_MAX + r) });
-                acc[0] = _mm512_fmadd_ps(x, b0, acc[0]);
-                acc[1] = _mm512_fmadd_ps(x, b1, acc[1]);
-            }
-        }
-        acc
-    }
-
-    #[target_feature(enable = "avx512f")]
-    unsafe fn avx512_rows<const R: usize>(
-        a: *const f32,
-        panel: *const f32,
-        k: usize,
-        out: &mut [[f32; NR]; ROWS_MAX],
-    ) {
-        // SAFETY: the caller's contract (see `tile_avx512`).
-        let acc = unsafe { avx512_accumulate::<R>(a, panel, k, std::ptr::null(), 0) };
-        for (o, acc) in out.iter_mut().zip(&acc) {
-            // SAFETY: each output row holds NR = 32 floats.
-            unsafe {
-                _mm512_storeu_ps(o.as_mut_ptr(), acc[0]);
-                _mm512_storeu_ps(o.as_mut_ptr().add(16), acc[1]);
-            }
-        }
-    }
-
-    pub(super) fn tile_avx2(
-        a: &[f32],
-        rows: usize,
-        panel: &[f32],
-        k: usize,
-        out: &mut [[f32; NR]; ROWS_MAX],
-    ) {
-        check(a, rows, panel, k);
-        assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
-        let (a, panel) = (a.as_ptr(), panel.as_ptr());
-        // Sixteen ymm registers hold 6 rows × 16 columns: each half of the panel in turn.
-        let mut start = 0;
-        while start < rows {
-            let now = (rows - start).min(6);
-            for half in 0..2 {
-                // SAFETY: the CPU has AVX2 and FMA (asserted above); `check` bounds every read
-                // (row start + r of step p is at p·ROWS_MAX + start + r < k·ROWS_MAX).
-                unsafe {
-                    let a = a.add(start);
-                    let out = &mut out[start..];
-                    match now {
-                        1 => avx2_rows::<1>(a, panel, k, half, out),
-                        2 => avx2_rows::<2>(a, panel, k, half, out),
-                        3 => avx2_rows::<3>(a, panel, k, half, out),
-                        4 => avx2_rows::<4>(a, panel, k, half, out),
-                        5 => avx2_rows::<5>(a, panel, k, half, out),
-                        _ => avx2_rows::<6>(a, panel, k, half, out),
-                    }
-                }
-            }
-            start += now;
-        }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn avx2_rows<const R: usize>(
-        a: *const f32,
-        panel: *const f32,
-        k: usize,
-        half: usize,
-        out: &mut [[f32; NR]],
-    ) {
-        let mut acc = [[_mm256_setzero_ps(); 2]; R];
-        for p in 0..k {
-            // SAFETY: p < k and half < 2, so the 16 floats read are inside line p.
-            let (b0, b1) = unsafe {
-                let line = panel.add(p * NR + half * 16);
-                (_mm256_loadu_ps(line), _mm256_loadu_ps(line.add(8)))
-            };
-            for (r, acc) in acc.iter_mut().enumerate() {
-                // SAFETY: as above.
-                let x = _mm256_set1_ps(unsafe { *a.add(p * ROWS_MAX + r) });
-                acc[0] = _mm256_fmadd_ps(x, b0, acc[0]);
-                acc[1] = _mm256_fmadd_ps(x, b1, acc[1]);
-            }
-        }
-        for (o, acc) in out.iter_mut().zip(&acc) {
-            // SAFETY: each output row holds NR = 32 floats; half * 16 + 16 <= 32.
-            unsafe {
-                let o = o.as_mut_ptr().add(half * 16);
-                _mm256_storeu_ps(o, acc[0]);
-                _mm256_storeu_ps(o.add(8), acc[1]);
-            }
-        }
-    }
-}
+mod x86;
 
 #[cfg(test)]
 mod tests;

@@ -55,10 +55,23 @@ fn check_attention_products(a: &[f32], lda: usize, m: usize, w: &[f32], n: usize
     for path in KernelPath::available() {
         for packed in [&from_rows, &from_columns] {
             let mut panels = PackedB::default();
-            gemm_to_panels(path, packed, &bt, &mut panels);
+            // Panel by panel, last first: a panel's values do not depend on the others.
+            let count = n.div_ceil(NR);
+            gemm_to_panels(path, packed, &bt, &mut panels, 0..count);
+            let mut by_panel = PackedB::default();
+            for q in (0..count).rev() {
+                gemm_to_panels(path, packed, &bt, &mut by_panel, q..q + 1);
+            }
+            assert!(
+                (0..count).all(|q| bits(by_panel.panel(q)) == bits(panels.panel(q))),
+                "{path} panel by panel"
+            );
             let mut t = vec![0.0; n * (m + 1)];
-            // SAFETY: one thread writes `t`.
-            unsafe { gemm_transposed(path, packed, &b, &SharedOut::new(&mut t), 0, m + 1) };
+            let out = SharedOut::new(&mut t);
+            for q in (0..count).rev() {
+                // SAFETY: one thread writes `t`.
+                unsafe { gemm_transposed(path, packed, &b, q..q + 1, &out, 0, m + 1) };
+            }
             for (i, want) in want.chunks_exact(n).enumerate() {
                 for (j, want) in want.iter().enumerate() {
                     let got = panels.panel(j / NR)[i * NR + j % NR];
@@ -83,6 +96,10 @@ fn every_path_keeps_the_contract() {
         (25, 64, 33),
         (12, 32, 240),
         (23, 384, 1152),
+        // Past one block of `k` (KC), whole panels (A read unpacked) and a partial one.
+        (26, 257, 64),
+        (14, 600, 96),
+        (9, 1536, 40),
     ] {
         let a = matrix(m, k + 3, (m * k) as u32);
         let w = matrix(n, k, n as u32);
