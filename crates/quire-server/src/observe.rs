@@ -95,7 +95,7 @@ fn prune(store: &Store, retention: Retention) -> quire_store::Result<()> {
 }
 
 /// Write queued records to the registry in batches, and delete expired ones now and then, until
-/// `stop` turns true; then write what is queued and return.
+/// `stop` turns true (or its sender is gone); then write what is queued and return.
 pub async fn write_observations(
     store: Arc<Store>,
     mut queue: mpsc::Receiver<Observation>,
@@ -119,17 +119,15 @@ pub async fn write_observations(
                 }
                 continue;
             }
-            _ = stop.changed() => {
-                queue.close();
-                while queue.recv_many(&mut batch, BATCH).await > 0 {}
-            }
+            _ = stop.changed() => {}
         }
-        gather(&mut queue, &mut batch, &mut stop).await;
-        let done = *stop.borrow();
-        let store = store.clone();
-        let written = tokio::task::spawn_blocking(move || store_batch(&store, batch)).await;
-        if !matches!(written, Ok(Ok(()))) {
-            tracing::error!("could not store sampled requests or feedback");
+        let done = complete(&mut queue, &mut batch, &mut stop).await;
+        for batch in in_batches(batch) {
+            let store = store.clone();
+            let written = tokio::task::spawn_blocking(move || store_batch(&store, batch)).await;
+            if !matches!(written, Ok(Ok(()))) {
+                tracing::error!("could not store sampled requests or feedback");
+            }
         }
         if done {
             return;
@@ -137,8 +135,24 @@ pub async fn write_observations(
     }
 }
 
-/// Add to `batch` what arrives within [`GATHER_FOR`], up to [`BATCH`] records; on `stop`,
-/// everything still queued.
+/// Complete a batch: [`gather`], and once stopping, close the queue and take everything still
+/// in it. Returns whether the writer is stopping.
+async fn complete<T>(
+    queue: &mut mpsc::Receiver<T>,
+    batch: &mut Vec<T>,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    gather(queue, batch, stop).await;
+    let stopping = *stop.borrow() || stop.has_changed().is_err();
+    if stopping {
+        queue.close();
+        while queue.recv_many(batch, BATCH).await > 0 {}
+    }
+    stopping
+}
+
+/// Add to `batch` what arrives within [`GATHER_FOR`], up to [`BATCH`] records; returns early
+/// when `stop` changes (the caller then takes the rest).
 async fn gather<T>(
     queue: &mut mpsc::Receiver<T>,
     batch: &mut Vec<T>,
@@ -153,13 +167,22 @@ async fn gather<T>(
                 }
             }
             () = tokio::time::sleep_until(deadline) => return,
-            _ = stop.changed() => {
-                queue.close();
-                while queue.recv_many(batch, BATCH).await > 0 {}
-                return;
-            }
+            _ = stop.changed() => return,
         }
     }
+}
+
+/// `records` split into transactions of at most [`BATCH`].
+fn in_batches<T>(mut records: Vec<T>) -> Vec<Vec<T>> {
+    let mut batches = Vec::new();
+    while records.len() > BATCH {
+        let rest = records.split_off(BATCH);
+        batches.push(std::mem::replace(&mut records, rest));
+    }
+    if !records.is_empty() {
+        batches.push(records);
+    }
+    batches
 }
 
 #[cfg(test)]
@@ -167,47 +190,88 @@ mod tests {
     use super::*;
 
     #[tokio::test(start_paused = true)]
-    async fn a_batch_gathers_a_trickle_until_full_or_its_time_is_up() {
+    async fn a_batch_gathers_for_its_time_from_the_first_record() {
         let (tx, mut rx) = mpsc::channel::<usize>(1024);
         let (_stop_tx, mut stop) = watch::channel(false);
+        // One record every 40 ms for 600 ms: a batch takes those of its first 250 ms (a timer
+        // restarted by each record would take them all).
         let sender = tokio::spawn(async move {
-            for i in 0..5 {
+            for i in 0..15 {
                 tx.send(i).await.unwrap();
                 tokio::time::sleep(Duration::from_millis(40)).await;
             }
             tokio::time::sleep(GATHER_FOR).await;
-            tx.send(99).await.unwrap();
             for i in 0..300 {
                 tx.send(100 + i).await.unwrap();
             }
         });
         let mut batch = vec![rx.recv().await.unwrap()];
-        gather(&mut rx, &mut batch, &mut stop).await;
-        assert_eq!(batch, [0, 1, 2, 3, 4], "one commit for the trickle");
+        assert!(!complete(&mut rx, &mut batch, &mut stop).await);
+        assert_eq!(batch, (0..=6).collect::<Vec<_>>(), "one commit per 250 ms");
+        let mut rest = Vec::new();
+        while rest.len() < 8 {
+            rest.push(rx.recv().await.unwrap());
+        }
         let mut batch = vec![rx.recv().await.unwrap()];
-        gather(&mut rx, &mut batch, &mut stop).await;
+        assert_eq!(batch, [100]);
+        complete(&mut rx, &mut batch, &mut stop).await;
         assert_eq!(batch.len(), BATCH, "a full batch commits at once");
         sender.await.unwrap();
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_stop_ends_the_gathering_with_everything_still_queued() {
+    async fn a_stop_takes_everything_still_queued() {
+        // Stopped before the batch is completed: more than a batch is queued.
         let (tx, mut rx) = mpsc::channel::<usize>(1024);
         let (stop_tx, mut stop) = watch::channel(false);
-        for i in 1..10 {
-            tx.send(i).await.unwrap();
+        for i in 0..300 {
+            tx.try_send(i).unwrap();
         }
+        stop_tx.send(true).unwrap();
+        let mut batch = Vec::new();
+        assert!(complete(&mut rx, &mut batch, &mut stop).await);
+        assert_eq!(batch, (0..300).collect::<Vec<_>>());
+        assert!(tx.try_send(300).is_err(), "the queue is closed");
+
+        // Stopped while gathering, with records sent right after the stop.
+        let (tx, mut rx) = mpsc::channel::<usize>(1024);
+        let (stop_tx, mut stop) = watch::channel(false);
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(10)).await;
-            tx.send(10).await.unwrap();
+            tx.try_send(1).unwrap();
             stop_tx.send(true).unwrap();
-            tokio::time::sleep(GATHER_FOR).await;
-            drop(tx);
+            for i in 2..=20 {
+                tx.try_send(i).unwrap();
+            }
         });
         let start = tokio::time::Instant::now();
         let mut batch = vec![0];
-        gather(&mut rx, &mut batch, &mut stop).await;
-        assert_eq!(batch, (0..=10).collect::<Vec<_>>());
+        assert!(complete(&mut rx, &mut batch, &mut stop).await);
+        assert_eq!(batch, (0..=20).collect::<Vec<_>>());
         assert!(start.elapsed() < GATHER_FOR, "{:?}", start.elapsed());
+
+        // The stop's sender gone counts as a stop.
+        let (tx, mut rx) = mpsc::channel::<usize>(1024);
+        let (stop_tx, mut stop) = watch::channel(false);
+        tx.try_send(7).unwrap();
+        drop(stop_tx);
+        let mut batch = Vec::new();
+        assert!(complete(&mut rx, &mut batch, &mut stop).await);
+        assert_eq!(batch, [7]);
+    }
+
+    #[test]
+    fn transactions_hold_at_most_a_batch() {
+        let sizes = |n: usize| {
+            in_batches((0..n).collect())
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(BATCH), [BATCH]);
+        assert_eq!(sizes(2 * BATCH + 3), [BATCH, BATCH, 3]);
+        let joined: Vec<usize> = in_batches((0..600).collect()).concat();
+        assert_eq!(joined, (0..600).collect::<Vec<_>>());
     }
 }

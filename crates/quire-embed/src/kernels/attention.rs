@@ -51,8 +51,8 @@ pub(crate) fn attention(
             buf.keys.pack_rows(&qkv[k..], stride, n, d);
             buf.queries_t.pack_transposed(&qkv[q..], stride, d, n);
             buf.values_t.pack_columns(&qkv[v..], stride, d, n);
-            // A panel of queries at a time, start to end, while its scores are in the L1
-            // cache: each panel's weights and context need only that panel's scores.
+            // A panel of queries at a time, start to end, while its scores (128·n bytes) are
+            // in cache: each panel's weights and context need only that panel's scores.
             for panel in 0..buf.queries_t.panel_count() {
                 let one = panel..panel + 1;
                 gemm_to_panels(

@@ -1,7 +1,8 @@
 //! Splitting one product over two threads without changing a bit of it.
 //!
-//! Every output element of a product is computed by one kernel call from the same operands in
-//! the same order whichever thread runs it (see [`gemm`](super::gemm)'s contract), so a product
+//! Every output element of a product is computed by the same kernel calls (one per block of
+//! `k`, each continuing the sums the last stored) from the same operands in the same order,
+//! whichever thread runs it (see [`gemm`](super::gemm)'s contract), so a product
 //! split into two halves of its output columns, or an attention split into two halves of its
 //! heads, gives the same bits as the whole on one thread. The two halves run under
 //! `rayon::join` in the caller's pool: when no other thread of the pool is free, the caller
@@ -72,8 +73,9 @@ pub(crate) struct SharedOut<'a> {
     _borrow: PhantomData<&'a mut [f32]>,
 }
 
-// SAFETY: a `SharedOut` is only written through pointers from `region`, whose users guarantee
-// that threads write disjoint elements; the buffer outlives it (the borrow above).
+// SAFETY: a `SharedOut` is only written and read back through pointers from `region`, whose
+// users guarantee that threads touch disjoint elements; the buffer outlives it (the borrow
+// above).
 unsafe impl Send for SharedOut<'_> {}
 // SAFETY: as above.
 unsafe impl Sync for SharedOut<'_> {}

@@ -59,6 +59,7 @@ fn check_attention_products(a: &[f32], lda: usize, m: usize, w: &[f32], n: usize
             let count = n.div_ceil(NR);
             gemm_to_panels(path, packed, &bt, &mut panels, 0..count);
             let mut by_panel = PackedB::default();
+            by_panel.pack_with(m, n, |_, _| f32::NAN);
             for q in (0..count).rev() {
                 gemm_to_panels(path, packed, &bt, &mut by_panel, q..q + 1);
             }
@@ -66,7 +67,7 @@ fn check_attention_products(a: &[f32], lda: usize, m: usize, w: &[f32], n: usize
                 (0..count).all(|q| bits(by_panel.panel(q)) == bits(panels.panel(q))),
                 "{path} panel by panel"
             );
-            let mut t = vec![0.0; n * (m + 1)];
+            let mut t = vec![f32::NAN; n * (m + 1)];
             let out = SharedOut::new(&mut t);
             for q in (0..count).rev() {
                 // SAFETY: one thread writes `t`.
@@ -85,7 +86,8 @@ fn check_attention_products(a: &[f32], lda: usize, m: usize, w: &[f32], n: usize
 }
 
 /// Every available path gives the scalar contract's bits, whatever the shape, and a row's
-/// result does not depend on how many rows share the call.
+/// result does not depend on how many rows share the call. (The AVX-512 paths, blocked and
+/// unpacked, run only where the CPU has AVX-512: `KernelPath::available`.)
 #[test]
 fn every_path_keeps_the_contract() {
     for &(m, k, n) in &[
@@ -106,7 +108,7 @@ fn every_path_keeps_the_contract() {
         let bias = matrix(1, n, 7);
         check_attention_products(&a, k + 3, m, &w, n);
         let b = PackedB::from_weight(&w, n, k);
-        let mut want = vec![0.0; m * (n + 1)];
+        let mut want = vec![f32::NAN; m * (n + 1)];
         gemm(
             KernelPath::Scalar,
             Serial,
@@ -128,11 +130,12 @@ fn every_path_keeps_the_contract() {
             }
         }
         for path in KernelPath::available() {
-            let mut got = vec![0.0; m * (n + 1)];
+            // Outputs start as NaN: a first block that reloaded them would show.
+            let mut got = vec![f32::NAN; m * (n + 1)];
             gemm(path, Serial, &a, k + 3, m, &b, Some(&bias), &mut got, n + 1);
             assert_eq!(bits(&got), bits(&want), "{path:?} {m}x{k}x{n}");
             // Each half of the panels on its own thread: the same bits.
-            let mut halves = vec![0.0; m * (n + 1)];
+            let mut halves = vec![f32::NAN; m * (n + 1)];
             two_threads().install(|| {
                 gemm(
                     path,
@@ -147,7 +150,7 @@ fn every_path_keeps_the_contract() {
                 );
             });
             assert_eq!(bits(&halves), bits(&want), "{path:?} {m}x{k}x{n} two-way");
-            let mut last = vec![0.0; n + 1];
+            let mut last = vec![f32::NAN; n + 1];
             gemm(
                 path,
                 Serial,

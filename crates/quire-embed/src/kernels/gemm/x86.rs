@@ -29,8 +29,8 @@ macro_rules! by_rows {
     };
 }
 
-/// Bounds every kernel relies on: a packed tile of `A` with `k` steps of [`ROWS_MAX`], and
-/// `k` lines of [`NR`] in `panel`.
+/// Bounds [`tile_avx512`] and [`tile_avx2`] rely on: a packed tile of `A` with `k` steps of
+/// [`ROWS_MAX`], and `k` lines of [`NR`] in `panel`.
 fn check(a: &[f32], rows: usize, panel: &[f32], k: usize) {
     assert!((1..=ROWS_MAX).contains(&rows));
     assert!(a.len() >= k * ROWS_MAX && panel.len() >= k * NR);
@@ -57,8 +57,9 @@ pub(super) fn tile_avx512(
 /// line per step.
 ///
 /// # Safety
-/// `out` points at `rows` rows of [`NR`] writable values at stride `ldo`, which no other
-/// thread reads or writes meanwhile.
+/// `out` points at `rows` rows of [`NR`] readable and writable values at stride `ldo`, which
+/// no other thread reads or writes meanwhile; unless the block is the first, they hold the
+/// sums the previous block of this tile stored.
 pub(super) unsafe fn tile_avx512_into(
     block: super::Block<'_>,
     rows: usize,
@@ -70,16 +71,16 @@ pub(super) unsafe fn tile_avx512_into(
     assert!((1..=ROWS_MAX).contains(&rows) && block.panel.len() >= k * NR);
     match block.a {
         super::BlockA::Packed(a) => assert!(a.len() >= k * ROWS_MAX),
-        super::BlockA::Rows(a, lda) => assert!(k == 0 || a.len() >= (rows - 1) * lda + k),
+        super::BlockA::Rows(a, lda) => assert!(lda > 0 && a.len() >= (rows - 1) * lda + k),
     }
     let next_lines = (block.next.len() / NR).min(k);
     assert!(ldo >= NR);
     assert!(bias.is_none_or(|b| b.len() >= NR));
     assert!(is_x86_feature_detected!("avx512f"));
-    // Step p of row r of the tile is at `a + p·step + r·row`.
-    let (a, step, row) = match block.a {
-        super::BlockA::Packed(a) => (a.as_ptr(), ROWS_MAX, 1),
-        super::BlockA::Rows(a, lda) => (a.as_ptr(), 1, lda),
+    // Unpacked: row r's step p at `a + r·lda + p` (`lda` 0 means packed).
+    let (a, lda) = match block.a {
+        super::BlockA::Packed(a) => (a.as_ptr(), 0),
+        super::BlockA::Rows(a, lda) => (a.as_ptr(), lda),
     };
     let panel = block.panel.as_ptr();
     let bias = match block.last {
@@ -96,8 +97,7 @@ pub(super) unsafe fn tile_avx512_into(
             rows,
             avx512_rows_into,
             a,
-            step,
-            row,
+            lda,
             panel,
             k,
             first,
@@ -114,8 +114,7 @@ pub(super) unsafe fn tile_avx512_into(
 #[target_feature(enable = "avx512f")]
 unsafe fn avx512_rows_into<const R: usize>(
     a: *const f32,
-    step: usize,
-    row: usize,
+    lda: usize,
     panel: *const f32,
     k: usize,
     first: bool,
@@ -137,9 +136,9 @@ unsafe fn avx512_rows_into<const R: usize>(
     }
     // SAFETY: the caller's contract (see `tile_avx512_into`).
     unsafe {
-        match step == ROWS_MAX && row == 1 {
-            true => avx512_accumulate::<R>(&mut acc, a, panel, k, next, next_lines),
-            false => avx512_accumulate_rows::<R>(&mut acc, a, row, panel, k, next, next_lines),
+        match lda {
+            0 => avx512_accumulate::<R>(&mut acc, a, panel, k, next, next_lines),
+            lda => avx512_accumulate_rows::<R>(&mut acc, a, lda, panel, k, next, next_lines),
         }
     };
     if !bias.is_null() {
