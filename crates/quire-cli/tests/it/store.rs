@@ -1,6 +1,9 @@
 //! Builders anywhere: `quire build` with `--store` (the test SeaweedFS) and `--registry` (the
 //! test PostgreSQL) publishes the index; another machine's data dir, which does not exist yet,
-//! answers a query on it, fetched on first use; GC keeps the fresh build unless told not to.
+//! answers a query on it, fetched on first use; GC keeps the fresh build unless told not to,
+//! and reports the abandoned uploads and unused embedding packs it deletes.
+
+use std::path::Path;
 
 use crate::common::{Run, cmd, handbook};
 
@@ -89,4 +92,56 @@ fn a_build_published_to_the_shared_store_is_queried_from_a_new_data_dir() {
         "{}",
         refused.stderr
     );
+}
+
+/// `quire gc` on a shared directory store names the abandoned upload and the embedding packs
+/// no index uses, in text and JSON; dry, it names them and leaves them.
+#[test]
+fn gc_reports_the_abandoned_uploads_and_embedding_packs_it_deletes() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let store = dir.path().join("store");
+    let (index, digest, namespace) = (
+        format!("idx-{}", "7".repeat(64)),
+        "8".repeat(64),
+        "0".repeat(64),
+    );
+    let upload = store.join("indexes").join(&index).join(&digest);
+    let packs = store.join("embed-cache").join(&namespace);
+    let put = |dir: &Path, name: &str| {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join(name), b"bytes").unwrap();
+    };
+    put(&upload, "vectors.f32");
+    put(&upload, "chunks.jsonl");
+    put(&packs, &format!("{}.pack", "1".repeat(64)));
+    let url = format!("file://{}", store.display());
+    let run = |args: &[&str]| -> Run {
+        let mut command = cmd(&dir.path().join("data"), args);
+        command.env("QUIRE_STORE", &url);
+        command.output().unwrap().into()
+    };
+
+    let dry = run(&["gc", "--dry-run", "--keep-fresh-secs", "0"]).ok();
+    for line in [
+        format!("would delete abandoned upload {index}/{digest} (2 objects)"),
+        format!("would delete embedding cache {namespace} (1 packs)"),
+    ] {
+        assert!(dry.stdout.contains(&line), "{line}: {}", dry.stdout);
+    }
+    assert!(upload.join("vectors.f32").exists() && packs.exists(), "dry");
+
+    let fresh = ["--json", "gc", "--keep-fresh-secs", "0", "--reason", "tidy"];
+    let report = run(&fresh).ok().json();
+    assert_eq!(
+        report["deleted_uploads"],
+        serde_json::json!([{"index_id": index, "content_digest": digest, "objects": 2}]),
+        "{report}"
+    );
+    assert_eq!(
+        report["deleted_packs"],
+        serde_json::json!([{"namespace": namespace, "packs": 1}]),
+        "{report}"
+    );
+    assert!(!upload.join("vectors.f32").exists(), "{report}");
+    assert!(!packs.join(format!("{}.pack", "1".repeat(64))).exists());
 }
