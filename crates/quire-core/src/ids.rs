@@ -63,7 +63,8 @@ pub fn update_field(hasher: &mut blake3::Hasher, bytes: &[u8]) {
     hasher.update(bytes);
 }
 
-fn is_hex64(s: &str) -> bool {
+/// Whether `s` is a blake3 hex digest: 64 lowercase hex characters.
+pub fn is_hex64(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 

@@ -4,7 +4,8 @@
 
 use quire_release::{
     AliasChangeRequest, AliasRevision, AliasState, AuditEvent, AuditVerification, Canary,
-    Distribution, GatePolicy, GcReport, Pin, RollbackPolicy, ShadowReport,
+    DeletedPacks, DeletedUpload, Distribution, GatePolicy, GcReport, Pin, RollbackPolicy,
+    ShadowReport,
 };
 
 use crate::convert::{InvalidField, invalid, parse};
@@ -26,6 +27,17 @@ where
 fn rollback_policy(field: &'static str, text: &str) -> Result<RollbackPolicy, InvalidField> {
     text.parse()
         .map_err(|e| crate::convert::field_error(field, e))
+}
+
+/// A content digest or embedding cache namespace: 64 lowercase hex characters.
+fn hex64(field: &'static str, value: String) -> Result<String, InvalidField> {
+    if !quire_core::ids::is_hex64(&value) {
+        return Err(invalid(
+            field,
+            format!("{value:?} is not 64 lowercase hex characters"),
+        ));
+    }
+    Ok(value)
 }
 
 fn non_empty(field: &'static str, value: String) -> Result<String, InvalidField> {
@@ -290,7 +302,47 @@ impl From<GcReport> for pb::GcResponse {
                     reasons,
                 })
                 .collect(),
+            deleted_uploads: r
+                .deleted_uploads
+                .into_iter()
+                .map(|u| pb::DeletedUpload {
+                    index_id: u.index_id.to_string(),
+                    content_digest: u.content_digest,
+                    objects: u.objects,
+                })
+                .collect(),
+            deleted_packs: r
+                .deleted_packs
+                .into_iter()
+                .map(|p| pb::DeletedPacks {
+                    namespace: p.namespace,
+                    packs: p.packs,
+                })
+                .collect(),
         }
+    }
+}
+
+impl TryFrom<pb::DeletedUpload> for DeletedUpload {
+    type Error = InvalidField;
+
+    fn try_from(u: pb::DeletedUpload) -> Result<Self, InvalidField> {
+        Ok(Self {
+            index_id: parse("deleted_uploads.index_id", &u.index_id)?,
+            content_digest: hex64("deleted_uploads.content_digest", u.content_digest)?,
+            objects: u.objects,
+        })
+    }
+}
+
+impl TryFrom<pb::DeletedPacks> for DeletedPacks {
+    type Error = InvalidField;
+
+    fn try_from(p: pb::DeletedPacks) -> Result<Self, InvalidField> {
+        Ok(Self {
+            namespace: hex64("deleted_packs.namespace", p.namespace)?,
+            packs: p.packs,
+        })
     }
 }
 
@@ -315,6 +367,16 @@ impl TryFrom<pb::GcResponse> for GcReport {
                 .into_iter()
                 .map(|k| Ok((parse("kept.index_id", &k.index_id)?, k.reasons)))
                 .collect::<Result<_, InvalidField>>()?,
+            deleted_uploads: r
+                .deleted_uploads
+                .into_iter()
+                .map(DeletedUpload::try_from)
+                .collect::<Result<_, _>>()?,
+            deleted_packs: r
+                .deleted_packs
+                .into_iter()
+                .map(DeletedPacks::try_from)
+                .collect::<Result<_, _>>()?,
         })
     }
 }
@@ -420,5 +482,42 @@ mod tests {
             ChangeAliasParams::try_from(no_reason).unwrap_err().field,
             "change"
         );
+    }
+
+    #[test]
+    fn gc_reports_round_trip_with_uploads_and_packs_and_are_validated() {
+        let index: quire_core::IndexId = format!("idx-{}", "a".repeat(64)).parse().unwrap();
+        let report = GcReport {
+            dry_run: true,
+            deleted_indexes: vec![index.clone()],
+            deleted_snapshots: vec![format!("snap-{}", "b".repeat(64)).parse().unwrap()],
+            deleted_uploads: vec![DeletedUpload {
+                index_id: index.clone(),
+                content_digest: "c".repeat(64),
+                objects: 7,
+            }],
+            deleted_packs: vec![DeletedPacks {
+                namespace: "d".repeat(64),
+                packs: 3,
+            }],
+            kept: [(index, vec!["pinned by eval".to_owned()])].into(),
+        };
+        let wire = pb::GcResponse::from(report.clone());
+        assert_eq!(wire.deleted_uploads[0].objects, 7);
+        assert_eq!(wire.deleted_packs[0].namespace, "d".repeat(64));
+        assert_eq!(GcReport::try_from(wire.clone()).unwrap(), report);
+
+        let mut bad = wire.clone();
+        bad.deleted_uploads[0].content_digest = "C".repeat(64);
+        let err = GcReport::try_from(bad).unwrap_err();
+        assert_eq!(err.field, "deleted_uploads.content_digest", "{err:?}");
+        let mut bad = wire.clone();
+        bad.deleted_uploads[0].index_id = "idx-short".into();
+        let err = GcReport::try_from(bad).unwrap_err();
+        assert_eq!(err.field, "deleted_uploads.index_id", "{err:?}");
+        let mut bad = wire;
+        bad.deleted_packs[0].namespace = "../escape".into();
+        let err = GcReport::try_from(bad).unwrap_err();
+        assert_eq!(err.field, "deleted_packs.namespace", "{err:?}");
     }
 }

@@ -37,7 +37,7 @@ pub use audit::{AuditDraft, AuditEvent, AuditVerification};
 pub use canary::{CanaryReport, RollbackPolicy};
 pub use error::{ReleaseError, Result};
 pub use gate::{GatePolicy, Headline, ReportRecord};
-pub use retention::{GcReport, Pin};
+pub use retention::{DeletedPacks, DeletedUpload, GcReport, Pin};
 pub use routing::{BUCKETS, Resolved, Via, bucket, route};
 pub use sampling::{Intent, SampleListing, SampleQuery, SampleRecord, SampledQuery, StepMicros};
 pub use shadow::{Distribution, ShadowReport};

@@ -33,6 +33,30 @@ impl Pin {
     }
 }
 
+/// An upload GC deleted (or, dry, would delete): one build of an index whose objects reached
+/// the shared store without its commit marker, and whose newest object is older than the
+/// keep-fresh window (a builder stopped mid-upload).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeletedUpload {
+    /// The index the upload was of.
+    pub index_id: IndexId,
+    /// The build's content digest (64 lowercase hex characters).
+    pub content_digest: String,
+    /// How many objects of it there were.
+    pub objects: u64,
+}
+
+/// The shared embedding cache packs of one namespace (one model at one precision) GC deleted
+/// (or, dry, would delete): no index in the store uses that model at that precision any more.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeletedPacks {
+    /// The namespace: the model's digest, hashed with the precision unless it is fp32 (64
+    /// lowercase hex characters).
+    pub namespace: String,
+    /// How many packs of it went.
+    pub packs: u64,
+}
+
 /// What GC did (or, dry, would do).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct GcReport {
@@ -42,6 +66,11 @@ pub struct GcReport {
     pub deleted_indexes: Vec<IndexId>,
     /// Snapshots deleted (or to delete) because every index built from them went.
     pub deleted_snapshots: Vec<SnapshotId>,
+    /// Abandoned uploads in the shared store deleted (or to delete); none without one.
+    pub deleted_uploads: Vec<DeletedUpload>,
+    /// Shared embedding cache packs deleted (or to delete), by namespace; none without a
+    /// shared store.
+    pub deleted_packs: Vec<DeletedPacks>,
     /// Indices kept, with why.
     pub kept: BTreeMap<IndexId, Vec<String>>,
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use quire_core::{IndexId, SnapshotId};
 use quire_release::AuditDraft;
-pub use quire_release::retention::{GcReport, Pin};
+pub use quire_release::retention::{DeletedPacks, DeletedUpload, GcReport, Pin};
 use serde_json::json;
 
 use crate::error::{IoContext, Result, StoreError};

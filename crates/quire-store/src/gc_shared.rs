@@ -8,13 +8,14 @@
 //! younger than `gc_fresh`, is not marked at all. Ages are judged by the store's clock
 //! ([`ArtifactStore::now`] against the objects' last-modified times), never this machine's or
 //! a builder's. An upload that never committed and whose newest object is older than
-//! `gc_fresh` was abandoned: it is deleted ([`Store::gc_abandoned_uploads`]).
+//! `gc_fresh` was abandoned: it is deleted (see `uploads`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod packs;
 mod snapshots;
+mod uploads;
 
 use quire_core::IndexId;
 use quire_release::AuditDraft;
@@ -67,9 +68,10 @@ fn gc_draft(action: &str, index: &IndexId, actor: &str, reason: &str) -> AuditDr
 }
 
 impl Store {
-    /// The shared store's part of [`Store::gc`]: mark every index the store holds that is not
-    /// live, wait out the grace, then delete what is still dead (objects, then the local
-    /// copy, then the mark and the manifest record). Dry: what would be marked.
+    /// The shared store's part of [`Store::gc`]: delete abandoned uploads, mark every index
+    /// the store holds that is not live, wait out the grace, then delete what is still dead
+    /// (objects, then the local copy, then the mark and the manifest record), the snapshots
+    /// and embedding packs nothing left uses. Dry: see [`Store::gc_shared_dry`].
     pub(crate) fn gc_shared(
         &self,
         store: &dyn ArtifactStore,
@@ -77,39 +79,16 @@ impl Store {
         actor: &str,
         reason: &str,
     ) -> Result<GcReport> {
+        let now = store.now()?;
+        let uploads = self.abandoned_uploads(store, now)?;
+        if dry_run {
+            return self.gc_shared_dry(store, now, &uploads);
+        }
         let mut report = GcReport {
-            dry_run,
+            deleted_uploads: self.delete_uploads(store, uploads, actor, reason)?,
             ..GcReport::default()
         };
-        let now = store.now()?;
-        if !dry_run {
-            self.gc_abandoned_uploads(store, now, actor, reason)?;
-        }
-        let mut marked = BTreeSet::new();
-        {
-            let _guard = self.release_lock();
-            let live = self.liveness()?;
-            for id in present_index_ids(store)? {
-                let why = match live.get(&id) {
-                    Some(why) => Some(why.clone()),
-                    None => self.in_flight(store, &id, now)?,
-                };
-                match why {
-                    Some(why) => {
-                        report.kept.insert(id, why);
-                    }
-                    None if dry_run => report.deleted_indexes.push(id),
-                    None => {
-                        let draft = gc_draft("index.delete.marked", &id, actor, reason);
-                        self.registry.mark_deleting(&id, now_us(), draft)?;
-                        marked.insert(id);
-                    }
-                }
-            }
-        }
-        if dry_run {
-            return Ok(report);
-        }
+        let marked = self.mark_dead(store, now, None, &mut report, actor, reason)?;
         let marks = self.registry.deleting()?;
         self.wait_out_grace(&marks);
         let now = store.now()?;
@@ -140,63 +119,85 @@ impl Store {
             }
         }
         report.deleted_snapshots = self.gc_shared_snapshots(store, orphaned, actor, reason)?;
-        self.gc_shared_packs(store, actor, reason)?;
+        report.deleted_packs = self.gc_shared_packs(store, actor, reason)?;
         Ok(report)
     }
 
-    /// Delete every upload in the store that never committed (a build's objects without its
-    /// commit marker) and whose newest object is at least `gc_fresh` old at `now`, both by the
-    /// store's clock: a builder stopped mid-upload. One `index.upload.delete` event each.
-    fn gc_abandoned_uploads(
+    /// [`Store::gc_shared`] dry, by reading only (besides [`ArtifactStore::now`]'s probe):
+    /// the abandoned `uploads`, the indices a real run would mark (and delete after the grace
+    /// unless they come back to life meanwhile), and the embedding packs no index left after
+    /// that would use. Snapshots are left to the local part (which ones go here depends on
+    /// what the store holds after the grace).
+    fn gc_shared_dry(
         &self,
         store: &dyn ArtifactStore,
         now: SystemTime,
-        actor: &str,
-        reason: &str,
-    ) -> Result<()> {
-        for id in transfer::index_ids(store)? {
-            let committed = transfer::index_builds(store, &id)?;
-            for digest in store.children(&Key::index(&id))? {
-                let Ok(base) = Key::index_build(&id, &digest) else {
-                    continue;
-                };
-                if committed.contains(&digest) {
-                    continue;
-                }
-                let objects = store.list_objects(&base)?;
-                let Some(written) = newest(&objects) else {
-                    continue;
-                };
-                if age(now, written) < self.options.gc_fresh {
-                    continue;
-                }
-                for object in &objects {
-                    store.delete(&object.key)?;
-                }
-                tracing::info!(index = %id, digest, "abandoned upload deleted");
-                self.audit(AuditDraft {
-                    evidence: json!({
-                        "store": store.location(),
-                        "content_digest": digest,
-                        "objects": objects.len(),
-                        "last_written": time_of(written),
-                    }),
-                    ..gc_draft("index.upload.delete", &id, actor, reason)
-                })?;
-            }
-        }
-        Ok(())
+        uploads: &[uploads::Abandoned],
+    ) -> Result<GcReport> {
+        let mut report = GcReport {
+            dry_run: true,
+            deleted_uploads: uploads.iter().map(uploads::Abandoned::report).collect(),
+            ..GcReport::default()
+        };
+        let mut gone = uploads::emptied_by(store, uploads)?;
+        self.mark_dead(store, now, Some(&gone), &mut report, "", "")?;
+        gone.extend(report.deleted_indexes.iter().cloned());
+        report.deleted_packs = self.packs_to_delete(store, &gone, now)?;
+        Ok(report)
     }
 
-    /// The manifests of every build of an index in the store (its registry record and its
-    /// committed builds), by index; `None` while some index in the store has none (an upload
-    /// in progress, whose snapshot and model are unknown).
+    /// Under the release lock, mark each index in the store that is not live or in flight
+    /// at `now` (see [`Store::in_flight`]) as deleting, and put the others in `report.kept`:
+    /// the ones marked. Dry (`Some(skip)`: indices a real run would have removed already and
+    /// are not looked at): nothing is marked, the ones to mark go to `report.deleted_indexes`.
+    fn mark_dead(
+        &self,
+        store: &dyn ArtifactStore,
+        now: SystemTime,
+        dry: Option<&BTreeSet<IndexId>>,
+        report: &mut GcReport,
+        actor: &str,
+        reason: &str,
+    ) -> Result<BTreeSet<IndexId>> {
+        let mut marked = BTreeSet::new();
+        let _guard = self.release_lock();
+        let live = self.liveness()?;
+        for id in present_index_ids(store)? {
+            if dry.is_some_and(|skip| skip.contains(&id)) {
+                continue;
+            }
+            let why = match live.get(&id) {
+                Some(why) => Some(why.clone()),
+                None => self.in_flight(store, &id, now)?,
+            };
+            match why {
+                Some(why) => {
+                    report.kept.insert(id, why);
+                }
+                None if dry.is_some() => report.deleted_indexes.push(id),
+                None => {
+                    let draft = gc_draft("index.delete.marked", &id, actor, reason);
+                    self.registry.mark_deleting(&id, now_us(), draft)?;
+                    marked.insert(id);
+                }
+            }
+        }
+        Ok(marked)
+    }
+
+    /// The manifests of every build of an index in the store but those in `gone` (its
+    /// registry record and its committed builds), by index; `None` while some index in the
+    /// store has none (an upload in progress, whose snapshot and model are unknown).
     fn builds_in_store(
         &self,
         store: &dyn ArtifactStore,
+        gone: &BTreeSet<IndexId>,
     ) -> Result<Option<BTreeMap<IndexId, Vec<quire_core::Manifest>>>> {
         let mut all = BTreeMap::new();
         for id in present_index_ids(store)? {
+            if gone.contains(&id) {
+                continue;
+            }
             let mut builds: Vec<_> = self.registry.manifest(&id)?.into_iter().collect();
             for digest in transfer::index_builds(store, &id)? {
                 builds.extend(transfer::committed_manifest(store, &id, &digest)?);

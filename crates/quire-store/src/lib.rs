@@ -49,7 +49,7 @@ pub use audit::{AuditDraft, AuditEvent, AuditVerification};
 pub use cache::CachePolicy;
 pub use error::{Result, StoreError};
 pub use gate::{GatePolicy, Headline, ReportRecord};
-pub use gc::{GcReport, Pin, parse_duration};
+pub use gc::{DeletedPacks, DeletedUpload, GcReport, Pin, parse_duration};
 pub use import::CorpusFormat;
 pub use quire_core::outcome::{BuildOutcome, IndexInfo, IndexSummary, RebuildCheck, VerifyReport};
 pub use quire_release::canary::{self, CanaryEvalRequest, CandidateArm};

@@ -36,7 +36,7 @@ impl Store {
         for id in &orphaned {
             tombstone::put(store, id)?;
         }
-        let needed = match self.builds_in_store(store) {
+        let needed = match self.builds_in_store(store, &BTreeSet::new()) {
             Ok(builds) => builds.map(|all| {
                 all.into_values()
                     .flatten()

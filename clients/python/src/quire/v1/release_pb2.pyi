@@ -220,17 +220,39 @@ class KeptIndex(_message.Message):
     reasons: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, index_id: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class DeletedUpload(_message.Message):
+    __slots__ = ("index_id", "content_digest", "objects")
+    INDEX_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    index_id: str
+    content_digest: str
+    objects: int
+    def __init__(self, index_id: _Optional[str] = ..., content_digest: _Optional[str] = ..., objects: _Optional[int] = ...) -> None: ...
+
+class DeletedPacks(_message.Message):
+    __slots__ = ("namespace", "packs")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    PACKS_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    packs: int
+    def __init__(self, namespace: _Optional[str] = ..., packs: _Optional[int] = ...) -> None: ...
+
 class GcResponse(_message.Message):
-    __slots__ = ("dry_run", "deleted_indexes", "deleted_snapshots", "kept")
+    __slots__ = ("dry_run", "deleted_indexes", "deleted_snapshots", "kept", "deleted_uploads", "deleted_packs")
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     DELETED_INDEXES_FIELD_NUMBER: _ClassVar[int]
     DELETED_SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
     KEPT_FIELD_NUMBER: _ClassVar[int]
+    DELETED_UPLOADS_FIELD_NUMBER: _ClassVar[int]
+    DELETED_PACKS_FIELD_NUMBER: _ClassVar[int]
     dry_run: bool
     deleted_indexes: _containers.RepeatedScalarFieldContainer[str]
     deleted_snapshots: _containers.RepeatedScalarFieldContainer[str]
     kept: _containers.RepeatedCompositeFieldContainer[KeptIndex]
-    def __init__(self, dry_run: _Optional[bool] = ..., deleted_indexes: _Optional[_Iterable[str]] = ..., deleted_snapshots: _Optional[_Iterable[str]] = ..., kept: _Optional[_Iterable[_Union[KeptIndex, _Mapping]]] = ...) -> None: ...
+    deleted_uploads: _containers.RepeatedCompositeFieldContainer[DeletedUpload]
+    deleted_packs: _containers.RepeatedCompositeFieldContainer[DeletedPacks]
+    def __init__(self, dry_run: _Optional[bool] = ..., deleted_indexes: _Optional[_Iterable[str]] = ..., deleted_snapshots: _Optional[_Iterable[str]] = ..., kept: _Optional[_Iterable[_Union[KeptIndex, _Mapping]]] = ..., deleted_uploads: _Optional[_Iterable[_Union[DeletedUpload, _Mapping]]] = ..., deleted_packs: _Optional[_Iterable[_Union[DeletedPacks, _Mapping]]] = ...) -> None: ...
 
 class DeleteIndexRequest(_message.Message):
     __slots__ = ("index", "reason")

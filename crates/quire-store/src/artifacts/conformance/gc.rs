@@ -13,7 +13,7 @@ use quire_index::NoProgress;
 use super::fake::Fake;
 use super::{build_small_index, data_dir};
 use crate::artifacts::{ArtifactStore, Key, tombstone, transfer};
-use crate::{Access, Store, StoreOptions};
+use crate::{Access, DeletedPacks, DeletedUpload, GcReport, Store, StoreOptions};
 
 const TWO_HOURS: Duration = Duration::from_secs(2 * 3600);
 
@@ -34,12 +34,34 @@ fn gc_aged(
     dir: &Path,
     prefix: &Key,
     by: Duration,
-) -> (Store, crate::GcReport) {
-    let fake = Arc::new(Fake::new(store.clone()));
-    fake.age(prefix, by);
-    let gc = gc_machine(dir, fake, Duration::from_secs(3600));
+) -> (Store, GcReport) {
+    let gc = aged_machine(store, dir, &[prefix], by);
     let report = gc.gc(false, "gc", "test").expect("gc");
     (gc, report)
+}
+
+/// A dry GC (window an hour) from a data dir at `dir` on `store`, the objects under each of
+/// `prefixes` listed as two hours older than they are: its report.
+fn gc_aged_dry(store: &Arc<dyn ArtifactStore>, dir: &Path, prefixes: &[&Key]) -> GcReport {
+    let gc = aged_machine(store, dir, prefixes, TWO_HOURS);
+    let report = gc.gc(true, "gc", "test").expect("gc");
+    assert!(report.dry_run, "{report:?}");
+    report
+}
+
+/// A data dir at `dir` on `store` as seen through a [`Fake`] that lists the objects under
+/// each of `prefixes` as `by` older than they are, whose GC keeps what is younger than an hour.
+fn aged_machine(
+    store: &Arc<dyn ArtifactStore>,
+    dir: &Path,
+    prefixes: &[&Key],
+    by: Duration,
+) -> Store {
+    let fake = Arc::new(Fake::new(store.clone()));
+    for prefix in prefixes {
+        fake.age(prefix, by);
+    }
+    gc_machine(dir, fake, Duration::from_secs(3600))
 }
 
 fn events(data: &Store, action: &str) -> Vec<String> {
@@ -113,10 +135,12 @@ pub(super) fn freshness_is_judged_by_the_stores_clock(store: Arc<dyn ArtifactSto
 }
 
 /// An upload that never committed stays while it is younger than the window by the store's
-/// clock, and goes (audited) once its newest object is older.
+/// clock, and goes (audited, and listed in the report) once its newest object is older; a dry
+/// run lists it and leaves it.
 pub(super) fn abandoned_uploads_go_once_old(store: Arc<dyn ArtifactStore>, s: &Path) {
     let id: IndexId = format!("idx-{}", "7".repeat(64)).parse().expect("id");
-    let base = Key::index_build(&id, &"8".repeat(64)).expect("key");
+    let digest = "8".repeat(64);
+    let base = Key::index_build(&id, &digest).expect("key");
     for file in ["vectors.f32", "chunks.jsonl"] {
         let key = base.join(file).expect("key");
         store
@@ -127,14 +151,27 @@ pub(super) fn abandoned_uploads_go_once_old(store: Arc<dyn ArtifactStore>, s: &P
     let report = gc.gc(false, "gc", "test").expect("gc");
     let why = report.kept[&id].join("; ");
     assert!(why.contains("upload in progress"), "{why}");
+    assert!(report.deleted_uploads.is_empty(), "{report:?}");
     assert_eq!(store.list(&base).expect("list").len(), 2, "young: kept");
 
-    let (later, _) = gc_aged(&store, &s.join("later"), &Key::index(&id), TWO_HOURS);
+    let abandoned = vec![DeletedUpload {
+        index_id: id.clone(),
+        content_digest: digest,
+        objects: 2,
+    }];
+    let dry = gc_aged_dry(&store, &s.join("dry"), &[&Key::index(&id)]);
+    assert_eq!(dry.deleted_uploads, abandoned, "{dry:?}");
+    assert!(!dry.kept.contains_key(&id), "gone with its upload: {dry:?}");
+    assert_eq!(store.list(&base).expect("list").len(), 2, "dry: kept");
+
+    let (later, report) = gc_aged(&store, &s.join("later"), &Key::index(&id), TWO_HOURS);
     assert!(
         store.list(&Key::index(&id)).expect("list").is_empty(),
         "{}: the abandoned upload is gone",
         store.location()
     );
+    assert_eq!(report.deleted_uploads, abandoned, "{report:?}");
+    assert!(!report.kept.contains_key(&id), "{report:?}");
     assert_eq!(events(&later, "index.upload.delete"), [id.to_string()]);
 }
 
@@ -152,10 +189,48 @@ pub(super) fn unused_embedding_packs_go(store: Arc<dyn ArtifactStore>, s: &Path)
     for namespace in [&used, &unused] {
         store.put_new(&pack(namespace), b"pack").expect("pack");
     }
-    // The index is an hour old at most: fresh, so kept, and its model's packs with it.
     let packs = Key::new("embed-cache").expect("key");
+    // The build shared its own pack of the used model too.
+    let listed = |namespace: &String| DeletedPacks {
+        namespace: namespace.clone(),
+        packs: store
+            .list(&packs.join(namespace).expect("key"))
+            .expect("list")
+            .len() as u64,
+    };
+    let (used_packs, unused_packs) = (listed(&used), listed(&unused));
+    assert_eq!(unused_packs.packs, 1);
+    let sorted = |mut p: Vec<DeletedPacks>| {
+        p.sort_by(|a, b| a.namespace.cmp(&b.namespace));
+        p
+    };
+    // Dry, with the index old too: it would go, and then its model's packs with it.
+    let index = Key::index(&built.index_id);
+    let dry = gc_aged_dry(&store, &s.join("dry-old"), &[&packs, &index]);
+    assert_eq!(
+        dry.deleted_indexes,
+        std::slice::from_ref(&built.index_id),
+        "{dry:?}"
+    );
+    assert_eq!(
+        sorted(dry.deleted_packs),
+        sorted(vec![used_packs, unused_packs.clone()])
+    );
+    // The index is an hour old at most: fresh, so kept, and its model's packs with it.
+    let dry = gc_aged_dry(&store, &s.join("dry"), &[&packs]);
+    assert_eq!(
+        dry.deleted_packs,
+        std::slice::from_ref(&unused_packs),
+        "{dry:?}"
+    );
+    assert!(
+        store.get(&pack(&unused)).expect("get").is_some(),
+        "dry: kept"
+    );
+
     let (gc, report) = gc_aged(&store, &s.join("gc"), &packs, TWO_HOURS);
     assert!(report.kept.contains_key(&built.index_id), "{report:?}");
+    assert_eq!(report.deleted_packs, [unused_packs], "{report:?}");
     assert!(
         store.get(&pack(&used)).expect("get").is_some(),
         "in use: kept"
