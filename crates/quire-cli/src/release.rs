@@ -284,11 +284,13 @@ pub async fn maintenance<A: ReleaseApi>(
                 }
                 for u in &report.deleted_uploads {
                     let (id, digest, n) = (&u.index_id, &u.content_digest, u.objects);
-                    writeln!(o, "{verb} abandoned upload {id}/{digest} ({n} objects)")?;
+                    let objects = if n == 1 { "object" } else { "objects" };
+                    writeln!(o, "{verb} abandoned upload {id}/{digest} ({n} {objects})")?;
                 }
                 for p in &report.deleted_packs {
                     let (namespace, n) = (&p.namespace, p.packs);
-                    writeln!(o, "{verb} embedding cache {namespace} ({n} packs)")?;
+                    let packs = if n == 1 { "pack" } else { "packs" };
+                    writeln!(o, "{verb} embedding cache {namespace} ({n} {packs})")?;
                 }
                 for (id, why) in &report.kept {
                     writeln!(o, "kept {id}: {}", why.join(", "))?;

@@ -29,7 +29,22 @@ fn rollback_policy(field: &'static str, text: &str) -> Result<RollbackPolicy, In
         .map_err(|e| crate::convert::field_error(field, e))
 }
 
-/// A content digest or embedding cache namespace: 64 lowercase hex characters.
+/// An embedding cache namespace as GC names what it deleted: one segment of a store key
+/// (whatever folder it found under `embed-cache/`, so a report of a deletion is never refused),
+/// at most 255 bytes.
+fn key_segment(field: &'static str, value: String) -> Result<String, InvalidField> {
+    let ok = !value.is_empty()
+        && value.len() <= 255
+        && value != "."
+        && value != ".."
+        && !value.contains(['/', '\\', '\0']);
+    if !ok {
+        return Err(invalid(field, format!("{value:?} is not one key segment")));
+    }
+    Ok(value)
+}
+
+/// A content digest: 64 lowercase hex characters.
 fn hex64(field: &'static str, value: String) -> Result<String, InvalidField> {
     if !quire_core::ids::is_hex64(&value) {
         return Err(invalid(
@@ -340,7 +355,7 @@ impl TryFrom<pb::DeletedPacks> for DeletedPacks {
 
     fn try_from(p: pb::DeletedPacks) -> Result<Self, InvalidField> {
         Ok(Self {
-            namespace: hex64("deleted_packs.namespace", p.namespace)?,
+            namespace: key_segment("deleted_packs.namespace", p.namespace)?,
             packs: p.packs,
         })
     }
@@ -515,9 +530,16 @@ mod tests {
         bad.deleted_uploads[0].index_id = "idx-short".into();
         let err = GcReport::try_from(bad).unwrap_err();
         assert_eq!(err.field, "deleted_uploads.index_id", "{err:?}");
-        let mut bad = wire;
-        bad.deleted_packs[0].namespace = "../escape".into();
-        let err = GcReport::try_from(bad).unwrap_err();
-        assert_eq!(err.field, "deleted_packs.namespace", "{err:?}");
+        // Whatever folder GC found under `embed-cache/` is reported as it is, but never a
+        // path.
+        let mut stray = wire.clone();
+        stray.deleted_packs[0].namespace = "old-format_v1".into();
+        assert!(GcReport::try_from(stray).is_ok());
+        for namespace in ["../escape", "a/b", "..", ""] {
+            let mut bad = wire.clone();
+            bad.deleted_packs[0].namespace = namespace.into();
+            let err = GcReport::try_from(bad).unwrap_err();
+            assert_eq!(err.field, "deleted_packs.namespace", "{err:?}");
+        }
     }
 }

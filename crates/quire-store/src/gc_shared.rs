@@ -80,12 +80,17 @@ impl Store {
         reason: &str,
     ) -> Result<GcReport> {
         let now = store.now()?;
-        let uploads = self.abandoned_uploads(store, now)?;
         if dry_run {
+            let uploads = self.abandoned_uploads(store, now)?;
             return self.gc_shared_dry(store, now, &uploads);
         }
+        let mut deleted_uploads = Vec::new();
+        self.each_abandoned_upload(store, now, &mut |upload| {
+            deleted_uploads.push(self.delete_upload(store, upload, actor, reason)?);
+            Ok(())
+        })?;
         let mut report = GcReport {
-            deleted_uploads: self.delete_uploads(store, uploads, actor, reason)?,
+            deleted_uploads,
             ..GcReport::default()
         };
         let marked = self.mark_dead(store, now, None, &mut report, actor, reason)?;
@@ -147,8 +152,8 @@ impl Store {
     }
 
     /// Under the release lock, mark each index in the store that is not live or in flight
-    /// at `now` (see [`Store::in_flight`]) as deleting, and put the others in `report.kept`:
-    /// the ones marked. Dry (`Some(skip)`: indices a real run would have removed already and
+    /// at `now` (see [`Store::in_flight`]) as deleting, put the others in `report.kept`, and
+    /// return the ones marked. Dry (`Some(skip)`: indices a real run would have removed already and
     /// are not looked at): nothing is marked, the ones to mark go to `report.deleted_indexes`.
     fn mark_dead(
         &self,

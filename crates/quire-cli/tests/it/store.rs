@@ -150,7 +150,7 @@ fn gc_reports_the_abandoned_uploads_and_embedding_packs_it_deletes() {
     let namespace = &packs[0]["namespace"];
     for line in [
         format!("would delete abandoned upload {index}/{digest} (2 objects)"),
-        format!("would delete embedding cache {namespace} (1 packs)"),
+        format!("would delete embedding cache {namespace} (1 pack)"),
     ] {
         let line = line.replace('"', "");
         assert!(dry.stdout.contains(&line), "{line}: {}", dry.stdout);
@@ -179,11 +179,13 @@ fn remote_gc_reports_the_abandoned_uploads_and_embedding_packs_it_deletes() {
         Run::from(remote(&addr, args).output().unwrap()).ok().json()
     };
     let dry = gc(&["--json", "gc", "--dry-run"]);
+    let survived = upload.join("vectors.f32").exists() && pack.exists();
     let report = gc(&["--json", "gc", "--reason", "tidy"]);
     sigterm(&server);
     wait_exit(&mut server, Duration::from_secs(30));
 
     assert_eq!(dry["dry_run"], json!(true), "{dry}");
+    assert!(survived, "the dry run deleted files");
     for report in [&dry, &report] {
         assert_eq!(report["deleted_uploads"], uploads, "{report}");
         assert_eq!(report["deleted_packs"], packs, "{report}");

@@ -43,6 +43,22 @@ impl Store {
         now: SystemTime,
     ) -> Result<Vec<Abandoned>> {
         let mut abandoned = Vec::new();
+        self.each_abandoned_upload(store, now, &mut |upload| {
+            abandoned.push(upload);
+            Ok(())
+        })?;
+        Ok(abandoned)
+    }
+
+    /// Hand each abandoned upload (as [`abandoned_uploads`](Self::abandoned_uploads) finds
+    /// them) to `found` as soon as it is found, so a real run deletes one before it lists the
+    /// next index (a builder committing meanwhile risks no more than that one listing).
+    pub(super) fn each_abandoned_upload(
+        &self,
+        store: &dyn ArtifactStore,
+        now: SystemTime,
+        found: &mut dyn FnMut(Abandoned) -> Result<()>,
+    ) -> Result<()> {
         for id in transfer::index_ids(store)? {
             let committed = transfer::index_builds(store, &id)?;
             for digest in store.children(&Key::index(&id))? {
@@ -57,45 +73,41 @@ impl Store {
                     continue;
                 };
                 if age(now, written) >= self.options.gc_fresh {
-                    abandoned.push(Abandoned {
+                    found(Abandoned {
                         index_id: id.clone(),
                         digest,
                         objects,
                         written,
-                    });
+                    })?;
                 }
             }
         }
-        Ok(abandoned)
+        Ok(())
     }
 
-    /// Delete `uploads` from the store, one `index.upload.delete` event each: what went.
-    pub(super) fn delete_uploads(
+    /// Delete `upload` from the store, with its `index.upload.delete` event: what went.
+    pub(super) fn delete_upload(
         &self,
         store: &dyn ArtifactStore,
-        uploads: Vec<Abandoned>,
+        upload: Abandoned,
         actor: &str,
         reason: &str,
-    ) -> Result<Vec<DeletedUpload>> {
-        let mut deleted = Vec::with_capacity(uploads.len());
-        for upload in uploads {
-            for object in &upload.objects {
-                store.delete(&object.key)?;
-            }
-            let (id, digest) = (&upload.index_id, &upload.digest);
-            tracing::info!(index = %id, digest, "abandoned upload deleted");
-            self.audit(AuditDraft {
-                evidence: json!({
-                    "store": store.location(),
-                    "content_digest": digest,
-                    "objects": upload.objects.len(),
-                    "last_written": time_of(upload.written),
-                }),
-                ..gc_draft("index.upload.delete", id, actor, reason)
-            })?;
-            deleted.push(upload.report());
+    ) -> Result<DeletedUpload> {
+        for object in &upload.objects {
+            store.delete(&object.key)?;
         }
-        Ok(deleted)
+        let (id, digest) = (&upload.index_id, &upload.digest);
+        tracing::info!(index = %id, digest, "abandoned upload deleted");
+        self.audit(AuditDraft {
+            evidence: json!({
+                "store": store.location(),
+                "content_digest": digest,
+                "objects": upload.objects.len(),
+                "last_written": time_of(upload.written),
+            }),
+            ..gc_draft("index.upload.delete", id, actor, reason)
+        })?;
+        Ok(upload.report())
     }
 }
 

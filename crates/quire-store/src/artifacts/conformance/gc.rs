@@ -46,6 +46,24 @@ fn gc_aged_dry(store: &Arc<dyn ArtifactStore>, dir: &Path, prefixes: &[&Key]) ->
     let gc = aged_machine(store, dir, prefixes, TWO_HOURS);
     let report = gc.gc(true, "gc", "test").expect("gc");
     assert!(report.dry_run, "{report:?}");
+    // Nothing marked, deleted or audited.
+    for action in [
+        "index.delete.marked",
+        "index.delete",
+        "index.upload.delete",
+        "snapshot.delete",
+        "embed_cache.delete",
+    ] {
+        assert_eq!(
+            events(&gc, action),
+            Vec::<String>::new(),
+            "a dry run: {action}"
+        );
+    }
+    assert!(
+        gc.registry.deleting().expect("marks").is_empty(),
+        "a dry run marked"
+    );
     report
 }
 
