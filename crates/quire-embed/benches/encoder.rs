@@ -4,14 +4,16 @@
 //!
 //! ```sh
 //! scripts/fetch-model
-//! cargo bench -p quire-embed --bench encoder -- [fp32|int8] [TEXTS] [avx512|avx2-fma|scalar]
+//! cargo bench -p quire-embed --bench encoder -- [fp32|int8] [TEXTS] [avx512|avx2-fma|scalar] \
+//!     [threads=N] [batch=B]
 //! ```
 //!
-//! Embeds the first TEXTS (default 64) SciFact abstracts (`title + " " + text`) on one thread
-//! in batches of 16,
-//! then 100 test queries one at a time (each in a pool of two threads, as a server with an idle
-//! core embeds a query), and prints texts/s, query p50 and a blake3 of all the
-//! vectors, which must not change unless the arithmetic does.
+//! Embeds the first TEXTS (default 64) SciFact abstracts (`title + " " + text`) on N threads
+//! (default 1) in batches of B (default 16) texts, as rayon splits them; then 100 test queries
+//! one at a time (each in a pool of two threads, as a server with an idle core embeds a query),
+//! and prints texts/s, the process's CPU time per text (so that idle threads and contention can
+//! be told apart), query p50 and a blake3 of all the vectors, which must not change unless the
+//! arithmetic does.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -69,16 +71,33 @@ fn main() {
         .collect();
     let mut hash = blake3::Hasher::new();
     model.embed_batch(&[texts[0].as_str()]).unwrap();
+    let threads: usize = args
+        .iter()
+        .find_map(|a| a.strip_prefix("threads=")?.parse().ok())
+        .unwrap_or(1);
+    let texts_pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    let batch: usize = args
+        .iter()
+        .find_map(|a| a.strip_prefix("batch=")?.parse().ok())
+        .unwrap_or(16);
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
-    // In batches of 16, as `cargo bench --bench models -- speed` runs them.
+    // In batches of 16 by default, as `cargo bench --bench models -- speed` runs them.
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    for batch in refs.chunks(16) {
-        let v = model.embed_batch(batch).unwrap();
-        v.iter().for_each(|x| {
-            hash.update(&x.to_le_bytes());
-        });
-    }
+    let rows: Vec<f32> = texts_pool.install(|| {
+        use rayon::prelude::*;
+        refs.par_chunks(batch)
+            .flat_map_iter(|batch| model.embed_batch(batch).unwrap().into_iter())
+            .collect()
+    });
     let secs = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    rows.iter().for_each(|x| {
+        hash.update(&x.to_le_bytes());
+    });
     // Queries as a server with an idle core embeds them: each step split over a pool of two.
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
@@ -98,11 +117,29 @@ fn main() {
         .collect();
     times.sort_by(f64::total_cmp);
     println!(
-        "{} {} {count} texts {:.2} texts/s, query p50 {:.2} ms, vectors {}",
+        "{} {} {count} texts, {threads} thread(s): {:.2} texts/s ({:.1} ms CPU a text), query p50 {:.2} ms, vectors {}",
         precision.as_str(),
         model.kernel(),
         count as f64 / secs,
+        cpu * 1e3 / count as f64,
         times[times.len() / 2],
         &hash.finalize().to_hex()[..16]
     );
+}
+
+/// CPU seconds this process has used (user + system), from `/proc/self/stat`; 0 elsewhere.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
