@@ -68,6 +68,20 @@ pub fn is_hex64(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// Check one `/`-separated segment of an object key in an artifact store: ASCII letters,
+/// digits, `.`, `_` and `-`, not empty, `.` or `..` (so no key can leave the store's root).
+/// `Err` says what is wrong.
+pub fn check_key_segment(segment: &str) -> Result<(), &'static str> {
+    if segment.is_empty() || segment == "." || segment == ".." {
+        return Err("empty, `.` or `..` path segment");
+    }
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
+    if !segment.bytes().all(allowed) {
+        return Err("only ASCII letters, digits, `.`, `_` and `-` may name objects");
+    }
+    Ok(())
+}
+
 macro_rules! hash_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal, $kind:literal) => {
         $(#[$doc])*

@@ -30,18 +30,13 @@ fn rollback_policy(field: &'static str, text: &str) -> Result<RollbackPolicy, In
 }
 
 /// An embedding cache namespace as GC names what it deleted: one segment of a store key
-/// (whatever folder it found under `embed-cache/`, so a report of a deletion is never refused),
-/// at most 255 bytes.
+/// (whatever folder it found under `embed-cache/`, so a report of a deletion is never refused,
+/// but never a path).
 fn key_segment(field: &'static str, value: String) -> Result<String, InvalidField> {
-    let ok = !value.is_empty()
-        && value.len() <= 255
-        && value != "."
-        && value != ".."
-        && !value.contains(['/', '\\', '\0']);
-    if !ok {
-        return Err(invalid(field, format!("{value:?} is not one key segment")));
+    match quire_core::ids::check_key_segment(&value) {
+        Ok(()) => Ok(value),
+        Err(e) => Err(invalid(field, format!("{value:?}: {e}"))),
     }
-    Ok(value)
 }
 
 /// A content digest: 64 lowercase hex characters.

@@ -51,7 +51,7 @@ pub struct DeletedUpload {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DeletedPacks {
     /// The namespace: the model's digest, hashed with the precision unless it is fp32 (64
-    /// lowercase hex characters).
+    /// lowercase hex characters; a stray folder of the cache is reported by its name).
     pub namespace: String,
     /// How many packs of it went.
     pub packs: u64,

@@ -146,15 +146,7 @@ impl Key {
             ));
         }
         for segment in text.split('/') {
-            let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
-            if segment.is_empty() || segment == "." || segment == ".." {
-                return Err(format!("{text:?}: empty, `.` or `..` path segment"));
-            }
-            if !segment.bytes().all(allowed) {
-                return Err(format!(
-                    "{text:?}: only ASCII letters, digits, `.`, `_` and `-` may name objects"
-                ));
-            }
+            quire_core::ids::check_key_segment(segment).map_err(|e| format!("{text:?}: {e}"))?;
         }
         Ok(Self(text.to_owned()))
     }

@@ -171,9 +171,12 @@ impl PackedA {
     }
 
     fn tiles(&self) -> impl Iterator<Item = &[f32]> {
-        self.data
-            .chunks_exact(ROWS_MAX * self.k.max(1))
-            .take(self.m.div_ceil(ROWS_MAX))
+        (0..self.m.div_ceil(ROWS_MAX)).map(|t| self.tile(t))
+    }
+
+    /// Tile `t`: `k` steps of [`ROWS_MAX`] values.
+    fn tile(&self, t: usize) -> &[f32] {
+        &self.data[t * ROWS_MAX * self.k..(t + 1) * ROWS_MAX * self.k]
     }
 }
 
@@ -307,11 +310,11 @@ pub(crate) fn gemm_to_panels(
 }
 
 /// `Cᵀ` for `C = A·B` with `A` packed already: `out[start + j·ldo + i] = C[i][j]`. Every
-/// element as in [`gemm`] (no bias).
+/// element as in [`gemm`] (no bias). Only the columns of `C` in `panels` of [`NR`] are
+/// written.
 ///
 /// # Safety
 /// No other thread reads or writes those elements of `out` meanwhile.
-/// Only the columns of `C` in `panels` of [`NR`] are written.
 pub(crate) unsafe fn gemm_transposed(
     path: KernelPath,
     a: &PackedA,
@@ -485,10 +488,7 @@ fn drive_registers(
                     false => &[],
                 };
                 let a = match a {
-                    Source::Packed(a) => {
-                        let tile = &a.data[t * ROWS_MAX * k..(t + 1) * ROWS_MAX * k];
-                        BlockA::Packed(&tile[k0 * ROWS_MAX..k1 * ROWS_MAX])
-                    }
+                    Source::Packed(a) => BlockA::Packed(&a.tile(t)[k0 * ROWS_MAX..k1 * ROWS_MAX]),
                     Source::Rows { a, lda, .. } => {
                         BlockA::Rows(&a[row * lda + k0..(row + rows - 1) * lda + k1], lda)
                     }
