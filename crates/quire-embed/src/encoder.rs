@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::kernels::KernelPath;
 use crate::kernels::attention::{HeadBuffers, attention};
 use crate::kernels::gemm::{PackedB, gemm};
-use crate::kernels::gemm_i8::{PackedI8, gemm_i8};
+use crate::kernels::gemm_i8::{IntKernel, PackedI8, gemm_i8};
 use crate::kernels::math::{Activation, activate, add_layer_norm};
 use crate::kernels::split::Parallelism;
 use crate::weights::Weights;
@@ -86,7 +86,10 @@ impl Linear {
     ) {
         match &self.weight {
             Weight::F32(w) => gemm(path, par, a, lda, m, w, Some(&self.bias), c, ldc),
-            Weight::Int8(w) => gemm_i8(path, a, lda, m, w, &self.bias, c, ldc),
+            Weight::Int8(w) => {
+                let kernel = IntKernel::choose(path, w);
+                gemm_i8(path, kernel, a, lda, m, w, &self.bias, c, ldc);
+            }
         }
     }
 }

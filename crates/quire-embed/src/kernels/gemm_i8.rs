@@ -18,8 +18,17 @@ use super::KernelPath;
 /// Columns per packed panel: two 16-lane registers of `i32`.
 const NR: usize = 32;
 
-/// Rows per tile.
+/// Rows per tile of the VNNI and scalar kernels.
 const MR: usize = 8;
+
+/// Rows of the buffer of sums: the tallest tile (AMX's).
+const ACC_ROWS: usize = 32;
+
+#[cfg(target_arch = "x86_64")]
+mod amx;
+
+#[cfg(target_arch = "x86_64")]
+const _: () = assert!(amx::ROWS == ACC_ROWS);
 
 /// A linear layer's weight `W` (`n` outputs × `k` inputs) quantised per output channel.
 #[derive(Clone, Debug, Default)]
@@ -161,12 +170,71 @@ thread_local! {
     static QUANTISED_A: RefCell<(Vec<u8>, Vec<RowQuant>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// `C = dequantise(quantise(A)·W_qᵀ) + bias`: `A` is `m × w.k` with row stride `lda`, `C` is
-/// `m × w.n` with row stride `ldc`.
+/// The integer kernel a product runs on. All give the same integers; only the speed differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IntKernel {
+    /// Plain Rust, the reference.
+    Scalar,
+    /// AVX-512 VNNI `vpdpbusd`, [`MR`] rows × [`NR`] columns at a time.
+    Vnni,
+    /// AMX `tdpbusd`, [`amx::ROWS`] rows × [`NR`] columns at a time; `k` a multiple of 64.
+    Amx,
+}
+
+impl IntKernel {
+    /// The fastest kernel for `path` on this CPU and products with `w`.
+    pub(crate) fn choose(path: KernelPath, w: &PackedI8) -> Self {
+        let k4 = w.k.div_ceil(4) * 4;
+        match path {
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx512 if Self::Amx.serves(k4) && amx::available() => Self::Amx,
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx512 if x86::has_vnni() => Self::Vnni,
+            _ => Self::Scalar,
+        }
+    }
+
+    /// Every kernel this CPU can run (for tests that compare them).
+    #[cfg(test)]
+    fn available() -> Vec<Self> {
+        let mut kernels = vec![Self::Scalar];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if x86::has_vnni() {
+                kernels.push(Self::Vnni);
+            }
+            if amx::available() {
+                kernels.push(Self::Amx);
+            }
+        }
+        kernels
+    }
+
+    /// Whether the kernel computes products of `k4` steps (a multiple of four).
+    fn serves(self, k4: usize) -> bool {
+        self != Self::Amx || k4.is_multiple_of(64)
+    }
+
+    /// Rows of `A` per tile.
+    fn rows(self) -> usize {
+        match self {
+            Self::Scalar | Self::Vnni => MR,
+            #[cfg(target_arch = "x86_64")]
+            Self::Amx => amx::ROWS,
+            #[cfg(not(target_arch = "x86_64"))]
+            Self::Amx => unreachable!("AMX is never chosen off x86_64"),
+        }
+    }
+}
+
+/// `C = dequantise(quantise(A)·W_qᵀ) + bias` on `kernel` (which this CPU must run, from
+/// [`IntKernel::choose`]): `A` is `m × w.k` with row stride `lda`, `C` is `m × w.n` with row
+/// stride `ldc`.
 // BLAS's argument list, as `gemm`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_i8(
     path: KernelPath,
+    kernel: IntKernel,
     a: &[f32],
     lda: usize,
     m: usize,
@@ -182,13 +250,21 @@ pub(crate) fn gemm_i8(
     assert!(lda >= k && ldc >= n && bias.len() >= n);
     assert!(a.len() >= (m - 1) * lda + k && c.len() >= (m - 1) * ldc + n);
     let k4 = k.div_ceil(4) * 4;
+    assert!(kernel.serves(k4), "{kernel:?} does not serve k {k}");
+    let tile_rows = kernel.rows();
     QUANTISED_A.with_borrow_mut(|(qa, quant)| {
-        qa.resize(m * k4, 0);
+        // Whole tiles of rows: the rows past `m` hold anything, and their sums are dropped.
+        qa.resize(m.next_multiple_of(tile_rows) * k4, 0);
         quant.clear();
         for (i, out) in qa.chunks_exact_mut(k4).take(m).enumerate() {
             quant.push(quantise_row(path, &a[i * lda..][..k], out));
         }
-        let mut acc = [[0i32; NR]; MR];
+        #[cfg(target_arch = "x86_64")]
+        let mut tiles = match kernel {
+            IntKernel::Amx => Some(amx::Tiles::configure().expect("AMX was available")),
+            _ => None,
+        };
+        let mut acc = [[0i32; NR]; ACC_ROWS];
         let panel_len = (k4 / 4) * NR * 4;
         for q in 0..n.div_ceil(NR) {
             let panel = &w.data[q * panel_len..][..panel_len];
@@ -197,15 +273,21 @@ pub(crate) fn gemm_i8(
             let cols = NR.min(n - q * NR);
             let mut row = 0;
             while row < m {
-                let rows = MR.min(m - row);
-                let a_rows = &qa[row * k4..(row + rows) * k4];
-                match path {
+                let rows = tile_rows.min(m - row);
+                let a_rows = &qa[row * k4..(row + tile_rows) * k4];
+                match kernel {
                     #[cfg(target_arch = "x86_64")]
-                    KernelPath::Avx512 if x86::has_vnni() => {
+                    IntKernel::Amx => tiles
+                        .as_mut()
+                        .expect("configured for AMX")
+                        .block(a_rows, k4, panel, &mut acc),
+                    #[cfg(target_arch = "x86_64")]
+                    IntKernel::Vnni => {
                         let next = if row == 0 { next } else { &[] };
-                        x86::tile_vnni(a_rows, k4, rows, panel, &mut acc, next);
+                        let tile = (&mut acc[..MR]).try_into().expect("MR rows");
+                        x86::tile_vnni(a_rows, k4, rows, panel, tile, next);
                     }
-                    _ => tile_scalar(a_rows, k4, rows, panel, &mut acc),
+                    _ => tile_scalar(a_rows, k4, rows, panel, &mut acc[..rows]),
                 }
                 let span = q * NR..q * NR + cols;
                 dequantise(
@@ -223,7 +305,7 @@ pub(crate) fn gemm_i8(
 }
 
 /// The reference: exact integer dot products.
-fn tile_scalar(a: &[u8], k4: usize, rows: usize, panel: &[i8], acc: &mut [[i32; NR]; MR]) {
+fn tile_scalar(a: &[u8], k4: usize, rows: usize, panel: &[i8], acc: &mut [[i32; NR]]) {
     for (r, acc) in acc[..rows].iter_mut().enumerate() {
         *acc = [0; NR];
         let a_row = &a[r * k4..][..k4];
@@ -326,7 +408,17 @@ mod tests {
 
     #[test]
     fn int8_products_are_exact_on_every_path_and_close_to_f32() {
-        for &(m, k, n) in &[(1, 3, 1), (9, 37, 45), (14, 384, 64)] {
+        // AMX takes the shapes whose k is a multiple of 64: one or two row tiles, full or
+        // partial; one or more panels, full or partial.
+        let shapes = [
+            (1, 3, 1),
+            (9, 37, 45),
+            (14, 384, 64),
+            (1, 64, 32),
+            (40, 128, 45),
+            (70, 1536, 33),
+        ];
+        for &(m, k, n) in &shapes {
             let a: Vec<f32> = (0..m * k)
                 .map(|i| ((i * 37 % 101) as f32 - 40.0) / 50.0)
                 .collect();
@@ -337,18 +429,36 @@ mod tests {
             let packed = PackedI8::from_weight(&w, n, k);
             let run = |path| {
                 let mut c = vec![0.0f32; m * n];
-                gemm_i8(path, &a, k, m, &packed, &bias, &mut c, n);
+                let kernel = IntKernel::choose(path, &packed);
+                gemm_i8(path, kernel, &a, k, m, &packed, &bias, &mut c, n);
                 c
             };
             let scalar = run(KernelPath::Scalar);
+            let same = |got: &[f32]| {
+                got.iter()
+                    .zip(&scalar)
+                    .all(|(x, y)| x.to_bits() == y.to_bits())
+            };
             for path in KernelPath::available() {
-                let got = run(path);
-                assert!(
-                    got.iter()
-                        .zip(&scalar)
-                        .all(|(x, y)| x.to_bits() == y.to_bits()),
-                    "{path} {m}x{k}x{n}"
+                assert!(same(&run(path)), "{path} {m}x{k}x{n}");
+            }
+            for kernel in IntKernel::available() {
+                if !kernel.serves(k.div_ceil(4) * 4) {
+                    continue;
+                }
+                let mut c = vec![f32::NAN; m * n];
+                gemm_i8(
+                    KernelPath::Scalar,
+                    kernel,
+                    &a,
+                    k,
+                    m,
+                    &packed,
+                    &bias,
+                    &mut c,
+                    n,
                 );
+                assert!(same(&c), "{kernel:?} {m}x{k}x{n}");
             }
             for i in 0..m {
                 for j in 0..n {
