@@ -570,6 +570,10 @@ def main():
     ap.add_argument("--quire-int8-vectors", type=Path, help="quire int8-mode vectors, same layout (compared to ORT fp32 and int8)")
     ap.add_argument("--repeat", type=int, default=3, help="passes per measurement; the median is reported (default 3)")
     ap.add_argument("--layout", choices=("2d", "3d"), default="2d", help="graph layout (see build_graph)")
+    ap.add_argument("--fp32-only", action="store_true",
+                    help="time only (a) fp32 on 1 thread and (b) in 2 processes, print them and stop: for quick "
+                         "runs interleaved with quire's encoder bench (the machine's speed drifts by several %% "
+                         "over minutes, so a ratio is only as good as the interleaving)")
     ap.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                     help="before each timing, wait up to this long for rustc/cargo/ld to finish")
     args = ap.parse_args()
@@ -632,6 +636,15 @@ def main():
     for d in docs:
         encode(tok, d)
     tokenize_share = (time.perf_counter() - t) * results["fp32_1thread_texts_per_s"] / len(docs)
+
+    if args.fp32_only:
+        proc_only = throughput("fp32_2proc", lambda: two_processes(m, fp32_path, docs))
+        print(f"onnxruntime {ort.__version__} fp32: {results['fp32_1thread_texts_per_s']:.2f} texts/s on 1 thread, "
+              f"{results['fp32_2proc_texts_per_s']:.2f} in 2 processes (median of {args.repeat}; per pass "
+              + "; ".join(f"{k} {', '.join(f'{x:.2f}' for x in v)}" for k, v in passes.items())
+              + f"); 2 processes bit-identical to 1 thread: {bool(np.array_equal(proc_only, fp32_vecs))}; "
+              f"noisy measurements: {timing.noisy() or 'none'}", flush=True)
+        return
 
     print("(b) fp32, 2 threads: intra-op on one stream, then two 1-thread processes ...", flush=True)
     sess2 = session(fp32_path, 2)

@@ -355,11 +355,19 @@ enum Tile<'a> {
     Values(&'a [[f32; NR]; ROWS_MAX]),
 }
 
-/// Steps of `k` per block of the register path: a block of a panel of `B` (32 KiB) and of a
-/// tile of `A` (12 KiB) fit a 48 KiB L1 cache, or at worst stay in L2, while every tile of `A`
-/// passes over the panel. Measured: 256 was best of 64, 128, 256 and unblocked.
+/// Most steps of `k` per block of the register path (blocks are equal: 384 steps are two of
+/// 192): a block of a panel of `B` (at most 32 KiB) and of a tile of `A` (12 KiB) fit a 48 KiB
+/// L1 cache, or at worst stay in L2, while every tile of `A` passes over the panel. Measured on
+/// MiniLM's shapes at 256 rows: 64 and 128 slower, equal blocks of 192 for 384 steps faster
+/// than 256 + 128.
 #[cfg(target_arch = "x86_64")]
 const KC: usize = 256;
+
+/// Bytes of `C` per column block of the register path: the block stays in L2 from one block of
+/// `k` to the next (a 256-token text's 1,536-wide `C` is 1.5 MiB, which the weights streaming
+/// past would evict). Few rows make one block of every panel.
+#[cfg(target_arch = "x86_64")]
+const C_BLOCK_BYTES: usize = 512 * 1024;
 
 /// One block of `k` for [`x86::tile_avx512_into`]: steps `k0..k1` of a tile of `A` and a panel
 /// of `B`. A block after the first continues the partial sums the previous one stored in `C`,
@@ -464,8 +472,9 @@ fn drive(
     }
 }
 
-/// The register path of [`drive`]: every tile of `C` in `panels`, one block of [`KC`] steps of
-/// `k` at a time.
+/// The register path of [`drive`]: every tile of `C` in `panels`, by column blocks of panels
+/// whose `C` fits [`C_BLOCK_BYTES`], and within a column block by blocks of at most [`KC`]
+/// steps of `k` (blocks of equal size: 384 steps are two blocks of 192, not 256 and 128).
 #[cfg(target_arch = "x86_64")]
 fn drive_registers(
     a: Source<'_>,
@@ -474,40 +483,50 @@ fn drive_registers(
     sink: &mut impl FnMut(usize, usize, usize, Tile<'_>),
 ) {
     let (m, k) = a.m_k();
-    let mut k0 = 0;
-    loop {
-        let k1 = (k0 + KC).min(k);
-        for q in panels.clone() {
-            let panel = &b.panel(q)[k0 * NR..k1 * NR];
-            for t in 0..m.div_ceil(ROWS_MAX) {
-                let row = t * ROWS_MAX;
-                let rows = ROWS_MAX.min(m - row);
-                // The first tile of a panel fetches the next one's block into the L2 cache.
-                let next = match t == 0 && q + 1 < panels.end {
-                    true => &b.panel(q + 1)[k0 * NR..k1 * NR],
-                    false => &[],
-                };
-                let a = match a {
-                    Source::Packed(a) => BlockA::Packed(&a.tile(t)[k0 * ROWS_MAX..k1 * ROWS_MAX]),
-                    Source::Rows { a, lda, .. } => {
-                        BlockA::Rows(&a[row * lda + k0..(row + rows - 1) * lda + k1], lda)
-                    }
-                };
-                let block = Block {
-                    a,
-                    panel,
-                    steps: k1 - k0,
-                    first: k0 == 0,
-                    last: k1 == k,
-                    next,
-                };
-                sink(q, row, rows, Tile::Registers(block));
-            }
+    let kc = k.div_ceil(k.div_ceil(KC));
+    let width = (C_BLOCK_BYTES / (m * NR * 4)).clamp(1, panels.len().max(1));
+    let width = panels
+        .len()
+        .div_ceil(panels.len().div_ceil(width).max(1))
+        .max(1);
+    // Each panel's block of steps in the order they are computed.
+    let mut visits = panels
+        .clone()
+        .step_by(width)
+        .flat_map(|cols| {
+            let cols = cols..(cols + width).min(panels.end);
+            (0..k)
+                .step_by(kc)
+                .flat_map(move |k0| cols.clone().map(move |q| (q, k0)))
+        })
+        .peekable();
+    while let Some((q, k0)) = visits.next() {
+        let k1 = (k0 + kc).min(k);
+        let panel = &b.panel(q)[k0 * NR..k1 * NR];
+        // The first tile of a visit fetches the next visit's block into the L2 cache.
+        let next = match visits.peek() {
+            Some(&(q, k0)) => &b.panel(q)[k0 * NR..(k0 + kc).min(k) * NR],
+            None => &[],
+        };
+        for t in 0..m.div_ceil(ROWS_MAX) {
+            let row = t * ROWS_MAX;
+            let rows = ROWS_MAX.min(m - row);
+            let a = match a {
+                Source::Packed(a) => BlockA::Packed(&a.tile(t)[k0 * ROWS_MAX..k1 * ROWS_MAX]),
+                Source::Rows { a, lda, .. } => {
+                    BlockA::Rows(&a[row * lda + k0..(row + rows - 1) * lda + k1], lda)
+                }
+            };
+            let block = Block {
+                a,
+                panel,
+                steps: k1 - k0,
+                first: k0 == 0,
+                last: k1 == k,
+                next: if t == 0 { next } else { &[] },
+            };
+            sink(q, row, rows, Tile::Registers(block));
         }
-        if k1 == k {
-            break;
-        }
-        k0 = k1;
     }
 }
 

@@ -102,6 +102,9 @@ fn every_path_keeps_the_contract() {
         (26, 257, 64),
         (14, 600, 96),
         (9, 1536, 40),
+        // Column blocks of `C` (C_BLOCK_BYTES): 300 rows make blocks of 8 of the 16 panels,
+        // with blocks of 200 steps of `k` inside each.
+        (300, 600, 512),
     ] {
         let a = matrix(m, k + 3, (m * k) as u32);
         let w = matrix(n, k, n as u32);
