@@ -13,6 +13,7 @@ use quire_core::spec::Precision;
 use serde::Deserialize;
 
 use crate::kernels::KernelPath;
+use crate::kernels::aligned::Aligned;
 use crate::kernels::attention::{HeadBuffers, attention};
 use crate::kernels::gemm::{PackedB, gemm};
 use crate::kernels::gemm_i8::{IntKernel, PackedI8, gemm_i8};
@@ -123,11 +124,11 @@ pub(crate) struct Encoder {
 /// Reused buffers of a forward pass.
 #[derive(Default)]
 pub(crate) struct Workspace {
-    x: Vec<f32>,
-    qkv: Vec<f32>,
-    context: Vec<f32>,
-    tmp: Vec<f32>,
-    inter: Vec<f32>,
+    x: Aligned<f32>,
+    qkv: Aligned<f32>,
+    context: Aligned<f32>,
+    tmp: Aligned<f32>,
+    inter: Aligned<f32>,
     /// One set per thread that may run attention heads.
     heads: [HeadBuffers; 2],
 }
@@ -337,7 +338,7 @@ impl Encoder {
 }
 
 /// Make `buf` hold at least `len` values (contents unspecified).
-fn size(buf: &mut Vec<f32>, len: usize) {
+fn size(buf: &mut Aligned<f32>, len: usize) {
     if buf.len() < len {
         buf.resize(len, 0.0);
     }

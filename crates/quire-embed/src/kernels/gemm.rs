@@ -22,6 +22,7 @@ use std::cell::RefCell;
 use std::ops::Range;
 
 use super::KernelPath;
+use super::aligned::Aligned;
 use super::split::{Parallelism, SharedOut};
 
 thread_local! {
@@ -38,7 +39,7 @@ pub(crate) const NR: usize = 32;
 pub(crate) struct PackedB {
     k: usize,
     n: usize,
-    data: Vec<f32>,
+    data: Aligned<f32>,
 }
 
 impl PackedB {
@@ -119,7 +120,7 @@ impl PackedB {
 pub(crate) struct PackedA {
     m: usize,
     k: usize,
-    data: Vec<f32>,
+    data: Aligned<f32>,
 }
 
 impl PackedA {

@@ -14,6 +14,7 @@
 use std::cell::RefCell;
 
 use super::KernelPath;
+use super::aligned::Aligned;
 
 /// Columns per packed panel: two 16-lane registers of `i32`.
 const NR: usize = 32;
@@ -23,6 +24,10 @@ const MR: usize = 8;
 
 /// Rows of the buffer of sums: the tallest tile (AMX's).
 const ACC_ROWS: usize = 32;
+
+/// A tile's sums, each row on its own cache lines (AMX stores whole rows of 64 bytes).
+#[repr(C, align(64))]
+struct Sums([[i32; NR]; ACC_ROWS]);
 
 #[cfg(target_arch = "x86_64")]
 mod amx;
@@ -37,7 +42,7 @@ pub(crate) struct PackedI8 {
     n: usize,
     /// Panels of [`NR`] columns; in each, for each group of four inputs, [`NR`] × 4 bytes:
     /// column `c`'s four weights together (the operand layout of `vpdpbusd`).
-    data: Vec<i8>,
+    data: Aligned<i8>,
     scales: Vec<f32>,
     sums: Vec<i32>,
 }
@@ -47,7 +52,8 @@ impl PackedI8 {
     pub(crate) fn from_weight(w: &[f32], n: usize, k: usize) -> Self {
         let groups = k.div_ceil(4);
         let panels = n.div_ceil(NR);
-        let mut data = vec![0i8; panels * groups * NR * 4];
+        let mut data = Aligned::default();
+        data.resize(panels * groups * NR * 4, 0);
         let mut scales = Vec::with_capacity(n);
         let mut sums = Vec::with_capacity(n);
         for (j, row) in w.chunks_exact(k).take(n).enumerate() {
@@ -167,7 +173,7 @@ multiversion! {
 }
 
 thread_local! {
-    static QUANTISED_A: RefCell<(Vec<u8>, Vec<RowQuant>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    static QUANTISED_A: RefCell<(Aligned<u8>, Vec<RowQuant>)> = RefCell::default();
 }
 
 /// The integer kernel a product runs on. All give the same integers; only the speed differs.
@@ -264,7 +270,8 @@ pub(crate) fn gemm_i8(
             IntKernel::Amx => Some(amx::Tiles::configure().expect("AMX was available")),
             _ => None,
         };
-        let mut acc = [[0i32; NR]; ACC_ROWS];
+        let mut sums = Sums([[0; NR]; ACC_ROWS]);
+        let acc = &mut sums.0;
         let panel_len = (k4 / 4) * NR * 4;
         for q in 0..n.div_ceil(NR) {
             let panel = &w.data[q * panel_len..][..panel_len];
@@ -280,7 +287,7 @@ pub(crate) fn gemm_i8(
                     IntKernel::Amx => tiles
                         .as_mut()
                         .expect("configured for AMX")
-                        .block(a_rows, k4, panel, &mut acc),
+                        .block(a_rows, k4, panel, acc),
                     #[cfg(target_arch = "x86_64")]
                     IntKernel::Vnni => {
                         let next = if row == 0 { next } else { &[] };

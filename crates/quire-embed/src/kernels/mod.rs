@@ -45,6 +45,7 @@ macro_rules! multiversion {
     };
 }
 
+pub(crate) mod aligned;
 pub(crate) mod attention;
 pub(crate) mod gemm;
 pub(crate) mod gemm_i8;
