@@ -8,10 +8,12 @@
 //!
 //! Vector kernels keep a tile of `C` in registers (rows × one panel of [`NR`] columns); `B` is
 //! packed into panels of [`NR`] columns so a step of `k` reads one contiguous line pair. The
-//! AVX-512 path runs over `k` in blocks of [`KC`] steps, so a block of a panel stays in the L1
-//! cache while every tile of `A` passes over it; a block after the first reloads the sums the
+//! AVX-512 path runs over `k` in blocks of at most [`KC`] steps, so a block of a panel stays in
+//! the L1 cache while every tile of `A` passes over it, and over `n` in column blocks whose `C`
+//! stays in L2 from one block of `k` to the next; a block after the first reloads the sums the
 //! previous one stored (an `f32` stored and loaded is the same `f32`, so each element is still
-//! one chain in order). It reads `A` where it is when every panel is full width; otherwise, and
+//! one chain in order). Packed panels (and the encoder's activations) start on a cache line
+//! ([`Aligned`]), so no vector load or store straddles two. It reads `A` where it is when every panel is full width; otherwise, and
 //! on the other paths, `A` is packed per call into tiles of [`ROWS_MAX`] rows interleaved by
 //! `k`, so a step broadcasts from consecutive addresses.
 

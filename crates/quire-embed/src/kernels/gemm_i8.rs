@@ -2,13 +2,15 @@
 //! output channel (symmetric `i8`) and each row of `A` per token (asymmetric `u8`).
 //!
 //! The products are summed in `i32`, which is exact, so the order of summation cannot matter:
-//! the VNNI and scalar paths give the same integers, and the conversion to `f32` afterwards is
+//! the AMX, VNNI and scalar kernels ([`IntKernel`]) give the same integers, and the conversion
+//! to `f32` afterwards is
 //! a fixed sequence of IEEE operations per element:
 //! `((acc - zero_a·Σw) as f32) * (scale_a * scale_w) + bias`.
 //! Quantisation itself is a pure function of the `f32` values (round half to even), so the
 //! weights quantise the same way at every load.
 
-// The VNNI kernel reads through raw pointers; `gemm_i8` checks every extent before calling it.
+// The VNNI and AMX kernels read through raw pointers; `gemm_i8` checks every extent before
+// calling them.
 #![allow(unsafe_code)]
 
 use std::cell::RefCell;

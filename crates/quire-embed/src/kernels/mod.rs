@@ -6,6 +6,7 @@
 //!   quantised per output channel and activations per token, summed exactly in `i32`.
 //! - `math`: `exp`, GELU, softmax, layer norm with plain IEEE operations and fixed-lane
 //!   reductions.
+//! - `aligned`: buffers that start on a cache line, for packed weights and activations.
 //!
 //! [`KernelPath`] names the code a process runs; it changes the speed, never the result. It is
 //! recorded with each build so a digest difference can be told apart from a kernel change.
