@@ -16,7 +16,7 @@ use crate::kernels::KernelPath;
 use crate::kernels::aligned::Aligned;
 use crate::kernels::attention::{HeadBuffers, attention};
 use crate::kernels::gemm::{PackedB, gemm};
-use crate::kernels::gemm_i8::{IntKernel, PackedI8, gemm_i8};
+use crate::kernels::gemm_i8::{IntKernel, MAX_INT8_STEPS, PackedI8, gemm_i8};
 use crate::kernels::math::{Activation, activate, add_layer_norm};
 use crate::kernels::split::Parallelism;
 use crate::weights::Weights;
@@ -145,6 +145,12 @@ impl Encoder {
         if h == 0 || heads == 0 || h % heads != 0 {
             return Err(format!(
                 "config.json: hidden_size {h} is not a multiple of num_attention_heads {heads}"
+            ));
+        }
+        if precision == Precision::Int8 && h.max(i) > MAX_INT8_STEPS {
+            return Err(format!(
+                "config.json: hidden_size {h} / intermediate_size {i} exceed {MAX_INT8_STEPS}, \
+                 beyond which int8 sums could overflow i32"
             ));
         }
         let act = match config.hidden_act.as_str() {
@@ -341,5 +347,50 @@ impl Encoder {
 fn size(buf: &mut Aligned<f32>, len: usize) {
     if buf.len() < len {
         buf.resize(len, 0.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int8_refuses_layers_too_wide_for_exact_sums() {
+        let empty = safetensors::serialize(
+            std::iter::empty::<(&str, safetensors::tensor::TensorView<'_>)>(),
+            None,
+        )
+        .expect("an empty safetensors file");
+        let weights = Weights::parse(&empty).expect("parsed");
+        let config = |inter: usize| BertConfig {
+            vocab_size: 10,
+            hidden_size: 8,
+            num_hidden_layers: 1,
+            num_attention_heads: 2,
+            intermediate_size: inter,
+            hidden_act: "gelu".into(),
+            max_position_embeddings: 16,
+            type_vocab_size: 2,
+            layer_norm_eps: 1e-12,
+            position_embedding_type: None,
+        };
+        let wide = config(MAX_INT8_STEPS + 1);
+        let err = Encoder::load(&wide, &weights, Precision::Int8)
+            .err()
+            .expect("refused");
+        assert!(
+            err.contains("intermediate_size") && err.contains("overflow"),
+            "{err}"
+        );
+        // fp32 has no such limit (it goes on to find no tensors), nor has int8 at the limit.
+        for (config, precision) in [
+            (wide, Precision::Fp32),
+            (config(MAX_INT8_STEPS), Precision::Int8),
+        ] {
+            let err = Encoder::load(&config, &weights, precision)
+                .err()
+                .expect("no tensors");
+            assert!(err.contains("has no tensor"), "{err}");
+        }
     }
 }

@@ -37,6 +37,9 @@ mod amx;
 #[cfg(target_arch = "x86_64")]
 const _: () = assert!(amx::ROWS == ACC_ROWS);
 
+/// The longest products whose `i32` sums cannot overflow: each step adds at most 255 · 127.
+pub(crate) const MAX_INT8_STEPS: usize = i32::MAX as usize / (255 * 127);
+
 /// A linear layer's weight `W` (`n` outputs × `k` inputs) quantised per output channel.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PackedI8 {
@@ -52,6 +55,10 @@ pub(crate) struct PackedI8 {
 impl PackedI8 {
     /// Quantise `w` (`n` rows of `k`): `q = round(w / s)` with `s = max|w| / 127` per row.
     pub(crate) fn from_weight(w: &[f32], n: usize, k: usize) -> Self {
+        assert!(
+            k <= MAX_INT8_STEPS,
+            "int8 product of {k} steps could overflow i32"
+        );
         let groups = k.div_ceil(4);
         let panels = n.div_ceil(NR);
         let mut data = Aligned::default();

@@ -2,9 +2,9 @@
 //! summed per element and instruction, about sixteen times the multiply-adds a cycle of
 //! `vpdpbusd`.
 //!
-//! The sums are the same integers as every other path's (exact `i32` arithmetic; the largest
-//! |sum| MiniLM-sized products reach, 255·127·k, is far below 2^31), so choosing AMX changes no
-//! bit of any vector. It serves only products whose `k` is a multiple of 64 (one tile row of
+//! The sums are the same integers as every other path's (exact `i32` arithmetic: |sum| is at
+//! most 255·127·k, below 2^31 for every `k` the encoder allows, `MAX_INT8_STEPS`), so choosing
+//! AMX changes no bit of any vector. It serves only products whose `k` is a multiple of 64 (one tile row of
 //! bytes); others take the VNNI kernel.
 //!
 //! Linux hands AMX state to a process only after it asks (`arch_prctl(ARCH_REQ_XCOMP_PERM)`);
