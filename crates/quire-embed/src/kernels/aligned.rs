@@ -12,19 +12,27 @@
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
-/// Number types every bit pattern of which is a value (so zeroed storage is valid).
-pub(crate) trait Plain: Copy + 'static {}
+/// Number types that [`Aligned`] may view its bytes as.
+///
+/// # Safety
+/// Every bit pattern of `size_of::<Self>()` bytes is a value of `Self` (so zeroed or
+/// reinterpreted storage is valid), `Self` has no padding, is not zero-sized, and needs an
+/// alignment of at most 64.
+pub(crate) unsafe trait Plain: Copy + 'static {}
 
-impl Plain for f32 {}
-impl Plain for i8 {}
-impl Plain for u8 {}
+// SAFETY: plain numbers: any bits are a value, no padding, alignment 1 or 4.
+unsafe impl Plain for f32 {}
+// SAFETY: as above.
+unsafe impl Plain for i8 {}
+// SAFETY: as above.
+unsafe impl Plain for u8 {}
 
 #[derive(Clone, Copy, Debug)]
 #[repr(C, align(64))]
 struct Line([u8; 64]);
 
 /// Values of `T` in cache-line-aligned storage; derefs to `[T]`.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Aligned<T: Plain> {
     lines: Vec<Line>,
     len: usize,
@@ -41,9 +49,16 @@ impl<T: Plain> Default for Aligned<T> {
     }
 }
 
+impl<T: Plain + std::fmt::Debug> std::fmt::Debug for Aligned<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 impl<T: Plain> Aligned<T> {
     /// Make the buffer `len` values long; values past the old length become `value`.
     pub(crate) fn resize(&mut self, len: usize, value: T) {
+        const { assert!(size_of::<T>() > 0 && align_of::<T>() <= 64) };
         let old = self.len;
         let bytes = len
             .checked_mul(size_of::<T>())

@@ -13,9 +13,10 @@
 //! stays in L2 from one block of `k` to the next; a block after the first reloads the sums the
 //! previous one stored (an `f32` stored and loaded is the same `f32`, so each element is still
 //! one chain in order). Packed panels (and the encoder's activations) start on a cache line
-//! ([`Aligned`]), so no vector load or store straddles two. It reads `A` where it is when every panel is full width; otherwise, and
-//! on the other paths, `A` is packed per call into tiles of [`ROWS_MAX`] rows interleaved by
-//! `k`, so a step broadcasts from consecutive addresses.
+//! ([`Aligned`]), so no vector load or store straddles two. It reads `A` where it is when
+//! every panel is full width; otherwise, and on the other paths, `A` is packed per call into
+//! tiles of [`ROWS_MAX`] rows interleaved by `k`, so a step broadcasts from consecutive
+//! addresses.
 
 // The vector kernels read through raw pointers; `gemm` checks every extent before calling them.
 #![allow(unsafe_code)]
@@ -430,7 +431,8 @@ impl Source<'_> {
 
 /// Run the kernel of `path` over every (panel of `B` in `panels`, tile of `A`) pair and hand
 /// each tile of `C` to `sink(panel, first row, rows, tile)`: panel by panel, or for the
-/// register path block of `k` by block of `k`, panel by panel within a block.
+/// register path column block by column block, within one block of `k` by block of `k`, and
+/// within that panel by panel.
 /// `any_width`: the sink takes registers for partial panels too (its `C` has [`NR`] columns per
 /// panel).
 /// A [`Source::Rows`] needs every panel on the register path (a caller bug otherwise).
@@ -486,6 +488,9 @@ fn drive_registers(
     sink: &mut impl FnMut(usize, usize, usize, Tile<'_>),
 ) {
     let (m, k) = a.m_k();
+    if m == 0 {
+        return;
+    }
     let kc = k.div_ceil(k.div_ceil(KC));
     let width = (C_BLOCK_BYTES / (m * NR * 4)).clamp(1, panels.len().max(1));
     let width = panels

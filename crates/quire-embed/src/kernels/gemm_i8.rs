@@ -3,8 +3,7 @@
 //!
 //! The products are summed in `i32`, which is exact, so the order of summation cannot matter:
 //! the AMX, VNNI and scalar kernels ([`IntKernel`]) give the same integers, and the conversion
-//! to `f32` afterwards is
-//! a fixed sequence of IEEE operations per element:
+//! to `f32` afterwards is a fixed sequence of IEEE operations per element:
 //! `((acc - zero_a·Σw) as f32) * (scale_a * scale_w) + bias`.
 //! Quantisation itself is a pure function of the `f32` values (round half to even), so the
 //! weights quantise the same way at every load.
@@ -35,7 +34,7 @@ struct Sums([[i32; NR]; ACC_ROWS]);
 mod amx;
 
 #[cfg(target_arch = "x86_64")]
-const _: () = assert!(amx::ROWS == ACC_ROWS);
+const _: () = assert!(amx::ROWS == ACC_ROWS && amx::PANEL_COLUMNS == NR);
 
 /// The longest products whose `i32` sums cannot overflow: each step adds at most 255 · 127.
 pub(crate) const MAX_INT8_STEPS: usize = i32::MAX as usize / (255 * 127);
@@ -274,51 +273,57 @@ pub(crate) fn gemm_i8(
         for (i, out) in qa.chunks_exact_mut(k4).take(m).enumerate() {
             quant.push(quantise_row(path, &a[i * lda..][..k], out));
         }
-        #[cfg(target_arch = "x86_64")]
-        let mut tiles = match kernel {
-            IntKernel::Amx => Some(amx::Tiles::configure().expect("AMX was available")),
-            _ => None,
-        };
         let mut sums = Sums([[0; NR]; ACC_ROWS]);
         let acc = &mut sums.0;
         let panel_len = (k4 / 4) * NR * 4;
-        for q in 0..n.div_ceil(NR) {
-            let panel = &w.data[q * panel_len..][..panel_len];
-            // The first tile of a panel fetches the next one, which may come from memory.
-            let next = w.data.get((q + 1) * panel_len..).unwrap_or_default();
-            let cols = NR.min(n - q * NR);
-            let mut row = 0;
-            while row < m {
-                let rows = tile_rows.min(m - row);
-                let a_rows = &qa[row * k4..(row + tile_rows) * k4];
-                match kernel {
-                    #[cfg(target_arch = "x86_64")]
-                    IntKernel::Amx => tiles
-                        .as_mut()
-                        .expect("configured for AMX")
-                        .block(a_rows, k4, panel, acc),
-                    #[cfg(target_arch = "x86_64")]
-                    IntKernel::Vnni => {
-                        let next = if row == 0 { next } else { &[] };
-                        let tile = (&mut acc[..MR]).try_into().expect("MR rows");
-                        x86::tile_vnni(a_rows, k4, rows, panel, tile, next);
+        let mut products = |amx_tiles: Option<&AmxTiles>| {
+            for q in 0..n.div_ceil(NR) {
+                let panel = &w.data[q * panel_len..][..panel_len];
+                // The first tile of a panel fetches the next one, which may come from memory.
+                let next = w.data.get((q + 1) * panel_len..).unwrap_or_default();
+                let cols = NR.min(n - q * NR);
+                let mut row = 0;
+                while row < m {
+                    let rows = tile_rows.min(m - row);
+                    let a_rows = &qa[row * k4..(row + tile_rows) * k4];
+                    match (kernel, amx_tiles) {
+                        #[cfg(target_arch = "x86_64")]
+                        (IntKernel::Amx, Some(tiles)) => tiles.block(a_rows, k4, panel, acc),
+                        #[cfg(target_arch = "x86_64")]
+                        (IntKernel::Vnni, _) => {
+                            let next = if row == 0 { next } else { &[] };
+                            let tile = (&mut acc[..MR]).try_into().expect("MR rows");
+                            x86::tile_vnni(a_rows, k4, rows, panel, tile, next);
+                        }
+                        (IntKernel::Amx, _) => unreachable!("AMX runs inside `with_tiles`"),
+                        _ => tile_scalar(a_rows, k4, rows, panel, &mut acc[..rows]),
                     }
-                    _ => tile_scalar(a_rows, k4, rows, panel, &mut acc[..rows]),
+                    let span = q * NR..q * NR + cols;
+                    dequantise(
+                        path,
+                        &mut c[row * ldc + q * NR..],
+                        ldc,
+                        &acc[..rows],
+                        &quant[row..row + rows],
+                        (&w.sums[span.clone()], &w.scales[span.clone()], &bias[span]),
+                    );
+                    row += rows;
                 }
-                let span = q * NR..q * NR + cols;
-                dequantise(
-                    path,
-                    &mut c[row * ldc + q * NR..],
-                    ldc,
-                    &acc[..rows],
-                    &quant[row..row + rows],
-                    (&w.sums[span.clone()], &w.scales[span.clone()], &bias[span]),
-                );
-                row += rows;
             }
+        };
+        match kernel {
+            #[cfg(target_arch = "x86_64")]
+            IntKernel::Amx => amx::with_tiles(|tiles| products(Some(tiles))),
+            _ => products(None),
         }
     });
 }
+
+/// The AMX kernel's proof of configured tiles (none off x86_64).
+#[cfg(target_arch = "x86_64")]
+type AmxTiles = amx::Tiles;
+#[cfg(not(target_arch = "x86_64"))]
+type AmxTiles = std::convert::Infallible;
 
 /// The reference: exact integer dot products.
 fn tile_scalar(a: &[u8], k4: usize, rows: usize, panel: &[i8], acc: &mut [[i32; NR]]) {

@@ -103,8 +103,10 @@ fn every_path_keeps_the_contract() {
         (14, 600, 96),
         (9, 1536, 40),
         // Column blocks of `C` (C_BLOCK_BYTES): 300 rows make blocks of 8 of the 16 panels,
-        // with blocks of 200 steps of `k` inside each.
+        // with blocks of 200 steps of `k` inside each; with a 17th, partial panel (the values
+        // path in `gemm`, a block of 9 panels for the attention products).
         (300, 600, 512),
+        (300, 600, 530),
     ] {
         let a = matrix(m, k + 3, (m * k) as u32);
         let w = matrix(n, k, n as u32);
@@ -167,5 +169,23 @@ fn every_path_keeps_the_contract() {
             );
             assert_eq!(bits(&last[..n]), bits(&want[(m - 1) * (n + 1)..][..n]));
         }
+    }
+}
+
+/// No rows: every product does nothing, on every path (a column block's width is worked out
+/// per row, so zero rows must not reach that division).
+#[test]
+fn zero_rows_make_empty_products() {
+    let (k, n) = (40, 70);
+    let b = PackedB::from_weight(&matrix(n, k, 3), n, k);
+    let mut a = PackedA::default();
+    a.pack_rows(&[], k, 0, k);
+    for path in KernelPath::available() {
+        let mut c = PackedB::default();
+        gemm_to_panels(path, &a, &b, &mut c, 0..b.panel_count());
+        assert_eq!(c.panel_count(), n.div_ceil(NR));
+        assert!(c.panel(0).is_empty());
+        let mut out: Vec<f32> = Vec::new();
+        gemm(path, Serial, &[], k, 0, &b, None, &mut out, n);
     }
 }
